@@ -1,0 +1,46 @@
+package crdt
+
+import "encoding/json"
+
+// ServiceValue is the payload of a svc entry.
+type ServiceValue struct {
+	Addr   string            `json:"addr,omitempty"`
+	Status string            `json:"status"`
+	Tags   map[string]string `json:"tags,omitempty"`
+}
+
+// MemberValue is the payload of a node entry: what a node says about itself.
+type MemberValue struct {
+	Addrs   []string `json:"addrs,omitempty"`
+	Region  string   `json:"region,omitempty"`
+	Version string   `json:"version,omitempty"`
+}
+
+// TaskValue is the payload of a task entry.
+type TaskValue struct {
+	Owner  string `json:"owner"`
+	Result string `json:"result,omitempty"`
+}
+
+// BlacklistValue is the payload of a bl entry.
+type BlacklistValue struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// Encode marshals a payload. Payload types hold only strings and maps of
+// strings, so encoding cannot fail.
+func Encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("crdt: encode payload: " + err.Error())
+	}
+	return b
+}
+
+// Decode unmarshals a payload into v. An empty payload leaves v zero.
+func Decode(b []byte, v any) error {
+	if len(b) == 0 {
+		return nil
+	}
+	return json.Unmarshal(b, v)
+}

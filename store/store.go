@@ -1,0 +1,155 @@
+// Package store is rumor's replicated map: it merges deltas into per-key
+// CRDT entries, answers reads by key and prefix, and fans changes out to
+// watchers without ever blocking the apply path.
+package store
+
+import (
+	"errors"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/rumor-dev/rumor/crdt"
+)
+
+// ErrSlowWatcher is the error of a watcher that fell behind and was dropped.
+var ErrSlowWatcher = errors.New("store: watcher too slow, dropped")
+
+// ErrClosed is the error of a watcher whose store or watch was closed.
+var ErrClosed = errors.New("store: watch closed")
+
+// Event tells a watcher that a delta changed an entry.
+type Event struct {
+	// Delta is the write that changed the entry.
+	Delta crdt.Delta
+	// Entry is the entry after the change.
+	Entry crdt.Entry
+}
+
+// Store is the replicated map. It is safe for concurrent use.
+type Store struct {
+	mu       sync.RWMutex
+	entries  map[string]crdt.Entry
+	watchers map[*Watcher]struct{}
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{entries: make(map[string]crdt.Entry), watchers: make(map[*Watcher]struct{})}
+}
+
+// Apply merges deltas into the store and returns those that changed an
+// entry, in order. Watchers whose prefix matches see each change. Apply never
+// blocks on a watcher: one whose buffer is full is dropped with
+// ErrSlowWatcher.
+func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var changed []crdt.Delta
+	for _, d := range ds {
+		e, ok := s.entries[d.Key].Apply(d)
+		if !ok {
+			continue
+		}
+		s.entries[d.Key] = e
+		changed = append(changed, d)
+		s.notify(Event{Delta: d, Entry: e})
+	}
+	return changed
+}
+
+// notify sends ev to matching watchers. Called with s.mu held.
+func (s *Store) notify(ev Event) {
+	for w := range s.watchers {
+		if !strings.HasPrefix(ev.Delta.Key, w.prefix) {
+			continue
+		}
+		select {
+		case w.ch <- ev:
+		default:
+			s.dropLocked(w, ErrSlowWatcher)
+		}
+	}
+}
+
+// Get returns the entry for key.
+func (s *Store) Get(key string) (crdt.Entry, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.entries[key]
+	return e, ok
+}
+
+// List returns the entries whose key starts with prefix, sorted by key.
+func (s *Store) List(prefix string) []crdt.Entry {
+	s.mu.RLock()
+	out := make([]crdt.Entry, 0)
+	for k, e := range s.entries {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, e)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// Len returns the number of keys.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.entries)
+}
+
+// Watcher receives the events for one key prefix.
+type Watcher struct {
+	prefix string
+	ch     chan Event
+	s      *Store
+	err    error // guarded by s.mu
+}
+
+// Watch starts a watcher for keys with the given prefix. Events are
+// buffered up to buffer (at least 1); a watcher that falls further behind
+// is dropped: its channel closes and Err returns ErrSlowWatcher.
+func (s *Store) Watch(prefix string, buffer int) *Watcher {
+	w := &Watcher{prefix: prefix, ch: make(chan Event, max(buffer, 1)), s: s}
+	s.mu.Lock()
+	s.watchers[w] = struct{}{}
+	s.mu.Unlock()
+	return w
+}
+
+// Watchers returns the number of active watchers.
+func (s *Store) Watchers() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.watchers)
+}
+
+// C returns the event channel; it is closed when the watcher ends.
+func (w *Watcher) C() <-chan Event { return w.ch }
+
+// Err returns why the watcher ended, or nil while it runs.
+func (w *Watcher) Err() error {
+	w.s.mu.RLock()
+	defer w.s.mu.RUnlock()
+	return w.err
+}
+
+// Close ends the watcher. It is idempotent.
+func (w *Watcher) Close() {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	w.s.dropLocked(w, ErrClosed)
+}
+
+// dropLocked removes w with err. Called with s.mu held.
+func (s *Store) dropLocked(w *Watcher, err error) {
+	if _, ok := s.watchers[w]; !ok {
+		return
+	}
+	delete(s.watchers, w)
+	w.err = err
+	close(w.ch)
+}
