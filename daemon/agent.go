@@ -1,0 +1,375 @@
+// Package daemon is the rumor agent: it wires the replicated store, the
+// gossip layer and the local API together, owns every goroutine it starts,
+// and implements rpc.API.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/rumor-dev/rumor/clock"
+	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/gossip"
+	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/store"
+	"github.com/rumor-dev/rumor/wire"
+)
+
+// Version is the agent's version, shown in status and node heartbeats.
+var Version = "0.1.0"
+
+// ErrStopped is returned by an agent's methods after Close.
+var ErrStopped = errors.New("daemon: agent stopped")
+
+// Options are the agent's injected dependencies; the zero value uses the
+// real ones. Tests use them to fake time, randomness and the network.
+type Options struct {
+	Clock       clock.Clock
+	Logger      *slog.Logger
+	Rand        *rand.Rand
+	HostOptions []libp2p.Option
+	// NoSocket skips the Unix-socket API server (in-process tests call
+	// the agent's methods directly).
+	NoSocket bool
+}
+
+// Agent is one rumor node.
+type Agent struct {
+	cfg   Config
+	opts  Options
+	clock clock.Clock
+	log   *slog.Logger
+	rand  *rand.Rand
+
+	hlcMu sync.Mutex
+	hlc   crdt.Clock
+
+	store  *store.Store
+	node   *gossip.Node
+	self   string
+	pub    *publisher
+	delays *delayTracker
+	// known remembers which peers were handed to the gossip layer to keep
+	// connected, so a heartbeat does not re-add a peer every second.
+	known *lru.Cache[string, struct{}]
+
+	deltasIn atomic.Uint64
+	started  time.Time
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// New validates cfg and prepares an agent; Start brings it up.
+func New(cfg Config, opts Options) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.System{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
+	}
+	known, _ := lru.New[string, struct{}](4096)
+	a := &Agent{
+		cfg: cfg, opts: opts, clock: opts.Clock, log: opts.Logger, rand: opts.Rand,
+		store: store.New(), delays: newDelayTracker(1024), known: known,
+		closed: make(chan struct{}),
+	}
+	return a, nil
+}
+
+// Start brings the agent up: identity, libp2p host, GossipSub topics and
+// the agent's loops. It returns once the agent serves; Close stops it.
+func (a *Agent) Start(ctx context.Context) error {
+	key, err := loadIdentity(a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	topics := make([]string, len(crdt.Namespaces))
+	for i, ns := range crdt.Namespaces {
+		topics[i] = string(ns)
+	}
+	node, err := gossip.New(ctx, gossip.Config{
+		Cluster:         a.cfg.Cluster,
+		Topics:          topics,
+		Listen:          a.cfg.Listen,
+		Bootstrap:       a.cfg.Bootstrap,
+		Identity:        key,
+		MaxMessageBytes: a.cfg.MaxMessageBytes,
+		Validate:        a.validate,
+		Logger:          a.log,
+		Rand:            rand.New(rand.NewPCG(a.rand.Uint64(), a.rand.Uint64())),
+		HostOptions:     a.opts.HostOptions,
+	})
+	if err != nil {
+		return err
+	}
+	a.node, a.self = node, node.ID().String()
+	a.started = a.clock.Now()
+	a.log = a.log.With("node", shortID(a.self))
+	loopCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.pub = newPublisher(node, a.cfg.BatchMaxDeltas, a.cfg.BatchMaxBytes, a.log)
+	a.heartbeat() // announce ourselves at once, before the first tick
+	a.goLoop(func() { a.pub.run(loopCtx) })
+	a.goLoop(func() { a.receiveLoop(loopCtx) })
+	a.goLoop(func() { a.heartbeatLoop(loopCtx) })
+	a.goLoop(func() { a.taskLoop(loopCtx) })
+	a.log.Info("agent started", "cluster", a.cfg.Cluster, "addrs", node.Addrs())
+	return nil
+}
+
+func (a *Agent) goLoop(f func()) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		f()
+	}()
+}
+
+// Close stops the agent's loops and its network, and waits for them. It is
+// idempotent.
+func (a *Agent) Close() error {
+	var err error
+	a.closeOnce.Do(func() {
+		close(a.closed)
+		if a.cancel != nil {
+			a.cancel()
+		}
+		a.wg.Wait()
+		if a.node != nil {
+			a.pub.flush(context.Background()) // best effort: what is queued goes out
+			err = a.node.Close()
+		}
+		a.log.Info("agent stopped")
+	})
+	return err
+}
+
+// ID returns the agent's node id (its libp2p peer id).
+func (a *Agent) ID() string { return a.self }
+
+// Addrs returns multiaddrs other agents can join.
+func (a *Agent) Addrs() []string { return a.node.Addrs() }
+
+// Store returns the agent's replicated store (for tests and tools).
+func (a *Agent) Store() *store.Store { return a.store }
+
+// Gossip returns the agent's gossip node (for tests and tools).
+func (a *Agent) Gossip() *gossip.Node { return a.node }
+
+// nowMS reads the wall clock in Unix milliseconds.
+func (a *Agent) nowMS() int64 { return a.clock.Now().UnixMilli() }
+
+// write stamps a local delta, applies it to the store and queues it for
+// gossip. It returns the delta and whether it changed the store.
+func (a *Agent) write(d crdt.Delta) (crdt.Delta, bool, error) {
+	select {
+	case <-a.closed:
+		return d, false, ErrStopped
+	default:
+	}
+	a.hlcMu.Lock()
+	d.Stamp = crdt.Stamp{HLC: a.hlc.Now(a.nowMS()), Node: a.self}
+	a.hlcMu.Unlock()
+	changed := len(a.store.Apply(d)) > 0
+	if changed {
+		a.pub.enqueue(d)
+	}
+	return d, changed, nil
+}
+
+// validate is the gossip validator: decode, then apply the write policy
+// and the clock-skew bound to every delta. It runs on pubsub's workers.
+func (a *Agent) validate(topic string, from peer.ID, data []byte) (any, error) {
+	ds, err := wire.Decode(data, wire.Limits{})
+	switch {
+	case errors.Is(err, wire.ErrVersion):
+		return nil, gossip.Reject(reasonVersion, err)
+	case errors.Is(err, wire.ErrLimit):
+		return nil, gossip.Reject(reasonLimit, err)
+	case err != nil:
+		return nil, gossip.Reject(reasonUndecodable, err)
+	}
+	author, now := from.String(), a.nowMS()
+	for _, d := range ds {
+		if err := checkDelta(crdt.Namespace(topic), d, author); err != nil {
+			var pe *policyError
+			errors.As(err, &pe)
+			return nil, gossip.Reject(pe.reason, err)
+		}
+		if err := crdt.CheckSkew(d.Stamp.HLC, now, a.cfg.MaxSkew.Milliseconds()); err != nil {
+			if author == a.self {
+				a.log.Warn("our own clock is ahead of the HLC bound", "err", err)
+			}
+			return nil, gossip.Ignore(reasonClockSkew, fmt.Errorf("from %s: %w", shortID(author), err))
+		}
+	}
+	return ds, nil
+}
+
+// receiveLoop applies validated deltas from peers.
+func (a *Agent) receiveLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-a.node.Messages():
+			if !ok {
+				return
+			}
+			ds, _ := m.Decoded.([]crdt.Delta)
+			a.receive(ds)
+		}
+	}
+}
+
+func (a *Agent) receive(ds []crdt.Delta) {
+	now := a.nowMS()
+	maxSkew := a.cfg.MaxSkew.Milliseconds()
+	a.hlcMu.Lock()
+	for _, d := range ds {
+		_ = a.hlc.Observe(d.Stamp.HLC, now, maxSkew) // checked by the validator already
+	}
+	a.hlcMu.Unlock()
+	for _, d := range a.store.Apply(ds...) {
+		a.deltasIn.Add(1)
+		a.delays.add(now - d.Stamp.HLC.WallMS())
+		if crdt.NamespaceOf(d.Key) == crdt.NSNode {
+			a.learnPeer(d)
+		}
+	}
+}
+
+// learnPeer asks the gossip layer to keep a node we heard about connected,
+// so agents that joined through one bootstrap peer mesh with everyone.
+func (a *Agent) learnPeer(d crdt.Delta) {
+	id := lastSegment(d.Key)
+	if id == a.self || a.known.Contains(id) {
+		return
+	}
+	var v crdt.MemberValue
+	if crdt.Decode(d.Value, &v) != nil {
+		return
+	}
+	pid, err := peer.Decode(id)
+	if err != nil {
+		return
+	}
+	ai := peer.AddrInfo{ID: pid}
+	for _, s := range v.Addrs {
+		if m, err := ma.NewMultiaddr(s); err == nil {
+			if p2p, err := peer.AddrInfoFromP2pAddr(m); err == nil {
+				ai.Addrs = append(ai.Addrs, p2p.Addrs...)
+			}
+		}
+	}
+	if len(ai.Addrs) == 0 {
+		return
+	}
+	a.known.Add(id, struct{}{})
+	a.node.AddPeer(ai)
+}
+
+// heartbeatLoop announces this node on node/<id> every Heartbeat.
+func (a *Agent) heartbeatLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.heartbeat()
+		}
+	}
+}
+
+func (a *Agent) heartbeat() {
+	v := crdt.MemberValue{Addrs: a.node.Addrs(), Region: a.cfg.Region, Version: Version}
+	if _, _, err := a.write(crdt.Delta{Key: nodeKey(a.self), Op: crdt.OpPut, Value: crdt.Encode(v)}); err != nil && !errors.Is(err, ErrStopped) {
+		a.log.Warn("heartbeat", "err", err)
+	}
+}
+
+// taskLoop finishes cancellations of tasks this node owns: when a
+// cancel-requested state arrives for one of our tasks, the owner's agent
+// has delivered it to watchers (they saw the same event) and writes
+// cancelled.
+func (a *Agent) taskLoop(ctx context.Context) {
+	for {
+		w := a.store.Watch("task/", 1024)
+		a.cancelRequested() // anything that arrived before the watch
+		if !a.drainTasks(ctx, w) {
+			return
+		}
+		a.log.Warn("task watcher fell behind; resubscribing", "err", w.Err())
+	}
+}
+
+// drainTasks handles task events until ctx ends (false) or w is dropped (true).
+func (a *Agent) drainTasks(ctx context.Context, w *store.Watcher) bool {
+	defer w.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case ev, ok := <-w.C():
+			if !ok {
+				return true
+			}
+			if ev.Delta.Task == crdt.TaskCancelRequested {
+				a.finishCancel(ev.Entry.Winner())
+			}
+		}
+	}
+}
+
+func (a *Agent) cancelRequested() {
+	for _, e := range a.store.List("task/") {
+		if e.Winner().Task == crdt.TaskCancelRequested {
+			a.finishCancel(e.Winner())
+		}
+	}
+}
+
+func (a *Agent) finishCancel(cur crdt.Delta) {
+	var v crdt.TaskValue
+	if crdt.Decode(cur.Value, &v) != nil || v.Owner != a.self || cur.Task != crdt.TaskCancelRequested {
+		return
+	}
+	v.Result = "cancelled on request of " + cur.Stamp.Node
+	if _, _, err := a.write(crdt.Delta{Key: cur.Key, Op: crdt.OpPut, Task: crdt.TaskCancelled, Value: crdt.Encode(v)}); err != nil && !errors.Is(err, ErrStopped) {
+		a.log.Warn("write cancelled", "task", cur.Key, "err", err)
+	}
+}
+
+// shortID abbreviates a node id for logs.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[len(id)-8:]
+	}
+	return id
+}
+
+var _ rpc.API = (*Agent)(nil)

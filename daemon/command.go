@@ -1,0 +1,140 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/rumor-dev/rumor/clock"
+)
+
+// testClockOffsetEnv shifts the agent's clock, to simulate skew in tests
+// (libfaketime does not reach Go binaries). Not for production use.
+const testClockOffsetEnv = "RUMOR_TEST_CLOCK_OFFSET"
+
+// Command returns the `rumor agent` command.
+func Command() *cli.Command {
+	d := DefaultConfig()
+	return &cli.Command{
+		Name:  "agent",
+		Usage: "run the rumor agent on this host",
+		Description: "Runs the agent in the foreground until SIGINT or SIGTERM (a second signal forces exit).\n" +
+			"Settings come from flags, then RUMOR_* environment variables, then --config, then defaults.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: []string{"RUMOR_CONFIG"}, Usage: "YAML config file (see configs/rumor.yaml)"},
+			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"RUMOR_DATA_DIR"}, Usage: "data directory", DefaultText: d.DataDir},
+			&cli.StringSliceFlag{Name: "listen", EnvVars: []string{"RUMOR_LISTEN"}, Usage: "libp2p listen multiaddr (repeatable)", DefaultText: strings.Join(d.Listen, ",")},
+			&cli.StringSliceFlag{Name: "join", EnvVars: []string{"RUMOR_JOIN"}, Usage: "peer multiaddr ending in /p2p/<id> to join (repeatable; added to bootstrap)"},
+			&cli.StringFlag{Name: "socket", EnvVars: []string{"RUMOR_SOCKET"}, Usage: "local API Unix socket", DefaultText: "<data-dir>/rumor.sock"},
+			&cli.StringFlag{Name: "cluster", EnvVars: []string{"RUMOR_CLUSTER"}, Usage: "cluster name", DefaultText: d.Cluster},
+			&cli.StringFlag{Name: "region", EnvVars: []string{"RUMOR_REGION"}, Usage: "region tag shown in members"},
+			&cli.DurationFlag{Name: "max-skew", EnvVars: []string{"RUMOR_MAX_SKEW"}, Usage: "reject stamps further ahead of our clock than this", DefaultText: d.MaxSkew.String()},
+			&cli.DurationFlag{Name: "lease-ttl", EnvVars: []string{"RUMOR_LEASE_TTL"}, Usage: "default kernel lease TTL", DefaultText: d.LeaseTTL.String()},
+			&cli.DurationFlag{Name: "settle", EnvVars: []string{"RUMOR_SETTLE"}, Usage: "fixed kernel claim settle window (default: 3 x measured p99 gossip delay, 50ms..2s)"},
+			&cli.StringFlag{Name: "log-level", EnvVars: []string{"RUMOR_LOG_LEVEL"}, Usage: "debug, info, warn or error", DefaultText: d.LogLevel},
+			&cli.StringFlag{Name: "log-format", EnvVars: []string{"RUMOR_LOG_FORMAT"}, Usage: "text or json", DefaultText: d.LogFormat},
+		},
+		Action: runAgent,
+	}
+}
+
+// configFromFlags builds the config: defaults < file < env/flags.
+func configFromFlags(c *cli.Context) (Config, error) {
+	cfg := DefaultConfig()
+	if p := c.String("config"); p != "" {
+		if err := cfg.LoadFile(p); err != nil {
+			return cfg, err
+		}
+	}
+	str := map[string]*string{"data-dir": &cfg.DataDir, "socket": &cfg.Socket, "cluster": &cfg.Cluster,
+		"region": &cfg.Region, "log-level": &cfg.LogLevel, "log-format": &cfg.LogFormat}
+	for name, p := range str {
+		if c.IsSet(name) {
+			*p = c.String(name)
+		}
+	}
+	if c.IsSet("listen") {
+		cfg.Listen = splitList(c.StringSlice("listen"))
+	}
+	cfg.Bootstrap = append(cfg.Bootstrap, splitList(c.StringSlice("join"))...)
+	dur := map[string]*time.Duration{"max-skew": &cfg.MaxSkew, "lease-ttl": &cfg.LeaseTTL, "settle": &cfg.Settle}
+	for name, p := range dur {
+		if c.IsSet(name) {
+			*p = c.Duration(name)
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// splitList accepts both repeated flags and comma-separated env values.
+func splitList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func runAgent(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("agent takes no arguments, got %q", c.Args().Slice())
+	}
+	cfg, err := configFromFlags(c)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(cfg, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	var clk clock.Clock = clock.System{}
+	if off, err := clock.ParseOffset(os.Getenv(testClockOffsetEnv)); err != nil {
+		return err
+	} else if off != 0 {
+		logger.Warn("test clock offset in effect", "offset", off)
+		clk = clock.Offset{Base: clk, Offset: off}
+	}
+	a, err := New(cfg, Options{Clock: clk, Logger: logger})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal now gets the default action: exit at once
+	}()
+	return a.Run(ctx)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("unknown log level %q", s)
+	}
+	return l, nil
+}
+
+func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
+	level, err := parseLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}

@@ -1,0 +1,150 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the agent's configuration. Precedence: command-line flags >
+// RUMOR_* environment variables > config file > DefaultConfig.
+type Config struct {
+	// Cluster names the cluster; agents only talk to agents of the same cluster.
+	Cluster string `yaml:"cluster"`
+	// DataDir holds the identity key, the socket (by default) and, later, state.
+	DataDir string `yaml:"data_dir"`
+	// Listen is the list of libp2p listen multiaddrs (TCP and/or QUIC).
+	Listen []string `yaml:"listen"`
+	// Bootstrap lists peers to join, as multiaddrs ending in /p2p/<peer id>.
+	Bootstrap []string `yaml:"bootstrap"`
+	// Socket is the local API's Unix socket; "" means <data_dir>/rumor.sock.
+	Socket string `yaml:"socket"`
+	// Region is a free-form tag shown in `rumor members`.
+	Region string `yaml:"region"`
+
+	// MaxSkew is how far ahead of our clock a remote stamp may be.
+	MaxSkew time.Duration `yaml:"max_skew"`
+	// Heartbeat is how often the agent announces itself on node/<id>.
+	Heartbeat time.Duration `yaml:"heartbeat"`
+	// LeaseTTL is the default kernel lease TTL.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// Settle fixes the kernel claim settle window; 0 derives it from the
+	// measured gossip delay (3 x p99, within SettleMin..SettleMax).
+	Settle    time.Duration `yaml:"settle"`
+	SettleMin time.Duration `yaml:"settle_min"`
+	SettleMax time.Duration `yaml:"settle_max"`
+
+	// MaxMessageBytes bounds one gossip message.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// BatchMaxDeltas and BatchMaxBytes bound one published batch.
+	BatchMaxDeltas int `yaml:"batch_max_deltas"`
+	BatchMaxBytes  int `yaml:"batch_max_bytes"`
+
+	// LogLevel is debug, info, warn or error; LogFormat is text or json.
+	LogLevel  string `yaml:"log_level"`
+	LogFormat string `yaml:"log_format"`
+}
+
+// DefaultConfig is a single local agent: data in ./data, listening on
+// 127.0.0.1 only.
+func DefaultConfig() Config {
+	return Config{
+		Cluster:         "default",
+		DataDir:         "./data",
+		Listen:          []string{"/ip4/127.0.0.1/tcp/7946", "/ip4/127.0.0.1/udp/7946/quic-v1"},
+		MaxSkew:         2 * time.Second,
+		Heartbeat:       time.Second,
+		LeaseTTL:        30 * time.Second,
+		SettleMin:       50 * time.Millisecond,
+		SettleMax:       2 * time.Second,
+		MaxMessageBytes: 1 << 20,
+		BatchMaxDeltas:  256,
+		BatchMaxBytes:   64 << 10,
+		LogLevel:        "info",
+		LogFormat:       "text",
+	}
+}
+
+// LocalConfig is DefaultConfig for tests: a fresh data dir, random ports
+// on 127.0.0.1 (TCP only) and fast timings.
+func LocalConfig(dataDir string) Config {
+	c := DefaultConfig()
+	c.DataDir = dataDir
+	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	c.Heartbeat = 200 * time.Millisecond
+	c.LogLevel = "warn"
+	return c
+}
+
+// SocketPath returns the effective Unix socket path.
+func (c Config) SocketPath() string {
+	if c.Socket != "" {
+		return c.Socket
+	}
+	return filepath.Join(c.DataDir, "rumor.sock")
+}
+
+// Validate reports the first bad field.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Cluster == "" || strings.ContainsAny(c.Cluster, "/ \t\n") {
+		bad("cluster", "must be a non-empty word without '/' or spaces, got %q", c.Cluster)
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if len(c.Listen) == 0 {
+		bad("listen", "needs at least one multiaddr")
+	}
+	for name, d := range map[string]time.Duration{"max_skew": c.MaxSkew, "heartbeat": c.Heartbeat, "lease_ttl": c.LeaseTTL, "settle_min": c.SettleMin, "settle_max": c.SettleMax} {
+		if d <= 0 {
+			bad(name, "must be positive, got %v", d)
+		}
+	}
+	if c.Settle < 0 {
+		bad("settle", "must not be negative, got %v", c.Settle)
+	}
+	if c.SettleMax < c.SettleMin {
+		bad("settle_max", "%v is below settle_min %v", c.SettleMax, c.SettleMin)
+	}
+	if c.MaxMessageBytes < 4096 {
+		bad("max_message_bytes", "must be at least 4096, got %d", c.MaxMessageBytes)
+	}
+	if c.BatchMaxDeltas < 1 {
+		bad("batch_max_deltas", "must be at least 1, got %d", c.BatchMaxDeltas)
+	}
+	if c.BatchMaxBytes < 1024 || c.BatchMaxBytes > c.MaxMessageBytes {
+		bad("batch_max_bytes", "must be between 1024 and max_message_bytes (%d), got %d", c.MaxMessageBytes, c.BatchMaxBytes)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		bad("log_level", "%v", err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log_format", "must be text or json, got %q", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// LoadFile overlays the YAML file at path onto c. Unknown keys are errors.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package daemon
+
+import (
+	"strings"
+	"time"
+
+	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/rpc"
+)
+
+func msTime(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func stampTime(s crdt.Stamp) time.Time { return msTime(s.HLC.WallMS()) }
+
+func serviceView(d crdt.Delta, nowMS int64) rpc.Service {
+	parts := strings.SplitN(d.Key, "/", 3)
+	var v crdt.ServiceValue
+	_ = crdt.Decode(d.Value, &v)
+	return rpc.Service{
+		Service: parts[1], Instance: parts[2], Addr: v.Addr, Status: v.Status, Tags: v.Tags,
+		Owner: d.Stamp.Node, Updated: stampTime(d.Stamp), Expires: msTime(d.Expiry),
+		Up: v.Status == "up" && d.Live(nowMS),
+	}
+}
+
+func blacklistView(d crdt.Delta) rpc.BlacklistEntry {
+	parts := strings.SplitN(d.Key, "/", 3)
+	var v crdt.BlacklistValue
+	_ = crdt.Decode(d.Value, &v)
+	return rpc.BlacklistEntry{
+		List: parts[1], ID: parts[2], Reason: v.Reason, AddedBy: d.Stamp.Node,
+		Added: stampTime(d.Stamp), Expires: msTime(d.Expiry),
+	}
+}
+
+func taskView(d crdt.Delta) rpc.Task {
+	var v crdt.TaskValue
+	_ = crdt.Decode(d.Value, &v)
+	return rpc.Task{
+		ID: lastSegment(d.Key), Owner: v.Owner, State: d.Task.String(), Result: v.Result,
+		UpdatedBy: d.Stamp.Node, Updated: stampTime(d.Stamp),
+	}
+}
+
+func kernelView(l crdt.Lease, nowMS int64) rpc.Kernel {
+	k := rpc.Kernel{ID: lastSegment(l.Kernel), Holder: l.Holder, Epoch: l.Epoch, Job: l.Job, Released: l.Released, Live: l.Live(nowMS)}
+	if l.Holder != "" {
+		k.Granted, k.Expires = stampTime(l.Granted), msTime(l.Expiry)
+	}
+	return k
+}
+
+func memberView(d crdt.Delta) rpc.Member {
+	var v crdt.MemberValue
+	_ = crdt.Decode(d.Value, &v)
+	return rpc.Member{Node: lastSegment(d.Key), Addrs: v.Addrs, Region: v.Region, Version: v.Version, LastHeard: stampTime(d.Stamp)}
+}
+
+// eventValue is the current view of an entry, for watch events; nil when
+// the entry is deleted or expired.
+func eventValue(e crdt.Entry, nowMS int64) any {
+	w := e.Winner()
+	switch crdt.NamespaceOf(e.Key) {
+	case crdt.NSKernel:
+		return kernelView(crdt.Resolve(e), nowMS)
+	case crdt.NSTask:
+		return taskView(w)
+	case crdt.NSService:
+		if w.Op == crdt.OpPut {
+			return serviceView(w, nowMS)
+		}
+	case crdt.NSBlacklist:
+		if w.Live(nowMS) {
+			return blacklistView(w)
+		}
+	case crdt.NSNode:
+		return memberView(w)
+	}
+	return nil
+}
