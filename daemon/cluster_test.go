@@ -132,8 +132,10 @@ func TestWriteOnAnyAgentReachesAll(t *testing.T) {
 	if _, err := as[0].ServiceSet(ctx, "web", "w1", rpc.ServiceSet{Status: "up"}); rpc.CodeOf(err) != rpc.CodeDenied {
 		t.Fatalf("svc set on another node's instance: err %v, want denied", err)
 	}
-	if err := sameState(as, ""); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{"svc/", "bl/", "task/", "kernel/"} { // node/ changes with every heartbeat
+		if err := sameState(as, p); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -164,18 +166,33 @@ func TestConcurrentConflictingWritesConverge(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	// Re-add after remove works: the last write by stamp decides.
-	if err := as[0].BlacklistRemove(ctx, "race", "u0"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := as[7].BlacklistAdd(ctx, "race", "u0", rpc.BlacklistAdd{}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 15*time.Second, "identical state on all agents", func() error {
+	converged := func() error {
 		for _, p := range []string{"bl/", "svc/", "task/"} {
 			if err := sameState(as, p); err != nil {
 				return err
 			}
+		}
+		return nil
+	}
+	eventually(t, 15*time.Second, "identical state after the races", converged)
+	// Re-add after remove works: the last write by stamp decides.
+	if err := as[0].BlacklistRemove(ctx, "race", "u0"); err != nil {
+		t.Fatal(err)
+	}
+	// Re-add after remove works once the adder has seen the remove (before
+	// that, an add with a smaller stamp correctly loses to it).
+	eventually(t, 10*time.Second, "remove seen by the re-adder", func() error {
+		if _, ok, _ := as[7].BlacklistHas(ctx, "race", "u0"); ok {
+			return fmt.Errorf("u0 still listed on %s", shortID(as[7].ID()))
+		}
+		return nil
+	})
+	if _, err := as[7].BlacklistAdd(ctx, "race", "u0", rpc.BlacklistAdd{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "identical state on all agents", func() error {
+		if err := converged(); err != nil {
+			return err
 		}
 		for _, a := range as {
 			if _, ok, _ := a.BlacklistHas(ctx, "race", "u0"); !ok {

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rumor-dev/rumor/daemon"
+	"github.com/rumor-dev/rumor/store"
+)
+
+// clusterOptions tune how a benchmark cluster is started.
+type clusterOptions struct {
+	heartbeat   time.Duration // agents' node/ heartbeat interval
+	formTimeout time.Duration // how long every agent may take to see every member
+	settle      time.Duration // pause after forming, for GossipSub meshes to graft
+	seed        uint64
+}
+
+// cluster is n agents in this process on 127.0.0.1, each joined through
+// the first.
+type cluster struct {
+	agents []*daemon.Agent
+	root   string // parent of the agents' data dirs
+	// formed is how long it took until every agent listed every member.
+	formed time.Duration
+	// minPeers is the fewest connected peers any agent had when measuring began.
+	minPeers int
+}
+
+// startCluster starts n agents and waits until every agent's store lists n
+// keys under node/, then gives the meshes opt.settle to form. On error
+// every agent started is closed.
+func startCluster(ctx context.Context, n int, opt clusterOptions) (*cluster, error) {
+	root, err := os.MkdirTemp("", "rumor-bench-")
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{root: root}
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	began := time.Now()
+	for i := range n {
+		cfg := daemon.LocalConfig(filepath.Join(root, fmt.Sprintf("agent%03d", i)))
+		cfg.Cluster = "bench"
+		cfg.Heartbeat = opt.heartbeat
+		if i > 0 {
+			cfg.Bootstrap = c.agents[0].Addrs()
+		}
+		a, err := daemon.New(cfg, daemon.Options{
+			NoSocket: true,
+			Logger:   discard,
+			Rand:     rand.New(rand.NewPCG(opt.seed, uint64(i))),
+		})
+		if err == nil {
+			err = a.Start(ctx)
+		}
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("start agent %d of %d: %w", i, n, err)
+		}
+		c.agents = append(c.agents, a)
+	}
+	// Formed: every agent has heard every heartbeat.
+	deadline := time.Now().Add(opt.formTimeout)
+	for {
+		worst, seen := -1, n
+		for i, a := range c.agents {
+			if k := len(a.Store().List("node/")); k < seen {
+				worst, seen = i, k
+			}
+		}
+		if worst < 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.close()
+			return nil, fmt.Errorf("cluster of %d agents did not form within %v: agent %d lists %d of %d members under node/",
+				n, opt.formTimeout, worst, seen, n)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	c.formed = time.Since(began)
+	// Full connectivity is not required (GossipSub needs only a mesh), but
+	// give the redialers a moment to get there before measuring.
+	peerDeadline := time.Now().Add(10 * time.Second)
+	for c.fewestPeers() < n-1 && time.Now().Before(peerDeadline) {
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	if err := sleepCtx(ctx, opt.settle); err != nil {
+		c.close()
+		return nil, err
+	}
+	c.minPeers = c.fewestPeers()
+	return c, nil
+}
+
+// fewestPeers returns the smallest number of connected peers of any agent.
+func (c *cluster) fewestPeers() int {
+	least := -1
+	for _, a := range c.agents {
+		if p := len(a.Gossip().Peers()); least < 0 || p < least {
+			least = p
+		}
+	}
+	return least
+}
+
+// close stops every agent (concurrently, and waits for them) and removes
+// the data dirs.
+func (c *cluster) close() {
+	var wg sync.WaitGroup
+	for _, a := range c.agents {
+		wg.Go(func() { _ = a.Close() })
+	}
+	wg.Wait()
+	c.agents = nil
+	_ = os.RemoveAll(c.root)
+}
+
+// sleepCtx sleeps for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// drainers read store watchers promptly, one goroutine per watcher, and
+// hand each event with its arrival time to a callback.
+type drainers struct {
+	wg       sync.WaitGroup
+	watchers []*store.Watcher
+	mu       sync.Mutex
+	err      error // first watcher that ended on its own
+}
+
+// watch starts draining a watcher on prefix in s. fn runs on the drainer's
+// goroutine and must be quick.
+func (d *drainers) watch(s *store.Store, prefix string, buffer int, fn func(ev store.Event, at time.Time)) {
+	w := s.Watch(prefix, buffer)
+	d.watchers = append(d.watchers, w)
+	d.wg.Go(func() {
+		for ev := range w.C() {
+			fn(ev, time.Now())
+		}
+		if err := w.Err(); !errors.Is(err, store.ErrClosed) {
+			d.mu.Lock()
+			if d.err == nil {
+				d.err = fmt.Errorf("store watcher on %q ended early: %w", prefix, err)
+			}
+			d.mu.Unlock()
+		}
+	})
+}
+
+// failed returns the error of a watcher that was dropped, if any.
+func (d *drainers) failed() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+// stop closes the watchers, waits for the drainers and returns failed().
+func (d *drainers) stop() error {
+	for _, w := range d.watchers {
+		w.Close()
+	}
+	d.wg.Wait()
+	return d.failed()
+}
+
+// tracker times writes from just before the write call until the last of
+// the expected agents applied them.
+type tracker struct {
+	mu      sync.Mutex
+	pending map[string]*sample
+	done    []time.Duration
+}
+
+type sample struct {
+	start  time.Time
+	writer int    // index of the writing agent, whose own apply is ignored
+	seen   []bool // by agent index
+	left   int
+	last   time.Time
+}
+
+func newTracker() *tracker { return &tracker{pending: make(map[string]*sample)} }
+
+// begin starts timing a write of key by agent writer that agents
+// 0..agents-1 other than writer must apply. Call it just before the write.
+func (t *tracker) begin(key string, writer, agents int) {
+	s := &sample{writer: writer, seen: make([]bool, agents), left: agents - 1}
+	t.mu.Lock()
+	t.pending[key] = s
+	s.start = time.Now()
+	t.mu.Unlock()
+}
+
+// seen records that agent applied key at time at.
+func (t *tracker) seen(key string, agent int, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s, ok := t.pending[key]
+	if !ok || agent == s.writer || agent >= len(s.seen) || s.seen[agent] {
+		return
+	}
+	s.seen[agent] = true
+	s.left--
+	if at.After(s.last) {
+		s.last = at
+	}
+	if s.left == 0 {
+		t.done = append(t.done, s.last.Sub(s.start))
+		delete(t.pending, key)
+	}
+}
+
+// outstanding returns how many timed writes have not reached every agent.
+func (t *tracker) outstanding() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.pending)
+}
+
+// latencies returns the completed writes' latencies.
+func (t *tracker) latencies() []time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]time.Duration(nil), t.done...)
+}

@@ -1,0 +1,328 @@
+// Command rumor-bench measures rumor in one process, on 127.0.0.1 over real
+// TCP + Noise, and prints a plain table (and, with -json, a JSON report):
+//
+//  1. Propagation: for each cluster size N, svc set from a rotating writer,
+//     timed from just before the write to the moment the last other agent
+//     applied it (store watchers on every agent, one clock).
+//  2. Throughput: one publisher adds blacklist entries as fast as the
+//     receivers keep up, for a fixed time; updates/s is what the slowest
+//     receiver applied divided by the time until it had everything, with
+//     the propagation latency of every 100th write under that load.
+//  3. Wire cost: bytes each receiver took in per update during that run.
+//  4. Memory: heap held per svc key by a store.
+//
+// Usage:
+//
+//	rumor-bench [-short] [-n 8,30] [-updates 200] [-throughput-seconds 10] [-json out.json]
+//
+// It exits 0 when every phase ran and every update arrived, 1 otherwise,
+// with the reason on stderr.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// params are the benchmark's knobs, from the flags.
+type params struct {
+	sizes       []int
+	updates     int
+	spacingMin  time.Duration
+	spacingMax  time.Duration
+	payload     int
+	drain       time.Duration
+	tpAgents    int
+	tpDuration  time.Duration
+	writers     int
+	window      int
+	sampleEvery int
+	memKeys     int
+	cluster     clusterOptions
+}
+
+// Machine describes where the figures were taken.
+type Machine struct {
+	NumCPU     int    `json:"num_cpu"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	GoVersion  string `json:"go_version"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	CPU        string `json:"cpu,omitempty"`
+	Revision   string `json:"revision,omitempty"`
+}
+
+// Report is everything rumor-bench measured; -json writes it.
+type Report struct {
+	Date        string              `json:"date"`
+	Machine     Machine             `json:"machine"`
+	Short       bool                `json:"short"`
+	HeartbeatMs int                 `json:"heartbeat_ms"`
+	Propagation []PropagationResult `json:"propagation"`
+	Throughput  *ThroughputResult   `json:"throughput,omitempty"`
+	Memory      *MemoryResult       `json:"memory,omitempty"`
+	Errors      []string            `json:"errors,omitempty"`
+	Seconds     float64             `json:"seconds"`
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rumor-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, runs every phase, prints the tables to out and writes
+// the JSON report if asked. It returns the phases' failures joined.
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("rumor-bench", flag.ContinueOnError)
+	var (
+		sizes      = fs.String("n", "8,30", "comma-separated cluster sizes for the propagation figure")
+		updates    = fs.Int("updates", 200, "svc writes per cluster size")
+		tpSeconds  = fs.Float64("throughput-seconds", 10, "how long the throughput publisher writes")
+		short      = fs.Bool("short", false, "quick form for CI: size 8 only, 100 updates, 3 s throughput, 20K keys")
+		jsonPath   = fs.String("json", "", "also write the report as JSON to this path")
+		memKeys    = fs.Int("mem-keys", 100_000, "keys for the memory figure")
+		payload    = fs.Int("payload", 200, "bytes of payload per write")
+		writers    = fs.Int("writers", 2, "publisher goroutines in the throughput run")
+		window     = fs.Int("window", 8192, "throughput: most writes the publisher may be ahead of the slowest receiver")
+		heartbeat  = fs.Duration("heartbeat", time.Second, "agents' heartbeat interval (the agent's default is 1s)")
+		formWithin = fs.Duration("form-timeout", 60*time.Second, "how long a cluster may take to form")
+		drain      = fs.Duration("drain", 10*time.Second, "how long to wait for the last writes to arrive")
+		seed       = fs.Uint64("seed", 1, "seed for the agents' and the writers' randomness")
+	)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: rumor-bench [flags]\n\nMeasures rumor agents in this process: propagation latency, throughput, wire cost, memory per key.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *short {
+		// -short picks the quick form; flags given explicitly still win.
+		for name, v := range map[string]string{"n": "8", "updates": "100", "throughput-seconds": "3", "mem-keys": "20000"} {
+			if !set[name] {
+				_ = fs.Set(name, v)
+			}
+		}
+	}
+	p := params{
+		updates: *updates, spacingMin: 10 * time.Millisecond, spacingMax: 20 * time.Millisecond,
+		payload: *payload, drain: *drain,
+		tpAgents: 6, tpDuration: time.Duration(*tpSeconds * float64(time.Second)),
+		writers: *writers, window: *window, sampleEvery: 100, memKeys: *memKeys,
+		cluster: clusterOptions{heartbeat: *heartbeat, formTimeout: *formWithin, settle: 2 * time.Second, seed: *seed},
+	}
+	var err error
+	if p.sizes, err = parseSizes(*sizes); err != nil {
+		return err
+	}
+	switch {
+	case p.updates < 1:
+		return fmt.Errorf("-updates must be at least 1, got %d", p.updates)
+	case p.tpDuration <= 0:
+		return fmt.Errorf("-throughput-seconds must be positive, got %v", *tpSeconds)
+	case p.writers < 1 || p.window < 1:
+		return fmt.Errorf("-writers and -window must be at least 1")
+	case p.memKeys < 1:
+		return fmt.Errorf("-mem-keys must be at least 1, got %d", p.memKeys)
+	case p.payload < 64:
+		return fmt.Errorf("-payload must be at least 64 bytes, got %d", p.payload)
+	}
+
+	began := time.Now()
+	rep := Report{Date: began.Format(time.RFC3339), Machine: machine(), Short: *short, HeartbeatMs: int(*heartbeat / time.Millisecond)}
+	printHeader(out, rep, p)
+	var errs []error
+	fail := func(phase string, err error) {
+		err = fmt.Errorf("%s: %w", phase, err)
+		errs = append(errs, err)
+		rep.Errors = append(rep.Errors, err.Error())
+		fmt.Fprintf(out, "  FAILED: %v\n", err)
+	}
+
+	// Memory first: the heap is quietest before any agent has run.
+	fmt.Fprintf(out, "\n[4] memory: filling a store with %d svc keys...\n", p.memKeys)
+	if m, err := runMemory(p.memKeys, p.payload, *seed); err != nil {
+		fail("memory", err)
+	} else {
+		rep.Memory = &m
+	}
+
+	for _, n := range p.sizes {
+		if ctx.Err() != nil {
+			break
+		}
+		fmt.Fprintf(out, "[1] propagation: %d agents, %d svc writes...\n", n, p.updates)
+		r, err := runPropagation(ctx, n, p)
+		if err == nil && r.Lost > 0 {
+			err = fmt.Errorf("%d of %d writes never reached every agent within %v", r.Lost, r.Updates, p.drain)
+		}
+		if err != nil {
+			fail(fmt.Sprintf("propagation N=%d", n), err)
+		}
+		if r.Latency.N > 0 || err == nil {
+			rep.Propagation = append(rep.Propagation, r)
+		}
+	}
+
+	if ctx.Err() == nil {
+		fmt.Fprintf(out, "[2] throughput: %d agents, publishing for %v...\n", p.tpAgents, p.tpDuration)
+		t, err := runThroughput(ctx, p)
+		if err == nil && t.Lost > 0 {
+			err = fmt.Errorf("%d of %d writes never reached the slowest receiver within %v", t.Lost, t.Written, p.drain)
+		}
+		if err != nil {
+			fail("throughput", err)
+		}
+		if t.Written > 0 {
+			rep.Throughput = &t
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		fail("interrupted", err)
+	}
+	rep.Seconds = time.Since(began).Seconds()
+
+	printReport(out, rep, p)
+	if *jsonPath != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err == nil {
+			err = os.WriteFile(*jsonPath, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("write JSON: %w", err))
+		} else {
+			fmt.Fprintf(out, "\nJSON report written to %s\n", *jsonPath)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parseSizes parses the -n list.
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 2 {
+			return nil, fmt.Errorf("-n: %q is not a cluster size of at least 2", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-n: no cluster sizes")
+	}
+	return out, nil
+}
+
+// machine describes this host and build.
+func machine() Machine {
+	m := Machine{NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
+		OS: runtime.GOOS, Arch: runtime.GOARCH}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				m.Revision = s.Value
+			}
+		}
+	}
+	return m
+}
+
+func printHeader(out io.Writer, rep Report, p params) {
+	m := rep.Machine
+	fmt.Fprintf(out, "rumor-bench  %s\n", rep.Date)
+	fmt.Fprintf(out, "machine: %d CPU, GOMAXPROCS %d, %s %s/%s", m.NumCPU, m.GOMAXPROCS, m.GoVersion, m.OS, m.Arch)
+	if m.CPU != "" {
+		fmt.Fprintf(out, ", %s", m.CPU)
+	}
+	fmt.Fprintln(out)
+	if m.Revision != "" {
+		fmt.Fprintf(out, "rumor revision: %s\n", m.Revision)
+	}
+	mode := "full"
+	if rep.Short {
+		mode = "short"
+	}
+	fmt.Fprintf(out, "form: %s; agents on 127.0.0.1 TCP+Noise in one process, heartbeat %v, payload %d B\n",
+		mode, p.cluster.heartbeat, p.payload)
+}
+
+func printReport(out io.Writer, rep Report, p params) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	defer tw.Flush()
+	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "1. Propagation: svc set (%d B) from a rotating writer every %v-%v, until applied on the last other agent\n",
+		p.payload, p.spacingMin, p.spacingMax)
+	fmt.Fprintln(tw, "N\tupdates\tlost\tp50 ms\tp99 ms\tmax ms\tsamples\tformed in\tmin peers\t")
+	for _, r := range rep.Propagation {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s\t%d\t%.1f s\t%d\t\n", r.Agents, r.Updates, r.Lost,
+			fmtMs(r.Latency.P50Ms), fmtMs(r.Latency.P99Ms), fmtMs(r.Latency.MaxMs), r.Latency.N, r.FormMs/1000, r.MinPeers)
+	}
+	if len(rep.Propagation) == 0 {
+		fmt.Fprintln(tw, "(not measured)")
+	}
+	fmt.Fprintln(tw)
+	if t := rep.Throughput; t != nil {
+		fmt.Fprintf(tw, "2. Throughput: N=%d (1 publisher, %d receivers), bl add (%d B reason), %d writer goroutines, window %d\n",
+			t.Agents, t.Receivers, t.PayloadBytes, t.Writers, t.Window)
+		fmt.Fprintf(tw, "written\t%d in %.2f s (%.0f/s offered)\t\n", t.Written, t.WriteSeconds, float64(t.Written)/t.WriteSeconds)
+		fmt.Fprintf(tw, "slowest receiver\t%d applied, %d lost, in %.2f s\t\n", t.SlowestApplied, t.Lost, t.Seconds)
+		fmt.Fprintf(tw, "updates/s\t%.0f\t\n", t.UpdatesPerSec)
+		fmt.Fprintf(tw, "latency under load\t%s, every %dth write, %d samples incomplete\t\n", t.Latency, t.SampleEvery, t.LatencyLost)
+		fmt.Fprintln(tw)
+		w := t.Wire
+		fmt.Fprintf(tw, "3. Wire cost per receiver (libp2p bandwidth counters, all protocols, %.1f s window)\n", w.WindowSeconds)
+		fmt.Fprintf(tw, "bytes in per receiver\t%s\t\n", fmtBytes(w.BytesInPerReceiver))
+		fmt.Fprintf(tw, "per update\t%.0f B (%.2fx the %d B payload)\t\n", w.PerUpdate, w.PerUpdate/float64(t.PayloadBytes), t.PayloadBytes)
+		fmt.Fprintf(tw, "per update, net of idle\t%.0f B (%.2fx payload; idle background %.0f B/s per receiver)\t\n",
+			w.NetPerUpdate, w.NetPerUpdate/float64(t.PayloadBytes), w.IdleBytesPerSec)
+	} else {
+		fmt.Fprintln(tw, "2./3. Throughput and wire cost: (not measured)")
+	}
+	fmt.Fprintln(tw)
+	if m := rep.Memory; m != nil {
+		fmt.Fprintf(tw, "4. Memory per key: store.New() with svc entries as received (wire-decoded), %d B value, %d B key\n", m.PayloadBytes, m.KeyBytes)
+		fmt.Fprintln(tw, "keys\theap before\theap after\tbytes/key\toverhead/key\t")
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%.0f\t\n", m.Keys, fmtBytes(float64(m.HeapBefore)), fmtBytes(float64(m.HeapAfter)),
+			m.BytesPerKey, m.BytesPerKey-float64(m.PayloadBytes+m.KeyBytes))
+	} else {
+		fmt.Fprintln(tw, "4. Memory per key: (not measured)")
+	}
+	fmt.Fprintf(tw, "\ntotal %.1f s\n", rep.Seconds)
+	for _, e := range rep.Errors {
+		fmt.Fprintf(tw, "ERROR: %s\n", e)
+	}
+}

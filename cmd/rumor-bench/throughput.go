@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/store"
+)
+
+// storeEvent is a store watcher's event.
+type storeEvent = store.Event
+
+// ThroughputResult is figures 2 and 3: sustained blacklist writes from one
+// publisher to the other agents, and what they cost on the wire.
+type ThroughputResult struct {
+	Agents       int `json:"agents"`
+	Receivers    int `json:"receivers"`
+	Writers      int `json:"writers"`
+	Window       int `json:"window"`
+	PayloadBytes int `json:"payload_bytes"`
+	MinPeers     int `json:"min_peers"`
+
+	// Written is how many writes the publisher made in WriteSeconds.
+	Written      int64   `json:"written"`
+	WriteSeconds float64 `json:"write_seconds"`
+	// SlowestApplied is what the slowest receiver applied by the drain
+	// deadline; Lost is Written minus that.
+	SlowestApplied int64 `json:"slowest_applied"`
+	Lost           int64 `json:"lost"`
+	// Seconds runs from the first write until the slowest receiver had
+	// everything (or the drain deadline); UpdatesPerSec = SlowestApplied / Seconds.
+	Seconds       float64 `json:"seconds"`
+	UpdatesPerSec float64 `json:"updates_per_sec"`
+	// Latency samples every SampleEvery-th write, to the last receiver.
+	SampleEvery int     `json:"sample_every"`
+	Latency     Summary `json:"latency"`
+	LatencyLost int     `json:"latency_samples_lost"`
+
+	Wire WireResult `json:"wire"`
+}
+
+// WireResult is figure 3: bytes received per receiver per update during the
+// throughput run, from the libp2p bandwidth counters (all protocols).
+type WireResult struct {
+	// BytesInPerReceiver is the mean over receivers of bytes received
+	// between the snapshots around the run.
+	BytesInPerReceiver float64 `json:"bytes_in_per_receiver"`
+	// IdleBytesPerSec is a receiver's background (heartbeats, GossipSub
+	// control) measured before the run, per second.
+	IdleBytesPerSec float64 `json:"idle_bytes_per_sec"`
+	WindowSeconds   float64 `json:"window_seconds"`
+	// PerUpdate is BytesInPerReceiver / updates; NetPerUpdate subtracts
+	// the idle background over the same window first.
+	PerUpdate    float64 `json:"per_update"`
+	NetPerUpdate float64 `json:"net_per_update"`
+}
+
+// runThroughput starts p.tpAgents agents; agent 0 adds blacklist entries
+// from p.writers goroutines for p.tpDuration, keeping at most p.window
+// writes ahead of the slowest receiver, and the others count what they apply.
+func runThroughput(ctx context.Context, p params) (ThroughputResult, error) {
+	n := p.tpAgents
+	res := ThroughputResult{Agents: n, Receivers: n - 1, Writers: p.writers, Window: p.window,
+		PayloadBytes: p.payload, SampleEvery: p.sampleEvery}
+	if n < 2 {
+		return res, fmt.Errorf("throughput needs at least 2 agents, got %d", n)
+	}
+	c, err := startCluster(ctx, n, p.cluster)
+	if err != nil {
+		return res, err
+	}
+	defer c.close()
+	res.MinPeers = c.minPeers
+	receivers := c.agents[1:]
+
+	const prefix = "bl/bench/t"
+	tr := newTracker()
+	counts := make([]atomic.Int64, n)
+	lastAt := make([]atomic.Int64, n) // unix nanos of each agent's latest apply
+	var dr drainers
+	for i, a := range c.agents {
+		if i == 0 {
+			continue // the publisher: its own applies are not the figure
+		}
+		dr.watch(a.Store(), prefix, 1<<16, func(ev storeEvent, at time.Time) {
+			counts[i].Add(1)
+			lastAt[i].Store(at.UnixNano())
+			if seq, err := strconv.Atoi(ev.Delta.Key[len(prefix):]); err == nil && seq%p.sampleEvery == 0 {
+				tr.seen(ev.Delta.Key, i, at)
+			}
+		})
+	}
+	defer dr.stop()
+	slowest := func() int64 {
+		least := counts[1].Load()
+		for i := 2; i < n; i++ {
+			least = min(least, counts[i].Load())
+		}
+		return least
+	}
+
+	// Idle background, then the run, between bandwidth snapshots. The
+	// counters update about once a second, hence the pauses.
+	bwIn := func() int64 {
+		var sum int64
+		for _, a := range receivers {
+			in, _ := a.Gossip().Bandwidth()
+			sum += in
+		}
+		return sum
+	}
+	idleFrom, idleStart := bwIn(), time.Now()
+	if err := sleepCtx(ctx, 3*time.Second); err != nil {
+		return res, err
+	}
+	runFrom, runStart := bwIn(), time.Now()
+	idleRate := float64(runFrom-idleFrom) / runStart.Sub(idleStart).Seconds() / float64(len(receivers))
+
+	reason := strings.Repeat("r", max(p.payload-len(crdt.Encode(crdt.BlacklistValue{})), 0))
+	var (
+		seq      atomic.Int64
+		writeErr atomic.Pointer[error]
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	stopAt := start.Add(p.tpDuration)
+	for range p.writers {
+		wg.Go(func() {
+			for {
+				now := time.Now()
+				if now.After(stopAt) || ctx.Err() != nil || writeErr.Load() != nil {
+					return
+				}
+				if seq.Load()-slowest() >= int64(p.window) {
+					time.Sleep(100 * time.Microsecond)
+					continue
+				}
+				i := seq.Add(1) - 1
+				id := fmt.Sprintf("t%09d", i)
+				if i%int64(p.sampleEvery) == 0 {
+					tr.begin("bl/bench/"+id, 0, n)
+				}
+				if _, err := c.agents[0].BlacklistAdd(ctx, "bench", id, rpc.BlacklistAdd{Reason: reason}); err != nil {
+					writeErr.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	res.WriteSeconds = time.Since(start).Seconds()
+	if e := writeErr.Load(); e != nil {
+		return res, fmt.Errorf("bl add on the publisher: %w", *e)
+	}
+	res.Written = seq.Load()
+
+	deadline := time.Now().Add(p.drain)
+	for slowest() < res.Written && time.Now().Before(deadline) {
+		if err := dr.failed(); err != nil {
+			return res, err
+		}
+		if err := sleepCtx(ctx, 2*time.Millisecond); err != nil {
+			return res, err
+		}
+	}
+	end := time.Now()
+	res.SlowestApplied = slowest()
+	res.Lost = res.Written - res.SlowestApplied
+	if res.Lost == 0 {
+		var last int64
+		for i := 1; i < n; i++ {
+			last = max(last, lastAt[i].Load())
+		}
+		end = time.Unix(0, last)
+	}
+	res.Seconds = end.Sub(start).Seconds()
+	if res.Seconds > 0 {
+		res.UpdatesPerSec = float64(res.SlowestApplied) / res.Seconds
+	}
+	res.Latency = Summarize(tr.latencies())
+	res.LatencyLost = tr.outstanding()
+
+	if err := sleepCtx(ctx, 1500*time.Millisecond); err != nil {
+		return res, err
+	}
+	runTo, runEnd := bwIn(), time.Now()
+	w := &res.Wire
+	w.IdleBytesPerSec = idleRate
+	w.WindowSeconds = runEnd.Sub(runStart).Seconds()
+	w.BytesInPerReceiver = float64(runTo-runFrom) / float64(len(receivers))
+	if res.SlowestApplied > 0 {
+		w.PerUpdate = w.BytesInPerReceiver / float64(res.SlowestApplied)
+		w.NetPerUpdate = (w.BytesInPerReceiver - idleRate*w.WindowSeconds) / float64(res.SlowestApplied)
+	}
+	if err := dr.stop(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
