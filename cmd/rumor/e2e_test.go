@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rumor-dev/rumor/rpc"
+)
+
+// rumorBin is the binary built once for all end-to-end tests.
+var rumorBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rumor-e2e")
+	if err != nil {
+		panic(err)
+	}
+	rumorBin = filepath.Join(dir, "rumor")
+	if out, err := exec.Command("go", "build", "-o", rumorBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build rumor: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is one CLI invocation's outcome.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func run(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(rumorBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+// agent is one `rumor agent` process.
+type agent struct {
+	cmd    *exec.Cmd
+	socket string
+	id     string
+	addrs  []string
+	log    *bytes.Buffer
+}
+
+func (a *agent) cli(t *testing.T, args ...string) result {
+	t.Helper()
+	return run(t, append([]string{"--socket", a.socket}, args...)...)
+}
+
+func startAgent(t *testing.T, join []string) *agent {
+	t.Helper()
+	dir := t.TempDir()
+	args := []string{"agent", "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--log-level", "info", "--settle", "200ms"}
+	for _, j := range join {
+		args = append(args, "--join", j)
+	}
+	a := &agent{cmd: exec.Command(rumorBin, args...), socket: filepath.Join(dir, "rumor.sock"), log: &bytes.Buffer{}}
+	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if a.cmd.ProcessState == nil {
+			_ = a.cmd.Process.Kill()
+			_ = a.cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("agent log:\n%s", a.log)
+		}
+	})
+	var st rpc.Status
+	poll(t, 10*time.Second, "agent serves its socket", func() error {
+		r := a.cli(t, "status", "-o", "json")
+		if r.code != 0 {
+			return fmt.Errorf("status exit %d: %s", r.code, r.stderr)
+		}
+		return json.Unmarshal([]byte(r.stdout), &st)
+	})
+	a.id, a.addrs = st.Node, st.Addrs
+	return a
+}
+
+func poll(t *testing.T, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %v: %v", what, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func jsonOf[T any](t *testing.T, r result) (T, error) {
+	var v T
+	if r.code != 0 {
+		return v, fmt.Errorf("exit %d: %s", r.code, strings.TrimSpace(r.stderr))
+	}
+	return v, json.Unmarshal([]byte(r.stdout), &v)
+}
+
+func TestThreeAgentsThroughTheCLI(t *testing.T) {
+	a1 := startAgent(t, nil)
+	a2 := startAgent(t, a1.addrs)
+	a3 := startAgent(t, a1.addrs)
+	as := []*agent{a1, a2, a3}
+	poll(t, 15*time.Second, "three members everywhere", func() error {
+		for _, a := range as {
+			ms, err := jsonOf[[]rpc.Member](t, a.cli(t, "members", "-o", "json"))
+			if err != nil || len(ms) != 3 {
+				return fmt.Errorf("members: %d %v", len(ms), err)
+			}
+		}
+		return nil
+	})
+
+	// Services: set on one agent, read on another.
+	if r := a1.cli(t, "svc", "set", "web", "w1", "--addr", "10.0.0.1:8080", "--status", "up", "--tag", "zone=a"); r.code != 0 {
+		t.Fatalf("svc set: %+v", r)
+	}
+	poll(t, 10*time.Second, "svc visible on a3", func() error {
+		s, err := jsonOf[rpc.Service](t, a3.cli(t, "svc", "get", "web", "w1", "-o", "json"))
+		if err != nil {
+			return err
+		}
+		if s.Addr != "10.0.0.1:8080" || s.Status != "up" || s.Owner != a1.id || s.Tags["zone"] != "a" {
+			t.Fatalf("svc get on a3 = %+v", s)
+		}
+		return nil
+	})
+
+	// Kernels: a1 wins, a2 is denied with exit 3 naming a1.
+	if r := a1.cli(t, "kernel", "claim", "gpu0", "--ttl", "30s", "--job", "train"); r.code != 0 {
+		t.Fatalf("kernel claim on a1: %+v", r)
+	}
+	poll(t, 10*time.Second, "lease visible on a2", func() error {
+		k, err := jsonOf[rpc.Kernel](t, a2.cli(t, "kernel", "who", "gpu0", "-o", "json"))
+		if err == nil && (k.Holder != a1.id || !k.Live) {
+			err = fmt.Errorf("a2 sees %+v", k)
+		}
+		return err
+	})
+	r := a2.cli(t, "kernel", "claim", "gpu0")
+	if r.code != 3 || !strings.Contains(r.stdout+r.stderr, a1.id[len(a1.id)-8:]) {
+		t.Fatalf("claim of a held kernel: exit %d, out %q, err %q; want exit 3 naming %s", r.code, r.stdout, r.stderr, a1.id)
+	}
+
+	// Tasks: owned by a2, cancelled from a3, which does not own it.
+	if r := a1.cli(t, "task", "assign", "t1", "--node", a2.id); r.code != 0 {
+		t.Fatalf("task assign: %+v", r)
+	}
+	poll(t, 10*time.Second, "task visible on a3", func() error {
+		_, err := jsonOf[rpc.Task](t, a3.cli(t, "task", "where", "t1", "-o", "json"))
+		return err
+	})
+	if r := a3.cli(t, "task", "cancel", "t1"); r.code != 0 {
+		t.Fatalf("task cancel: %+v", r)
+	}
+	poll(t, 10*time.Second, "task cancelled by its owner, seen on a1", func() error {
+		tk, err := jsonOf[rpc.Task](t, a1.cli(t, "task", "where", "t1", "-o", "json"))
+		if err == nil && (tk.State != "cancelled" || tk.Owner != a2.id) {
+			err = fmt.Errorf("a1 sees %+v", tk)
+		}
+		return err
+	})
+
+	// Blacklist membership is scriptable through the exit code.
+	if r := a2.cli(t, "bl", "add", "fraud", "u1", "--ttl", "1h"); r.code != 0 {
+		t.Fatalf("bl add: %+v", r)
+	}
+	poll(t, 10*time.Second, "bl visible on a3", func() error {
+		if r := a3.cli(t, "bl", "has", "fraud", "u1"); r.code != 0 {
+			return fmt.Errorf("bl has exit %d", r.code)
+		}
+		return nil
+	})
+	if r := a3.cli(t, "bl", "has", "fraud", "u2"); r.code != 1 {
+		t.Fatalf("bl has of an absent id: exit %d, want 1", r.code)
+	}
+
+	// SIGTERM: the agent leaves cleanly within a second.
+	start := time.Now()
+	if err := a3.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := a3.cmd.Wait(); err != nil {
+		t.Fatalf("agent exit after SIGTERM: %v\n%s", err, a3.log)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("shutdown took %v, want under 1s", d)
+	}
+	if _, err := os.Stat(a3.socket); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket left behind after shutdown: %v", err)
+	}
+}
+
+func TestBadInputExitCodes(t *testing.T) {
+	a := startAgent(t, nil)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"unknown command", []string{"frobnicate"}, 2, "frobnicate"},
+		{"missing argument", []string{"svc", "set", "web"}, 2, "instance"},
+		{"bad duration", []string{"bl", "add", "l", "x", "--ttl", "5parsecs"}, 2, "5parsecs"},
+		{"bad output format", []string{"status", "-o", "yaml"}, 2, "yaml"},
+		{"absent key", []string{"svc", "get", "nope", "x"}, 1, "nope"},
+	} {
+		r := a.cli(t, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
+			t.Errorf("%s: exit %d stderr %q; want exit %d mentioning %q", tc.name, r.code, r.stderr, tc.code, tc.msg)
+		}
+	}
+	r := run(t, "--socket", filepath.Join(t.TempDir(), "none.sock"), "status")
+	if r.code != 1 || !strings.Contains(r.stderr, `is "rumor agent" running?`) {
+		t.Errorf("agent not running: exit %d stderr %q", r.code, r.stderr)
+	}
+	r = run(t, "agent", "--data-dir", t.TempDir(), "--listen", "not-a-multiaddr")
+	if r.code == 0 || !strings.Contains(r.stderr, "not-a-multiaddr") {
+		t.Errorf("agent with a bad listen address: exit %d stderr %q", r.code, r.stderr)
+	}
+}
