@@ -1,0 +1,108 @@
+// Package rpc is the agent's local API: HTTP/JSON over a Unix socket, with
+// NDJSON streams for watches. The agent implements API and serves it with
+// Server; the CLI talks to it only through Client.
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// API is what the agent offers its local clients. Methods are called from
+// the server's request goroutines, concurrently; each may block until ctx is
+// done. Errors that are the caller's fault are *Error values (see
+// BadRequest, NotFound, Denied); any other error is reported as internal.
+type API interface {
+	Status(ctx context.Context) (Status, error)
+	Members(ctx context.Context) ([]Member, error)
+
+	ServiceSet(ctx context.Context, service, instance string, req ServiceSet) (Service, error)
+	ServiceDelete(ctx context.Context, service, instance string) error
+	ServiceGet(ctx context.Context, service, instance string) (Service, error)
+	// ServiceList lists instances of service ("" for all services); upOnly
+	// keeps only instances whose status is "up" and that are live.
+	ServiceList(ctx context.Context, service string, upOnly bool) ([]Service, error)
+
+	BlacklistAdd(ctx context.Context, list, id string, req BlacklistAdd) (BlacklistEntry, error)
+	BlacklistRemove(ctx context.Context, list, id string) error
+	// BlacklistHas returns the entry and whether id is on list now.
+	BlacklistHas(ctx context.Context, list, id string) (BlacklistEntry, bool, error)
+	BlacklistList(ctx context.Context, list string) ([]BlacklistEntry, error)
+
+	TaskAssign(ctx context.Context, id string, req TaskAssign) (Task, error)
+	TaskUpdate(ctx context.Context, id string, req TaskUpdate) (Task, error)
+	TaskCancel(ctx context.Context, id string) (Task, error)
+	TaskGet(ctx context.Context, id string) (Task, error)
+	TaskList(ctx context.Context) ([]Task, error)
+
+	// KernelClaim blocks for the settle window and reports the verdict:
+	// Granted, or denied with the winner in Kernel.Holder. A denial is a
+	// normal result, not an error.
+	KernelClaim(ctx context.Context, id string, req KernelClaim) (ClaimResult, error)
+	KernelRenew(ctx context.Context, id string, req KernelRenew) (Kernel, error)
+	KernelRelease(ctx context.Context, id string) (Kernel, error)
+	KernelGet(ctx context.Context, id string) (Kernel, error)
+	KernelList(ctx context.Context) ([]Kernel, error)
+
+	// Watch calls fn for every change to a key under prefix until ctx is
+	// done (then it returns nil), fn returns an error, or the agent drops
+	// the watcher (then it returns why).
+	Watch(ctx context.Context, prefix string, fn func(Event) error) error
+}
+
+// Error codes, carried in error responses and mapped to CLI exit codes.
+const (
+	CodeBadRequest = "bad_request" // the request is malformed: exit 2
+	CodeNotFound   = "not_found"   // no such key: exit 1
+	CodeDenied     = "denied"      // refused by ownership or a lease: exit 3
+	CodeInternal   = "internal"    // the agent failed: exit 1
+)
+
+// Error is an API error with a code that says whose fault it is.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"error"`
+}
+
+// Error returns the message.
+func (e *Error) Error() string { return e.Message }
+
+// HTTPStatus maps the code to an HTTP status.
+func (e *Error) HTTPStatus() int {
+	switch e.Code {
+	case CodeBadRequest:
+		return http.StatusBadRequest
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeDenied:
+		return http.StatusConflict
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// BadRequest returns an *Error with CodeBadRequest.
+func BadRequest(format string, args ...any) error {
+	return &Error{Code: CodeBadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+// NotFound returns an *Error with CodeNotFound.
+func NotFound(format string, args ...any) error {
+	return &Error{Code: CodeNotFound, Message: fmt.Sprintf(format, args...)}
+}
+
+// Denied returns an *Error with CodeDenied.
+func Denied(format string, args ...any) error {
+	return &Error{Code: CodeDenied, Message: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the code of err if it is (or wraps) an *Error, else CodeInternal.
+func CodeOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}

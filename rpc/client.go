@@ -1,0 +1,410 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+)
+
+var _ API = (*Client)(nil)
+
+// Client talks to the agent's Server over its Unix socket. It implements
+// API, so code can use an agent in-process or remote alike. Each call's
+// deadline comes from its ctx; watch streams last until their ctx is done.
+// A Client is safe for concurrent use.
+type Client struct {
+	path string
+	hc   *http.Client
+}
+
+// NewClient returns a Client for the agent whose socket is at socketPath. It
+// does not connect until the first call.
+func NewClient(socketPath string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "unix", socketPath)
+			if err != nil {
+				return nil, &dialError{err: err}
+			}
+			return conn, nil
+		},
+		DisableCompression: true,
+		MaxIdleConns:       4,
+	}
+	return &Client{path: socketPath, hc: &http.Client{Transport: tr}}
+}
+
+// Close closes the client's idle connections. The Client remains usable.
+func (c *Client) Close() error {
+	c.hc.CloseIdleConnections()
+	return nil
+}
+
+// Status returns the agent's status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var out Status
+	return out, c.do(ctx, http.MethodGet, "/v1/status", nil, &out)
+}
+
+// Members returns the nodes the agent knows.
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	var out []Member
+	return out, c.do(ctx, http.MethodGet, "/v1/members", nil, &out)
+}
+
+// ServiceSet writes an instance of a service owned by the agent's node.
+func (c *Client) ServiceSet(ctx context.Context, service, instance string, req ServiceSet) (Service, error) {
+	var out Service
+	p, err := path("svc", seg{"service", service}, seg{"instance", instance})
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodPut, p, req, &out)
+}
+
+// ServiceDelete deletes an instance of a service.
+func (c *Client) ServiceDelete(ctx context.Context, service, instance string) error {
+	p, err := path("svc", seg{"service", service}, seg{"instance", instance})
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodDelete, p, nil, nil)
+}
+
+// ServiceGet returns one instance of a service.
+func (c *Client) ServiceGet(ctx context.Context, service, instance string) (Service, error) {
+	var out Service
+	p, err := path("svc", seg{"service", service}, seg{"instance", instance})
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodGet, p, nil, &out)
+}
+
+// ServiceList lists instances of service ("" for all services); upOnly keeps
+// only live instances whose status is "up".
+func (c *Client) ServiceList(ctx context.Context, service string, upOnly bool) ([]Service, error) {
+	q := url.Values{}
+	if service != "" {
+		q.Set("service", service)
+	}
+	if upOnly {
+		q.Set("up", "1")
+	}
+	p := "/v1/svc"
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	var out []Service
+	return out, c.do(ctx, http.MethodGet, p, nil, &out)
+}
+
+// BlacklistAdd puts id on list.
+func (c *Client) BlacklistAdd(ctx context.Context, list, id string, req BlacklistAdd) (BlacklistEntry, error) {
+	var out BlacklistEntry
+	p, err := path("bl", seg{"list", list}, seg{"id", id})
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodPut, p, req, &out)
+}
+
+// BlacklistRemove takes id off list.
+func (c *Client) BlacklistRemove(ctx context.Context, list, id string) error {
+	p, err := path("bl", seg{"list", list}, seg{"id", id})
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodDelete, p, nil, nil)
+}
+
+// BlacklistHas returns the entry and whether id is on list now.
+func (c *Client) BlacklistHas(ctx context.Context, list, id string) (BlacklistEntry, bool, error) {
+	var out BlacklistCheck
+	p, err := path("bl", seg{"list", list}, seg{"id", id})
+	if err != nil {
+		return BlacklistEntry{}, false, err
+	}
+	if err := c.do(ctx, http.MethodGet, p, nil, &out); err != nil {
+		return BlacklistEntry{}, false, err
+	}
+	return out.Entry, out.Present, nil
+}
+
+// BlacklistList returns the ids on list.
+func (c *Client) BlacklistList(ctx context.Context, list string) ([]BlacklistEntry, error) {
+	var out []BlacklistEntry
+	p, err := path("bl", seg{"list", list})
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodGet, p, nil, &out)
+}
+
+// TaskAssign records the owner of a task.
+func (c *Client) TaskAssign(ctx context.Context, id string, req TaskAssign) (Task, error) {
+	return c.taskPost(ctx, id, "assign", req)
+}
+
+// TaskUpdate changes a task's state; only its owner may.
+func (c *Client) TaskUpdate(ctx context.Context, id string, req TaskUpdate) (Task, error) {
+	return c.taskPost(ctx, id, "state", req)
+}
+
+// TaskCancel asks a task's owner to cancel it.
+func (c *Client) TaskCancel(ctx context.Context, id string) (Task, error) {
+	return c.taskPost(ctx, id, "cancel", nil)
+}
+
+func (c *Client) taskPost(ctx context.Context, id, verb string, req any) (Task, error) {
+	var out Task
+	p, err := path("task", seg{"id", id})
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodPost, p+"/"+verb, req, &out)
+}
+
+// TaskGet returns a task and where it runs.
+func (c *Client) TaskGet(ctx context.Context, id string) (Task, error) {
+	var out Task
+	p, err := path("task", seg{"id", id})
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodGet, p, nil, &out)
+}
+
+// TaskList returns all tasks.
+func (c *Client) TaskList(ctx context.Context) ([]Task, error) {
+	var out []Task
+	return out, c.do(ctx, http.MethodGet, "/v1/task", nil, &out)
+}
+
+// KernelClaim claims a kernel's lease and reports the verdict; a denial is a
+// result with Granted false, not an error.
+func (c *Client) KernelClaim(ctx context.Context, id string, req KernelClaim) (ClaimResult, error) {
+	var out ClaimResult
+	p, err := path("kernel", seg{"id", id})
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodPost, p+"/claim", req, &out)
+}
+
+// KernelRenew extends a lease the agent's node holds.
+func (c *Client) KernelRenew(ctx context.Context, id string, req KernelRenew) (Kernel, error) {
+	return c.kernelPost(ctx, id, "renew", req)
+}
+
+// KernelRelease gives up a lease the agent's node holds.
+func (c *Client) KernelRelease(ctx context.Context, id string) (Kernel, error) {
+	return c.kernelPost(ctx, id, "release", nil)
+}
+
+func (c *Client) kernelPost(ctx context.Context, id, verb string, req any) (Kernel, error) {
+	var out Kernel
+	p, err := path("kernel", seg{"id", id})
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodPost, p+"/"+verb, req, &out)
+}
+
+// KernelGet returns a kernel's lease as the agent sees it.
+func (c *Client) KernelGet(ctx context.Context, id string) (Kernel, error) {
+	var out Kernel
+	p, err := path("kernel", seg{"id", id})
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodGet, p, nil, &out)
+}
+
+// KernelList returns all kernels the agent knows.
+func (c *Client) KernelList(ctx context.Context) ([]Kernel, error) {
+	var out []Kernel
+	return out, c.do(ctx, http.MethodGet, "/v1/kernel", nil, &out)
+}
+
+// Watch calls fn for every change under prefix, in order, until ctx is done
+// (then it returns nil), fn returns an error (then it returns that error),
+// or the agent ends the stream (then it returns why: an *Error, or
+// ErrWatchClosed). fn is called from Watch's goroutine.
+func (c *Client) Watch(ctx context.Context, prefix string, fn func(Event) error) error {
+	req, err := c.newRequest(ctx, http.MethodGet, "/v1/watch?"+url.Values{"prefix": {prefix}}.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.send(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return responseError(resp)
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var line streamLine
+		if err := dec.Decode(&line); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, io.EOF) {
+				return ErrWatchClosed
+			}
+			return fmt.Errorf("rpc: watch: read stream: %w", err)
+		}
+		if line.Error != "" || line.Code != "" {
+			code := line.Code
+			if code == "" {
+				code = CodeInternal
+			}
+			return &Error{Code: code, Message: line.Error}
+		}
+		if err := fn(line.Event); err != nil {
+			return err
+		}
+	}
+}
+
+// do sends a request with body in (if not nil) as JSON and decodes a
+// successful response into out (if not nil).
+func (c *Client) do(ctx context.Context, method, p string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("rpc: encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := c.newRequest(ctx, method, p, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.send(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return responseError(resp)
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("rpc: %s %s: decode response: %w", method, p, err)
+	}
+	return nil
+}
+
+func (c *Client) newRequest(ctx context.Context, method, p string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://rumor"+p, body)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: build request: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
+}
+
+// send does req, turning a failure to connect into an unreachable error.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	resp, err := c.hc.Do(req)
+	if err == nil {
+		return resp, nil
+	}
+	var de *dialError
+	if errors.As(err, &de) {
+		return nil, &unreachableError{path: c.path, cause: de.err}
+	}
+	if cerr := req.Context().Err(); cerr != nil {
+		return nil, fmt.Errorf("rpc: %s %s: %w", req.Method, req.URL.Path, cerr)
+	}
+	return nil, fmt.Errorf("rpc: %s %s: %w", req.Method, req.URL.Path, err)
+}
+
+// responseError turns a non-2xx response into an error: the agent's *Error
+// when the body is one, else an internal *Error describing the response.
+func responseError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e Error
+	if json.Unmarshal(b, &e) == nil && e.Code != "" {
+		return &e
+	}
+	msg := strings.TrimSpace(string(b))
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	return &Error{Code: CodeInternal, Message: fmt.Sprintf("agent answered %s: %s", resp.Status, msg)}
+}
+
+// dialError marks an error from connecting to the socket.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// unreachableError is returned when nothing answers on the socket. It
+// matches ErrAgentUnreachable and wraps the cause.
+type unreachableError struct {
+	path  string
+	cause error
+}
+
+func (e *unreachableError) Error() string {
+	cause := e.cause.Error()
+	var se *os.SyscallError
+	if errors.As(e.cause, &se) {
+		cause = se.Error() // "connect: connection refused", without the path
+	}
+	return fmt.Sprintf("cannot reach the rumor agent at %s: is \"rumor agent\" running? (%s)", e.path, cause)
+}
+
+func (e *unreachableError) Unwrap() []error { return []error{ErrAgentUnreachable, e.cause} }
+
+// seg is a named path segment.
+type seg struct{ name, value string }
+
+// path builds /v1/<ns>/<seg>/... with each segment checked and escaped.
+func path(ns string, segs ...seg) (string, error) {
+	var b strings.Builder
+	b.WriteString("/v1/")
+	b.WriteString(ns)
+	for _, s := range segs {
+		if err := checkSegment(s.name, s.value); err != nil {
+			return "", err
+		}
+		b.WriteByte('/')
+		b.WriteString(escapeSegment(s.value))
+	}
+	return b.String(), nil
+}
+
+// escapeSegment escapes v for use as one path segment. "." and ".." are
+// escaped too, or path cleaning would eat them.
+func escapeSegment(v string) string {
+	switch v {
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	return url.PathEscape(v)
+}

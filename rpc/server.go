@@ -1,0 +1,458 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// shutdownTimeout bounds how long Serve waits for requests in flight once its
+// context is done, before it closes their connections.
+const shutdownTimeout = 5 * time.Second
+
+// Server serves an API over HTTP/JSON; create it with NewServer. Its routes
+// (path segments are URL-escaped, non-empty, and may hold any character but
+// '/'):
+//
+//	GET    /v1/status                         Status
+//	GET    /v1/members                        []Member
+//	GET    /v1/svc?service=S&up=1             []Service
+//	PUT    /v1/svc/{service}/{instance}       ServiceSet -> Service
+//	GET    /v1/svc/{service}/{instance}       Service
+//	DELETE /v1/svc/{service}/{instance}       204
+//	GET    /v1/bl/{list}                      []BlacklistEntry
+//	PUT    /v1/bl/{list}/{id}                 BlacklistAdd -> BlacklistEntry
+//	GET    /v1/bl/{list}/{id}                 BlacklistCheck
+//	DELETE /v1/bl/{list}/{id}                 204
+//	GET    /v1/task                           []Task
+//	GET    /v1/task/{id}                      Task
+//	POST   /v1/task/{id}/assign               TaskAssign -> Task
+//	POST   /v1/task/{id}/state                TaskUpdate -> Task
+//	POST   /v1/task/{id}/cancel               Task
+//	GET    /v1/kernel                         []Kernel
+//	GET    /v1/kernel/{id}                    Kernel
+//	POST   /v1/kernel/{id}/claim              KernelClaim -> ClaimResult
+//	POST   /v1/kernel/{id}/renew              KernelRenew -> Kernel
+//	POST   /v1/kernel/{id}/release            Kernel
+//	GET    /v1/watch?prefix=P                 NDJSON stream of Event
+//
+// Errors are JSON {"code": ..., "error": ...} with the status of
+// (*Error).HTTPStatus. A request body may be empty (the zero request), is at
+// most MaxBodyBytes, and may not hold unknown fields. A watch stream is one
+// Event per line, flushed as it happens; if the API drops the watch, a last
+// line {"code": ..., "error": ...} says why.
+type Server struct {
+	api API
+	log *slog.Logger
+	mux *http.ServeMux
+
+	// streams is cancelled when shutdown begins, to end watch streams.
+	streams    context.Context
+	stopStream context.CancelFunc
+}
+
+// NewServer returns a Server for api. A nil logger discards logs.
+func NewServer(api API, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	streams, stop := context.WithCancel(context.Background())
+	s := &Server{api: api, log: logger, mux: http.NewServeMux(), streams: streams, stopStream: stop}
+	s.routes()
+	return s
+}
+
+// Serve answers requests on ln until ctx is done, then shuts down gracefully:
+// it stops accepting, ends open watch streams, waits up to a few seconds for
+// requests in flight, and returns nil. It closes ln. It returns an error only
+// if ln fails. Serve may be called once.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		s.stopStream()
+		return fmt.Errorf("rpc: serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.stopStream()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		s.log.Warn("rpc: shutdown timed out, closing connections", "err", err)
+		_ = hs.Close()
+	}
+	<-errc // http.ErrServerClosed
+	return nil
+}
+
+func (s *Server) routes() {
+	s.handle("GET /v1/status", func(r *http.Request) (any, error) {
+		return s.api.Status(r.Context())
+	})
+	s.handle("GET /v1/members", func(r *http.Request) (any, error) {
+		return list(s.api.Members(r.Context()))
+	})
+
+	s.handle("GET /v1/svc", func(r *http.Request) (any, error) {
+		q := r.URL.Query()
+		up := false
+		if v := q.Get("up"); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, BadRequest("bad value %q for up: want 1 or 0", v)
+			}
+			up = b
+		}
+		return list(s.api.ServiceList(r.Context(), q.Get("service"), up))
+	})
+	s.handle("PUT /v1/svc/{service}/{instance}", func(r *http.Request) (any, error) {
+		svc, inst, err := segments2(r, "service", "instance")
+		if err != nil {
+			return nil, err
+		}
+		req, err := decode[ServiceSet](r)
+		if err != nil {
+			return nil, err
+		}
+		return s.api.ServiceSet(r.Context(), svc, inst, req)
+	})
+	s.handle("GET /v1/svc/{service}/{instance}", func(r *http.Request) (any, error) {
+		svc, inst, err := segments2(r, "service", "instance")
+		if err != nil {
+			return nil, err
+		}
+		return s.api.ServiceGet(r.Context(), svc, inst)
+	})
+	s.handle("DELETE /v1/svc/{service}/{instance}", func(r *http.Request) (any, error) {
+		svc, inst, err := segments2(r, "service", "instance")
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.api.ServiceDelete(r.Context(), svc, inst)
+	})
+
+	s.handle("GET /v1/bl/{list}", func(r *http.Request) (any, error) {
+		l, err := segment(r, "list")
+		if err != nil {
+			return nil, err
+		}
+		return list(s.api.BlacklistList(r.Context(), l))
+	})
+	s.handle("PUT /v1/bl/{list}/{id}", func(r *http.Request) (any, error) {
+		l, id, err := segments2(r, "list", "id")
+		if err != nil {
+			return nil, err
+		}
+		req, err := decode[BlacklistAdd](r)
+		if err != nil {
+			return nil, err
+		}
+		return s.api.BlacklistAdd(r.Context(), l, id, req)
+	})
+	s.handle("GET /v1/bl/{list}/{id}", func(r *http.Request) (any, error) {
+		l, id, err := segments2(r, "list", "id")
+		if err != nil {
+			return nil, err
+		}
+		e, ok, err := s.api.BlacklistHas(r.Context(), l, id)
+		if err != nil {
+			return nil, err
+		}
+		return BlacklistCheck{Present: ok, Entry: e}, nil
+	})
+	s.handle("DELETE /v1/bl/{list}/{id}", func(r *http.Request) (any, error) {
+		l, id, err := segments2(r, "list", "id")
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.api.BlacklistRemove(r.Context(), l, id)
+	})
+
+	s.handle("GET /v1/task", func(r *http.Request) (any, error) {
+		return list(s.api.TaskList(r.Context()))
+	})
+	s.handle("GET /v1/task/{id}", func(r *http.Request) (any, error) {
+		id, err := segment(r, "id")
+		if err != nil {
+			return nil, err
+		}
+		return s.api.TaskGet(r.Context(), id)
+	})
+	s.handle("POST /v1/task/{id}/assign", func(r *http.Request) (any, error) {
+		id, err := segment(r, "id")
+		if err != nil {
+			return nil, err
+		}
+		req, err := decode[TaskAssign](r)
+		if err != nil {
+			return nil, err
+		}
+		return s.api.TaskAssign(r.Context(), id, req)
+	})
+	s.handle("POST /v1/task/{id}/state", func(r *http.Request) (any, error) {
+		id, err := segment(r, "id")
+		if err != nil {
+			return nil, err
+		}
+		req, err := decode[TaskUpdate](r)
+		if err != nil {
+			return nil, err
+		}
+		return s.api.TaskUpdate(r.Context(), id, req)
+	})
+	s.handle("POST /v1/task/{id}/cancel", func(r *http.Request) (any, error) {
+		id, err := segment(r, "id")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := decode[struct{}](r); err != nil {
+			return nil, err
+		}
+		return s.api.TaskCancel(r.Context(), id)
+	})
+
+	s.handle("GET /v1/kernel", func(r *http.Request) (any, error) {
+		return list(s.api.KernelList(r.Context()))
+	})
+	s.handle("GET /v1/kernel/{id}", func(r *http.Request) (any, error) {
+		id, err := segment(r, "id")
+		if err != nil {
+			return nil, err
+		}
+		return s.api.KernelGet(r.Context(), id)
+	})
+	s.handle("POST /v1/kernel/{id}/claim", func(r *http.Request) (any, error) {
+		id, err := segment(r, "id")
+		if err != nil {
+			return nil, err
+		}
+		req, err := decode[KernelClaim](r)
+		if err != nil {
+			return nil, err
+		}
+		return s.api.KernelClaim(r.Context(), id, req)
+	})
+	s.handle("POST /v1/kernel/{id}/renew", func(r *http.Request) (any, error) {
+		id, err := segment(r, "id")
+		if err != nil {
+			return nil, err
+		}
+		req, err := decode[KernelRenew](r)
+		if err != nil {
+			return nil, err
+		}
+		return s.api.KernelRenew(r.Context(), id, req)
+	})
+	s.handle("POST /v1/kernel/{id}/release", func(r *http.Request) (any, error) {
+		id, err := segment(r, "id")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := decode[struct{}](r); err != nil {
+			return nil, err
+		}
+		return s.api.KernelRelease(r.Context(), id)
+	})
+
+	s.mux.HandleFunc("GET /v1/watch", s.watch)
+}
+
+// handle registers fn for pattern. fn's value is written as JSON with 200,
+// or as 204 No Content when it is nil; its error as an error response.
+func (s *Server) handle(pattern string, fn func(r *http.Request) (any, error)) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		v, err := fn(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if v == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("rpc: encode response: %w", err))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(b, '\n'))
+	})
+}
+
+// writeError writes err as a JSON error response: an *Error with its own
+// status and code, anything else as 500 internal.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := asError(err)
+	if e.Code == CodeInternal {
+		if r.Context().Err() != nil {
+			s.log.Debug("rpc: request abandoned", "method", r.Method, "path", r.URL.Path, "err", err)
+		} else {
+			s.log.Error("rpc: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+	}
+	b, _ := json.Marshal(e) // an *Error always encodes
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.HTTPStatus())
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// asError returns err as an *Error: itself if it is (or wraps) one, else an
+// internal error carrying its message.
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Code: CodeInternal, Message: err.Error()}
+}
+
+// watch streams events under ?prefix= as NDJSON until the client goes away,
+// the server shuts down, or the API ends the watch.
+func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.streams, cancel)
+	defer stop()
+
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+
+	// mu serializes writes and keeps fn from writing after the handler
+	// returns, whatever the API does with fn.
+	var (
+		mu   sync.Mutex
+		done bool
+	)
+	enc := json.NewEncoder(w)
+	fn := func(ev Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return errStreamDone
+		}
+		if err := enc.Encode(ev); err != nil {
+			return fmt.Errorf("rpc: write event: %w", err)
+		}
+		if err := rc.Flush(); err != nil {
+			return fmt.Errorf("rpc: flush event: %w", err)
+		}
+		return nil
+	}
+	prefix := r.URL.Query().Get("prefix")
+	s.log.Debug("rpc: watch start", "prefix", prefix)
+	err := s.api.Watch(ctx, prefix, fn)
+
+	mu.Lock()
+	defer mu.Unlock()
+	done = true
+	if err == nil || ctx.Err() != nil {
+		s.log.Debug("rpc: watch end", "prefix", prefix, "err", err)
+		return
+	}
+	s.log.Debug("rpc: watch dropped", "prefix", prefix, "err", err)
+	_ = enc.Encode(asStreamError(err))
+	_ = rc.Flush()
+}
+
+var errStreamDone = errors.New("rpc: watch stream is closed")
+
+func asStreamError(err error) streamLine {
+	e := asError(err)
+	return streamLine{Code: e.Code, Error: e.Message}
+}
+
+// list returns xs, or an empty slice if xs is nil, so lists encode as [].
+func list[T any](xs []T, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	if xs == nil {
+		xs = []T{}
+	}
+	return xs, nil
+}
+
+// decode reads the JSON request body into a T. An empty body is the zero T.
+func decode[T any](r *http.Request) (T, error) {
+	var v T
+	dec := json.NewDecoder(r.Body) // limited to MaxBodyBytes by handle
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return v, nil
+		}
+		return v, bodyError(err)
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return v, bodyError(err)
+		}
+		return v, BadRequest("bad request body: more than one JSON value")
+	}
+	return v, nil
+}
+
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return BadRequest("request body is larger than %d bytes", mbe.Limit)
+	}
+	return BadRequest("bad request body: %v", err)
+}
+
+// segment returns the path wildcard name, which must be non-empty and
+// without '/'.
+func segment(r *http.Request, name string) (string, error) {
+	v := r.PathValue(name)
+	if err := checkSegment(name, v); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+func segments2(r *http.Request, a, b string) (string, string, error) {
+	va, err := segment(r, a)
+	if err != nil {
+		return "", "", err
+	}
+	vb, err := segment(r, b)
+	if err != nil {
+		return "", "", err
+	}
+	return va, vb, nil
+}
+
+// checkSegment says whether v can be a path segment (a service, list, id...).
+func checkSegment(name, v string) error {
+	if v == "" {
+		return BadRequest("%s must not be empty", name)
+	}
+	if strings.Contains(v, "/") {
+		return BadRequest("%s %q must not contain '/'", name, v)
+	}
+	return nil
+}

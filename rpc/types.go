@@ -1,0 +1,140 @@
+package rpc
+
+import "time"
+
+// Status describes the local agent.
+type Status struct {
+	Node    string   `json:"node"`
+	Cluster string   `json:"cluster"`
+	Region  string   `json:"region,omitempty"`
+	Version string   `json:"version"`
+	Addrs   []string `json:"addrs"` // full multiaddrs including /p2p/<node>, usable with --join
+	Peers   int      `json:"peers"` // connected libp2p peers
+	Keys    int      `json:"keys"`
+	// Watchers is the number of active watch streams.
+	Watchers int `json:"watchers"`
+	// DeltasIn and DeltasOut count deltas applied from peers and published.
+	DeltasIn  uint64 `json:"deltas_in"`
+	DeltasOut uint64 `json:"deltas_out"`
+	// Rejected counts gossip messages refused by the validator, by reason.
+	Rejected map[string]uint64 `json:"rejected,omitempty"`
+	Started  time.Time         `json:"started"`
+}
+
+// Member is one node as this agent sees it.
+type Member struct {
+	Node      string    `json:"node"`
+	Addrs     []string  `json:"addrs,omitempty"`
+	Region    string    `json:"region,omitempty"`
+	Version   string    `json:"version,omitempty"`
+	Self      bool      `json:"self,omitempty"`
+	Connected bool      `json:"connected"`
+	LastHeard time.Time `json:"last_heard,omitzero"`
+	Services  int       `json:"services"`
+	Leases    int       `json:"leases"`
+}
+
+// ServiceSet is the body of a svc set request.
+type ServiceSet struct {
+	Addr   string            `json:"addr,omitempty"`
+	Status string            `json:"status"`
+	Tags   map[string]string `json:"tags,omitempty"`
+	// TTLMillis makes the entry expire unless set again; 0 means never.
+	TTLMillis int64 `json:"ttl_ms,omitempty"`
+}
+
+// Service is one service instance.
+type Service struct {
+	Service  string            `json:"service"`
+	Instance string            `json:"instance"`
+	Addr     string            `json:"addr,omitempty"`
+	Status   string            `json:"status"`
+	Tags     map[string]string `json:"tags,omitempty"`
+	Owner    string            `json:"owner"`
+	Updated  time.Time         `json:"updated"`
+	Expires  time.Time         `json:"expires,omitzero"`
+	// Up is true when Status is "up" and the entry has not expired.
+	Up bool `json:"up"`
+}
+
+// BlacklistAdd is the body of a bl add request.
+type BlacklistAdd struct {
+	Reason string `json:"reason,omitempty"`
+	// TTLMillis removes the id after this long; 0 means never.
+	TTLMillis int64 `json:"ttl_ms,omitempty"`
+}
+
+// BlacklistEntry is one id on a list.
+type BlacklistEntry struct {
+	List    string    `json:"list"`
+	ID      string    `json:"id"`
+	Reason  string    `json:"reason,omitempty"`
+	AddedBy string    `json:"added_by"`
+	Added   time.Time `json:"added"`
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// TaskAssign is the body of a task assign request.
+type TaskAssign struct {
+	// Node is the owner; "" means the local agent.
+	Node string `json:"node,omitempty"`
+}
+
+// TaskUpdate is the body of a task state change by its owner.
+type TaskUpdate struct {
+	State  string `json:"state"`
+	Result string `json:"result,omitempty"`
+}
+
+// Task is one task and where it runs.
+type Task struct {
+	ID        string    `json:"id"`
+	Owner     string    `json:"owner"`
+	State     string    `json:"state"`
+	Result    string    `json:"result,omitempty"`
+	UpdatedBy string    `json:"updated_by"`
+	Updated   time.Time `json:"updated"`
+}
+
+// KernelClaim is the body of a kernel claim request.
+type KernelClaim struct {
+	TTLMillis int64  `json:"ttl_ms,omitempty"` // 0: the agent's default lease TTL
+	Job       string `json:"job,omitempty"`
+}
+
+// KernelRenew is the body of a kernel renew request.
+type KernelRenew struct {
+	TTLMillis int64 `json:"ttl_ms,omitempty"` // 0: the agent's default lease TTL
+}
+
+// ClaimResult is the verdict on a claim.
+type ClaimResult struct {
+	Granted bool   `json:"granted"`
+	Kernel  Kernel `json:"kernel"`
+}
+
+// Kernel is a kernel's lease as this agent sees it.
+type Kernel struct {
+	ID       string    `json:"id"`
+	Holder   string    `json:"holder,omitempty"`
+	Epoch    uint64    `json:"epoch"`
+	Job      string    `json:"job,omitempty"`
+	Granted  time.Time `json:"granted,omitzero"`
+	Expires  time.Time `json:"expires,omitzero"`
+	Released bool      `json:"released,omitempty"`
+	// Live is true while the lease is held (not released, not expired).
+	Live bool `json:"live"`
+}
+
+// Event is one change seen by a watch.
+type Event struct {
+	Key  string `json:"key"`
+	Op   string `json:"op"` // put, delete, claim, renew, release
+	Node string `json:"node"`
+	// Stamp is the write's HLC as "<wallms>.<logical>".
+	Stamp string    `json:"stamp"`
+	Time  time.Time `json:"time"`
+	// Value is the entry's current view (a Service, BlacklistEntry, Task,
+	// Kernel or Member), nil after a delete.
+	Value any `json:"value,omitempty"`
+}
