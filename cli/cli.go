@@ -1,0 +1,289 @@
+// Package cli is rumor's command line. It talks to the local agent only
+// through rpc.Client; the agent itself is a command the caller supplies.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/rumor-dev/rumor/rpc"
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes returned by Run.
+const (
+	ExitOK     = 0 // success
+	ExitError  = 1 // the agent failed, a key was not found, the agent is unreachable, bl has: absent
+	ExitUsage  = 2 // bad command line: unknown command, wrong arguments, bad flag value
+	ExitDenied = 3 // refused: another node owns the entry or holds the kernel
+)
+
+// DefaultSocket is where the agent listens unless --socket or RUMOR_SOCKET
+// says otherwise.
+const DefaultSocket = "./data/rumor.sock"
+
+const description = `rumor keeps a small replicated state (services, blacklists, tasks, kernel
+leases) on every host, by gossip, with no leader. These commands talk to the
+local agent over its Unix socket; start one with "rumor agent".
+
+Flags may come before or after arguments. Output is a table unless -o json.
+Node ids are shortened to their last 8 characters in tables.
+
+Exit codes:
+   0  success
+   1  error: the agent failed, no such key, the agent is not running,
+      "bl has": the id is absent
+   2  usage: unknown command, missing or extra argument, bad flag value
+   3  denied: another node owns the entry, or holds the kernel`
+
+// Run runs the rumor command line with args (without the program name, as
+// os.Args[1:]), writing output to stdout and messages to stderr, and returns
+// the exit code (see ExitOK and the others). It never exits the process.
+// The extra commands (such as "agent") are added to the app as they are.
+func Run(args []string, stdout, stderr io.Writer, extra ...*cli.Command) int {
+	var notFound error
+	app := &cli.App{
+		Name:                      "rumor",
+		Usage:                     "gossip-replicated service, blacklist, task and kernel state",
+		Description:               description,
+		Writer:                    stdout,
+		ErrWriter:                 stderr,
+		HideVersion:               true,
+		DisableSliceFlagSeparator: true,
+		Flags:                     globalFlags(),
+		Commands:                  append(commands(), extra...),
+		ExitErrHandler:            func(*cli.Context, error) {},
+		CommandNotFound: func(c *cli.Context, name string) {
+			notFound = usagef(c, "unknown command %q", name)
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usagef(c, "unknown command %q", c.Args().First())
+			}
+			cli.HelpPrinter(stderr, cli.AppHelpTemplate, c.App)
+			return &exitError{code: ExitUsage, msg: "missing command"}
+		},
+	}
+	app.OnUsageError = onUsageError
+	for _, c := range app.Commands {
+		prepare(c, stderr)
+	}
+
+	err := app.Run(append([]string{"rumor"}, reorder(args, app.Flags, app.Commands)...))
+	if err == nil {
+		err = notFound
+	}
+	code, msg := exitCode(err)
+	if msg != "" {
+		fmt.Fprintf(stderr, "rumor: %s\n", msg)
+	}
+	return code
+}
+
+// prepare gives c and its subcommands usage-error handling and, for command
+// groups, an action that refuses unknown subcommands.
+func prepare(c *cli.Command, stderr io.Writer) {
+	if c.OnUsageError == nil {
+		c.OnUsageError = onUsageError
+	}
+	if len(c.Subcommands) > 0 && c.Action == nil {
+		if c.CustomHelpTemplate == "" {
+			c.CustomHelpTemplate = groupHelpTemplate
+		}
+		if c.UsageText == "" {
+			c.UsageText = "rumor " + c.Name + " command [command options] [arguments...]"
+		}
+		c.Action = func(ctx *cli.Context) error {
+			if ctx.Args().Present() {
+				return usagef(ctx, "unknown command %q", c.Name+" "+ctx.Args().First())
+			}
+			cli.HelpPrinter(stderr, c.CustomHelpTemplate, ctx.Command)
+			return &exitError{code: ExitUsage, msg: "missing subcommand for " + c.Name}
+		}
+	}
+	for _, s := range c.Subcommands {
+		prepare(s, stderr)
+	}
+}
+
+// groupHelpTemplate is urfave/cli's SubcommandHelpTemplate listing the
+// subcommands without categories, which "rumor help <group>" would show empty
+// (they are filled in only when the group runs).
+var groupHelpTemplate = strings.Replace(cli.SubcommandHelpTemplate,
+	`{{template "visibleCommandCategoryTemplate" .}}`, `{{template "visibleCommandTemplate" .}}`, 1)
+
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	return usagef(c, "%s", strings.TrimSpace(err.Error()))
+}
+
+// exitError ends Run with code, printing msg (if any) and hint (if any).
+type exitError struct {
+	code int
+	msg  string
+	hint string
+}
+
+func (e *exitError) Error() string {
+	if e.hint == "" {
+		return e.msg
+	}
+	return e.msg + "\n" + e.hint
+}
+
+// usagef returns a usage error (exit 2) that points at c's help.
+func usagef(c *cli.Context, format string, args ...any) error {
+	name := "rumor"
+	if c != nil && c.Command != nil && c.Command.HelpName != "" {
+		name = c.Command.HelpName
+	}
+	return &exitError{
+		code: ExitUsage,
+		msg:  fmt.Sprintf(format, args...),
+		hint: fmt.Sprintf("run %q for usage", name+" --help"),
+	}
+}
+
+// exitCode maps err to an exit code and the message to print.
+func exitCode(err error) (int, string) {
+	if err == nil {
+		return ExitOK, ""
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code, ee.Error()
+	}
+	var ec cli.ExitCoder // from an extra command, e.g. cli.Exit("...", 4)
+	if errors.As(err, &ec) {
+		return ec.ExitCode(), err.Error()
+	}
+	var re *rpc.Error
+	if errors.As(err, &re) {
+		switch re.Code {
+		case rpc.CodeBadRequest:
+			return ExitUsage, err.Error()
+		case rpc.CodeDenied:
+			return ExitDenied, err.Error()
+		}
+		return ExitError, err.Error()
+	}
+	return ExitError, err.Error()
+}
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{
+			Name:    "socket",
+			Usage:   "the agent's Unix socket",
+			EnvVars: []string{"RUMOR_SOCKET"},
+			Value:   DefaultSocket,
+		},
+		outputFlag(),
+		&cli.DurationFlag{
+			Name:  "timeout",
+			Usage: "give up on a request after this long (0: never); watches have none",
+			Value: 30 * time.Second,
+		},
+	}
+}
+
+func outputFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:    "output",
+		Aliases: []string{"o"},
+		Usage:   "output format: table or json",
+		Value:   "table",
+	}
+}
+
+// call is one command's invocation: its arguments, a client, and how to
+// print.
+type call struct {
+	c      *cli.Context
+	args   []string
+	json   bool
+	out    io.Writer
+	client *rpc.Client
+	now    time.Time // set on first use by age
+}
+
+// action wraps fn as a command action: it checks the argument count against
+// the command's ArgsUsage ("<x>" required, "[x]" optional), the output
+// format, and connects a client. stream commands get no request timeout.
+func action(stream bool, fn func(ctx context.Context, k *call) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		req, opt := argSpec(c.Command.ArgsUsage)
+		args := c.Args().Slice()
+		switch {
+		case len(args) < req:
+			names := strings.Fields(c.Command.ArgsUsage)
+			return usagef(c, "missing argument %s", names[len(args)])
+		case len(args) > req+opt:
+			return usagef(c, "unexpected argument %q", args[req+opt])
+		}
+		format := "table"
+		for _, x := range c.Lineage() {
+			if x.IsSet("output") {
+				format = x.String("output")
+				break
+			}
+		}
+		if format != "table" && format != "json" {
+			return usagef(c, "bad output format %q: want table or json", format)
+		}
+		socket := c.String("socket")
+		if socket == "" {
+			return usagef(c, "--socket must not be empty")
+		}
+		timeout := c.Duration("timeout")
+		if timeout < 0 {
+			return usagef(c, "--timeout must not be negative")
+		}
+		ctx := c.Context
+		if !stream && timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		client := rpc.NewClient(socket)
+		defer client.Close()
+		err := fn(ctx, &call{
+			c: c, args: args, json: format == "json", out: c.App.Writer,
+			client: client,
+		})
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return fmt.Errorf("the agent did not answer within %v (see --timeout): %w", timeout, err)
+		}
+		return err
+	}
+}
+
+// argSpec counts the required ("<x>") and optional ("[x]") arguments in an
+// ArgsUsage string.
+func argSpec(usage string) (req, opt int) {
+	for _, f := range strings.Fields(usage) {
+		switch f[0] {
+		case '<':
+			req++
+		case '[':
+			opt++
+		}
+	}
+	return req, opt
+}
+
+// ttl returns the --ttl flag in milliseconds, 0 if it is not set. A set TTL
+// must be at least a millisecond.
+func ttl(k *call) (int64, error) {
+	if !k.c.IsSet("ttl") {
+		return 0, nil
+	}
+	d := k.c.Duration("ttl")
+	if d < time.Millisecond {
+		return 0, usagef(k.c, "--ttl must be positive (at least 1ms), got %v", d)
+	}
+	return d.Milliseconds(), nil
+}

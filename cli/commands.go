@@ -1,0 +1,468 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/rumor-dev/rumor/rpc"
+	"github.com/urfave/cli/v2"
+)
+
+// commands returns rumor's client commands, built afresh (urfave/cli keeps
+// parse state in its flags).
+func commands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:   "status",
+			Usage:  "show the local agent's node id, addresses and counters",
+			Flags:  []cli.Flag{outputFlag()},
+			Action: action(false, cmdStatus),
+		},
+		{
+			Name:   "members",
+			Usage:  "list the nodes the local agent knows",
+			Flags:  []cli.Flag{outputFlag()},
+			Action: action(false, cmdMembers),
+		},
+		svcCommand(),
+		blCommand(),
+		taskCommand(),
+		kernelCommand(),
+		{
+			Name:      "watch",
+			Usage:     "print every change to keys under a prefix (svc/, bl/<list>/, task/, kernel/, node/)",
+			ArgsUsage: "<prefix>",
+			Description: `Prints one line per change until interrupted: time, operation, key, writing
+node and a summary of the new value. With -o json, prints one rpc.Event JSON
+object per line (NDJSON). The empty prefix "" watches everything.`,
+			Flags:  []cli.Flag{outputFlag()},
+			Action: action(true, func(ctx context.Context, k *call) error { return watch(ctx, k, k.args[0]) }),
+		},
+	}
+}
+
+func svcCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "svc",
+		Usage: "register and discover service instances",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "set",
+				Usage:     "register an instance of a service, owned by this node",
+				ArgsUsage: "<service> <instance>",
+				Description: `Writes svc/<service>/<instance>. Only this node may change or delete it; other
+nodes show it as down once this node is declared dead. With --ttl the entry
+expires unless set again before then.`,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "addr", Usage: "address clients should use, e.g. 10.0.0.1:8080"},
+					&cli.StringFlag{Name: "status", Usage: "up, down, draining or your own word", Value: "up"},
+					&cli.StringSliceFlag{Name: "tag", Usage: "tag as key=value (repeatable)"},
+					&cli.DurationFlag{Name: "ttl", Usage: "expire unless set again within this long, e.g. 30s", DefaultText: "never"},
+					outputFlag(),
+				},
+				Action: action(false, cmdSvcSet),
+			},
+			{
+				Name:      "get",
+				Usage:     "show one instance of a service",
+				ArgsUsage: "<service> <instance>",
+				Flags:     []cli.Flag{outputFlag()},
+				Action: action(false, func(ctx context.Context, k *call) error {
+					s, err := k.client.ServiceGet(ctx, k.args[0], k.args[1])
+					if err != nil {
+						return err
+					}
+					return k.services([]rpc.Service{s}, s)
+				}),
+			},
+			{
+				Name:      "ls",
+				Usage:     "list instances of a service, or of all services",
+				ArgsUsage: "[service]",
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "up", Usage: "only instances that are up and whose owner is alive"},
+					outputFlag(),
+				},
+				Action: action(false, func(ctx context.Context, k *call) error {
+					ss, err := k.client.ServiceList(ctx, k.arg(0), k.c.Bool("up"))
+					if err != nil {
+						return err
+					}
+					return k.services(ss, nonNil(ss))
+				}),
+			},
+			{
+				Name:      "rm",
+				Usage:     "delete an instance of a service owned by this node",
+				ArgsUsage: "<service> <instance>",
+				Flags:     []cli.Flag{outputFlag()},
+				Action: action(false, func(ctx context.Context, k *call) error {
+					return k.client.ServiceDelete(ctx, k.args[0], k.args[1])
+				}),
+			},
+			{
+				Name:      "watch",
+				Usage:     "print every change to a service's instances (all services if none given)",
+				ArgsUsage: "[service]",
+				Flags:     []cli.Flag{outputFlag()},
+				Action: action(true, func(ctx context.Context, k *call) error {
+					prefix := "svc/"
+					if s := k.arg(0); s != "" {
+						prefix += s + "/"
+					}
+					return watch(ctx, k, prefix)
+				}),
+			},
+		},
+	}
+}
+
+func cmdSvcSet(ctx context.Context, k *call) error {
+	ms, err := ttl(k)
+	if err != nil {
+		return err
+	}
+	req := rpc.ServiceSet{Addr: k.c.String("addr"), Status: k.c.String("status"), TTLMillis: ms}
+	if req.Status == "" {
+		return usagef(k.c, "--status must not be empty")
+	}
+	for _, t := range k.c.StringSlice("tag") {
+		key, val, ok := strings.Cut(t, "=")
+		if !ok || key == "" {
+			return usagef(k.c, "bad --tag %q: want key=value", t)
+		}
+		if req.Tags == nil {
+			req.Tags = map[string]string{}
+		}
+		req.Tags[key] = val
+	}
+	s, err := k.client.ServiceSet(ctx, k.args[0], k.args[1], req)
+	if err != nil {
+		return err
+	}
+	return k.services([]rpc.Service{s}, s)
+}
+
+func blCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bl",
+		Usage: "manage blacklists (revoked tokens, blocked ids)",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "add",
+				Usage:     "put an id on a list",
+				ArgsUsage: "<list> <id>",
+				Flags: []cli.Flag{
+					&cli.DurationFlag{Name: "ttl", Usage: "take the id off again after this long, e.g. 1h", DefaultText: "never"},
+					&cli.StringFlag{Name: "reason", Usage: "why, for the humans"},
+					outputFlag(),
+				},
+				Action: action(false, func(ctx context.Context, k *call) error {
+					ms, err := ttl(k)
+					if err != nil {
+						return err
+					}
+					e, err := k.client.BlacklistAdd(ctx, k.args[0], k.args[1], rpc.BlacklistAdd{Reason: k.c.String("reason"), TTLMillis: ms})
+					if err != nil {
+						return err
+					}
+					return k.entries([]rpc.BlacklistEntry{e}, e)
+				}),
+			},
+			{
+				Name:      "rm",
+				Usage:     "take an id off a list",
+				ArgsUsage: "<list> <id>",
+				Flags:     []cli.Flag{outputFlag()},
+				Action: action(false, func(ctx context.Context, k *call) error {
+					return k.client.BlacklistRemove(ctx, k.args[0], k.args[1])
+				}),
+			},
+			{
+				Name:      "has",
+				Usage:     "exit 0 if an id is on a list, 1 if not",
+				ArgsUsage: "<list> <id>",
+				Description: `Prints nothing unless -v (the entry, or that the id is absent) or -o json
+(an rpc.BlacklistCheck). The exit code is the answer: 0 present, 1 absent.`,
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say what was found"},
+					outputFlag(),
+				},
+				Action: action(false, cmdBlHas),
+			},
+			{
+				Name:      "ls",
+				Usage:     "list the ids on a list",
+				ArgsUsage: "<list>",
+				Flags:     []cli.Flag{outputFlag()},
+				Action: action(false, func(ctx context.Context, k *call) error {
+					es, err := k.client.BlacklistList(ctx, k.args[0])
+					if err != nil {
+						return err
+					}
+					return k.entries(es, nonNil(es))
+				}),
+			},
+		},
+	}
+}
+
+func cmdBlHas(ctx context.Context, k *call) error {
+	e, ok, err := k.client.BlacklistHas(ctx, k.args[0], k.args[1])
+	if err != nil {
+		return err
+	}
+	switch {
+	case k.json:
+		if err := k.printJSON(rpc.BlacklistCheck{Present: ok, Entry: e}); err != nil {
+			return err
+		}
+	case k.c.Bool("verbose") && ok:
+		if err := k.entries([]rpc.BlacklistEntry{e}, nil); err != nil {
+			return err
+		}
+	case k.c.Bool("verbose"):
+		fmt.Fprintf(k.out, "%s is not on list %s\n", k.args[1], k.args[0])
+	}
+	if !ok {
+		return &exitError{code: ExitError} // the answer, not a failure: no message
+	}
+	return nil
+}
+
+var taskStates = []string{"running", "done", "failed", "cancelled"}
+
+func taskCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "task",
+		Usage: "record where tasks run, ask where they are, cancel them",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "assign",
+				Usage:     "record a new task and its owner node (this node unless --node)",
+				ArgsUsage: "<id>",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "node", Usage: "owner node id", DefaultText: "this node"},
+					outputFlag(),
+				},
+				Action: action(false, func(ctx context.Context, k *call) error {
+					t, err := k.client.TaskAssign(ctx, k.args[0], rpc.TaskAssign{Node: k.c.String("node")})
+					if err != nil {
+						return err
+					}
+					return k.tasks([]rpc.Task{t}, t)
+				}),
+			},
+			{
+				Name:      "where",
+				Usage:     "print the node that owns a task, and its state",
+				ArgsUsage: "<id>",
+				Description: `Prints "<owner node id> <state>" on one line, with the full node id, from any
+node's view.`,
+				Flags: []cli.Flag{outputFlag()},
+				Action: action(false, func(ctx context.Context, k *call) error {
+					t, err := k.client.TaskGet(ctx, k.args[0])
+					if err != nil {
+						return err
+					}
+					if k.json {
+						return k.printJSON(t)
+					}
+					_, err = fmt.Fprintf(k.out, "%s %s\n", dash(t.Owner), dash(t.State))
+					return err
+				}),
+			},
+			{
+				Name:      "cancel",
+				Usage:     "ask a task's owner to cancel it (works from any node)",
+				ArgsUsage: "<id>",
+				Flags:     []cli.Flag{outputFlag()},
+				Action: action(false, func(ctx context.Context, k *call) error {
+					t, err := k.client.TaskCancel(ctx, k.args[0])
+					if err != nil {
+						return err
+					}
+					return k.tasks([]rpc.Task{t}, t)
+				}),
+			},
+			{
+				Name:      "state",
+				Usage:     "set the state of a task this node owns",
+				ArgsUsage: "<id> <" + strings.Join(taskStates, "|") + ">",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "result", Usage: "where the result is, e.g. s3://bucket/key"},
+					outputFlag(),
+				},
+				Action: action(false, func(ctx context.Context, k *call) error {
+					state := k.args[1]
+					if !contains(taskStates, state) {
+						return usagef(k.c, "bad task state %q: want %s", state, strings.Join(taskStates, ", "))
+					}
+					t, err := k.client.TaskUpdate(ctx, k.args[0], rpc.TaskUpdate{State: state, Result: k.c.String("result")})
+					if err != nil {
+						return err
+					}
+					return k.tasks([]rpc.Task{t}, t)
+				}),
+			},
+			{
+				Name:   "ls",
+				Usage:  "list tasks",
+				Flags:  []cli.Flag{outputFlag()},
+				Action: action(false, cmdTaskList),
+			},
+		},
+	}
+}
+
+func cmdTaskList(ctx context.Context, k *call) error {
+	ts, err := k.client.TaskList(ctx)
+	if err != nil {
+		return err
+	}
+	return k.tasks(ts, nonNil(ts))
+}
+
+func kernelCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "kernel",
+		Usage: "claim exclusive leases on resources (kernels, cron jobs, leaders)",
+		Description: `A lease is granted only if no other node holds it live when the claim has
+settled. It is AP, not a linearizable lock: on either side of a partition a
+kernel can be granted; on heal one holder wins everywhere. The epoch is a
+fencing token the resource can check.`,
+		Subcommands: []*cli.Command{
+			{
+				Name:      "claim",
+				Usage:     "claim a kernel's lease; exit 3 naming the holder if another node has it",
+				ArgsUsage: "<id>",
+				Flags: []cli.Flag{
+					&cli.DurationFlag{Name: "ttl", Usage: "lease length, e.g. 30s", DefaultText: "the agent's"},
+					&cli.StringFlag{Name: "job", Usage: "what the lease is for, shown to others"},
+					outputFlag(),
+				},
+				Action: action(false, cmdKernelClaim),
+			},
+			{
+				Name:      "renew",
+				Usage:     "extend a lease this node holds",
+				ArgsUsage: "<id>",
+				Flags: []cli.Flag{
+					&cli.DurationFlag{Name: "ttl", Usage: "new lease length from now", DefaultText: "the agent's"},
+					outputFlag(),
+				},
+				Action: action(false, func(ctx context.Context, k *call) error {
+					ms, err := ttl(k)
+					if err != nil {
+						return err
+					}
+					kn, err := k.client.KernelRenew(ctx, k.args[0], rpc.KernelRenew{TTLMillis: ms})
+					if err != nil {
+						return err
+					}
+					return k.kernels([]rpc.Kernel{kn}, kn)
+				}),
+			},
+			{
+				Name:      "release",
+				Usage:     "give up a lease this node holds",
+				ArgsUsage: "<id>",
+				Flags:     []cli.Flag{outputFlag()},
+				Action: action(false, func(ctx context.Context, k *call) error {
+					kn, err := k.client.KernelRelease(ctx, k.args[0])
+					if err != nil {
+						return err
+					}
+					return k.kernels([]rpc.Kernel{kn}, kn)
+				}),
+			},
+			{
+				Name:      "who",
+				Usage:     "print the node holding a kernel, and whether the lease is live",
+				ArgsUsage: "<id>",
+				Description: `Prints "<holder node id> <live|expired|released>" on one line, with the full
+node id ("-" if no node ever held it).`,
+				Flags: []cli.Flag{outputFlag()},
+				Action: action(false, func(ctx context.Context, k *call) error {
+					kn, err := k.client.KernelGet(ctx, k.args[0])
+					if err != nil {
+						return err
+					}
+					if k.json {
+						return k.printJSON(kn)
+					}
+					_, err = fmt.Fprintf(k.out, "%s %s\n", dash(kn.Holder), leaseState(kn))
+					return err
+				}),
+			},
+			{
+				Name:  "ls",
+				Usage: "list kernels and their holders",
+				Flags: []cli.Flag{outputFlag()},
+				Action: action(false, func(ctx context.Context, k *call) error {
+					ks, err := k.client.KernelList(ctx)
+					if err != nil {
+						return err
+					}
+					return k.kernels(ks, nonNil(ks))
+				}),
+			},
+		},
+	}
+}
+
+func cmdKernelClaim(ctx context.Context, k *call) error {
+	ms, err := ttl(k)
+	if err != nil {
+		return err
+	}
+	res, err := k.client.KernelClaim(ctx, k.args[0], rpc.KernelClaim{TTLMillis: ms, Job: k.c.String("job")})
+	if err != nil {
+		return err
+	}
+	if k.json {
+		if err := k.printJSON(res); err != nil {
+			return err
+		}
+	} else if res.Granted {
+		if err := k.kernels([]rpc.Kernel{res.Kernel}, nil); err != nil {
+			return err
+		}
+	}
+	if res.Granted {
+		return nil
+	}
+	msg := fmt.Sprintf("kernel %s was not granted", k.args[0])
+	if h := res.Kernel.Holder; h != "" {
+		msg = fmt.Sprintf("kernel %s is held by %s (epoch %d)", k.args[0], h, res.Kernel.Epoch)
+	}
+	return &exitError{code: ExitDenied, msg: msg}
+}
+
+// watch prints events under prefix until the watch ends.
+func watch(ctx context.Context, k *call, prefix string) error {
+	return k.client.Watch(ctx, prefix, func(ev rpc.Event) error {
+		if k.json {
+			return k.printNDJSON(ev)
+		}
+		return k.printEvent(ev)
+	})
+}
+
+// arg returns the i-th argument, or "" if it was not given.
+func (k *call) arg(i int) string {
+	if i < len(k.args) {
+		return k.args[i]
+	}
+	return ""
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
