@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -35,13 +36,29 @@ func startCluster(t *testing.T, n int, mod func(*Config)) []*Agent {
 		t.Cleanup(func() { a.Close() })
 		agents[i] = a
 	}
-	eventually(t, 20*time.Second, "every agent sees every member", func() error {
+	// A formed cluster: every agent is connected to every other (GossipSub
+	// flood-publishes to direct peers; a message that must wait for mesh
+	// repair can take a heartbeat, ~1 s) and has heard a heartbeat from
+	// every other agent sent after that.
+	eventually(t, 20*time.Second, "every agent connected to every other", func() error {
 		for _, a := range agents {
-			if got := len(a.Store().List("node/")); got != n {
-				return fmt.Errorf("%s sees %d members", shortID(a.ID()), got)
+			if got := len(a.Gossip().Peers()); got < n-1 {
+				return fmt.Errorf("%s has %d peers, want %d", shortID(a.ID()), got, n-1)
 			}
-			if got := len(a.Gossip().Peers()); got < 1 {
-				return fmt.Errorf("%s has no peers", shortID(a.ID()))
+		}
+		return nil
+	})
+	connected := time.Now().UnixMilli()
+	eventually(t, 20*time.Second, "every agent hears every other", func() error {
+		for _, a := range agents {
+			nodes := a.Store().List("node/")
+			if len(nodes) != n {
+				return fmt.Errorf("%s sees %d members", shortID(a.ID()), len(nodes))
+			}
+			for _, e := range nodes {
+				if e.Winner().Stamp.HLC.WallMS() < connected {
+					return fmt.Errorf("%s: no recent heartbeat from %s", shortID(a.ID()), shortID(e.Key))
+				}
 			}
 		}
 		return nil
@@ -238,7 +255,14 @@ func TestBlacklistTTLExpiresEverywhere(t *testing.T) {
 
 func TestKernelContentionOneWinnerPerRound(t *testing.T) {
 	ctx := context.Background()
-	as := startCluster(t, 8, func(c *Config) { c.Settle = 250 * time.Millisecond })
+	// The settle window must exceed the worst gossip delay of the burst of
+	// 8 simultaneous claims: a few ms in a normal build, but up to ~400 ms
+	// measured under the race detector on 2 cores.
+	settle := 250 * time.Millisecond
+	if raceEnabled {
+		settle = time.Second
+	}
+	as := startCluster(t, 8, func(c *Config) { c.Settle = settle })
 	const rounds = 50
 	for round := range rounds {
 		results := make([]rpc.ClaimResult, len(as))
@@ -271,6 +295,16 @@ func TestKernelContentionOneWinnerPerRound(t *testing.T) {
 				for j, r := range results {
 					t.Logf("agent %d (%s): granted=%v holder=%s epoch=%d granted_at=%v", j, shortID(as[j].ID()), r.Granted, shortID(r.Kernel.Holder), r.Kernel.Epoch, r.Kernel.Granted.Format("15:04:05.000"))
 				}
+				e, _ := as[i].Store().Get("kernel/k")
+				for _, d := range e.Deltas {
+					if d.Epoch == results[0].Kernel.Epoch {
+						t.Logf("agent %d now holds: %s epoch %d by %s at %v", i, d.Op, d.Epoch, shortID(d.Stamp.Node), d.Stamp.HLC)
+					}
+				}
+				p99, n := as[i].delays.p99()
+				as[i].delays.mu.Lock()
+				t.Logf("agent %d delay p99 %v over %d samples; max %v", i, p99, n, slices.Max(as[i].delays.samples))
+				as[i].delays.mu.Unlock()
 				t.Fatalf("round %d: agent %d names holder %s, winner is %s", round, i, shortID(r.Kernel.Holder), shortID(winner))
 			}
 		}

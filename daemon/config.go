@@ -78,7 +78,6 @@ func LocalConfig(dataDir string) Config {
 	c := DefaultConfig()
 	c.DataDir = dataDir
 	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	c.Heartbeat = 200 * time.Millisecond
 	c.LogLevel = "warn"
 	return c
 }
