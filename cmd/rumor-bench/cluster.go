@@ -192,6 +192,7 @@ type tracker struct {
 	mu      sync.Mutex
 	pending map[string]*sample
 	done    []time.Duration
+	byKey   map[string]time.Duration // latency of each completed key
 }
 
 type sample struct {
@@ -202,7 +203,9 @@ type sample struct {
 	last   time.Time
 }
 
-func newTracker() *tracker { return &tracker{pending: make(map[string]*sample)} }
+func newTracker() *tracker {
+	return &tracker{pending: make(map[string]*sample), byKey: make(map[string]time.Duration)}
+}
 
 // begin starts timing a write of key by agent writer that agents
 // 0..agents-1 other than writer must apply. Call it just before the write.
@@ -228,7 +231,9 @@ func (t *tracker) seen(key string, agent int, at time.Time) {
 		s.last = at
 	}
 	if s.left == 0 {
-		t.done = append(t.done, s.last.Sub(s.start))
+		d := s.last.Sub(s.start)
+		t.done = append(t.done, d)
+		t.byKey[key] = d
 		delete(t.pending, key)
 	}
 }
@@ -240,7 +245,15 @@ func (t *tracker) outstanding() int {
 	return len(t.pending)
 }
 
-// latencies returns the completed writes' latencies.
+// latency returns the latency of key, and whether it completed.
+func (t *tracker) latency(key string) (time.Duration, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d, ok := t.byKey[key]
+	return d, ok
+}
+
+// latencies returns the completed writes' latencies in completion order.
 func (t *tracker) latencies() []time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -50,6 +50,8 @@ type params struct {
 	window      int
 	sampleEvery int
 	memKeys     int
+	cpuProfile  string
+	timeline    io.Writer // nil: no throughput timeline
 	cluster     clusterOptions
 }
 
@@ -62,6 +64,11 @@ type Machine struct {
 	Arch       string `json:"arch"`
 	CPU        string `json:"cpu,omitempty"`
 	Revision   string `json:"revision,omitempty"`
+	// LoadStart and LoadEnd are the 1-minute load average (Linux) when the
+	// run began and ended; -1 where unknown. Other processes on the machine
+	// take CPU from the agents and inflate every latency.
+	LoadStart float64 `json:"load_start"`
+	LoadEnd   float64 `json:"load_end"`
 }
 
 // Report is everything rumor-bench measured; -json writes it.
@@ -81,6 +88,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rumor-bench:", err)
 		os.Exit(1)
@@ -100,11 +110,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		memKeys    = fs.Int("mem-keys", 100_000, "keys for the memory figure")
 		payload    = fs.Int("payload", 200, "bytes of payload per write")
 		writers    = fs.Int("writers", 2, "publisher goroutines in the throughput run")
-		window     = fs.Int("window", 8192, "throughput: most writes the publisher may be ahead of the slowest receiver")
+		window     = fs.Int("window", 4096, "throughput: most writes the publisher may be ahead of the slowest receiver")
 		heartbeat  = fs.Duration("heartbeat", time.Second, "agents' heartbeat interval (the agent's default is 1s)")
 		formWithin = fs.Duration("form-timeout", 60*time.Second, "how long a cluster may take to form")
 		drain      = fs.Duration("drain", 10*time.Second, "how long to wait for the last writes to arrive")
 		seed       = fs.Uint64("seed", 1, "seed for the agents' and the writers' randomness")
+		timeline   = fs.Bool("timeline", false, "print the throughput run's progress every 100 ms to stderr")
+		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the throughput run to this path")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: rumor-bench [flags]\n\nMeasures rumor agents in this process: propagation latency, throughput, wire cost, memory per key.\n\nflags:")
@@ -131,7 +143,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		payload: *payload, drain: *drain,
 		tpAgents: 6, tpDuration: time.Duration(*tpSeconds * float64(time.Second)),
 		writers: *writers, window: *window, sampleEvery: 100, memKeys: *memKeys,
-		cluster: clusterOptions{heartbeat: *heartbeat, formTimeout: *formWithin, settle: 2 * time.Second, seed: *seed},
+		cpuProfile: *cpuProfile,
+		timeline:   timelineOut(*timeline),
+		cluster:    clusterOptions{heartbeat: *heartbeat, formTimeout: *formWithin, settle: 2 * time.Second, seed: *seed},
 	}
 	var err error
 	if p.sizes, err = parseSizes(*sizes); err != nil {
@@ -203,6 +217,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fail("interrupted", err)
 	}
 	rep.Seconds = time.Since(began).Seconds()
+	rep.Machine.LoadEnd = loadAverage()
 
 	printReport(out, rep, p)
 	if *jsonPath != "" {
@@ -217,6 +232,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// timelineOut returns where -timeline prints, nil when off.
+func timelineOut(on bool) io.Writer {
+	if on {
+		return os.Stderr
+	}
+	return nil
 }
 
 // parseSizes parses the -n list.
@@ -242,7 +265,7 @@ func parseSizes(s string) ([]int, error) {
 // machine describes this host and build.
 func machine() Machine {
 	m := Machine{NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
-		OS: runtime.GOOS, Arch: runtime.GOARCH}
+		OS: runtime.GOOS, Arch: runtime.GOARCH, LoadStart: loadAverage(), LoadEnd: -1}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -261,6 +284,24 @@ func machine() Machine {
 	return m
 }
 
+// loadAverage returns the 1-minute load average, or -1 where unknown.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// printHeader prints the machine, the date and the settings.
 func printHeader(out io.Writer, rep Report, p params) {
 	m := rep.Machine
 	fmt.Fprintf(out, "rumor-bench  %s\n", rep.Date)
@@ -272,6 +313,13 @@ func printHeader(out io.Writer, rep Report, p params) {
 	if m.Revision != "" {
 		fmt.Fprintf(out, "rumor revision: %s\n", m.Revision)
 	}
+	if m.LoadStart >= 0 {
+		fmt.Fprintf(out, "load average at start: %.2f", m.LoadStart)
+		if m.LoadStart > 0.5*float64(m.NumCPU) {
+			fmt.Fprintf(out, "  (WARNING: the machine is busy; latencies and throughput will be pessimistic)")
+		}
+		fmt.Fprintln(out)
+	}
 	mode := "full"
 	if rep.Short {
 		mode = "short"
@@ -280,16 +328,18 @@ func printHeader(out io.Writer, rep Report, p params) {
 		mode, p.cluster.heartbeat, p.payload)
 }
 
+// printReport prints the figures as plain tables.
 func printReport(out io.Writer, rep Report, p params) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
 	fmt.Fprintln(tw)
-	fmt.Fprintf(tw, "1. Propagation: svc set (%d B) from a rotating writer every %v-%v, until applied on the last other agent\n",
+	fmt.Fprintf(tw, "1. Propagation: svc set (%d B) from a rotating writer every %v-%v, until applied on the last other agent (after 1 untimed write per agent)\n",
 		p.payload, p.spacingMin, p.spacingMax)
-	fmt.Fprintln(tw, "N\tupdates\tlost\tp50 ms\tp99 ms\tmax ms\tsamples\tformed in\tmin peers\t")
+	fmt.Fprintln(tw, "N\tupdates\tlost\tp50 ms\tp99 ms\tmax ms\tsamples\tformed in\tmin peers\tCPU busy\t")
 	for _, r := range rep.Propagation {
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s\t%d\t%.1f s\t%d\t\n", r.Agents, r.Updates, r.Lost,
-			fmtMs(r.Latency.P50Ms), fmtMs(r.Latency.P99Ms), fmtMs(r.Latency.MaxMs), r.Latency.N, r.FormMs/1000, r.MinPeers)
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s\t%d\t%.1f s\t%d\t%.2f/%d\t\n", r.Agents, r.Updates, r.Lost,
+			fmtMs(r.Latency.P50Ms), fmtMs(r.Latency.P99Ms), fmtMs(r.Latency.MaxMs), r.Latency.N, r.FormMs/1000, r.MinPeers,
+			r.CPUCores, rep.Machine.GOMAXPROCS)
 	}
 	if len(rep.Propagation) == 0 {
 		fmt.Fprintln(tw, "(not measured)")
@@ -300,7 +350,7 @@ func printReport(out io.Writer, rep Report, p params) {
 			t.Agents, t.Receivers, t.PayloadBytes, t.Writers, t.Window)
 		fmt.Fprintf(tw, "written\t%d in %.2f s (%.0f/s offered)\t\n", t.Written, t.WriteSeconds, float64(t.Written)/t.WriteSeconds)
 		fmt.Fprintf(tw, "slowest receiver\t%d applied, %d lost, in %.2f s\t\n", t.SlowestApplied, t.Lost, t.Seconds)
-		fmt.Fprintf(tw, "updates/s\t%.0f\t\n", t.UpdatesPerSec)
+		fmt.Fprintf(tw, "updates/s\t%.0f (CPU busy: %.2f of %d cores)\t\n", t.UpdatesPerSec, t.CPUCores, rep.Machine.GOMAXPROCS)
 		fmt.Fprintf(tw, "latency under load\t%s, every %dth write, %d samples incomplete\t\n", t.Latency, t.SampleEvery, t.LatencyLost)
 		fmt.Fprintln(tw)
 		w := t.Wire
@@ -321,7 +371,11 @@ func printReport(out io.Writer, rep Report, p params) {
 	} else {
 		fmt.Fprintln(tw, "4. Memory per key: (not measured)")
 	}
-	fmt.Fprintf(tw, "\ntotal %.1f s\n", rep.Seconds)
+	fmt.Fprintf(tw, "\ntotal %.1f s", rep.Seconds)
+	if rep.Machine.LoadEnd >= 0 {
+		fmt.Fprintf(tw, ", load average at end %.2f", rep.Machine.LoadEnd)
+	}
+	fmt.Fprintln(tw)
 	for _, e := range rep.Errors {
 		fmt.Fprintf(tw, "ERROR: %s\n", e)
 	}

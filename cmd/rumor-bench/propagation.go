@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -23,6 +24,12 @@ type PropagationResult struct {
 	// Latency is from just before ServiceSet on the writer until the last
 	// of the other agents applied the write.
 	Latency Summary `json:"latency"`
+	// CPUCores is the process's CPU time over the timed writes and their
+	// drain, divided by their wall time: how many cores were busy.
+	CPUCores float64 `json:"cpu_cores"`
+	// SamplesMs lists every write's latency in write order; -1 for one
+	// that never reached every agent.
+	SamplesMs []float64 `json:"samples_ms"`
 }
 
 // servicePayload returns svc set arguments whose encoded value is about
@@ -33,6 +40,9 @@ func servicePayload(size int) rpc.ServiceSet {
 	req.Tags["meta"] = strings.Repeat("m", max(pad, 0))
 	return req
 }
+
+// instanceName names the i-th write's svc instance.
+func instanceName(i int) string { return fmt.Sprintf("i%06d", i) }
 
 // runPropagation starts n agents and writes updates svc entries from a
 // rotating writer, one every spacing (jittered), without waiting for one to
@@ -51,18 +61,44 @@ func runPropagation(ctx context.Context, n int, p params) (PropagationResult, er
 	res.FormMs, res.MinPeers = ms(c.formed), c.minPeers
 
 	const prefix = "svc/bench/"
-	tr := newTracker()
+	tr, warm := newTracker(), newTracker()
 	var dr drainers
 	for i, a := range c.agents {
-		dr.watch(a.Store(), prefix, 1<<14, func(ev storeEvent, at time.Time) { tr.seen(ev.Delta.Key, i, at) })
+		dr.watch(a.Store(), prefix, 1<<14, func(ev storeEvent, at time.Time) {
+			tr.seen(ev.Delta.Key, i, at)
+			warm.seen(ev.Delta.Key, i, at)
+		})
 	}
 	defer dr.stop()
 
+	// Warm-up, not timed: every agent publishes on the svc topic once, so
+	// the figure is the steady state rather than first-publish costs.
 	req := servicePayload(p.payload)
+	for w, a := range c.agents {
+		inst := fmt.Sprintf("warmup%03d", w)
+		warm.begin(prefix+inst, w, n)
+		if _, err := a.ServiceSet(ctx, "bench", inst, req); err != nil {
+			return res, fmt.Errorf("warm-up svc set on agent %d: %w", w, err)
+		}
+	}
+	warmDeadline := time.Now().Add(p.drain)
+	for warm.outstanding() > 0 {
+		if time.Now().After(warmDeadline) {
+			return res, fmt.Errorf("%d of %d warm-up writes did not reach every agent within %v", warm.outstanding(), n, p.drain)
+		}
+		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+			return res, err
+		}
+	}
+	if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+		return res, err
+	}
+
 	rng := rand.New(rand.NewPCG(p.cluster.seed, uint64(n)))
+	began, cpuBegan := time.Now(), cpuTime()
 	for i := range p.updates {
 		w := i % n
-		inst := fmt.Sprintf("i%06d", i)
+		inst := instanceName(i)
 		tr.begin(prefix+inst, w, n)
 		if _, err := c.agents[w].ServiceSet(ctx, "bench", inst, req); err != nil {
 			return res, fmt.Errorf("svc set on agent %d: %w", w, err)
@@ -88,7 +124,15 @@ func runPropagation(ctx context.Context, n int, p params) (PropagationResult, er
 		}
 	}
 	res.Lost = tr.outstanding()
+	res.CPUCores = (cpuTime() - cpuBegan).Seconds() / time.Since(began).Seconds()
 	res.Latency = Summarize(tr.latencies())
+	for i := range p.updates {
+		d, ok := tr.latency(prefix + instanceName(i))
+		res.SamplesMs = append(res.SamplesMs, -1)
+		if ok {
+			res.SamplesMs[i] = math.Round(ms(d)*1000) / 1000
+		}
+	}
 	if err := dr.stop(); err != nil {
 		return res, err
 	}

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +46,10 @@ type ThroughputResult struct {
 	Latency     Summary `json:"latency"`
 	LatencyLost int     `json:"latency_samples_lost"`
 
+	// CPUCores is the process's CPU time (user + system) during the
+	// writing and draining, divided by Seconds: how many cores were busy.
+	CPUCores float64 `json:"cpu_cores"`
+
 	Wire WireResult `json:"wire"`
 }
 
@@ -60,6 +67,12 @@ type WireResult struct {
 	// the idle background over the same window first.
 	PerUpdate    float64 `json:"per_update"`
 	NetPerUpdate float64 `json:"net_per_update"`
+}
+
+// blacklistReason returns a reason whose encoded bl value is size bytes.
+func blacklistReason(size int) string {
+	overhead := len(crdt.Encode(crdt.BlacklistValue{Reason: "r"})) - 1
+	return strings.Repeat("r", max(size-overhead, 1))
 }
 
 // runThroughput starts p.tpAgents agents; agent 0 adds blacklist entries
@@ -123,12 +136,24 @@ func runThroughput(ctx context.Context, p params) (ThroughputResult, error) {
 	runFrom, runStart := bwIn(), time.Now()
 	idleRate := float64(runFrom-idleFrom) / runStart.Sub(idleStart).Seconds() / float64(len(receivers))
 
-	reason := strings.Repeat("r", max(p.payload-len(crdt.Encode(crdt.BlacklistValue{})), 0))
+	reason := blacklistReason(p.payload)
 	var (
 		seq      atomic.Int64
 		writeErr atomic.Pointer[error]
 		wg       sync.WaitGroup
 	)
+	if p.cpuProfile != "" {
+		f, err := os.Create(p.cpuProfile)
+		if err != nil {
+			return res, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return res, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	cpuStart := cpuTime()
 	start := time.Now()
 	stopAt := start.Add(p.tpDuration)
 	for range p.writers {
@@ -154,6 +179,22 @@ func runThroughput(ctx context.Context, p params) (ThroughputResult, error) {
 			}
 		})
 	}
+	var timeline sync.WaitGroup
+	stopTimeline := sync.OnceFunc(func() {})
+	if p.timeline != nil {
+		stop := make(chan struct{})
+		stopTimeline = sync.OnceFunc(func() { close(stop); timeline.Wait() })
+		timeline.Go(func() {
+			printTimeline(p.timeline, start, stop, func() (int64, []int64) {
+				applied := make([]int64, n-1)
+				for i := range applied {
+					applied[i] = counts[i+1].Load()
+				}
+				return seq.Load(), applied
+			})
+		})
+	}
+	defer stopTimeline()
 	wg.Wait()
 	res.WriteSeconds = time.Since(start).Seconds()
 	if e := writeErr.Load(); e != nil {
@@ -170,7 +211,9 @@ func runThroughput(ctx context.Context, p params) (ThroughputResult, error) {
 			return res, err
 		}
 	}
-	end := time.Now()
+	end, cpuEnd := time.Now(), cpuTime()
+	stopTimeline()
+	res.CPUCores = (cpuEnd - cpuStart).Seconds() / end.Sub(start).Seconds()
 	res.SlowestApplied = slowest()
 	res.Lost = res.Written - res.SlowestApplied
 	if res.Lost == 0 {
@@ -203,4 +246,25 @@ func runThroughput(ctx context.Context, p params) (ThroughputResult, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// printTimeline prints, every 100 ms until stop closes, how many writes the
+// publisher made and how many each receiver applied: stalls show up as
+// receivers standing still while the publisher is ahead.
+func printTimeline(out io.Writer, start time.Time, stop <-chan struct{}, progress func() (written int64, applied []int64)) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			written, applied := progress()
+			fmt.Fprintf(out, "  %6.0f ms  written %7d  applied", ms(time.Since(start)), written)
+			for _, a := range applied {
+				fmt.Fprintf(out, " %7d", a)
+			}
+			fmt.Fprintln(out)
+		}
+	}
 }
