@@ -65,17 +65,17 @@ func cmdMembers(ctx context.Context, k *call) error {
 		return k.printJSON(nonNil(ms))
 	}
 	tw := newTable(k.out)
-	row(tw, "NODE", "STATE", "REGION", "VERSION", "LAST HEARD", "SERVICES", "LEASES")
+	row(tw, "NODE", "STATE", "LINK", "REGION", "VERSION", "LAST HEARD", "SERVICES", "LEASES", "ADDRS")
 	for _, m := range ms {
-		state := "disconnected"
+		link := "-"
 		switch {
 		case m.Self:
-			state = "self"
+			link = "self"
 		case m.Connected:
-			state = "connected"
+			link = "connected"
 		}
-		row(tw, short(m.Node), state, dash(m.Region), dash(m.Version), k.age(m.LastHeard),
-			strconv.Itoa(m.Services), strconv.Itoa(m.Leases))
+		row(tw, short(m.Node), dash(m.State), link, dash(m.Region), dash(m.Version), k.age(m.LastHeard),
+			strconv.Itoa(m.Services), strconv.Itoa(m.Leases), strings.Join(m.Addrs, ","))
 	}
 	return tw.Flush()
 }

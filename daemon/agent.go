@@ -23,6 +23,7 @@ import (
 	"github.com/rumor-dev/rumor/clock"
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/gossip"
+	"github.com/rumor-dev/rumor/membership"
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/rumor-dev/rumor/store"
 	"github.com/rumor-dev/rumor/wire"
@@ -57,11 +58,12 @@ type Agent struct {
 	hlcMu sync.Mutex
 	hlc   crdt.Clock
 
-	store  *store.Store
-	node   *gossip.Node
-	self   string
-	pub    *publisher
-	delays *delayTracker
+	store   *store.Store
+	members *membership.Table
+	node    *gossip.Node
+	self    string
+	pub     *publisher
+	delays  *delayTracker
 	// known remembers which peers were handed to the gossip layer to keep
 	// connected, so a heartbeat does not re-add a peer every second.
 	known *lru.Cache[string, struct{}]
@@ -125,6 +127,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		return err
 	}
 	a.node, a.self = node, node.ID().String()
+	a.members = membership.New(a.self, a.cfg.membership())
 	a.started = a.clock.Now()
 	a.log = a.log.With("node", shortID(a.self))
 	loopCtx, cancel := context.WithCancel(context.Background())
@@ -135,6 +138,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.goLoop(func() { a.receiveLoop(loopCtx) })
 	a.goLoop(func() { a.heartbeatLoop(loopCtx) })
 	a.goLoop(func() { a.taskLoop(loopCtx) })
+	a.goLoop(func() { a.membershipLoop(loopCtx) })
 	a.log.Info("agent started", "cluster", a.cfg.Cluster, "addrs", node.Addrs())
 	return nil
 }
@@ -238,6 +242,11 @@ func (a *Agent) receiveLoop(ctx context.Context) {
 			if !ok {
 				return
 			}
+			// Anything a node publishes proves it alive (heartbeats are
+			// just the message it sends when it has nothing else to say).
+			if c, ok := a.members.Heard(m.From.String(), a.nowMS()); ok {
+				a.logMembership(c)
+			}
 			ds, _ := m.Decoded.([]crdt.Delta)
 			a.receive(ds)
 		}
@@ -311,6 +320,37 @@ func (a *Agent) heartbeat() {
 		a.log.Warn("heartbeat", "err", err)
 	}
 }
+
+// membershipLoop re-derives member states a few times per heartbeat.
+func (a *Agent) membershipLoop(ctx context.Context) {
+	t := time.NewTicker(max(a.cfg.Heartbeat/4, 50*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, c := range a.members.Tick(a.nowMS()) {
+				a.logMembership(c)
+			}
+		}
+	}
+}
+
+// logMembership logs one line per membership change.
+func (a *Agent) logMembership(c membership.Change) {
+	switch {
+	case c.From == 0:
+		a.log.Info("member joined", "member", c.ID)
+	case c.To == membership.Dead:
+		a.log.Warn("member dead", "member", c.ID)
+	default:
+		a.log.Info("member "+c.To.String(), "member", c.ID, "was", c.From.String())
+	}
+}
+
+// ownerDead reports whether the failure detector holds node dead.
+func (a *Agent) ownerDead(node string) bool { return a.members.State(node) == membership.Dead }
 
 // taskLoop finishes cancellations of tasks this node owns: when a
 // cancel-requested state arrives for one of our tasks, the owner's agent

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/membership"
 	"github.com/rumor-dev/rumor/rpc"
 )
 
@@ -39,11 +40,17 @@ func (a *Agent) Members(context.Context) ([]rpc.Member, error) {
 			leases[l.Holder]++
 		}
 	}
+	heard := make(map[string]int64)
+	for _, p := range a.members.Peers() {
+		heard[p.ID] = p.Heard
+	}
+	heard[a.self] = now
 	var out []rpc.Member
 	for _, e := range a.store.List("node/") {
 		m := memberView(e.Winner())
 		m.Self, m.Connected = m.Node == a.self, connected[m.Node]
 		m.Services, m.Leases = services[m.Node], leases[m.Node]
+		m.State, m.LastHeard = a.members.State(m.Node).String(), msTime(heard[m.Node])
 		out = append(out, m)
 	}
 	return out, nil
@@ -76,7 +83,7 @@ func (a *Agent) ServiceSet(_ context.Context, service, instance string, req rpc.
 	key := serviceKey(service, instance)
 	now := a.nowMS()
 	if e, ok := a.store.Get(key); ok {
-		if w := e.Winner(); w.Live(now) && w.Stamp.Node != a.self {
+		if w := e.Winner(); w.Live(now) && w.Stamp.Node != a.self && !a.ownerDead(w.Stamp.Node) {
 			return rpc.Service{}, rpc.Denied("service %s/%s is owned by node %s", service, instance, w.Stamp.Node)
 		}
 	}
@@ -88,7 +95,7 @@ func (a *Agent) ServiceSet(_ context.Context, service, instance string, req rpc.
 	if err != nil {
 		return rpc.Service{}, err
 	}
-	return serviceView(d, now), nil
+	return serviceView(d, now, membership.Alive), nil
 }
 
 // ServiceDelete implements rpc.API.
@@ -112,7 +119,7 @@ func (a *Agent) ServiceGet(_ context.Context, service, instance string) (rpc.Ser
 	if !ok || !e.Winner().Live(now) {
 		return rpc.Service{}, rpc.NotFound("no service %s/%s", service, instance)
 	}
-	return serviceView(e.Winner(), now), nil
+	return serviceView(e.Winner(), now, a.members.State(e.Winner().Stamp.Node)), nil
 }
 
 // ServiceList implements rpc.API.
@@ -125,7 +132,7 @@ func (a *Agent) ServiceList(_ context.Context, service string, upOnly bool) ([]r
 	out := []rpc.Service{}
 	for _, e := range a.store.List(prefix) {
 		if w := e.Winner(); w.Live(now) {
-			if v := serviceView(w, now); v.Up || !upOnly {
+			if v := serviceView(w, now, a.members.State(w.Stamp.Node)); v.Up || !upOnly {
 				out = append(out, v)
 			}
 		}
@@ -295,7 +302,7 @@ func (a *Agent) Watch(ctx context.Context, prefix string, fn func(rpc.Event) err
 			d := ev.Delta
 			err := fn(rpc.Event{
 				Key: d.Key, Op: d.Op.String(), Node: d.Stamp.Node, Stamp: d.Stamp.HLC.String(),
-				Time: stampTime(d.Stamp), Value: eventValue(ev.Entry, a.nowMS()),
+				Time: stampTime(d.Stamp), Value: a.eventValue(ev.Entry, a.nowMS()),
 			})
 			if err != nil {
 				return err

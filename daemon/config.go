@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rumor-dev/rumor/membership"
 )
 
 // Config is the agent's configuration. Precedence: command-line flags >
@@ -33,6 +35,10 @@ type Config struct {
 	MaxSkew time.Duration `yaml:"max_skew"`
 	// Heartbeat is how often the agent announces itself on node/<id>.
 	Heartbeat time.Duration `yaml:"heartbeat"`
+	// SuspectAfter and DeadAfter: a node unheard this long is suspect,
+	// then dead; its services then show as down.
+	SuspectAfter time.Duration `yaml:"suspect_after"`
+	DeadAfter    time.Duration `yaml:"dead_after"`
 	// LeaseTTL is the default kernel lease TTL.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
 	// Settle fixes the kernel claim settle window; 0 derives it from the
@@ -61,6 +67,8 @@ func DefaultConfig() Config {
 		Listen:          []string{"/ip4/127.0.0.1/tcp/7946", "/ip4/127.0.0.1/udp/7946/quic-v1"},
 		MaxSkew:         2 * time.Second,
 		Heartbeat:       time.Second,
+		SuspectAfter:    3 * time.Second,
+		DeadAfter:       10 * time.Second,
 		LeaseTTL:        30 * time.Second,
 		SettleMin:       50 * time.Millisecond,
 		SettleMax:       2 * time.Second,
@@ -110,6 +118,9 @@ func (c Config) Validate() error {
 			bad(name, "must be positive, got %v", d)
 		}
 	}
+	if err := c.membership().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("config: suspect_after/dead_after: %w", err))
+	}
 	if c.Settle < 0 {
 		bad("settle", "must not be negative, got %v", c.Settle)
 	}
@@ -132,6 +143,10 @@ func (c Config) Validate() error {
 		bad("log_format", "must be text or json, got %q", c.LogFormat)
 	}
 	return errors.Join(errs...)
+}
+
+func (c Config) membership() membership.Config {
+	return membership.Config{SuspectAfter: c.SuspectAfter, DeadAfter: c.DeadAfter}
 }
 
 // LoadFile overlays the YAML file at path onto c. Unknown keys are errors.

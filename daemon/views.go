@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/membership"
 	"github.com/rumor-dev/rumor/rpc"
 )
 
@@ -17,15 +18,22 @@ func msTime(ms int64) time.Time {
 
 func stampTime(s crdt.Stamp) time.Time { return msTime(s.HLC.WallMS()) }
 
-func serviceView(d crdt.Delta, nowMS int64) rpc.Service {
+// serviceView shows a service entry. While its owner is dead the entry
+// reads "down" (a view derived from membership, not a write: when the owner
+// returns its own entry stands again).
+func serviceView(d crdt.Delta, nowMS int64, owner membership.State) rpc.Service {
 	parts := strings.SplitN(d.Key, "/", 3)
 	var v crdt.ServiceValue
 	_ = crdt.Decode(d.Value, &v)
-	return rpc.Service{
+	s := rpc.Service{
 		Service: parts[1], Instance: parts[2], Addr: v.Addr, Status: v.Status, Tags: v.Tags,
 		Owner: d.Stamp.Node, Updated: stampTime(d.Stamp), Expires: msTime(d.Expiry),
-		Up: v.Status == "up" && d.Live(nowMS),
+		Up: v.Status == "up" && d.Live(nowMS) && owner != membership.Dead, OwnerState: owner.String(),
 	}
+	if owner == membership.Dead {
+		s.Status, s.Reported = "down", v.Status
+	}
+	return s
 }
 
 func blacklistView(d crdt.Delta) rpc.BlacklistEntry {
@@ -58,12 +66,12 @@ func kernelView(l crdt.Lease, nowMS int64) rpc.Kernel {
 func memberView(d crdt.Delta) rpc.Member {
 	var v crdt.MemberValue
 	_ = crdt.Decode(d.Value, &v)
-	return rpc.Member{Node: lastSegment(d.Key), Addrs: v.Addrs, Region: v.Region, Version: v.Version, LastHeard: stampTime(d.Stamp)}
+	return rpc.Member{Node: lastSegment(d.Key), Addrs: v.Addrs, Region: v.Region, Version: v.Version}
 }
 
 // eventValue is the current view of an entry, for watch events; nil when
 // the entry is deleted or expired.
-func eventValue(e crdt.Entry, nowMS int64) any {
+func (a *Agent) eventValue(e crdt.Entry, nowMS int64) any {
 	w := e.Winner()
 	switch crdt.NamespaceOf(e.Key) {
 	case crdt.NSKernel:
@@ -72,7 +80,7 @@ func eventValue(e crdt.Entry, nowMS int64) any {
 		return taskView(w)
 	case crdt.NSService:
 		if w.Op == crdt.OpPut {
-			return serviceView(w, nowMS)
+			return serviceView(w, nowMS, a.members.State(w.Stamp.Node))
 		}
 	case crdt.NSBlacklist:
 		if w.Live(nowMS) {

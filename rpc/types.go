@@ -27,8 +27,11 @@ type Member struct {
 	Addrs     []string  `json:"addrs,omitempty"`
 	Region    string    `json:"region,omitempty"`
 	Version   string    `json:"version,omitempty"`
-	Self      bool      `json:"self,omitempty"`
-	Connected bool      `json:"connected"`
+	Self bool `json:"self,omitempty"`
+	// State is the failure detector's verdict: alive, suspect or dead.
+	State     string `json:"state"`
+	Connected bool   `json:"connected"`
+	// LastHeard is when this agent last received anything from the node.
 	LastHeard time.Time `json:"last_heard,omitzero"`
 	Services  int       `json:"services"`
 	Leases    int       `json:"leases"`
@@ -53,8 +56,14 @@ type Service struct {
 	Owner    string            `json:"owner"`
 	Updated  time.Time         `json:"updated"`
 	Expires  time.Time         `json:"expires,omitzero"`
-	// Up is true when Status is "up" and the entry has not expired.
+	// Up is true when Status is "up", the entry has not expired and its
+	// owner is not dead.
 	Up bool `json:"up"`
+	// OwnerState is the owner's membership state (alive, suspect, dead).
+	// While the owner is dead, Status reads "down" and Reported keeps the
+	// status the owner last wrote.
+	OwnerState string `json:"owner_state"`
+	Reported   string `json:"reported,omitempty"`
 }
 
 // BlacklistAdd is the body of a bl add request.

@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/rumor-dev/rumor/rpc"
+)
+
+func fastDetector(c *Config) {
+	c.Heartbeat, c.SuspectAfter, c.DeadAfter = 100*time.Millisecond, 400*time.Millisecond, time.Second
+}
+
+func memberState(t *testing.T, a *Agent, id string) string {
+	ms, err := a.Members(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Node == id {
+			return m.State
+		}
+	}
+	return "absent"
+}
+
+func TestDeadNodeServicesShowDownAndComeBack(t *testing.T) {
+	ctx := context.Background()
+	as := startCluster(t, 4, fastDetector)
+	victim := as[3]
+	if _, err := victim.ServiceSet(ctx, "api", "v1", rpc.ServiceSet{Status: "up", Addr: "10.0.0.9:80"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "service up everywhere", func() error {
+		for _, a := range as[:3] {
+			if s, err := a.ServiceGet(ctx, "api", "v1"); err != nil || !s.Up || s.OwnerState != "alive" {
+				return fmt.Errorf("%s: %+v %v", shortID(a.ID()), s, err)
+			}
+		}
+		return nil
+	})
+	dataDir := victim.cfg.DataDir
+	victim.Close()
+	closed := time.Now()
+	eventually(t, 10*time.Second, "victim dead and its service down everywhere", func() error {
+		for _, a := range as[:3] {
+			if st := memberState(t, a, victim.ID()); st != "dead" {
+				return fmt.Errorf("%s sees the victim %s", shortID(a.ID()), st)
+			}
+			s, err := a.ServiceGet(ctx, "api", "v1")
+			if err != nil || s.Up || s.Status != "down" || s.Reported != "up" || s.OwnerState != "dead" {
+				return fmt.Errorf("%s: %+v %v", shortID(a.ID()), s, err)
+			}
+			if up, _ := a.ServiceList(ctx, "api", true); len(up) != 0 {
+				return fmt.Errorf("%s: svc ls --up shows %+v", shortID(a.ID()), up)
+			}
+			if all, _ := a.ServiceList(ctx, "api", false); len(all) != 1 {
+				return fmt.Errorf("%s: svc ls shows %d entries", shortID(a.ID()), len(all))
+			}
+		}
+		return nil
+	})
+	if d := time.Since(closed); d < time.Second {
+		t.Fatalf("declared dead after %v, before dead_after (1s)", d)
+	}
+	t.Logf("failure detected everywhere %v after the victim stopped (dead_after 1s)", time.Since(closed).Round(10*time.Millisecond))
+
+	// The same node (same identity) comes back: alive again, and its entry
+	// stands again without anyone having rewritten it.
+	cfg := LocalConfig(dataDir)
+	fastDetector(&cfg)
+	cfg.Bootstrap = as[0].Addrs()
+	back, err := New(cfg, Options{Rand: rand.New(rand.NewPCG(9, 9)), NoSocket: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := back.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { back.Close() })
+	if back.ID() != victim.ID() {
+		t.Fatalf("restarted with a new identity %s, want %s", back.ID(), victim.ID())
+	}
+	eventually(t, 10*time.Second, "victim alive again, service up", func() error {
+		for _, a := range as[:3] {
+			if st := memberState(t, a, victim.ID()); st != "alive" {
+				return fmt.Errorf("%s sees the victim %s", shortID(a.ID()), st)
+			}
+			if s, err := a.ServiceGet(ctx, "api", "v1"); err != nil || !s.Up {
+				return fmt.Errorf("%s: %+v %v", shortID(a.ID()), s, err)
+			}
+		}
+		return nil
+	})
+}
