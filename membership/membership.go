@@ -44,7 +44,9 @@ type Config struct {
 }
 
 // DefaultConfig is suspect after 3 s and dead after 10 s, for 1 s heartbeats.
-func DefaultConfig() Config { return Config{SuspectAfter: 3 * time.Second, DeadAfter: 10 * time.Second} }
+func DefaultConfig() Config {
+	return Config{SuspectAfter: 3 * time.Second, DeadAfter: 10 * time.Second}
+}
 
 // Validate reports a bad field.
 func (c Config) Validate() error {

@@ -23,11 +23,11 @@ type Status struct {
 
 // Member is one node as this agent sees it.
 type Member struct {
-	Node      string    `json:"node"`
-	Addrs     []string  `json:"addrs,omitempty"`
-	Region    string    `json:"region,omitempty"`
-	Version   string    `json:"version,omitempty"`
-	Self bool `json:"self,omitempty"`
+	Node    string   `json:"node"`
+	Addrs   []string `json:"addrs,omitempty"`
+	Region  string   `json:"region,omitempty"`
+	Version string   `json:"version,omitempty"`
+	Self    bool     `json:"self,omitempty"`
 	// State is the failure detector's verdict: alive, suspect or dead.
 	State     string `json:"state"`
 	Connected bool   `json:"connected"`
