@@ -198,9 +198,10 @@ func TestConcurrentConflictingWritesConverge(t *testing.T) {
 	}
 	// Re-add after remove works once the adder has seen the remove (before
 	// that, an add with a smaller stamp correctly loses to it).
+	removal, _ := as[0].Store().Get("bl/race/u0")
 	eventually(t, 10*time.Second, "remove seen by the re-adder", func() error {
-		if _, ok, _ := as[7].BlacklistHas(ctx, "race", "u0"); ok {
-			return fmt.Errorf("u0 still listed on %s", shortID(as[7].ID()))
+		if e, _ := as[7].Store().Get("bl/race/u0"); !e.Winner().Equal(removal.Winner()) {
+			return fmt.Errorf("%s has not seen the removal yet", shortID(as[7].ID()))
 		}
 		return nil
 	})
