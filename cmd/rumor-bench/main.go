@@ -69,6 +69,9 @@ type Machine struct {
 	// take CPU from the agents and inflate every latency.
 	LoadStart float64 `json:"load_start"`
 	LoadEnd   float64 `json:"load_end"`
+	// OtherCores is the CPU other processes used during the run, in cores
+	// on average (Linux; 0 where unknown).
+	OtherCores float64 `json:"other_cores"`
 }
 
 // Report is everything rumor-bench measured; -json writes it.
@@ -164,7 +167,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("-payload must be at least 64 bytes, got %d", p.payload)
 	}
 
-	began := time.Now()
+	began, busyBegan, cpuBegan := time.Now(), machineBusy(), cpuTime()
 	rep := Report{Date: began.Format(time.RFC3339), Machine: machine(), Short: *short, HeartbeatMs: int(*heartbeat / time.Millisecond)}
 	printHeader(out, rep, p)
 	var errs []error
@@ -218,6 +221,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	rep.Seconds = time.Since(began).Seconds()
 	rep.Machine.LoadEnd = loadAverage()
+	if busy := machineBusy(); busy > 0 {
+		others := (busy - busyBegan) - (cpuTime() - cpuBegan)
+		rep.Machine.OtherCores = max(others.Seconds(), 0) / rep.Seconds
+	}
 
 	printReport(out, rep, p)
 	if *jsonPath != "" {
@@ -375,7 +382,7 @@ func printReport(out io.Writer, rep Report, p params) {
 	if rep.Machine.LoadEnd >= 0 {
 		fmt.Fprintf(tw, ", load average at end %.2f", rep.Machine.LoadEnd)
 	}
-	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, ", other processes used %.2f of %d cores meanwhile\n", rep.Machine.OtherCores, rep.Machine.NumCPU)
 	for _, e := range rep.Errors {
 		fmt.Fprintf(tw, "ERROR: %s\n", e)
 	}
