@@ -60,6 +60,7 @@ type Agent struct {
 
 	store   *store.Store
 	members *membership.Table
+	leases  *leases
 	node    *gossip.Node
 	self    string
 	pub     *publisher
@@ -94,7 +95,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	known, _ := lru.New[string, struct{}](4096)
 	a := &Agent{
 		cfg: cfg, opts: opts, clock: opts.Clock, log: opts.Logger, rand: opts.Rand,
-		store: store.New(), delays: newDelayTracker(1024), known: known,
+		store: store.New(), leases: newLeases(), delays: newDelayTracker(1024), known: known,
 		closed: make(chan struct{}),
 	}
 	return a, nil
@@ -139,6 +140,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.goLoop(func() { a.heartbeatLoop(loopCtx) })
 	a.goLoop(func() { a.taskLoop(loopCtx) })
 	a.goLoop(func() { a.membershipLoop(loopCtx) })
+	a.goLoop(func() { a.leaseLoop(loopCtx) })
 	a.log.Info("agent started", "cluster", a.cfg.Cluster, "addrs", node.Addrs())
 	return nil
 }

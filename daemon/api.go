@@ -289,12 +289,18 @@ func (a *Agent) TaskList(context.Context) ([]rpc.Task, error) {
 func (a *Agent) Watch(ctx context.Context, prefix string, fn func(rpc.Event) error) error {
 	w := a.store.Watch(prefix, 1024)
 	defer w.Close()
+	ls, unsubscribe := a.leases.subscribe(prefix)
+	defer unsubscribe()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-a.closed:
 			return ErrStopped
+		case ev := <-ls.ch:
+			if err := fn(ev); err != nil {
+				return err
+			}
 		case ev, ok := <-w.C():
 			if !ok {
 				return fmt.Errorf("watch %q: %w", prefix, w.Err())

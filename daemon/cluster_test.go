@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/rpc"
 )
 
@@ -371,11 +370,51 @@ func TestKernelRenewReleaseAndDenial(t *testing.T) {
 		}
 		return nil
 	})
+	// Watch as[2]'s lease events while it claims; its agent renews the
+	// lease every ttl/3, so it outlives several TTLs.
+	wctx, stop := context.WithCancel(ctx)
+	events := make(chan rpc.Event, 64)
+	go func() {
+		_ = as[2].Watch(wctx, "kernel/jup", func(ev rpc.Event) error {
+			if ev.Op == "lease" {
+				events <- ev
+			}
+			return nil
+		})
+	}()
+	eventually(t, 5*time.Second, "watcher registered", func() error {
+		if as[2].store.Watchers() < 3 { // task loop, lease loop, this watch
+			return fmt.Errorf("%d watchers", as[2].store.Watchers())
+		}
+		return nil
+	})
 	res, err = as[2].KernelClaim(ctx, "jup", rpc.KernelClaim{TTLMillis: 300})
 	if err != nil || !res.Granted || res.Kernel.Epoch != 2 {
 		t.Fatalf("claim after release: %+v %v", res, err)
 	}
-	// Expiry: after ttl plus the skew margin another node may take it.
+	next := func(want string) {
+		t.Helper()
+		select {
+		case ev := <-events:
+			if ev.Lease != want || ev.Key != "kernel/jup" {
+				t.Fatalf("lease event %+v, want %s", ev, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s event", want)
+		}
+	}
+	next(rpc.LeaseGranted)
+	for range 3 { // 3 renewals ≈ one TTL
+		next(rpc.LeaseRenewed)
+	}
+	next(rpc.LeaseRenewed)
+	stop()
+	if k, _ := as[1].KernelGet(ctx, "jup"); !k.Live || k.Holder != as[2].ID() {
+		t.Fatalf("after more than a TTL of renewals as[1] sees %+v", k)
+	}
+	// The holder dies: renewals stop, the lease expires, and after the skew
+	// margin another node takes the kernel at the next epoch.
+	as[2].Close()
 	eventually(t, 5*time.Second, "expired lease can be claimed", func() error {
 		res, err := as[1].KernelClaim(ctx, "jup", rpc.KernelClaim{})
 		if err != nil || !res.Granted {
@@ -386,5 +425,4 @@ func TestKernelRenewReleaseAndDenial(t *testing.T) {
 		}
 		return nil
 	})
-	_ = crdt.NSKernel
 }

@@ -39,6 +39,10 @@ type Config struct {
 	// then dead; its services then show as down.
 	SuspectAfter time.Duration `yaml:"suspect_after"`
 	DeadAfter    time.Duration `yaml:"dead_after"`
+	// SelfFence releases this agent's leases as soon as it loses contact
+	// with more than half of the nodes it saw alive (default: only stop
+	// renewing and emit "suspect", so they expire).
+	SelfFence bool `yaml:"self_fence"`
 	// LeaseTTL is the default kernel lease TTL.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
 	// Settle fixes the kernel claim settle window; 0 derives it from the

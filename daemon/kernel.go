@@ -44,6 +44,11 @@ func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim)
 	switch {
 	case l.Holder == a.self && l.Live(now):
 		k, err := a.renew(l, ttl)
+		a.leases.mu.Lock()
+		if _, ok := a.leases.held[l.Kernel]; !ok { // held before a restart, or by a lost claim race
+			a.leases.held[l.Kernel] = &held{lease: a.lease(id), ttl: ttl, renewed: now}
+		}
+		a.leases.mu.Unlock()
 		return rpc.ClaimResult{Granted: err == nil, Kernel: k}, err
 	case l.Holder != "" && !l.Released && now < l.Expiry+a.cfg.MaxSkew.Milliseconds():
 		// Denied. If that claim is younger than a settle window, a claim
@@ -67,7 +72,7 @@ func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim)
 	l = a.lease(id)
 	won := l.Granted == claim.Stamp
 	if won {
-		a.log.Info("kernel granted", "kernel", id, "epoch", l.Epoch)
+		a.granted(l, ttl)
 	}
 	return rpc.ClaimResult{Granted: won, Kernel: kernelView(l, a.nowMS())}, nil
 }
@@ -94,7 +99,13 @@ func (a *Agent) KernelRenew(_ context.Context, id string, req rpc.KernelRenew) (
 	if l.Holder != a.self || !l.Live(a.nowMS()) {
 		return rpc.Kernel{}, a.notHolder(id, l)
 	}
-	return a.renew(l, ttl)
+	k, err := a.renew(l, ttl)
+	a.leases.mu.Lock()
+	if h, ok := a.leases.held[l.Kernel]; ok {
+		h.ttl, h.renewed = ttl, a.nowMS()
+	}
+	a.leases.mu.Unlock()
+	return k, err
 }
 
 // KernelRelease implements rpc.API.
@@ -109,8 +120,9 @@ func (a *Agent) KernelRelease(_ context.Context, id string) (rpc.Kernel, error) 
 	if _, _, err := a.write(crdt.Delta{Key: l.Kernel, Op: crdt.OpRelease, Epoch: l.Epoch}); err != nil {
 		return rpc.Kernel{}, err
 	}
-	a.log.Info("kernel released", "kernel", id, "epoch", l.Epoch)
-	return kernelView(a.lease(id), a.nowMS()), nil
+	l = a.lease(id)
+	a.released(l)
+	return kernelView(l, a.nowMS()), nil
 }
 
 func (a *Agent) notHolder(id string, l crdt.Lease) error {

@@ -161,6 +161,24 @@ func (t *Table) Peers() []Peer {
 	return out
 }
 
+// Unreachable counts, among the peers heard within the last windowMS, how
+// many are now suspect or dead. Peers silent for longer than the window
+// are left out, so nodes that left long ago do not count as lost contact.
+func (t *Table) Unreachable(nowMS, windowMS int64) (lost, seen int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range t.peers {
+		if nowMS-p.Heard > windowMS {
+			continue
+		}
+		seen++
+		if p.State != Alive {
+			lost++
+		}
+	}
+	return lost, seen
+}
+
 // Count returns how many peers are in each state.
 func (t *Table) Count() map[State]int {
 	t.mu.Lock()

@@ -135,11 +135,24 @@ type Kernel struct {
 	Live bool `json:"live"`
 }
 
+// Lease events: what happened to a lease this agent holds. They appear on
+// watch streams whose prefix covers the kernel's key, with Op "lease".
+const (
+	LeaseGranted  = "granted"  // our claim won after the settle window
+	LeaseRenewed  = "renewed"  // the agent renewed our lease (every ttl/3)
+	LeaseReleased = "released" // we released it
+	LeaseExpired  = "expired"  // it ran out without renewal
+	LeaseLost     = "lost"     // another node's claim won (e.g. after a partition healed)
+	LeaseSuspect  = "suspect"  // this agent lost contact with more than half of the nodes it saw alive
+)
+
 // Event is one change seen by a watch.
 type Event struct {
-	Key  string `json:"key"`
-	Op   string `json:"op"` // put, delete, claim, renew, release
-	Node string `json:"node"`
+	Key string `json:"key"`
+	Op  string `json:"op"` // put, delete, claim, renew, release; "lease" for lease events
+	// Lease is the lease event (LeaseGranted...) when Op is "lease".
+	Lease string `json:"lease,omitempty"`
+	Node  string `json:"node"`
 	// Stamp is the write's HLC as "<wallms>.<logical>".
 	Stamp string    `json:"stamp"`
 	Time  time.Time `json:"time"`
