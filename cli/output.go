@@ -39,6 +39,8 @@ func cmdStatus(ctx context.Context, k *call) error {
 	row(tw, "keys:", strconv.Itoa(s.Keys))
 	row(tw, "watchers:", strconv.Itoa(s.Watchers))
 	row(tw, "deltas:", fmt.Sprintf("%d in, %d out", s.DeltasIn, s.DeltasOut))
+	ae := s.AntiEntropy
+	row(tw, "anti-entropy:", fmt.Sprintf("%d rounds, %d repaired, %d refused, %d failed", ae.Rounds, ae.Repaired, ae.Refused, ae.Failed))
 	if len(s.Rejected) > 0 {
 		var rs []string
 		for _, r := range slices.Sorted(maps.Keys(s.Rejected)) {

@@ -17,6 +17,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -42,6 +43,9 @@ type Options struct {
 	Logger      *slog.Logger
 	Rand        *rand.Rand
 	HostOptions []libp2p.Option
+	// DropGossip, when set, makes the agent ignore gossip messages from
+	// the peers it returns true for (tests: convergence by anti-entropy).
+	DropGossip func(from string) bool
 	// NoSocket skips the Unix-socket API server (in-process tests call
 	// the agent's methods directly).
 	NoSocket bool
@@ -70,6 +74,9 @@ type Agent struct {
 	known *lru.Cache[string, struct{}]
 
 	deltasIn atomic.Uint64
+	sync     syncStats
+	syncNow  chan peer.ID
+	notifee  *network.NotifyBundle
 	started  time.Time
 
 	cancel    context.CancelFunc
@@ -141,6 +148,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.goLoop(func() { a.taskLoop(loopCtx) })
 	a.goLoop(func() { a.membershipLoop(loopCtx) })
 	a.goLoop(func() { a.leaseLoop(loopCtx) })
+	a.startAntiEntropy(loopCtx)
 	a.log.Info("agent started", "cluster", a.cfg.Cluster, "addrs", node.Addrs())
 	return nil
 }
@@ -164,6 +172,7 @@ func (a *Agent) Close() error {
 		}
 		a.wg.Wait()
 		if a.node != nil {
+			a.stopAntiEntropy()
 			a.pub.flush(context.Background()) // best effort: what is queued goes out
 			err = a.node.Close()
 		}
@@ -243,6 +252,9 @@ func (a *Agent) receiveLoop(ctx context.Context) {
 		case m, ok := <-a.node.Messages():
 			if !ok {
 				return
+			}
+			if a.opts.DropGossip != nil && a.opts.DropGossip(m.From.String()) {
+				continue
 			}
 			// Anything a node publishes proves it alive (heartbeats are
 			// just the message it sends when it has nothing else to say).

@@ -18,6 +18,10 @@ func (a *Agent) Status(context.Context) (rpc.Status, error) {
 		Addrs: a.node.Addrs(), Peers: len(a.node.Peers()), Keys: a.store.Len(),
 		Watchers: a.store.Watchers(), DeltasIn: a.deltasIn.Load(), DeltasOut: a.pub.sent.Load(),
 		Rejected: a.node.Rejections(), Started: a.started.UTC(),
+		AntiEntropy: rpc.AntiEntropyStats{
+			Rounds: a.sync.rounds.Load(), Repaired: a.sync.repaired.Load(),
+			Refused: a.sync.refused.Load(), Failed: a.sync.failed.Load(),
+		},
 	}, nil
 }
 

@@ -35,6 +35,9 @@ type Config struct {
 	MaxSkew time.Duration `yaml:"max_skew"`
 	// Heartbeat is how often the agent announces itself on node/<id>.
 	Heartbeat time.Duration `yaml:"heartbeat"`
+	// AntiEntropy is how often the agent reconciles its whole state with
+	// one random peer (it also does so with every newly connected peer).
+	AntiEntropy time.Duration `yaml:"anti_entropy_interval"`
 	// SuspectAfter and DeadAfter: a node unheard this long is suspect,
 	// then dead; its services then show as down.
 	SuspectAfter time.Duration `yaml:"suspect_after"`
@@ -71,6 +74,7 @@ func DefaultConfig() Config {
 		Listen:          []string{"/ip4/127.0.0.1/tcp/7946", "/ip4/127.0.0.1/udp/7946/quic-v1"},
 		MaxSkew:         2 * time.Second,
 		Heartbeat:       time.Second,
+		AntiEntropy:     10 * time.Second,
 		SuspectAfter:    3 * time.Second,
 		DeadAfter:       10 * time.Second,
 		LeaseTTL:        30 * time.Second,
@@ -117,7 +121,7 @@ func (c Config) Validate() error {
 	if len(c.Listen) == 0 {
 		bad("listen", "needs at least one multiaddr")
 	}
-	for name, d := range map[string]time.Duration{"max_skew": c.MaxSkew, "heartbeat": c.Heartbeat, "lease_ttl": c.LeaseTTL, "settle_min": c.SettleMin, "settle_max": c.SettleMax} {
+	for name, d := range map[string]time.Duration{"max_skew": c.MaxSkew, "heartbeat": c.Heartbeat, "anti_entropy_interval": c.AntiEntropy, "lease_ttl": c.LeaseTTL, "settle_min": c.SettleMin, "settle_max": c.SettleMax} {
 		if d <= 0 {
 			bad(name, "must be positive, got %v", d)
 		}

@@ -16,9 +16,19 @@ type Status struct {
 	// DeltasIn and DeltasOut count deltas applied from peers and published.
 	DeltasIn  uint64 `json:"deltas_in"`
 	DeltasOut uint64 `json:"deltas_out"`
+	// AntiEntropy counts state reconciliation with peers.
+	AntiEntropy AntiEntropyStats `json:"anti_entropy"`
 	// Rejected counts gossip messages refused by the validator, by reason.
 	Rejected map[string]uint64 `json:"rejected,omitempty"`
 	Started  time.Time         `json:"started"`
+}
+
+// AntiEntropyStats counts anti-entropy exchanges.
+type AntiEntropyStats struct {
+	Rounds   uint64 `json:"rounds"`   // exchanges completed
+	Repaired uint64 `json:"repaired"` // deltas that changed this agent's state
+	Refused  uint64 `json:"refused"`  // deltas refused by the write policy or skew bound
+	Failed   uint64 `json:"failed"`   // exchanges that failed
 }
 
 // Member is one node as this agent sees it.

@@ -1,0 +1,321 @@
+// Package antientropy repairs what gossip missed. Two agents exchange
+// digests of their state — for every namespace, a hash per bucket of keys —
+// and then send each other only the entries in buckets that differ. One
+// exchange makes both sides hold the merge of both states, whatever was
+// lost, partitioned away or restarted. This, not gossip alone, is what
+// guarantees convergence.
+//
+// The protocol runs over any byte stream (a libp2p stream in the agent, a
+// pipe in tests) as length-prefixed frames with hard size limits:
+//
+//	initiator                         responder
+//	  digest  ───────────────────────▶
+//	          ◀───────────────────────  need (differing buckets)
+//	          ◀───────────────────────  entries… done
+//	  entries… done ─────────────────▶
+package antientropy
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"slices"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/wire"
+)
+
+// Protocol returns the libp2p protocol id of the exchange for a cluster,
+// so agents of different clusters never merge each other's state.
+func Protocol(cluster string) string { return "/rumor/" + cluster + "/sync/1" }
+
+// Buckets is the number of hash buckets per namespace.
+const Buckets = 256
+
+// MaxFrame bounds one frame on the wire.
+const MaxFrame = 4 << 20
+
+// chunkBytes is the target size of one entries frame.
+const chunkBytes = 256 << 10
+
+// ErrProtocol is returned for a peer that breaks the protocol.
+var ErrProtocol = errors.New("antientropy: protocol error")
+
+// State is the local replica as a session sees it. Implementations are
+// safe for concurrent use.
+type State interface {
+	// Entries returns every entry whose key starts with prefix.
+	Entries(prefix string) []crdt.Entry
+	// Merge applies deltas received from a peer (after validating them);
+	// it returns how many changed the local state.
+	Merge(ds []crdt.Delta) int
+}
+
+// Digest holds, per namespace, the XOR of the hashes of the entries in
+// each bucket. Equal states have equal digests; XOR keeps a bucket's hash
+// independent of the order entries are visited.
+type Digest [][Buckets]uint64
+
+// BucketID names one bucket of one namespace.
+type BucketID struct {
+	NS     uint8
+	Bucket uint16
+}
+
+func nsIndex(key string) (int, bool) {
+	i := slices.Index(crdt.Namespaces, crdt.NamespaceOf(key))
+	return i, i >= 0
+}
+
+func bucketOf(key string) uint16 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return uint16(h.Sum32() % Buckets)
+}
+
+// entryHash hashes an entry's full content.
+func entryHash(e crdt.Entry) uint64 {
+	h := fnv.New64a()
+	var b [8]byte
+	put := func(v uint64) { binary.LittleEndian.PutUint64(b[:], v); _, _ = h.Write(b[:]) }
+	str := func(s string) { put(uint64(len(s))); _, _ = h.Write([]byte(s)) }
+	str(e.Key)
+	for _, d := range e.Deltas {
+		put(uint64(d.Stamp.HLC))
+		str(d.Stamp.Node)
+		put(uint64(d.Op))
+		put(uint64(d.Expiry))
+		put(d.Epoch)
+		put(uint64(d.Task))
+		str(string(d.Value))
+	}
+	return h.Sum64()
+}
+
+// DigestOf computes the digest of a set of entries.
+func DigestOf(entries []crdt.Entry) Digest {
+	d := make(Digest, len(crdt.Namespaces))
+	for _, e := range entries {
+		if ns, ok := nsIndex(e.Key); ok {
+			d[ns][bucketOf(e.Key)] ^= entryHash(e)
+		}
+	}
+	return d
+}
+
+// Diff returns the buckets in which a and b differ.
+func Diff(a, b Digest) []BucketID {
+	var out []BucketID
+	for ns := range min(len(a), len(b)) {
+		for i := range Buckets {
+			if a[ns][i] != b[ns][i] {
+				out = append(out, BucketID{NS: uint8(ns), Bucket: uint16(i)})
+			}
+		}
+	}
+	return out
+}
+
+// Stats describes one exchange.
+type Stats struct {
+	Buckets  int // buckets that differed
+	Sent     int // deltas sent
+	Received int // deltas received
+	Repaired int // received deltas that changed local state
+}
+
+// frame types
+const (
+	frameDigest  = 1
+	frameNeed    = 2
+	frameEntries = 3
+	frameDone    = 4
+)
+
+// Initiate runs the initiator's side of one exchange over rw.
+func Initiate(rw io.ReadWriter, st State) (Stats, error) {
+	var s Stats
+	entries := st.Entries("")
+	w := bufio.NewWriter(rw)
+	if err := writeFrame(w, frameDigest, DigestOf(entries)); err != nil {
+		return s, err
+	}
+	if err := w.Flush(); err != nil {
+		return s, fmt.Errorf("antientropy: send digest: %w", err)
+	}
+	r := bufio.NewReader(rw)
+	var need []BucketID
+	if err := readFrame(r, frameNeed, &need); err != nil {
+		return s, err
+	}
+	s.Buckets = len(need)
+	if err := receiveEntries(r, st, &s); err != nil {
+		return s, err
+	}
+	// Send ours for the same buckets, from the state as it was when the
+	// digest was taken; anything newer reaches the peer by gossip or the
+	// next exchange.
+	if err := sendEntries(w, entries, need, &s); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// Respond runs the responder's side of one exchange over rw.
+func Respond(rw io.ReadWriter, st State) (Stats, error) {
+	var s Stats
+	r := bufio.NewReader(rw)
+	var theirs Digest
+	if err := readFrame(r, frameDigest, &theirs); err != nil {
+		return s, err
+	}
+	if len(theirs) != len(crdt.Namespaces) {
+		return s, fmt.Errorf("%w: digest has %d namespaces, want %d", ErrProtocol, len(theirs), len(crdt.Namespaces))
+	}
+	entries := st.Entries("")
+	need := Diff(DigestOf(entries), theirs)
+	s.Buckets = len(need)
+	w := bufio.NewWriter(rw)
+	if err := writeFrame(w, frameNeed, need); err != nil {
+		return s, err
+	}
+	if err := sendEntries(w, entries, need, &s); err != nil {
+		return s, err
+	}
+	return s, receiveEntries(r, st, &s)
+}
+
+// sendEntries writes the deltas of entries in the given buckets as chunked
+// entries frames, then done, and flushes.
+func sendEntries(w *bufio.Writer, entries []crdt.Entry, buckets []BucketID, s *Stats) error {
+	want := make(map[BucketID]bool, len(buckets))
+	for _, b := range buckets {
+		want[b] = true
+	}
+	var chunk []crdt.Delta
+	size := 0
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		b, err := wire.Encode(chunk)
+		if err != nil {
+			return err
+		}
+		s.Sent += len(chunk)
+		chunk, size = chunk[:0], 0
+		return writeRaw(w, frameEntries, b)
+	}
+	for _, e := range entries {
+		ns, ok := nsIndex(e.Key)
+		if !ok || !want[BucketID{NS: uint8(ns), Bucket: bucketOf(e.Key)}] {
+			continue
+		}
+		for _, d := range e.Deltas {
+			chunk = append(chunk, d)
+			size += wire.Size(d)
+			if size >= chunkBytes || len(chunk) >= wire.DefaultLimits.MaxDeltas {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if err := writeRaw(w, frameDone, nil); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("antientropy: send entries: %w", err)
+	}
+	return nil
+}
+
+// receiveEntries reads entries frames until done, merging each chunk.
+func receiveEntries(r *bufio.Reader, st State, s *Stats) error {
+	for {
+		typ, payload, err := readRaw(r)
+		if err != nil {
+			return err
+		}
+		switch typ {
+		case frameDone:
+			return nil
+		case frameEntries:
+			ds, err := wire.Decode(payload, wire.Limits{})
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrProtocol, err)
+			}
+			s.Received += len(ds)
+			s.Repaired += st.Merge(ds)
+		default:
+			return fmt.Errorf("%w: unexpected frame %d", ErrProtocol, typ)
+		}
+	}
+}
+
+func writeFrame(w io.Writer, typ byte, v any) error {
+	b, err := cbor.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("antientropy: encode: %w", err)
+	}
+	return writeRaw(w, typ, b)
+}
+
+func writeRaw(w io.Writer, typ byte, payload []byte) error {
+	if len(payload) > MaxFrame {
+		return fmt.Errorf("antientropy: frame of %d bytes exceeds %d", len(payload), MaxFrame)
+	}
+	var hdr [1 + binary.MaxVarintLen64]byte
+	hdr[0] = typ
+	n := binary.PutUvarint(hdr[1:], uint64(len(payload)))
+	if _, err := w.Write(hdr[:1+n]); err != nil {
+		return fmt.Errorf("antientropy: write: %w", err)
+	}
+	if _, err := w.Write(payload); err != nil {
+		return fmt.Errorf("antientropy: write: %w", err)
+	}
+	return nil
+}
+
+func readRaw(r *bufio.Reader) (byte, []byte, error) {
+	typ, err := r.ReadByte()
+	if err != nil {
+		return 0, nil, fmt.Errorf("antientropy: read: %w", err)
+	}
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return 0, nil, fmt.Errorf("antientropy: read: %w", err)
+	}
+	if n > MaxFrame {
+		return 0, nil, fmt.Errorf("%w: frame of %d bytes exceeds %d", ErrProtocol, n, MaxFrame)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return 0, nil, fmt.Errorf("antientropy: read: %w", err)
+	}
+	return typ, b, nil
+}
+
+var decMode, _ = cbor.DecOptions{MaxArrayElements: len(crdt.Namespaces) * Buckets * 2, MaxNestedLevels: 4}.DecMode()
+
+func readFrame(r *bufio.Reader, want byte, v any) error {
+	typ, b, err := readRaw(r)
+	if err != nil {
+		return err
+	}
+	if typ != want {
+		return fmt.Errorf("%w: got frame %d, want %d", ErrProtocol, typ, want)
+	}
+	if err := decMode.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	return nil
+}

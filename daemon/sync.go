@@ -1,0 +1,157 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/rumor-dev/rumor/antientropy"
+	"github.com/rumor-dev/rumor/crdt"
+)
+
+// syncTimeout bounds one anti-entropy exchange.
+const syncTimeout = 60 * time.Second
+
+// syncStats counts anti-entropy work.
+type syncStats struct {
+	rounds   atomic.Uint64 // exchanges completed
+	repaired atomic.Uint64 // deltas that changed our state
+	refused  atomic.Uint64 // deltas refused by the write policy or skew bound
+	failed   atomic.Uint64 // exchanges that failed
+}
+
+// aeState is the agent's replica as anti-entropy sees it.
+type aeState struct{ a *Agent }
+
+// Entries implements antientropy.State.
+func (s aeState) Entries(prefix string) []crdt.Entry { return s.a.store.List(prefix) }
+
+// Merge implements antientropy.State: deltas from a sync session pass the
+// same write policy and clock-skew bound as gossip (their writer cannot be
+// checked against a signature here: the session peer relays others'
+// writes), then merge like gossip.
+func (s aeState) Merge(ds []crdt.Delta) int {
+	a := s.a
+	now, maxSkew := a.nowMS(), a.cfg.MaxSkew.Milliseconds()
+	ok := ds[:0:0]
+	for _, d := range ds {
+		if checkDelta(crdt.NamespaceOf(d.Key), d, d.Stamp.Node) != nil || crdt.CheckSkew(d.Stamp.HLC, now, maxSkew) != nil {
+			a.sync.refused.Add(1)
+			continue
+		}
+		ok = append(ok, d)
+	}
+	a.hlcMu.Lock()
+	for _, d := range ok {
+		_ = a.hlc.Observe(d.Stamp.HLC, now, maxSkew)
+	}
+	a.hlcMu.Unlock()
+	n := len(a.store.Apply(ok...))
+	a.sync.repaired.Add(uint64(n))
+	return n
+}
+
+// startAntiEntropy serves the sync protocol and starts the loop that
+// initiates exchanges: with every newly connected peer (a join, or a
+// reconnect after a partition heals or a peer restarts) and with one
+// random peer every AntiEntropy interval.
+func (a *Agent) startAntiEntropy(ctx context.Context) {
+	proto := protocol.ID(antientropy.Protocol(a.cfg.Cluster))
+	h := a.node.Host()
+	h.SetStreamHandler(proto, a.serveSync)
+	a.syncNow = make(chan peer.ID, 64)
+	a.notifee = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		select {
+		case a.syncNow <- c.RemotePeer():
+		default: // a burst of connections: the periodic round catches up
+		}
+	}}
+	h.Network().Notify(a.notifee)
+	a.goLoop(func() { a.syncLoop(ctx, proto) })
+}
+
+func (a *Agent) stopAntiEntropy() {
+	h := a.node.Host()
+	h.Network().StopNotify(a.notifee)
+	h.RemoveStreamHandler(protocol.ID(antientropy.Protocol(a.cfg.Cluster)))
+}
+
+func (a *Agent) syncLoop(ctx context.Context, proto protocol.ID) {
+	t := time.NewTicker(a.cfg.AntiEntropy)
+	defer t.Stop()
+	var mu sync.Mutex
+	last := make(map[peer.ID]time.Time) // debounce: several conns to one peer
+	for {
+		var p peer.ID
+		select {
+		case <-ctx.Done():
+			return
+		case p = <-a.syncNow:
+			mu.Lock()
+			recent := time.Since(last[p]) < time.Second
+			mu.Unlock()
+			if recent {
+				continue
+			}
+		case <-t.C:
+			peers := a.node.Peers()
+			if len(peers) == 0 {
+				continue
+			}
+			p = peers[a.rand.IntN(len(peers))]
+		}
+		mu.Lock()
+		last[p] = time.Now()
+		mu.Unlock()
+		a.syncWith(ctx, p, proto)
+	}
+}
+
+// syncWith runs one exchange with p as the initiator.
+func (a *Agent) syncWith(ctx context.Context, p peer.ID, proto protocol.ID) {
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	s, err := a.node.Host().NewStream(ctx, p, proto)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.sync.failed.Add(1)
+			a.log.Debug("anti-entropy: open stream", "peer", shortID(p.String()), "err", err)
+		}
+		return
+	}
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(syncTimeout))
+	start := time.Now()
+	st, err := antientropy.Initiate(s, aeState{a})
+	a.logSync("initiated", p, st, time.Since(start), err)
+}
+
+// serveSync answers an exchange a peer initiated.
+func (a *Agent) serveSync(s network.Stream) {
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(syncTimeout))
+	start := time.Now()
+	st, err := antientropy.Respond(s, aeState{a})
+	a.logSync("answered", s.Conn().RemotePeer(), st, time.Since(start), err)
+}
+
+func (a *Agent) logSync(role string, p peer.ID, st antientropy.Stats, took time.Duration, err error) {
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			a.sync.failed.Add(1)
+			a.log.Debug("anti-entropy failed", "role", role, "peer", shortID(p.String()), "err", err)
+		}
+		return
+	}
+	a.sync.rounds.Add(1)
+	if st.Repaired > 0 {
+		a.log.Info("anti-entropy repaired state", "role", role, "peer", shortID(p.String()),
+			"buckets", st.Buckets, "sent", st.Sent, "received", st.Received, "repaired", st.Repaired, "took", took.Round(time.Millisecond))
+	}
+}
