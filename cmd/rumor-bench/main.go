@@ -167,7 +167,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("-payload must be at least 64 bytes, got %d", p.payload)
 	}
 
-	began, busyBegan, cpuBegan := time.Now(), machineBusy(), cpuTime()
+	began, meter := time.Now(), startCPUMeter()
 	rep := Report{Date: began.Format(time.RFC3339), Machine: machine(), Short: *short, HeartbeatMs: int(*heartbeat / time.Millisecond)}
 	printHeader(out, rep, p)
 	var errs []error
@@ -221,10 +221,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	rep.Seconds = time.Since(began).Seconds()
 	rep.Machine.LoadEnd = loadAverage()
-	if busy := machineBusy(); busy > 0 {
-		others := (busy - busyBegan) - (cpuTime() - cpuBegan)
-		rep.Machine.OtherCores = max(others.Seconds(), 0) / rep.Seconds
-	}
+	_, rep.Machine.OtherCores = meter.cores()
 
 	printReport(out, rep, p)
 	if *jsonPath != "" {
@@ -342,11 +339,11 @@ func printReport(out io.Writer, rep Report, p params) {
 	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "1. Propagation: svc set (%d B) from a rotating writer every %v-%v, until applied on the last other agent (after 1 untimed write per agent)\n",
 		p.payload, p.spacingMin, p.spacingMax)
-	fmt.Fprintln(tw, "N\tupdates\tlost\tp50 ms\tp99 ms\tmax ms\tsamples\tformed in\tmin peers\tCPU busy\t")
+	fmt.Fprintln(tw, "N\tupdates\tlost\tp50 ms\tp99 ms\tmax ms\tsamples\tformed in\tmin peers\tCPU bench/others\t")
 	for _, r := range rep.Propagation {
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s\t%d\t%.1f s\t%d\t%.2f/%d\t\n", r.Agents, r.Updates, r.Lost,
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s\t%d\t%.1f s\t%d\t%.2f / %.2f of %d\t\n", r.Agents, r.Updates, r.Lost,
 			fmtMs(r.Latency.P50Ms), fmtMs(r.Latency.P99Ms), fmtMs(r.Latency.MaxMs), r.Latency.N, r.FormMs/1000, r.MinPeers,
-			r.CPUCores, rep.Machine.GOMAXPROCS)
+			r.CPUCores, r.OtherCores, rep.Machine.NumCPU)
 	}
 	if len(rep.Propagation) == 0 {
 		fmt.Fprintln(tw, "(not measured)")
@@ -357,7 +354,7 @@ func printReport(out io.Writer, rep Report, p params) {
 			t.Agents, t.Receivers, t.PayloadBytes, t.Writers, t.Window)
 		fmt.Fprintf(tw, "written\t%d in %.2f s (%.0f/s offered)\t\n", t.Written, t.WriteSeconds, float64(t.Written)/t.WriteSeconds)
 		fmt.Fprintf(tw, "slowest receiver\t%d applied, %d lost, in %.2f s\t\n", t.SlowestApplied, t.Lost, t.Seconds)
-		fmt.Fprintf(tw, "updates/s\t%.0f (CPU busy: %.2f of %d cores)\t\n", t.UpdatesPerSec, t.CPUCores, rep.Machine.GOMAXPROCS)
+		fmt.Fprintf(tw, "updates/s\t%.0f (CPU: bench %.2f, other processes %.2f, of %d cores)\t\n", t.UpdatesPerSec, t.CPUCores, t.OtherCores, rep.Machine.NumCPU)
 		fmt.Fprintf(tw, "latency under load\t%s, every %dth write, %d samples incomplete\t\n", t.Latency, t.SampleEvery, t.LatencyLost)
 		fmt.Fprintln(tw)
 		w := t.Wire

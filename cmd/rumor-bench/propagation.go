@@ -27,6 +27,8 @@ type PropagationResult struct {
 	// CPUCores is the process's CPU time over the timed writes and their
 	// drain, divided by their wall time: how many cores were busy.
 	CPUCores float64 `json:"cpu_cores"`
+	// OtherCores is what other processes on the machine used meanwhile.
+	OtherCores float64 `json:"other_cores"`
 	// SamplesMs lists every write's latency in write order; -1 for one
 	// that never reached every agent.
 	SamplesMs []float64 `json:"samples_ms"`
@@ -95,7 +97,7 @@ func runPropagation(ctx context.Context, n int, p params) (PropagationResult, er
 	}
 
 	rng := rand.New(rand.NewPCG(p.cluster.seed, uint64(n)))
-	began, cpuBegan := time.Now(), cpuTime()
+	meter := startCPUMeter()
 	for i := range p.updates {
 		w := i % n
 		inst := instanceName(i)
@@ -124,7 +126,7 @@ func runPropagation(ctx context.Context, n int, p params) (PropagationResult, er
 		}
 	}
 	res.Lost = tr.outstanding()
-	res.CPUCores = (cpuTime() - cpuBegan).Seconds() / time.Since(began).Seconds()
+	res.CPUCores, res.OtherCores = meter.cores()
 	res.Latency = Summarize(tr.latencies())
 	for i := range p.updates {
 		d, ok := tr.latency(prefix + instanceName(i))

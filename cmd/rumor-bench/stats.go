@@ -77,3 +77,29 @@ func fmtBytes(b float64) string {
 		return fmt.Sprintf("%.0f B", b)
 	}
 }
+
+// cpuMeter measures CPU use over an interval: this process's and, where
+// the machine's total is known, everyone else's.
+type cpuMeter struct {
+	wall      time.Time
+	self, all time.Duration
+}
+
+func startCPUMeter() cpuMeter {
+	return cpuMeter{wall: time.Now(), self: cpuTime(), all: machineBusy()}
+}
+
+// cores returns the cores this process and other processes kept busy on
+// average since the meter started (others is 0 where unknown).
+func (m cpuMeter) cores() (self, others float64) {
+	wall := time.Since(m.wall).Seconds()
+	if wall <= 0 {
+		return 0, 0
+	}
+	selfUsed := cpuTime() - m.self
+	self = selfUsed.Seconds() / wall
+	if m.all > 0 {
+		others = max((machineBusy()-m.all-selfUsed).Seconds(), 0) / wall
+	}
+	return self, others
+}

@@ -49,6 +49,8 @@ type ThroughputResult struct {
 	// CPUCores is the process's CPU time (user + system) during the
 	// writing and draining, divided by Seconds: how many cores were busy.
 	CPUCores float64 `json:"cpu_cores"`
+	// OtherCores is what other processes on the machine used meanwhile.
+	OtherCores float64 `json:"other_cores"`
 
 	Wire WireResult `json:"wire"`
 }
@@ -153,7 +155,7 @@ func runThroughput(ctx context.Context, p params) (ThroughputResult, error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cpuStart := cpuTime()
+	meter := startCPUMeter()
 	start := time.Now()
 	stopAt := start.Add(p.tpDuration)
 	for range p.writers {
@@ -211,9 +213,9 @@ func runThroughput(ctx context.Context, p params) (ThroughputResult, error) {
 			return res, err
 		}
 	}
-	end, cpuEnd := time.Now(), cpuTime()
+	end := time.Now()
+	res.CPUCores, res.OtherCores = meter.cores()
 	stopTimeline()
-	res.CPUCores = (cpuEnd - cpuStart).Seconds() / end.Sub(start).Seconds()
 	res.SlowestApplied = slowest()
 	res.Lost = res.Written - res.SlowestApplied
 	if res.Lost == 0 {
