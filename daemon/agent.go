@@ -130,6 +130,8 @@ func (a *Agent) Start(ctx context.Context) error {
 		Logger:          a.log,
 		Rand:            rand.New(rand.NewPCG(a.rand.Uint64(), a.rand.Uint64())),
 		HostOptions:     a.opts.HostOptions,
+		RedialMin:       a.cfg.RedialMin,
+		RedialMax:       a.cfg.RedialMax,
 	})
 	if err != nil {
 		return err

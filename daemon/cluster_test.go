@@ -16,6 +16,12 @@ import (
 // first, and waits until every agent has heard every other's heartbeat.
 func startCluster(t *testing.T, n int, mod func(*Config)) []*Agent {
 	t.Helper()
+	return startClusterOpts(t, n, mod, nil)
+}
+
+// startClusterOpts is startCluster with per-agent options.
+func startClusterOpts(t *testing.T, n int, mod func(*Config), opts func(i int) Options) []*Agent {
+	t.Helper()
 	agents := make([]*Agent, n)
 	for i := range agents {
 		cfg := LocalConfig(t.TempDir())
@@ -25,7 +31,12 @@ func startCluster(t *testing.T, n int, mod func(*Config)) []*Agent {
 		if mod != nil {
 			mod(&cfg)
 		}
-		a, err := New(cfg, Options{Rand: rand.New(rand.NewPCG(uint64(i), 7)), NoSocket: true})
+		var o Options
+		if opts != nil {
+			o = opts(i)
+		}
+		o.Rand, o.NoSocket = rand.New(rand.NewPCG(uint64(i), 7)), true
+		a, err := New(cfg, o)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -38,6 +38,11 @@ type Config struct {
 	// AntiEntropy is how often the agent reconciles its whole state with
 	// one random peer (it also does so with every newly connected peer).
 	AntiEntropy time.Duration `yaml:"anti_entropy_interval"`
+	// RedialMin and RedialMax bound the backoff with which the agent
+	// redials a known peer it lost (after a partition heals or the peer
+	// restarts, this is what reconnects).
+	RedialMin time.Duration `yaml:"redial_min"`
+	RedialMax time.Duration `yaml:"redial_max"`
 	// SuspectAfter and DeadAfter: a node unheard this long is suspect,
 	// then dead; its services then show as down.
 	SuspectAfter time.Duration `yaml:"suspect_after"`
@@ -75,6 +80,8 @@ func DefaultConfig() Config {
 		MaxSkew:         2 * time.Second,
 		Heartbeat:       time.Second,
 		AntiEntropy:     10 * time.Second,
+		RedialMin:       500 * time.Millisecond,
+		RedialMax:       5 * time.Second,
 		SuspectAfter:    3 * time.Second,
 		DeadAfter:       10 * time.Second,
 		LeaseTTL:        30 * time.Second,
@@ -121,7 +128,7 @@ func (c Config) Validate() error {
 	if len(c.Listen) == 0 {
 		bad("listen", "needs at least one multiaddr")
 	}
-	for name, d := range map[string]time.Duration{"max_skew": c.MaxSkew, "heartbeat": c.Heartbeat, "anti_entropy_interval": c.AntiEntropy, "lease_ttl": c.LeaseTTL, "settle_min": c.SettleMin, "settle_max": c.SettleMax} {
+	for name, d := range map[string]time.Duration{"max_skew": c.MaxSkew, "heartbeat": c.Heartbeat, "anti_entropy_interval": c.AntiEntropy, "redial_min": c.RedialMin, "redial_max": c.RedialMax, "lease_ttl": c.LeaseTTL, "settle_min": c.SettleMin, "settle_max": c.SettleMax} {
 		if d <= 0 {
 			bad(name, "must be positive, got %v", d)
 		}
@@ -131,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if c.Settle < 0 {
 		bad("settle", "must not be negative, got %v", c.Settle)
+	}
+	if c.RedialMax < c.RedialMin {
+		bad("redial_max", "%v is below redial_min %v", c.RedialMax, c.RedialMin)
 	}
 	if c.SettleMax < c.SettleMin {
 		bad("settle_max", "%v is below settle_min %v", c.SettleMax, c.SettleMin)

@@ -94,7 +94,7 @@ func (a *Agent) syncLoop(ctx context.Context, proto protocol.ID) {
 			return
 		case p = <-a.syncNow:
 			mu.Lock()
-			recent := time.Since(last[p]) < time.Second
+			recent := time.Since(last[p]) < 200*time.Millisecond
 			mu.Unlock()
 			if recent {
 				continue

@@ -1,0 +1,211 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/rumor-dev/rumor/rpc"
+)
+
+// cutGater refuses connections to and from blocked peers, so a test can
+// partition agents that run in one process.
+type cutGater struct {
+	mu      sync.Mutex
+	blocked map[peer.ID]bool
+}
+
+func (g *cutGater) isBlocked(p peer.ID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.blocked[p]
+}
+
+func (g *cutGater) InterceptPeerDial(p peer.ID) bool                 { return !g.isBlocked(p) }
+func (g *cutGater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return !g.isBlocked(p) }
+func (g *cutGater) InterceptAccept(network.ConnMultiaddrs) bool      { return true }
+func (g *cutGater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	return !g.isBlocked(p)
+}
+func (g *cutGater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+
+// lab is a cluster whose links can be cut.
+type lab struct {
+	as     []*Agent
+	gaters []*cutGater
+}
+
+func newLab(t *testing.T, n int, mod func(*Config)) *lab {
+	l := &lab{gaters: make([]*cutGater, n)}
+	for i := range l.gaters {
+		l.gaters[i] = &cutGater{blocked: make(map[peer.ID]bool)}
+	}
+	l.as = startClusterOpts(t, n, mod, func(i int) Options {
+		return Options{HostOptions: []libp2p.Option{libp2p.ConnectionGater(l.gaters[i])}}
+	})
+	return l
+}
+
+// partition cuts every link between the two groups (indexes into l.as).
+func (l *lab) partition(a, b []int) {
+	for _, i := range a {
+		for _, j := range b {
+			l.block(i, j, true)
+			l.block(j, i, true)
+		}
+	}
+	for _, i := range a {
+		for _, j := range b {
+			_ = l.as[i].Gossip().Host().Network().ClosePeer(l.as[j].Gossip().ID())
+			_ = l.as[j].Gossip().Host().Network().ClosePeer(l.as[i].Gossip().ID())
+		}
+	}
+}
+
+func (l *lab) block(i, j int, on bool) {
+	g := l.gaters[i]
+	g.mu.Lock()
+	g.blocked[l.as[j].Gossip().ID()] = on
+	g.mu.Unlock()
+}
+
+// heal lifts every cut; the agents' redialers reconnect by themselves.
+func (l *lab) heal() {
+	for i := range l.as {
+		for j := range l.as {
+			l.block(i, j, false)
+		}
+	}
+}
+
+func TestPartitionedLeasesResolveAfterHeal(t *testing.T) {
+	ctx := context.Background()
+	l := newLab(t, 6, func(c *Config) {
+		c.Settle = 100 * time.Millisecond
+		c.RedialMin, c.RedialMax = 50*time.Millisecond, 200*time.Millisecond
+		c.AntiEntropy = time.Second
+	})
+	left, right := []int{0, 1, 2}, []int{3, 4, 5}
+	var healTimes []time.Duration
+	lastEpoch := uint64(0)
+	for round := range 20 {
+		l.partition(left, right)
+		eventually(t, 10*time.Second, "cut in place", func() error {
+			for _, i := range left {
+				for _, p := range l.as[i].Gossip().Peers() {
+					for _, j := range right {
+						if p == l.as[j].Gossip().ID() {
+							return fmt.Errorf("agent %d still connected to %d", i, j)
+						}
+					}
+				}
+			}
+			return nil
+		})
+		// Both sides grant the same kernel while cut off.
+		claimer := map[int]int{0: left[round%3], 1: right[(round+1)%3]}
+		events := make(map[int]chan rpc.Event)
+		wctx, stop := context.WithCancel(ctx)
+		for _, i := range claimer {
+			ch := make(chan rpc.Event, 64)
+			events[i] = ch
+			go func() {
+				_ = l.as[i].Watch(wctx, "kernel/k", func(ev rpc.Event) error {
+					if ev.Op == "lease" {
+						ch <- ev
+					}
+					return nil
+				})
+			}()
+		}
+		results := make(map[int]rpc.ClaimResult)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, i := range claimer {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := l.as[i].KernelClaim(ctx, "k", rpc.KernelClaim{TTLMillis: 60_000})
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				results[i] = r
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		for i, r := range results {
+			if !r.Granted {
+				t.Fatalf("round %d: agent %d was denied inside its own side: %+v", round, i, r)
+			}
+			if r.Kernel.Epoch <= lastEpoch {
+				t.Fatalf("round %d: epoch went from %d to %d", round, lastEpoch, r.Kernel.Epoch)
+			}
+		}
+		// Heal: within 2 s every agent agrees on one holder.
+		l.heal()
+		healed := time.Now()
+		var holder string
+		var epoch uint64
+		eventually(t, 2*time.Second, "one holder everywhere after heal", func() error {
+			first, _ := l.as[0].KernelGet(ctx, "k")
+			for _, a := range l.as {
+				k, _ := a.KernelGet(ctx, "k")
+				if k.Holder != first.Holder || k.Epoch != first.Epoch || !k.Live {
+					return fmt.Errorf("%s sees %s epoch %d, %s sees %s epoch %d", shortID(l.as[0].ID()), shortID(first.Holder), first.Epoch, shortID(a.ID()), shortID(k.Holder), k.Epoch)
+				}
+			}
+			holder, epoch = first.Holder, first.Epoch
+			return nil
+		})
+		healTimes = append(healTimes, time.Since(healed))
+		if epoch < lastEpoch {
+			t.Fatalf("round %d: agreed epoch %d is behind %d", round, epoch, lastEpoch)
+		}
+		lastEpoch = epoch
+		// The loser was told.
+		for _, i := range claimer {
+			if l.as[i].ID() == holder {
+				continue
+			}
+			deadline := time.After(5 * time.Second)
+		wait:
+			for {
+				select {
+				case ev := <-events[i]:
+					if ev.Lease == rpc.LeaseLost {
+						break wait
+					}
+				case <-deadline:
+					t.Fatalf("round %d: loser %d got no lost event", round, i)
+				}
+			}
+		}
+		stop()
+		for _, a := range l.as {
+			if a.ID() == holder {
+				if _, err := a.KernelRelease(ctx, "k"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		eventually(t, 5*time.Second, "release everywhere", func() error {
+			for _, a := range l.as {
+				if k, _ := a.KernelGet(ctx, "k"); k.Live {
+					return fmt.Errorf("%s still sees %+v", shortID(a.ID()), k)
+				}
+			}
+			return nil
+		})
+	}
+	t.Logf("agreement after heal: %v", healTimes)
+}
