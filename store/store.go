@@ -1,6 +1,11 @@
 // Package store is rumor's replicated map: it merges deltas into per-key
 // CRDT entries, answers reads by key and prefix, and fans changes out to
 // watchers without ever blocking the apply path.
+//
+// A store made by New lives in memory only. A store made by Open is also
+// kept in a bbolt data file: the in-memory map stays the read path, changed
+// keys are written behind in group commits, and the HLC high-water mark and
+// small metadata are written synchronously (see Open).
 package store
 
 import (
@@ -31,6 +36,11 @@ type Store struct {
 	mu       sync.RWMutex
 	entries  map[string]crdt.Entry
 	watchers map[*Watcher]struct{}
+	// dirty holds the keys changed since the last flush; nil when nothing
+	// is persisted (New, or after Close). Guarded by mu.
+	dirty map[string]struct{}
+
+	disk // persistence state, zero for New (persist.go)
 }
 
 // New returns an empty store.
@@ -52,8 +62,14 @@ func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
 			continue
 		}
 		s.entries[d.Key] = e
+		if s.dirty != nil {
+			s.dirty[d.Key] = struct{}{}
+		}
 		changed = append(changed, d)
 		s.notify(Event{Delta: d, Entry: e})
+	}
+	if len(changed) > 0 && s.dirty != nil {
+		s.kickFlusher()
 	}
 	return changed
 }
