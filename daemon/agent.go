@@ -73,11 +73,12 @@ type Agent struct {
 	// connected, so a heartbeat does not re-add a peer every second.
 	known *lru.Cache[string, struct{}]
 
-	deltasIn atomic.Uint64
-	sync     syncStats
-	syncNow  chan peer.ID
-	notifee  *network.NotifyBundle
-	started  time.Time
+	deltasIn    atomic.Uint64
+	clockWarned atomic.Int64 // wall ms of the last clock warning
+	sync        syncStats
+	syncNow     chan peer.ID
+	notifee     *network.NotifyBundle
+	started     time.Time
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -277,6 +278,11 @@ func (a *Agent) receive(ds []crdt.Delta) {
 		_ = a.hlc.Observe(d.Stamp.HLC, now, maxSkew) // checked by the validator already
 	}
 	a.hlcMu.Unlock()
+	for _, d := range ds {
+		if crdt.NamespaceOf(d.Key) == crdt.NSNode {
+			a.checkOwnClock(d, now)
+		}
+	}
 	for _, d := range a.store.Apply(ds...) {
 		a.deltasIn.Add(1)
 		a.delays.add(now - d.Stamp.HLC.WallMS())
@@ -284,6 +290,21 @@ func (a *Agent) receive(ds []crdt.Delta) {
 			a.learnPeer(d)
 		}
 	}
+}
+
+// checkOwnClock warns when a peer's fresh heartbeat is stamped further
+// behind our clock than max_skew: then it is probably our clock that is
+// ahead, and peers are refusing our writes.
+func (a *Agent) checkOwnClock(heartbeat crdt.Delta, nowMS int64) {
+	behind := nowMS - heartbeat.Stamp.HLC.WallMS()
+	if behind <= a.cfg.MaxSkew.Milliseconds() {
+		return
+	}
+	if last := a.clockWarned.Load(); nowMS-last < 10_000 || !a.clockWarned.CompareAndSwap(last, nowMS) {
+		return
+	}
+	a.log.Warn("this node's clock looks ahead of its peers: they reject our writes stamped beyond max_skew; fix NTP",
+		"peer", shortID(heartbeat.Stamp.Node), "ahead_by", (time.Duration(behind) * time.Millisecond).Round(100*time.Millisecond), "max_skew", a.cfg.MaxSkew)
 }
 
 // learnPeer asks the gossip layer to keep a node we heard about connected,
