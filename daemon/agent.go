@@ -59,8 +59,9 @@ type Agent struct {
 	log   *slog.Logger
 	rand  *rand.Rand
 
-	hlcMu sync.Mutex
-	hlc   crdt.Clock
+	hlcMu    sync.Mutex
+	hlc      crdt.Clock
+	reserved int64 // wall ms up to which stamps are durably reserved
 
 	store   *store.Store
 	members *membership.Table
@@ -116,6 +117,14 @@ func (a *Agent) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pid, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("daemon: identity: %w", err)
+	}
+	a.self = pid.String()
+	if err := a.openStore(); err != nil {
+		return err
+	}
 	topics := make([]string, len(crdt.Namespaces))
 	for i, ns := range crdt.Namespaces {
 		topics[i] = string(ns)
@@ -135,15 +144,17 @@ func (a *Agent) Start(ctx context.Context) error {
 		RedialMax:       a.cfg.RedialMax,
 	})
 	if err != nil {
+		a.store.Close()
 		return err
 	}
-	a.node, a.self = node, node.ID().String()
+	a.node = node
 	a.members = membership.New(a.self, a.cfg.membership())
 	a.started = a.clock.Now()
 	a.log = a.log.With("node", shortID(a.self))
 	loopCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.pub = newPublisher(node, a.cfg.BatchMaxDeltas, a.cfg.BatchMaxBytes, a.log)
+	a.resumeLeases()
 	a.heartbeat() // announce ourselves at once, before the first tick
 	a.goLoop(func() { a.pub.run(loopCtx) })
 	a.goLoop(func() { a.receiveLoop(loopCtx) })
@@ -151,6 +162,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.goLoop(func() { a.taskLoop(loopCtx) })
 	a.goLoop(func() { a.membershipLoop(loopCtx) })
 	a.goLoop(func() { a.leaseLoop(loopCtx) })
+	a.goLoop(func() { a.collectLoop(loopCtx) })
 	a.startAntiEntropy(loopCtx)
 	a.log.Info("agent started", "cluster", a.cfg.Cluster, "addrs", node.Addrs())
 	return nil
@@ -178,6 +190,11 @@ func (a *Agent) Close() error {
 			a.stopAntiEntropy()
 			a.pub.flush(context.Background()) // best effort: what is queued goes out
 			err = a.node.Close()
+		}
+		if a.store != nil {
+			if cerr := a.store.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
 		}
 		a.log.Info("agent stopped")
 	})
@@ -208,8 +225,12 @@ func (a *Agent) write(d crdt.Delta) (crdt.Delta, bool, error) {
 	default:
 	}
 	a.hlcMu.Lock()
-	d.Stamp = crdt.Stamp{HLC: a.hlc.Now(a.nowMS()), Node: a.self}
+	st, err := a.stamp()
 	a.hlcMu.Unlock()
+	if err != nil {
+		return d, false, err
+	}
+	d.Stamp = st
 	changed := len(a.store.Apply(d)) > 0
 	if changed {
 		a.pub.enqueue(d)

@@ -16,7 +16,7 @@ func (a *Agent) Status(context.Context) (rpc.Status, error) {
 	return rpc.Status{
 		Node: a.self, Cluster: a.cfg.Cluster, Region: a.cfg.Region, Version: Version,
 		Addrs: a.node.Addrs(), Peers: len(a.node.Peers()), Keys: a.store.Len(),
-		Watchers: a.store.Watchers(), DeltasIn: a.deltasIn.Load(), DeltasOut: a.pub.sent.Load(),
+		Watchers: a.store.Watchers(), Unflushed: a.store.Unflushed(), DeltasIn: a.deltasIn.Load(), DeltasOut: a.pub.sent.Load(),
 		Rejected: a.node.Rejections(), Started: a.started.UTC(),
 		AntiEntropy: rpc.AntiEntropyStats{
 			Rounds: a.sync.rounds.Load(), Repaired: a.sync.repaired.Load(),

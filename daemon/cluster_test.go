@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -437,3 +438,6 @@ func TestKernelRenewReleaseAndDenial(t *testing.T) {
 		return nil
 	})
 }
+
+// errNotYet is what a polled condition returns while it still waits.
+var errNotYet = errors.New("not yet")

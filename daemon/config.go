@@ -43,6 +43,13 @@ type Config struct {
 	// restarts, this is what reconnects).
 	RedialMin time.Duration `yaml:"redial_min"`
 	RedialMax time.Duration `yaml:"redial_max"`
+	// TombstoneHorizon is how long deletes, expired entries and superseded
+	// lease epochs are kept before they are collected. An agent that was
+	// away longer than this resets its state from peers instead of merging.
+	TombstoneHorizon time.Duration `yaml:"tombstone_horizon"`
+	// ResetState moves the state file aside at start (it is kept, never
+	// deleted) and resyncs from peers: the recovery for a corrupt file.
+	ResetState bool `yaml:"-"`
 	// SuspectAfter and DeadAfter: a node unheard this long is suspect,
 	// then dead; its services then show as down.
 	SuspectAfter time.Duration `yaml:"suspect_after"`
@@ -74,24 +81,25 @@ type Config struct {
 // 127.0.0.1 only.
 func DefaultConfig() Config {
 	return Config{
-		Cluster:         "default",
-		DataDir:         "./data",
-		Listen:          []string{"/ip4/127.0.0.1/tcp/7946", "/ip4/127.0.0.1/udp/7946/quic-v1"},
-		MaxSkew:         2 * time.Second,
-		Heartbeat:       time.Second,
-		AntiEntropy:     10 * time.Second,
-		RedialMin:       500 * time.Millisecond,
-		RedialMax:       5 * time.Second,
-		SuspectAfter:    3 * time.Second,
-		DeadAfter:       10 * time.Second,
-		LeaseTTL:        30 * time.Second,
-		SettleMin:       50 * time.Millisecond,
-		SettleMax:       2 * time.Second,
-		MaxMessageBytes: 1 << 20,
-		BatchMaxDeltas:  256,
-		BatchMaxBytes:   64 << 10,
-		LogLevel:        "info",
-		LogFormat:       "text",
+		Cluster:          "default",
+		DataDir:          "./data",
+		Listen:           []string{"/ip4/127.0.0.1/tcp/7946", "/ip4/127.0.0.1/udp/7946/quic-v1"},
+		MaxSkew:          2 * time.Second,
+		Heartbeat:        time.Second,
+		AntiEntropy:      10 * time.Second,
+		TombstoneHorizon: 24 * time.Hour,
+		RedialMin:        500 * time.Millisecond,
+		RedialMax:        5 * time.Second,
+		SuspectAfter:     3 * time.Second,
+		DeadAfter:        10 * time.Second,
+		LeaseTTL:         30 * time.Second,
+		SettleMin:        50 * time.Millisecond,
+		SettleMax:        2 * time.Second,
+		MaxMessageBytes:  1 << 20,
+		BatchMaxDeltas:   256,
+		BatchMaxBytes:    64 << 10,
+		LogLevel:         "info",
+		LogFormat:        "text",
 	}
 }
 
@@ -128,7 +136,7 @@ func (c Config) Validate() error {
 	if len(c.Listen) == 0 {
 		bad("listen", "needs at least one multiaddr")
 	}
-	for name, d := range map[string]time.Duration{"max_skew": c.MaxSkew, "heartbeat": c.Heartbeat, "anti_entropy_interval": c.AntiEntropy, "redial_min": c.RedialMin, "redial_max": c.RedialMax, "lease_ttl": c.LeaseTTL, "settle_min": c.SettleMin, "settle_max": c.SettleMax} {
+	for name, d := range map[string]time.Duration{"max_skew": c.MaxSkew, "heartbeat": c.Heartbeat, "anti_entropy_interval": c.AntiEntropy, "tombstone_horizon": c.TombstoneHorizon, "redial_min": c.RedialMin, "redial_max": c.RedialMax, "lease_ttl": c.LeaseTTL, "settle_min": c.SettleMin, "settle_max": c.SettleMax} {
 		if d <= 0 {
 			bad(name, "must be positive, got %v", d)
 		}

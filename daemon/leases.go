@@ -94,6 +94,27 @@ func (a *Agent) released(l crdt.Lease) {
 	a.leaseEvent(rpc.LeaseReleased, l)
 }
 
+// resumeLeases takes back the leases this agent held before a restart
+// (they are in its persisted state): it renews them again, or, if they ran
+// out meanwhile, the lease loop reports them expired.
+func (a *Agent) resumeLeases() {
+	now := a.nowMS()
+	for _, e := range a.store.List("kernel/") {
+		l := crdt.Resolve(e)
+		if l.Holder != a.self || l.Released {
+			continue
+		}
+		from := l.Granted.HLC.WallMS()
+		if !l.Renewed.IsZero() {
+			from = l.Renewed.HLC.WallMS()
+		}
+		a.leases.mu.Lock()
+		a.leases.held[l.Kernel] = &held{lease: l, ttl: max(l.Expiry-from, 1), renewed: min(from, now)}
+		a.leases.mu.Unlock()
+		a.log.Info("resuming lease held before restart", "kernel", lastSegment(l.Kernel), "epoch", l.Epoch, "live", l.Live(now))
+	}
+}
+
 // leaseLoop checks held leases every tick and whenever a kernel changes.
 func (a *Agent) leaseLoop(ctx context.Context) {
 	t := time.NewTicker(100 * time.Millisecond)

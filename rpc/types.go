@@ -16,6 +16,9 @@ type Status struct {
 	// DeltasIn and DeltasOut count deltas applied from peers and published.
 	DeltasIn  uint64 `json:"deltas_in"`
 	DeltasOut uint64 `json:"deltas_out"`
+	// Unflushed is the number of changed keys not yet written to disk
+	// (writes are persisted behind, in batches, within ~50 ms).
+	Unflushed int `json:"unflushed"`
 	// AntiEntropy counts state reconciliation with peers.
 	AntiEntropy AntiEntropyStats `json:"anti_entropy"`
 	// Rejected counts gossip messages refused by the validator, by reason.

@@ -422,6 +422,7 @@ func (s *Store) flushLocked() error {
 	}
 	dirty := s.dirty
 	s.dirty = make(map[string]struct{})
+	s.flushing = len(dirty)
 	batch := make([]pending, 0, len(dirty))
 	for k := range dirty {
 		// Entries are values whose slices are never modified, so the
@@ -456,6 +457,9 @@ func (s *Store) flushLocked() error {
 		}
 		return nil
 	})
+	s.mu.Lock()
+	s.flushing = 0
+	s.mu.Unlock()
 	if err != nil {
 		// Keep the keys dirty; later changes to them are already in s.dirty.
 		s.mu.Lock()
@@ -472,6 +476,14 @@ func (s *Store) flushLocked() error {
 	}
 	s.commits.Add(1)
 	return nil
+}
+
+// Unflushed returns how many changed keys are not yet durable on disk (0
+// for an in-memory store).
+func (s *Store) Unflushed() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.dirty) + s.flushing
 }
 
 // Close writes the last changes, stops the flusher, closes the data file

@@ -39,6 +39,8 @@ type Store struct {
 	// dirty holds the keys changed since the last flush; nil when nothing
 	// is persisted (New, or after Close). Guarded by mu.
 	dirty map[string]struct{}
+	// flushing counts keys taken from dirty whose flush has not committed.
+	flushing int
 
 	disk // persistence state, zero for New (persist.go)
 }

@@ -58,6 +58,7 @@ func run(t *testing.T, args ...string) result {
 
 // agent is one `rumor agent` process.
 type agent struct {
+	dir    string
 	cmd    *exec.Cmd
 	socket string
 	id     string
@@ -70,14 +71,19 @@ func (a *agent) cli(t *testing.T, args ...string) result {
 	return run(t, append([]string{"--socket", a.socket}, args...)...)
 }
 
-func startAgent(t *testing.T, join []string) *agent {
+func startAgent(t *testing.T, join []string, extra ...string) *agent {
 	t.Helper()
-	dir := t.TempDir()
+	return startAgentIn(t, t.TempDir(), join, extra...)
+}
+
+func startAgentIn(t *testing.T, dir string, join []string, extra ...string) *agent {
+	t.Helper()
 	args := []string{"agent", "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--log-level", "info", "--settle", "200ms"}
 	for _, j := range join {
 		args = append(args, "--join", j)
 	}
-	a := &agent{cmd: exec.Command(rumorBin, args...), socket: filepath.Join(dir, "rumor.sock"), log: &bytes.Buffer{}}
+	args = append(args, extra...)
+	a := &agent{dir: dir, cmd: exec.Command(rumorBin, args...), socket: filepath.Join(dir, "rumor.sock"), log: &bytes.Buffer{}}
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -247,5 +253,71 @@ func TestBadInputExitCodes(t *testing.T) {
 	r = run(t, "agent", "--data-dir", t.TempDir(), "--listen", "not-a-multiaddr")
 	if r.code == 0 || !strings.Contains(r.stderr, "not-a-multiaddr") {
 		t.Errorf("agent with a bad listen address: exit %d stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestKillDashNineAndRestart(t *testing.T) {
+	a := startAgent(t, nil)
+	for _, id := range []string{"u1", "u2", "u3"} {
+		if r := a.cli(t, "bl", "add", "fraud", id); r.code != 0 {
+			t.Fatalf("bl add: %+v", r)
+		}
+	}
+	if r := a.cli(t, "svc", "set", "web", "w1", "--addr", "10.0.0.1:80"); r.code != 0 {
+		t.Fatalf("svc set: %+v", r)
+	}
+	poll(t, 5*time.Second, "writes on disk", func() error {
+		st, err := jsonOf[rpc.Status](t, a.cli(t, "status", "-o", "json"))
+		if err == nil && st.Unflushed != 0 {
+			err = fmt.Errorf("%d keys not flushed", st.Unflushed)
+		}
+		return err
+	})
+	if err := a.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.cmd.Wait()
+	b := startAgentIn(t, a.dir, nil)
+	if b.id != a.id {
+		t.Fatalf("node id changed across restart: %s -> %s", a.id, b.id)
+	}
+	l, err := jsonOf[[]rpc.BlacklistEntry](t, b.cli(t, "bl", "ls", "fraud", "-o", "json"))
+	if err != nil || len(l) != 3 {
+		t.Fatalf("after kill -9 and restart: %+v %v", l, err)
+	}
+	if s, err := jsonOf[rpc.Service](t, b.cli(t, "svc", "get", "web", "w1", "-o", "json")); err != nil || s.Addr != "10.0.0.1:80" {
+		t.Fatalf("svc after restart: %+v %v", s, err)
+	}
+}
+
+func TestCorruptStateRefusedThenReset(t *testing.T) {
+	a := startAgent(t, nil)
+	if r := a.cli(t, "bl", "add", "l", "x"); r.code != 0 {
+		t.Fatalf("bl add: %+v", r)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	state := filepath.Join(a.dir, "state.db")
+	if err := os.WriteFile(state, []byte("this is not a rumor state file, it is garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "agent", "--data-dir", a.dir, "--listen", "/ip4/127.0.0.1/tcp/0")
+	if r.code != 1 || !strings.Contains(r.stderr, "corrupt") || !strings.Contains(r.stderr, "--reset-state") {
+		t.Fatalf("agent on a corrupt state file: exit %d, stderr %q; want exit 1 naming the problem and the recovery", r.code, r.stderr)
+	}
+	if b, _ := os.ReadFile(state); !strings.HasPrefix(string(b), "this is not") {
+		t.Fatal("the corrupt file was changed")
+	}
+	b := startAgentIn(t, a.dir, nil, "--reset-state")
+	if st, err := jsonOf[rpc.Status](t, b.cli(t, "status", "-o", "json")); err != nil || st.Node != a.id {
+		t.Fatalf("after --reset-state: %+v %v", st, err)
+	}
+	moved, _ := filepath.Glob(state + ".corrupt-*")
+	if len(moved) != 1 {
+		t.Fatalf("corrupt file not kept aside: %v", moved)
 	}
 }
