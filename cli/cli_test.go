@@ -565,3 +565,30 @@ func TestTimeout(t *testing.T) {
 	})
 	a.run("--timeout", "50ms", "status").expect(t, 1).stderrHas(t, "the agent did not answer within 50ms (see --timeout)")
 }
+
+func TestKernelWatchShowsLeaseEvents(t *testing.T) {
+	a := startAgent(t)
+	out, lines := pipeLines(t)
+	var errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- cli.Run([]string{"--socket", a.sock, "kernel", "watch", "k1"}, out, &errb) }()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := a.fake.WaitWatchers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	a.fake.Emit(rpc.Event{Key: "kernel/k10", Op: "claim", Node: other, Time: now}) // another kernel: filtered out
+	a.fake.Emit(rpc.Event{Key: "kernel/k1", Op: "lease", Lease: rpc.LeaseLost, Node: self, Time: now,
+		Value: rpc.Kernel{ID: "k1", Holder: other, Epoch: 7, Live: true}})
+	l := nextLine(t, lines)
+	if f := strings.Fields(l); len(f) < 4 || f[1] != "lease:lost" || f[2] != "kernel/k1" {
+		t.Fatalf("line %q, want <time> lease:lost kernel/k1 ...", l)
+	}
+	a.stop()
+	select {
+	case <-done:
+	case <-time.After(testTimeout):
+		t.Fatal("watch did not end")
+	}
+}

@@ -397,6 +397,29 @@ node id ("-" if no node ever held it).`,
 				}),
 			},
 			{
+				Name:      "watch",
+				Usage:     "follow kernel changes and this agent's lease events",
+				ArgsUsage: "[kernel]",
+				Description: `Prints every claim, renew and release seen for the kernel (or all kernels),
+and the lease events of leases this agent holds: lease:granted, lease:renewed,
+lease:released, lease:expired, lease:lost (another node won, e.g. after a
+partition healed: stop using the kernel) and lease:suspect (this agent lost
+contact with most of the cluster). -o json prints NDJSON.`,
+				Flags: []cli.Flag{outputFlag()},
+				Action: action(true, func(ctx context.Context, k *call) error {
+					id := k.arg(0)
+					return k.client.Watch(ctx, "kernel/"+id, func(ev rpc.Event) error {
+						if id != "" && ev.Key != "kernel/"+id {
+							return nil // another kernel whose id starts with this one
+						}
+						if k.json {
+							return k.printNDJSON(ev)
+						}
+						return k.printEvent(ev)
+					})
+				}),
+			},
+			{
 				Name:  "ls",
 				Usage: "list kernels and their holders",
 				Flags: []cli.Flag{outputFlag()},

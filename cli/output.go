@@ -139,8 +139,12 @@ func (k *call) kernels(rows []rpc.Kernel, v any) error {
 // printEvent prints ev on one line: time, op, key, node, value summary. A
 // stream shows each event's own time rather than an age.
 func (k *call) printEvent(ev rpc.Event) error {
+	op := ev.Op
+	if ev.Lease != "" {
+		op = "lease:" + ev.Lease // granted, renewed, released, expired, lost, suspect
+	}
 	line := fmt.Sprintf("%s %-7s %s %s", ev.Time.Local().Format("2006-01-02T15:04:05.000Z07:00"),
-		ev.Op, ev.Key, short(ev.Node))
+		op, ev.Key, short(ev.Node))
 	if s := summary(ev); s != "" {
 		line += " " + s
 	}
