@@ -1,0 +1,168 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Defaults applied by [New] to zero-valued [Config] fields.
+const (
+	DefaultMaxMessageBytes = 1 << 20
+	DefaultRedialMin       = 500 * time.Millisecond
+	DefaultRedialMax       = 30 * time.Second
+	DefaultDialTimeout     = 5 * time.Second
+)
+
+// Config configures [New]. Zero values of the optional fields take the
+// defaults named on each field.
+type Config struct {
+	// Cluster names the cluster; topic names are "/rumor/<Cluster>/<topic>/1".
+	// Required; must not contain '/' or white space.
+	Cluster string
+	// Topics are the short names of the topics to join, e.g. "svc", "bl",
+	// "task", "kernel", "node". At least one; no duplicates, no '/'.
+	Topics []string
+	// Listen are the multiaddrs to listen on, e.g. /ip4/127.0.0.1/tcp/0 and
+	// /ip4/127.0.0.1/udp/0/quic-v1. At least one.
+	Listen []string
+	// Bootstrap are multiaddrs ending in /p2p/<id>. They are dialled at start
+	// and kept connected like peers given to [Node.AddPeer].
+	Bootstrap []string
+	// Identity is the node's libp2p key; its peer ID is the node's identity
+	// on the wire. Required.
+	Identity crypto.PrivKey
+	// MaxMessageBytes limits payloads: larger ones are refused by Publish and
+	// rejected by the validator with reason "oversized". Default 1 MiB.
+	// GossipSub's own frame limit is set to 2×MaxMessageBytes+64 KiB, so that
+	// oversized messages reach the validator and are counted.
+	MaxMessageBytes int
+	// Validate checks a payload; from is the message's author (its signer).
+	// The value it returns is handed to the consumer in [Message.Decoded].
+	// An error made by [Reject] rejects the message, one made by [Ignore]
+	// ignores it, any other error rejects it with reason "invalid"; rejected
+	// and ignored messages are neither delivered nor forwarded. It is called
+	// concurrently from GossipSub's validation goroutines, for our own
+	// published messages too, and must not block for long. Nil accepts every
+	// payload within the size limit.
+	Validate func(topic string, from peer.ID, data []byte) (any, error)
+	// Logger receives the node's logs. Nil discards them.
+	Logger *slog.Logger
+	// Rand provides the redial jitter. It is used by one goroutine of the
+	// node only and must not be shared. Nil seeds one from the time.
+	Rand *rand.Rand
+	// HostOptions are appended after the node's own libp2p options, so they
+	// can override them (tests: a ConnectionGater, say).
+	HostOptions []libp2p.Option
+	// RedialMin and RedialMax bound the backoff between failed dials of a
+	// known peer. Defaults 500 ms and 30 s.
+	RedialMin, RedialMax time.Duration
+	// DialTimeout bounds one dial attempt. Default 5 s.
+	DialTimeout time.Duration
+
+	// pubsubOptions are appended to the GossipSub options (tests: tracers).
+	pubsubOptions []pubsub.Option
+}
+
+// withDefaults returns c with the zero-valued optional fields set.
+func (c Config) withDefaults() Config {
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.RedialMin == 0 {
+		c.RedialMin = DefaultRedialMin
+	}
+	if c.RedialMax == 0 {
+		c.RedialMax = max(DefaultRedialMax, c.RedialMin)
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Rand == nil {
+		now := uint64(time.Now().UnixNano())
+		c.Rand = rand.New(rand.NewPCG(now, now>>32|now<<32))
+	}
+	return c
+}
+
+// validate reports the first bad field of c, by name. It expects c to have
+// been through withDefaults.
+func (c Config) validate() error {
+	if c.Cluster == "" {
+		return errors.New("gossip: config: Cluster is empty")
+	}
+	if strings.ContainsAny(c.Cluster, "/ \t\r\n") {
+		return fmt.Errorf("gossip: config: Cluster %q contains '/' or white space", c.Cluster)
+	}
+	if len(c.Topics) == 0 {
+		return errors.New("gossip: config: Topics is empty")
+	}
+	seen := make(map[string]bool, len(c.Topics))
+	for i, t := range c.Topics {
+		if t == "" || strings.ContainsAny(t, "/ \t\r\n") {
+			return fmt.Errorf("gossip: config: Topics[%d] %q is empty or contains '/' or white space", i, t)
+		}
+		if seen[t] {
+			return fmt.Errorf("gossip: config: Topics[%d] %q is a duplicate", i, t)
+		}
+		seen[t] = true
+	}
+	if len(c.Listen) == 0 {
+		return errors.New("gossip: config: Listen is empty")
+	}
+	for i, s := range c.Listen {
+		if _, err := ma.NewMultiaddr(s); err != nil {
+			return fmt.Errorf("gossip: config: Listen[%d] %q: %w", i, s, err)
+		}
+	}
+	for i, s := range c.Bootstrap {
+		if _, err := peer.AddrInfoFromString(s); err != nil {
+			return fmt.Errorf("gossip: config: Bootstrap[%d] %q: %w", i, s, err)
+		}
+	}
+	if c.Identity == nil {
+		return errors.New("gossip: config: Identity is nil")
+	}
+	if c.MaxMessageBytes < 0 {
+		return fmt.Errorf("gossip: config: MaxMessageBytes %d is negative", c.MaxMessageBytes)
+	}
+	if c.RedialMin < 0 {
+		return fmt.Errorf("gossip: config: RedialMin %v is negative", c.RedialMin)
+	}
+	if c.RedialMax < c.RedialMin {
+		return fmt.Errorf("gossip: config: RedialMax %v is below RedialMin %v", c.RedialMax, c.RedialMin)
+	}
+	if c.DialTimeout < 0 {
+		return fmt.Errorf("gossip: config: DialTimeout %v is negative", c.DialTimeout)
+	}
+	return nil
+}
+
+// bootstrapPeers parses c.Bootstrap, merging addresses of the same peer.
+func (c Config) bootstrapPeers() ([]peer.AddrInfo, error) {
+	addrs := make([]ma.Multiaddr, 0, len(c.Bootstrap))
+	for i, s := range c.Bootstrap {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("gossip: config: Bootstrap[%d] %q: %w", i, s, err)
+		}
+		addrs = append(addrs, a)
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: config: Bootstrap: %w", err)
+	}
+	return infos, nil
+}

@@ -1,0 +1,17 @@
+// Package gossip moves opaque byte payloads between rumor nodes.
+//
+// A [Node] owns a libp2p host (TCP and QUIC, Noise, no relay, no NAT port
+// mapping) and a GossipSub router with one topic per namespace, named
+// "/rumor/<cluster>/<topic>/1". Every message is signed by its author
+// (StrictSign) and passes a per-topic validator before it is delivered or
+// forwarded: the validator enforces the size limit, calls the caller's
+// [Config.Validate] and counts every rejection by reason.
+//
+// GossipSub does not redial lost peers, so a Node keeps every known peer
+// (the bootstrap list plus [Node.AddPeer]) connected itself: when a
+// connection drops it redials at once and then with jittered exponential
+// backoff until the peer is back.
+//
+// The package knows nothing about what the bytes mean: it imports no other
+// rumor package.
+package gossip

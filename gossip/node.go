@@ -1,0 +1,367 @@
+package gossip
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Queue sizes. go-libp2p-pubsub's defaults (32) lose most messages of an
+// unpaced publisher; see DESIGN.md, "Wire".
+const (
+	peerOutboundQueueSize = 1024
+	validateQueueSize     = 1024
+	subscriptionBuffer    = 1024
+	messagesBuffer        = 256
+)
+
+// Message is a validated payload received from another peer.
+type Message struct {
+	Topic    string    // short topic name, as in Config.Topics
+	From     peer.ID   // author (signer) of the message
+	Data     []byte    // payload
+	Decoded  any       // value returned by Config.Validate for this payload
+	Received time.Time // when this node took it off the topic
+}
+
+// Node is a libp2p host with one GossipSub topic per configured name and a
+// redialer that keeps known peers connected. Its methods are safe for
+// concurrent use.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	h    host.Host
+	ps   *pubsub.PubSub
+	bwc  *metrics.BandwidthCounter
+	self peer.ID
+
+	topics map[string]*pubsub.Topic // short name → topic; read-only after New
+	msgs   chan Message
+	red    *redialer
+
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when Close starts
+	wg        sync.WaitGroup
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+
+	rejMu sync.Mutex
+	rej   map[string]uint64
+}
+
+// localResult carries the verdict on our own published message back from
+// the validator to Publish, which runs it synchronously.
+type localResult struct{ err error }
+
+// TopicName returns the GossipSub topic name of a short topic name in a
+// cluster: "/rumor/<cluster>/<topic>/1".
+func TopicName(cluster, topic string) string {
+	return "/rumor/" + cluster + "/" + topic + "/1"
+}
+
+// New starts a libp2p host and GossipSub, joins cfg.Topics and starts the
+// goroutines that read the topics and keep known peers connected; it does not
+// wait for any peer. ctx bounds start-up only: the node runs until Close. On
+// error everything started is released.
+func New(ctx context.Context, cfg Config) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	boot, err := cfg.bootstrapPeers()
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("gossip: start: %w", err)
+	}
+
+	bwc := metrics.NewBandwidthCounter()
+	opts := []libp2p.Option{
+		libp2p.Identity(cfg.Identity),
+		libp2p.ListenAddrStrings(cfg.Listen...),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.BandwidthReporter(bwc),
+		libp2p.DisableRelay(),
+	}
+	h, err := libp2p.New(append(opts, cfg.HostOptions...)...)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: start host: %w", err)
+	}
+
+	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n := &Node{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		h:      h,
+		bwc:    bwc,
+		self:   h.ID(),
+		topics: make(map[string]*pubsub.Topic, len(cfg.Topics)),
+		msgs:   make(chan Message, messagesBuffer),
+		cancel: cancel,
+		done:   make(chan struct{}),
+		rej:    make(map[string]uint64),
+	}
+	var evs event.Subscription
+	fail := func(err error) (*Node, error) {
+		cancel() // stops GossipSub; no goroutine of ours runs yet
+		if evs != nil {
+			_ = evs.Close()
+		}
+		_ = h.Close()
+		return nil, err
+	}
+
+	// Subscribe before anything can connect, so no event is missed.
+	evs, err = h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged), eventbus.BufSize(256))
+	if err != nil {
+		evs = nil
+		return fail(fmt.Errorf("gossip: subscribe to connectedness events: %w", err))
+	}
+	psOpts := []pubsub.Option{
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		// Our own messages go to every connected topic peer, not only to the
+		// mesh (GossipSub v1.1's recommended default, off in this library):
+		// right after a peer connects or reconnects it is not in the mesh
+		// until a later heartbeat, and a message published in that window
+		// would otherwise reach it only through anti-entropy.
+		pubsub.WithFloodPublish(true),
+		pubsub.WithPeerOutboundQueueSize(peerOutboundQueueSize),
+		pubsub.WithValidateQueueSize(validateQueueSize),
+		pubsub.WithMaxMessageSize(2*cfg.MaxMessageBytes + 64<<10),
+		pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
+	}
+	n.ps, err = pubsub.NewGossipSub(nctx, h, append(psOpts, cfg.pubsubOptions...)...)
+	if err != nil {
+		return fail(fmt.Errorf("gossip: start gossipsub: %w", err))
+	}
+	subs := make([]*pubsub.Subscription, 0, len(cfg.Topics))
+	for _, short := range cfg.Topics {
+		full := TopicName(cfg.Cluster, short)
+		if err := n.ps.RegisterTopicValidator(full, n.validator(short)); err != nil {
+			return fail(fmt.Errorf("gossip: register validator for %s: %w", full, err))
+		}
+		t, err := n.ps.Join(full)
+		if err != nil {
+			return fail(fmt.Errorf("gossip: join %s: %w", full, err))
+		}
+		sub, err := t.Subscribe(pubsub.WithBufferSize(subscriptionBuffer))
+		if err != nil {
+			return fail(fmt.Errorf("gossip: subscribe %s: %w", full, err))
+		}
+		n.topics[short] = t
+		subs = append(subs, sub)
+	}
+
+	for i, sub := range subs {
+		short := cfg.Topics[i]
+		n.wg.Go(func() { n.read(nctx, short, sub) })
+	}
+	n.red = newRedialer(h, cfg, &n.wg)
+	n.wg.Go(func() { n.red.run(nctx, evs, boot) })
+	n.log.Info("gossip: started", "id", n.self, "addrs", n.Addrs(), "topics", cfg.Topics, "bootstrap", len(boot))
+	return n, nil
+}
+
+// read moves validated messages of one topic from other peers to n.msgs,
+// blocking while the consumer is slow, until ctx is cancelled.
+func (n *Node) read(ctx context.Context, short string, sub *pubsub.Subscription) {
+	defer sub.Cancel()
+	for {
+		m, err := sub.Next(ctx)
+		if err != nil || m == nil {
+			return
+		}
+		if m.ReceivedFrom == n.self {
+			continue // our own publication
+		}
+		msg := Message{
+			Topic:    short,
+			From:     m.GetFrom(),
+			Data:     m.Data,
+			Decoded:  m.ValidatorData,
+			Received: time.Now(),
+		}
+		select {
+		case n.msgs <- msg:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// validator returns the GossipSub validator of one topic. It runs on
+// GossipSub's validation goroutines, and synchronously inside Publish for
+// our own messages.
+func (n *Node) validator(short string) pubsub.ValidatorEx {
+	return func(_ context.Context, src peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+		var v *verdict
+		if len(m.Data) > n.cfg.MaxMessageBytes {
+			v = &verdict{result: pubsub.ValidationReject, reason: ReasonOversized,
+				err: fmt.Errorf("payload of %d bytes exceeds %d", len(m.Data), n.cfg.MaxMessageBytes)}
+		} else if n.cfg.Validate != nil {
+			decoded, err := n.callValidate(short, m.GetFrom(), m.Data)
+			if err != nil {
+				v = asVerdict(err)
+			} else {
+				m.ValidatorData = decoded
+			}
+		}
+		if v == nil {
+			return pubsub.ValidationAccept
+		}
+		if lr, ok := m.ValidatorData.(*localResult); ok && src == n.self {
+			// Our own publication: Publish reports it; it is no peer's fault.
+			lr.err = v
+			return v.result
+		}
+		n.rejMu.Lock()
+		n.rej[v.reason]++
+		n.rejMu.Unlock()
+		n.log.Debug("gossip: message refused", "topic", short, "from", m.GetFrom(), "via", src, "reason", v.reason, "err", v.err)
+		return v.result
+	}
+}
+
+// callValidate calls cfg.Validate, turning a panic into a rejection so that
+// one bad payload cannot bring the node down.
+func (n *Node) callValidate(short string, from peer.ID, data []byte) (decoded any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			n.log.Error("gossip: Validate panicked", "topic", short, "from", from, "panic", p)
+			decoded, err = nil, Reject(ReasonPanic, fmt.Errorf("panic: %v", p))
+		}
+	}()
+	return n.cfg.Validate(short, from, data)
+}
+
+// Publish signs data and sends it on the topic with the given short name.
+// Config.Validate runs on the payload first; if it refuses it, Publish
+// returns an error from which [ReasonOf] recovers the reason and errors.Is
+// matches the validator's cause, and the refusal is not counted in
+// Rejections. Publish returns once the message is queued for sending: it does
+// not wait for peers, and a message published while no peer is connected is
+// lost (anti-entropy is the cure). It may be called from any goroutine.
+func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	t, ok := n.topics[topic]
+	if !ok {
+		return fmt.Errorf("gossip: publish %q: %w", topic, ErrUnknownTopic)
+	}
+	if len(data) > n.cfg.MaxMessageBytes {
+		return fmt.Errorf("gossip: publish %q: %d bytes, limit %d: %w", topic, len(data), n.cfg.MaxMessageBytes, ErrOversized)
+	}
+	lr := new(localResult)
+	if err := t.Publish(ctx, data, pubsub.WithValidatorData(lr)); err != nil {
+		switch {
+		case lr.err != nil:
+			return fmt.Errorf("gossip: publish %q: %w", topic, lr.err)
+		case n.closed.Load():
+			return ErrClosed
+		}
+		return fmt.Errorf("gossip: publish %q: %w", topic, err)
+	}
+	return nil
+}
+
+// Messages returns the channel of validated messages from other peers, on
+// all topics. Our own publications are not on it (GossipSub also drops
+// messages signed with our key that come back from peers, such as those of
+// an earlier run with the same identity). Messages are not dropped when the
+// consumer is slow: the topic readers wait, and GossipSub's per-topic buffer
+// (1024 messages) absorbs bursts until it overflows. Close closes the
+// channel.
+func (n *Node) Messages() <-chan Message { return n.msgs }
+
+// ID returns the node's peer ID.
+func (n *Node) ID() peer.ID { return n.self }
+
+// Addrs returns the node's listen addresses with a /p2p/<id> suffix, in a
+// form another node can use as Config.Bootstrap.
+func (n *Node) Addrs() []string {
+	suffix, err := ma.NewComponent("p2p", n.self.String())
+	if err != nil {
+		return nil
+	}
+	addrs := n.h.Addrs()
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, a.Encapsulate(suffix.Multiaddr()).String())
+	}
+	return out
+}
+
+// AddPeer makes ai a known peer: it is dialled now and redialled with
+// backoff whenever disconnected, for the life of the node. Calling it again
+// for a known peer adds any new addresses. It is a no-op after Close and for
+// the node's own ID.
+func (n *Node) AddPeer(ai peer.AddrInfo) {
+	if ai.ID == n.self {
+		return
+	}
+	select {
+	case n.red.add <- ai:
+	case <-n.done:
+	}
+}
+
+// Peers returns the peers the node is connected to now.
+func (n *Node) Peers() []peer.ID { return n.h.Network().Peers() }
+
+// Rejections returns a copy of the count of messages from other peers that
+// the validator rejected or ignored, by reason.
+func (n *Node) Rejections() map[string]uint64 {
+	n.rejMu.Lock()
+	defer n.rejMu.Unlock()
+	return maps.Clone(n.rej)
+}
+
+// Bandwidth returns the total bytes received and sent by the host, over all
+// protocols. The totals are updated about once a second.
+func (n *Node) Bandwidth() (in, out int64) {
+	s := n.bwc.GetBandwidthTotals()
+	return s.TotalIn, s.TotalOut
+}
+
+// Host returns the node's libp2p host, for protocols of its own (anti-entropy
+// sync). Do not close it: Close does.
+func (n *Node) Host() host.Host { return n.h }
+
+// Close stops GossipSub and every goroutine the node started, waits for
+// them, closes the host and then the Messages channel. It is idempotent and
+// safe to call concurrently; every call returns the first call's result.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.closed.Store(true)
+		close(n.done)
+		n.cancel()
+		n.wg.Wait()
+		if err := n.h.Close(); err != nil {
+			n.closeErr = fmt.Errorf("gossip: close host: %w", err)
+		}
+		close(n.msgs)
+		n.log.Info("gossip: closed", "id", n.self)
+	})
+	return n.closeErr
+}

@@ -1,0 +1,190 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+func mustID(t *testing.T, cfg Config) peer.ID {
+	t.Helper()
+	id, err := peer.IDFromPrivateKey(cfg.Identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// checkNoGoroutines fails if any goroutine of this package (other than
+// tests) is still running; goleak is not in the module graph, so this is a
+// narrow stand-in that looks for the node's own functions.
+func checkNoGoroutines(t *testing.T) {
+	t.Helper()
+	ours := []string{"gossip.(*Node).read", "gossip.(*redialer)", "gossip.New."}
+	var stacks string
+	deadline := time.Now().Add(2 * time.Second) // pubsub's own goroutines finish a validation in flight
+	for {
+		buf := make([]byte, 1<<20)
+		stacks = string(buf[:runtime.Stack(buf, true)])
+		leak := false
+		for _, g := range strings.Split(stacks, "\n\n") {
+			for _, f := range ours {
+				if strings.Contains(g, f) {
+					leak = true
+					if time.Now().After(deadline) {
+						t.Fatalf("goroutine left running after Close:\n%s", g)
+					}
+				}
+			}
+		}
+		if !leak {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// TestCloseIsIdempotentAndStopsEverything closes a connected node several
+// times, concurrently, and checks what is left afterwards.
+func TestCloseIsIdempotentAndStopsEverything(t *testing.T) {
+	a, _ := startNode(t, testConfig(t))
+	cfg := testConfig(t)
+	cfg.Bootstrap = a.Addrs()
+	b, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, waitFor, "B connected to A", func() bool { return connected(b, a) })
+
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if err := b.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := b.Close(); err != nil {
+		t.Errorf("Close again: %v", err)
+	}
+	if _, ok := <-b.Messages(); ok {
+		t.Error("Messages channel still open after Close")
+	}
+	if err := b.Publish(context.Background(), "svc", []byte("x")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Publish after Close = %v, want ErrClosed", err)
+	}
+	b.AddPeer(peer.AddrInfo{ID: a.ID()}) // must not block
+	eventually(t, waitFor, "A to see B gone", func() bool { return !connected(a, b) })
+
+	// Close A too (its cleanup Close is then a no-op): nothing of ours runs.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkNoGoroutines(t)
+}
+
+// TestNewFailsCleanly checks that a failing New releases what it started.
+func TestNewFailsCleanly(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HostOptions = []libp2p.Option{func(*libp2p.Config) error { return errors.New("refused by test") }}
+	if _, err := New(context.Background(), cfg); err == nil || !strings.HasPrefix(err.Error(), "gossip: ") {
+		t.Fatalf("New = %v, want a gossip: error", err)
+	}
+	cfg = testConfig(t)
+	cfg.pubsubOptions = []pubsub.Option{func(*pubsub.PubSub) error { return errors.New("refused by test") }}
+	if _, err := New(context.Background(), cfg); err == nil || !strings.HasPrefix(err.Error(), "gossip: start gossipsub") {
+		t.Fatalf("New = %v, want a gossipsub start error", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := New(ctx, testConfig(t)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("New(cancelled ctx) = %v, want context.Canceled", err)
+	}
+	checkNoGoroutines(t)
+}
+
+func TestConfigValidate(t *testing.T) {
+	base := testConfig(t)
+	for _, tc := range []struct {
+		field string
+		edit  func(*Config)
+	}{
+		{"Cluster", func(c *Config) { c.Cluster = "" }},
+		{"Cluster", func(c *Config) { c.Cluster = "a/b" }},
+		{"Topics", func(c *Config) { c.Topics = nil }},
+		{"Topics[1]", func(c *Config) { c.Topics = []string{"svc", "svc"} }},
+		{"Topics[0]", func(c *Config) { c.Topics = []string{""} }},
+		{"Listen", func(c *Config) { c.Listen = nil }},
+		{"Listen[0]", func(c *Config) { c.Listen = []string{"not an addr"} }},
+		{"Bootstrap[0]", func(c *Config) { c.Bootstrap = []string{"/ip4/127.0.0.1/tcp/1"} }},
+		{"Identity", func(c *Config) { c.Identity = nil }},
+		{"MaxMessageBytes", func(c *Config) { c.MaxMessageBytes = -1 }},
+		{"RedialMin", func(c *Config) { c.RedialMin = -time.Second }},
+		{"RedialMax", func(c *Config) { c.RedialMin, c.RedialMax = time.Second, time.Millisecond }},
+		{"DialTimeout", func(c *Config) { c.DialTimeout = -1 }},
+	} {
+		cfg := base
+		tc.edit(&cfg)
+		err := cfg.withDefaults().validate()
+		if err == nil || !strings.Contains(err.Error(), tc.field) || !strings.HasPrefix(err.Error(), "gossip: ") {
+			t.Errorf("bad %s: validate() = %v", tc.field, err)
+		}
+		if _, err := New(context.Background(), cfg); err == nil {
+			t.Errorf("bad %s: New succeeded", tc.field)
+		}
+	}
+	if err := base.withDefaults().validate(); err != nil {
+		t.Errorf("good config: %v", err)
+	}
+	d := Config{}.withDefaults()
+	if d.MaxMessageBytes != DefaultMaxMessageBytes || d.RedialMin != DefaultRedialMin ||
+		d.RedialMax != DefaultRedialMax || d.DialTimeout != DefaultDialTimeout || d.Logger == nil || d.Rand == nil {
+		t.Errorf("defaults not applied: %+v", d)
+	}
+	if got := TopicName("prod", "svc"); got != "/rumor/prod/svc/1" {
+		t.Errorf("TopicName = %q", got)
+	}
+}
+
+// TestImportsNoRumorPackage enforces the layering: gossip moves bytes and
+// imports nothing of ours.
+func TestImportsNoRumorPackage(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		af, err := parser.ParseFile(fset, f, src, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range af.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			if strings.HasPrefix(path, "github.com/rumor-dev/rumor") {
+				t.Errorf("%s imports %s", f, path)
+			}
+		}
+	}
+}

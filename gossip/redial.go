@@ -1,0 +1,221 @@
+package gossip
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// protectTag marks known peers in the connection manager so it never trims
+// their connections.
+const protectTag = "rumor-known-peer"
+
+// redialer keeps every known peer connected. Its state is owned by the run
+// goroutine; other goroutines talk to it through add and results.
+type redialer struct {
+	h           host.Host
+	log         *slog.Logger
+	rnd         *rand.Rand
+	min, max    time.Duration
+	stable      time.Duration // a connection that lasted this long resets the backoff
+	dialTimeout time.Duration
+	wg          *sync.WaitGroup // owner of the dial goroutines
+
+	add     chan peer.AddrInfo
+	results chan dialResult
+	peers   map[peer.ID]*knownPeer
+}
+
+// knownPeer is the redial state of one peer.
+type knownPeer struct {
+	addrs    []ma.Multiaddr
+	failures int       // dials failed (or connections lost young) since the last stable connection
+	since    time.Time // when we last saw it connected; zero while disconnected
+	next     time.Time // when to dial next; zero if not scheduled
+	dialing  bool
+}
+
+type dialResult struct {
+	id  peer.ID
+	err error
+}
+
+func newRedialer(h host.Host, cfg Config, wg *sync.WaitGroup) *redialer {
+	return &redialer{
+		h:           h,
+		log:         cfg.Logger,
+		rnd:         cfg.Rand,
+		min:         cfg.RedialMin,
+		max:         cfg.RedialMax,
+		stable:      min(cfg.RedialMax, 10*cfg.RedialMin),
+		dialTimeout: cfg.DialTimeout,
+		wg:          wg,
+		add:         make(chan peer.AddrInfo),
+		results:     make(chan dialResult),
+		peers:       make(map[peer.ID]*knownPeer),
+	}
+}
+
+// run is the redial loop. It returns when ctx is cancelled; it closes sub.
+func (r *redialer) run(ctx context.Context, sub event.Subscription, initial []peer.AddrInfo) {
+	defer sub.Close()
+	for _, ai := range initial {
+		r.remember(ai)
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		r.reconcile(ctx, time.Now(), timer)
+		select {
+		case <-ctx.Done():
+			return
+		case ai := <-r.add:
+			r.remember(ai)
+		case ev, ok := <-sub.Out():
+			if !ok {
+				return
+			}
+			if e, ok := ev.(event.EvtPeerConnectednessChanged); ok {
+				if _, known := r.peers[e.Peer]; known {
+					r.log.Debug("gossip: known peer connectedness changed", "peer", e.Peer, "connectedness", e.Connectedness)
+				}
+			}
+		case res := <-r.results:
+			r.finished(res, time.Now())
+		case <-timer.C:
+		}
+	}
+}
+
+// remember adds a peer, or new addresses of a known one.
+func (r *redialer) remember(ai peer.AddrInfo) {
+	if ai.ID == "" || ai.ID == r.h.ID() {
+		return
+	}
+	k, ok := r.peers[ai.ID]
+	if !ok {
+		k = &knownPeer{}
+		r.peers[ai.ID] = k
+		r.h.ConnManager().Protect(ai.ID, protectTag)
+	}
+next:
+	for _, a := range ai.Addrs {
+		for _, b := range k.addrs {
+			if a.Equal(b) {
+				continue next
+			}
+		}
+		k.addrs = append(k.addrs, a)
+	}
+}
+
+// finished records the outcome of a dial.
+func (r *redialer) finished(res dialResult, now time.Time) {
+	k, ok := r.peers[res.id]
+	if !ok {
+		return
+	}
+	k.dialing = false
+	if res.err != nil {
+		k.failures++
+		k.next = now.Add(r.delay(k.failures))
+		r.log.Debug("gossip: dial failed", "peer", res.id, "failures", k.failures, "retry_in", k.next.Sub(now), "err", res.err)
+		return
+	}
+	if k.since.IsZero() {
+		k.since = now
+	}
+	k.next = time.Time{}
+}
+
+// reconcile starts a dial for every known peer that is disconnected and due,
+// schedules the others, and arms timer for the earliest scheduled dial.
+func (r *redialer) reconcile(ctx context.Context, now time.Time, timer *time.Timer) {
+	var earliest time.Time
+	for id, k := range r.peers {
+		if r.h.Network().Connectedness(id) == network.Connected {
+			if k.since.IsZero() {
+				k.since = now
+				r.log.Info("gossip: peer connected", "peer", id)
+			}
+			k.next = time.Time{}
+			continue
+		}
+		if !k.since.IsZero() {
+			// Just lost it. A connection that held resets the backoff and is
+			// redialled at once; one that dropped young counts as a failure, so
+			// a peer that accepts and then hangs up is not hammered.
+			if now.Sub(k.since) >= r.stable {
+				k.failures = 0
+			} else {
+				k.failures++
+			}
+			k.since = time.Time{}
+			k.next = now.Add(r.delay(k.failures))
+			r.log.Info("gossip: peer disconnected", "peer", id, "redial_in", k.next.Sub(now))
+		}
+		if k.dialing {
+			continue
+		}
+		if k.next.IsZero() {
+			k.next = now.Add(r.delay(k.failures))
+		}
+		if !now.Before(k.next) {
+			k.next = time.Time{}
+			k.dialing = true
+			r.dial(ctx, id, k.addrs)
+			continue
+		}
+		if earliest.IsZero() || k.next.Before(earliest) {
+			earliest = k.next
+		}
+	}
+	timer.Stop()
+	if !earliest.IsZero() {
+		timer.Reset(earliest.Sub(now))
+	}
+}
+
+// dial connects to a peer in a goroutine owned by r.wg and reports the
+// outcome on r.results.
+func (r *redialer) dial(ctx context.Context, id peer.ID, addrs []ma.Multiaddr) {
+	ai := peer.AddrInfo{ID: id, Addrs: append([]ma.Multiaddr(nil), addrs...)}
+	r.wg.Go(func() {
+		// Our own backoff governs redials: bypass the swarm's dial backoff,
+		// which would refuse a restarted peer for 5 s or more.
+		dctx := network.WithForceDirectDial(ctx, "rumor redial")
+		dctx, cancel := context.WithTimeout(dctx, r.dialTimeout)
+		err := r.h.Connect(dctx, ai)
+		cancel()
+		select {
+		case r.results <- dialResult{id: id, err: err}:
+		case <-ctx.Done():
+		}
+	})
+}
+
+// delay is the wait before the next dial after the given number of
+// consecutive failures: none after zero, then exponential from min to max,
+// with jitter drawn from [d/2, d].
+func (r *redialer) delay(failures int) time.Duration {
+	if failures <= 0 {
+		return 0
+	}
+	d := r.min
+	for i := 1; i < failures && d < r.max; i++ {
+		d *= 2
+	}
+	d = min(d, r.max)
+	if half := d / 2; half > 0 {
+		d = half + time.Duration(r.rnd.Int64N(int64(half)+1))
+	}
+	return d
+}
