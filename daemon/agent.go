@@ -158,11 +158,11 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.heartbeat() // announce ourselves at once, before the first tick
 	a.goLoop(func() { a.pub.run(loopCtx) })
 	a.goLoop(func() { a.receiveLoop(loopCtx) })
-	a.goLoop(func() { a.heartbeatLoop(loopCtx) })
+	a.goLoop(func() { every(loopCtx, a.cfg.Heartbeat, a.heartbeat) })
 	a.goLoop(func() { a.taskLoop(loopCtx) })
-	a.goLoop(func() { a.membershipLoop(loopCtx) })
+	a.goLoop(func() { every(loopCtx, max(a.cfg.Heartbeat/4, 50*time.Millisecond), a.tickMembership) })
 	a.goLoop(func() { a.leaseLoop(loopCtx) })
-	a.goLoop(func() { a.collectLoop(loopCtx) })
+	a.goLoop(func() { every(loopCtx, min(max(a.cfg.TombstoneHorizon/100, time.Second), 10*time.Minute), a.collect) })
 	a.startAntiEntropy(loopCtx)
 	a.log.Info("agent started", "cluster", a.cfg.Cluster, "addrs", node.Addrs())
 	return nil
@@ -358,16 +358,16 @@ func (a *Agent) learnPeer(d crdt.Delta) {
 	a.node.AddPeer(ai)
 }
 
-// heartbeatLoop announces this node on node/<id> every Heartbeat.
-func (a *Agent) heartbeatLoop(ctx context.Context) {
-	t := time.NewTicker(a.cfg.Heartbeat)
+// every runs fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.heartbeat()
+			fn()
 		}
 	}
 }
@@ -379,19 +379,10 @@ func (a *Agent) heartbeat() {
 	}
 }
 
-// membershipLoop re-derives member states a few times per heartbeat.
-func (a *Agent) membershipLoop(ctx context.Context) {
-	t := time.NewTicker(max(a.cfg.Heartbeat/4, 50*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for _, c := range a.members.Tick(a.nowMS()) {
-				a.logMembership(c)
-			}
-		}
+// tickMembership re-derives member states (run a few times per heartbeat).
+func (a *Agent) tickMembership() {
+	for _, c := range a.members.Tick(a.nowMS()) {
+		a.logMembership(c)
 	}
 }
 

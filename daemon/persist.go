@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
@@ -85,23 +84,13 @@ func (a *Agent) stamp() (crdt.Stamp, error) {
 	return crdt.Stamp{HLC: h, Node: a.self}, nil
 }
 
-// collectLoop drops tombstones, expired entries and superseded lease
-// epochs older than the horizon, and records that the agent is running.
-func (a *Agent) collectLoop(ctx context.Context) {
-	every := min(max(a.cfg.TombstoneHorizon/100, time.Second), 10*time.Minute)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n := a.store.Collect(a.nowMS(), a.cfg.TombstoneHorizon.Milliseconds()); n > 0 {
-				a.log.Info("collected old tombstones and lease records", "removed", n)
-			}
-			if err := a.markRunning(); err != nil {
-				a.log.Warn("mark running", "err", err)
-			}
-		}
+// collect drops tombstones, expired entries and superseded lease epochs
+// older than the horizon, and records that the agent is running.
+func (a *Agent) collect() {
+	if n := a.store.Collect(a.nowMS(), a.cfg.TombstoneHorizon.Milliseconds()); n > 0 {
+		a.log.Info("collected old tombstones and lease records", "removed", n)
+	}
+	if err := a.markRunning(); err != nil {
+		a.log.Warn("mark running", "err", err)
 	}
 }

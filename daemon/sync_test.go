@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -18,17 +17,7 @@ func joinAgent(t *testing.T, as []*Agent, mod func(*Config), opts Options) *Agen
 	if mod != nil {
 		mod(&cfg)
 	}
-	opts.NoSocket = true
-	opts.Rand = rand.New(rand.NewPCG(uint64(len(as)), 11))
-	a, err := New(cfg, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	return a
+	return startAlone(t, cfg, opts)
 }
 
 func TestAntiEntropyConvergesWithoutGossip(t *testing.T) {
