@@ -172,11 +172,14 @@ func (a *Agent) checkLeases() {
 			continue
 		}
 		if suspect {
-			a.suspectLease(h, l)
-			continue
+			if a.suspectLease(h, l) {
+				continue // released by self-fencing
+			}
 		}
 		a.leases.mu.Lock()
-		h.suspect = false
+		if !suspect {
+			h.suspect = false
+		}
 		due := now-h.renewed >= h.ttl/3
 		a.leases.mu.Unlock()
 		if due {
@@ -191,11 +194,13 @@ func (a *Agent) checkLeases() {
 	}
 }
 
-// suspectLease handles a held lease while this agent is cut off from most
-// of the cluster: it stops renewing (the lease runs out on its own, so the
-// majority side can take over at expiry), says so once, and with
-// self_fence releases the lease at once.
-func (a *Agent) suspectLease(h *held, l crdt.Lease) {
+// suspectLease handles a held lease while this agent is cut off from more
+// than half of the nodes it recently saw alive: it says so once per
+// episode ("suspect": the other side may grant the kernel too), and with
+// self_fence releases the lease at once, reporting true. Without
+// self_fence the lease is still renewed: the holder decides, as DESIGN.md
+// has it, and the lease rule settles any double grant when the cut heals.
+func (a *Agent) suspectLease(h *held, l crdt.Lease) bool {
 	a.leases.mu.Lock()
 	first := !h.suspect
 	h.suspect = true
@@ -203,11 +208,14 @@ func (a *Agent) suspectLease(h *held, l crdt.Lease) {
 	if first {
 		a.leaseEvent(rpc.LeaseSuspect, l)
 	}
-	if a.cfg.SelfFence {
-		if _, err := a.KernelRelease(context.Background(), lastSegment(l.Kernel)); err != nil {
-			a.log.Warn("self-fence release", "kernel", lastSegment(l.Kernel), "err", err)
-		}
+	if !a.cfg.SelfFence {
+		return false
 	}
+	if _, err := a.KernelRelease(context.Background(), lastSegment(l.Kernel)); err != nil {
+		a.log.Warn("self-fence release", "kernel", lastSegment(l.Kernel), "err", err)
+		return false
+	}
+	return true
 }
 
 // partitioned reports whether this agent has lost contact with more than
