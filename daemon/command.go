@@ -39,6 +39,7 @@ func Command() *cli.Command {
 			&cli.DurationFlag{Name: "max-skew", EnvVars: []string{"RUMOR_MAX_SKEW"}, Usage: "reject stamps further ahead of our clock than this", DefaultText: d.MaxSkew.String()},
 			&cli.DurationFlag{Name: "lease-ttl", EnvVars: []string{"RUMOR_LEASE_TTL"}, Usage: "default kernel lease TTL", DefaultText: d.LeaseTTL.String()},
 			&cli.DurationFlag{Name: "settle", EnvVars: []string{"RUMOR_SETTLE"}, Usage: "fixed kernel claim settle window (default: 3 x measured p99 gossip delay, 50ms..2s)"},
+			&cli.BoolFlag{Name: "self-fence", EnvVars: []string{"RUMOR_SELF_FENCE"}, Usage: "release this agent's kernel leases as soon as it loses contact with more than half of the nodes it saw alive"},
 			&cli.BoolFlag{Name: "reset-state", Usage: "move the state file aside (kept as state.db.corrupt-<time>) and resync from peers: the recovery for a corrupt or unreadable state file"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"RUMOR_LOG_LEVEL"}, Usage: "debug, info, warn or error", DefaultText: d.LogLevel},
 			&cli.StringFlag{Name: "log-format", EnvVars: []string{"RUMOR_LOG_FORMAT"}, Usage: "text or json", DefaultText: d.LogFormat},
@@ -67,6 +68,9 @@ func configFromFlags(c *cli.Context) (Config, error) {
 	}
 	cfg.Bootstrap = append(cfg.Bootstrap, splitList(c.StringSlice("join"))...)
 	cfg.ResetState = c.Bool("reset-state")
+	if c.IsSet("self-fence") {
+		cfg.SelfFence = c.Bool("self-fence")
+	}
 	dur := map[string]*time.Duration{"max-skew": &cfg.MaxSkew, "lease-ttl": &cfg.LeaseTTL, "settle": &cfg.Settle}
 	for name, p := range dur {
 		if c.IsSet(name) {
