@@ -9,45 +9,21 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/control"
-	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/rumor-dev/rumor/internal/netcut"
 	"github.com/rumor-dev/rumor/rpc"
 )
-
-// cutGater refuses connections to and from blocked peers, so a test can
-// partition agents that run in one process.
-type cutGater struct {
-	mu      sync.Mutex
-	blocked map[peer.ID]bool
-}
-
-func (g *cutGater) isBlocked(p peer.ID) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.blocked[p]
-}
-
-func (g *cutGater) InterceptPeerDial(p peer.ID) bool                 { return !g.isBlocked(p) }
-func (g *cutGater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return !g.isBlocked(p) }
-func (g *cutGater) InterceptAccept(network.ConnMultiaddrs) bool      { return true }
-func (g *cutGater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
-	return !g.isBlocked(p)
-}
-func (g *cutGater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
 
 // lab is a cluster whose links can be cut.
 type lab struct {
 	as     []*Agent
-	gaters []*cutGater
+	gaters []*netcut.Gater
 }
 
 func newLab(t *testing.T, n int, mod func(*Config)) *lab {
-	l := &lab{gaters: make([]*cutGater, n)}
+	l := &lab{gaters: make([]*netcut.Gater, n)}
 	for i := range l.gaters {
-		l.gaters[i] = &cutGater{blocked: make(map[peer.ID]bool)}
+		l.gaters[i] = netcut.New()
 	}
 	l.as = startClusterOpts(t, n, mod, func(i int) Options {
 		return Options{HostOptions: []libp2p.Option{libp2p.ConnectionGater(l.gaters[i])}}
@@ -72,10 +48,7 @@ func (l *lab) partition(a, b []int) {
 }
 
 func (l *lab) block(i, j int, on bool) {
-	g := l.gaters[i]
-	g.mu.Lock()
-	g.blocked[l.as[j].Gossip().ID()] = on
-	g.mu.Unlock()
+	l.gaters[i].Block(l.as[j].Gossip().ID(), on)
 }
 
 // heal lifts every cut; the agents' redialers reconnect by themselves.

@@ -66,12 +66,25 @@ func (a *Agent) startAntiEntropy(ctx context.Context) {
 	h := a.node.Host()
 	h.SetStreamHandler(proto, a.serveSync)
 	a.syncNow = make(chan peer.ID, 64)
-	a.notifee = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
-		select {
-		case a.syncNow <- c.RemotePeer():
-		default: // a burst of connections: the periodic round catches up
-		}
-	}}
+	a.notifee = &network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			select {
+			case a.syncNow <- c.RemotePeer():
+			default: // a burst of connections: the periodic round catches up
+			}
+		},
+		// A lost connection is a hint for the failure detector: suspect
+		// at once; dead still takes dead_after of silence.
+		DisconnectedF: func(n network.Network, c network.Conn) {
+			p := c.RemotePeer()
+			if n.Connectedness(p) == network.Connected {
+				return // another connection to p is still up
+			}
+			if ch, ok := a.members.Disconnected(p.String()); ok {
+				a.logMembership(ch)
+			}
+		},
+	}
 	h.Network().Notify(a.notifee)
 	a.goLoop(func() { a.syncLoop(ctx, proto) })
 }

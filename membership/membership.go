@@ -62,6 +62,9 @@ type Peer struct {
 	// Heard is the local time (Unix ms) the node was last heard.
 	Heard int64
 	State State
+	// hinted is set when the transport lost its connection to the node; it
+	// makes an otherwise alive node suspect until it is heard again.
+	hinted bool
 }
 
 // Change is a state transition reported by Heard or Tick.
@@ -100,6 +103,7 @@ func (t *Table) Heard(id string, nowMS int64) (Change, bool) {
 		t.peers[id] = p
 	}
 	p.Heard = max(p.Heard, nowMS)
+	p.hinted = false
 	if p.State == Alive {
 		return Change{}, false
 	}
@@ -128,11 +132,26 @@ func (t *Table) stateAt(p *Peer, nowMS int64) State {
 	switch silent := time.Duration(nowMS-p.Heard) * time.Millisecond; {
 	case silent >= t.cfg.DeadAfter:
 		return Dead
-	case silent >= t.cfg.SuspectAfter:
+	case silent >= t.cfg.SuspectAfter || p.hinted:
 		return Suspect
 	default:
 		return Alive
 	}
+}
+
+// Disconnected is a hint from the transport that the connection to id is
+// gone: an alive node becomes suspect at once. It is only a hint: the node
+// turns dead only after DeadAfter of silence, and alive again as soon as
+// it is heard (over another path, or after a reconnect).
+func (t *Table) Disconnected(id string) (Change, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.peers[id]
+	if !ok || p.State != Alive {
+		return Change{}, false
+	}
+	p.hinted, p.State = true, Suspect
+	return Change{ID: id, From: Alive, To: Suspect}, true
 }
 
 // State returns what the table last derived for id: Alive for self, 0 for

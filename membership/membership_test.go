@@ -58,3 +58,29 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestDisconnectHintSuspectsButNeverKills(t *testing.T) {
+	tab := New("self", Config{SuspectAfter: 3 * time.Second, DeadAfter: 10 * time.Second})
+	if _, ok := tab.Disconnected("never-heard"); ok {
+		t.Fatal("hint about an unknown node changed something")
+	}
+	tab.Heard("a", 0)
+	if c, ok := tab.Disconnected("a"); !ok || c.String() != "a: alive -> suspect" {
+		t.Fatalf("hint: %v %v", c, ok)
+	}
+	if got := fmt.Sprint(tab.Tick(1000)); got != "[]" || tab.State("a") != Suspect {
+		t.Fatalf("tick undid the hint: %s %v", got, tab.State("a"))
+	}
+	if got := fmt.Sprint(tab.Tick(10000)); got != "[a: suspect -> dead]" {
+		t.Fatalf("silence: %s", got)
+	}
+	tab = New("self", Config{SuspectAfter: 3 * time.Second, DeadAfter: 10 * time.Second})
+	tab.Heard("b", 0)
+	tab.Disconnected("b")
+	if c, ok := tab.Heard("b", 500); !ok || c.To != Alive {
+		t.Fatalf("heard after hint: %v %v", c, ok)
+	}
+	if got := fmt.Sprint(tab.Tick(600)); got != "[]" {
+		t.Fatalf("tick after heard: %s", got)
+	}
+}
