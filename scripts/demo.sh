@@ -29,7 +29,7 @@ start 1
 join=$($bin --socket "$dir/n1/rumor.sock" status -o json | sed -n 's/.*"\(\/ip4\/127\.0\.0\.1\/tcp\/[0-9]*\/p2p\/[^"]*\)".*/\1/p' | head -1)
 [ -n "$join" ] || { echo "could not read n1's address"; exit 1; }
 start 2 "$join"; start 3 "$join"
-wait_for "three members" bash -c "[ \$($bin --socket $dir/n3/rumor.sock members -o json | grep -c '\"node\"') -eq 3 ]"
+wait_for "three members alive" bash -c "[ \$($bin --socket $dir/n1/rumor.sock members -o json | grep -c '\"state\": \"alive\"') -eq 3 ]"
 r 1 members
 
 echo; echo "== service status: set on n1, read on n3"
