@@ -35,7 +35,10 @@ func (a *Agent) openStore() error {
 			a.log.Warn("reset-state: moved the old state aside; resyncing from peers", "moved_to", moved)
 		}
 	}
-	st, err := store.Open(path, store.Options{Logger: a.log})
+	// Heartbeats are re-learnt within a second of a restart; persisting
+	// them would cost a commit every flush interval on an idle cluster.
+	ephemeral := func(key string) bool { return crdt.NamespaceOf(key) == crdt.NSNode }
+	st, err := store.Open(path, store.Options{Logger: a.log, Ephemeral: ephemeral})
 	if err != nil {
 		return err
 	}

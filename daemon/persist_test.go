@@ -99,10 +99,13 @@ func TestAwayLongerThanHorizonResets(t *testing.T) {
 	if n := b.Store().Len(); n != 1 { // only its own fresh heartbeat
 		t.Fatalf("state after a long absence has %d keys: %v", n, b.Store().List(""))
 	}
+	if _, err := b.BlacklistAdd(ctx, "l", "y", rpc.BlacklistAdd{}); err != nil {
+		t.Fatal(err)
+	}
 	b.Close()
 	// Back within the horizon: state kept.
 	c := startAlone(t, cfg, Options{Clock: clock.Offset{Base: clock.System{}, Offset: 2*time.Minute + time.Second}})
-	if _, ok := c.Store().Get(nodeKey(c.ID())); !ok {
+	if _, ok, _ := c.BlacklistHas(ctx, "l", "y"); !ok {
 		t.Fatal("state lost on a restart within the horizon")
 	}
 }

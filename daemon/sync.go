@@ -52,9 +52,14 @@ func (s aeState) Merge(ds []crdt.Delta) int {
 		_ = a.hlc.Observe(d.Stamp.HLC, now, maxSkew)
 	}
 	a.hlcMu.Unlock()
-	n := len(a.store.Apply(ok...))
-	a.sync.repaired.Add(uint64(n))
-	return n
+	changed := a.store.Apply(ok...)
+	for _, d := range changed {
+		if crdt.NamespaceOf(d.Key) == crdt.NSNode {
+			a.learnPeer(d) // e.g. after a restart: find the peers again
+		}
+	}
+	a.sync.repaired.Add(uint64(len(changed)))
+	return len(changed)
 }
 
 // startAntiEntropy serves the sync protocol and starts the loop that

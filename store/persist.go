@@ -91,6 +91,10 @@ type Options struct {
 	// Logger receives flush failures and load statistics. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Ephemeral, if set, names keys that are kept in memory only: state
+	// that is re-learnt within seconds after a restart (heartbeats) and
+	// would otherwise cost a disk commit every flush interval forever.
+	Ephemeral func(key string) bool
 }
 
 // Bucket names and meta keys in the data file.
@@ -188,6 +192,7 @@ func Open(path string, opts Options) (*Store, error) {
 		s.entries = make(map[string]crdt.Entry)
 	}
 	s.dirty = make(map[string]struct{})
+	s.ephemeral = opts.Ephemeral
 	s.disk = disk{
 		path: path, db: db, opts: opts, log: log,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),

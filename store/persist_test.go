@@ -744,3 +744,30 @@ func BenchmarkOpen100K(b *testing.B) {
 		}
 	}
 }
+
+func TestEphemeralKeysStayInMemory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, Options{Ephemeral: func(k string) bool { return strings.HasPrefix(k, "node/") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Apply(crdt.Delta{Key: "node/a", Stamp: crdt.Stamp{HLC: 1, Node: "a"}, Op: crdt.OpPut})
+	if n := s.Unflushed(); n != 0 {
+		t.Fatalf("a heartbeat left %d keys to flush", n)
+	}
+	s.Apply(crdt.Delta{Key: "bl/l/x", Stamp: crdt.Stamp{HLC: 1, Node: "a"}, Op: crdt.OpPut})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, ok := s.Get("node/a"); ok {
+		t.Fatal("ephemeral key was persisted")
+	}
+	if _, ok := s.Get("bl/l/x"); !ok {
+		t.Fatal("durable key lost")
+	}
+}

@@ -41,6 +41,8 @@ type Store struct {
 	dirty map[string]struct{}
 	// flushing counts keys taken from dirty whose flush has not committed.
 	flushing int
+	// ephemeral names keys never persisted (see Options.Ephemeral).
+	ephemeral func(key string) bool
 
 	disk // persistence state, zero for New (persist.go)
 }
@@ -58,19 +60,21 @@ func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var changed []crdt.Delta
+	persist := false
 	for _, d := range ds {
 		e, ok := s.entries[d.Key].Apply(d)
 		if !ok {
 			continue
 		}
 		s.entries[d.Key] = e
-		if s.dirty != nil {
+		if s.dirty != nil && (s.ephemeral == nil || !s.ephemeral(d.Key)) {
 			s.dirty[d.Key] = struct{}{}
+			persist = true
 		}
 		changed = append(changed, d)
 		s.notify(Event{Delta: d, Entry: e})
 	}
-	if len(changed) > 0 && s.dirty != nil {
+	if persist {
 		s.kickFlusher()
 	}
 	return changed
