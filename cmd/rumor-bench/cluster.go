@@ -22,12 +22,19 @@ type clusterOptions struct {
 	formTimeout time.Duration // how long every agent may take to see every member
 	settle      time.Duration // pause after forming, for GossipSub meshes to graft
 	seed        uint64
+	// configure, when set, adjusts agent i's config before it starts.
+	configure func(i int, cfg *daemon.Config)
+	// options, when set, returns agent i's options; the cluster sets
+	// NoSocket, Logger and Rand itself.
+	options func(i int) daemon.Options
 }
 
 // cluster is n agents in this process on 127.0.0.1, each joined through
 // the first.
 type cluster struct {
 	agents []*daemon.Agent
+	cfgs   []daemon.Config // each agent's config, to restart it from its data dir
+	opt    clusterOptions
 	root   string // parent of the agents' data dirs
 	// formed is how long it took until every agent listed every member.
 	formed time.Duration
@@ -43,29 +50,23 @@ func startCluster(ctx context.Context, n int, opt clusterOptions) (*cluster, err
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{root: root}
-	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c := &cluster{root: root, opt: opt}
 	began := time.Now()
 	for i := range n {
-		cfg := daemon.LocalConfig(filepath.Join(root, fmt.Sprintf("agent%03d", i)))
-		cfg.Cluster = "bench"
-		cfg.Heartbeat = opt.heartbeat
+		cfg := c.config(fmt.Sprintf("agent%03d", i))
 		if i > 0 {
 			cfg.Bootstrap = c.agents[0].Addrs()
 		}
-		a, err := daemon.New(cfg, daemon.Options{
-			NoSocket: true,
-			Logger:   discard,
-			Rand:     rand.New(rand.NewPCG(opt.seed, uint64(i))),
-		})
-		if err == nil {
-			err = a.Start(ctx)
+		if opt.configure != nil {
+			opt.configure(i, &cfg)
 		}
+		a, err := c.startAgent(ctx, i, cfg, uint64(i))
 		if err != nil {
 			c.close()
 			return nil, fmt.Errorf("start agent %d of %d: %w", i, n, err)
 		}
 		c.agents = append(c.agents, a)
+		c.cfgs = append(c.cfgs, cfg)
 	}
 	// Formed: every agent has heard every heartbeat.
 	deadline := time.Now().Add(opt.formTimeout)
@@ -105,6 +106,43 @@ func startCluster(ctx context.Context, n int, opt clusterOptions) (*cluster, err
 	}
 	c.minPeers = c.fewestPeers()
 	return c, nil
+}
+
+// config returns a bench agent's config with its data dir named dir under
+// the cluster's root.
+func (c *cluster) config(dir string) daemon.Config {
+	cfg := daemon.LocalConfig(filepath.Join(c.root, dir))
+	cfg.Cluster = "bench"
+	cfg.Heartbeat = c.opt.heartbeat
+	return cfg
+}
+
+// startAgent starts one agent with cfg, with the options of cluster index
+// i (logs discarded) and randomness from stream.
+func (c *cluster) startAgent(ctx context.Context, i int, cfg daemon.Config, stream uint64) (*daemon.Agent, error) {
+	var o daemon.Options
+	if c.opt.options != nil {
+		o = c.opt.options(i)
+	}
+	o.NoSocket = true
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	o.Rand = rand.New(rand.NewPCG(c.opt.seed, stream))
+	a, err := daemon.New(cfg, o)
+	if err == nil {
+		err = a.Start(ctx)
+	}
+	return a, err
+}
+
+// restart starts agent i again from its data dir with the config it first
+// started with (the same identity and state); the caller closed it before.
+func (c *cluster) restart(ctx context.Context, i int, stream uint64) error {
+	a, err := c.startAgent(ctx, i, c.cfgs[i], stream)
+	if err != nil {
+		return fmt.Errorf("restart agent %d: %w", i, err)
+	}
+	c.agents[i] = a
+	return nil
 }
 
 // fewestPeers returns the smallest number of connected peers of any agent.

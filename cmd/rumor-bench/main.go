@@ -11,9 +11,24 @@
 //  3. Wire cost: bytes each receiver took in per update during that run.
 //  4. Memory: heap held per svc key by a store.
 //
+// And under failure (README "Under failure"), measured, not asserted:
+//
+//  5. Failure detection: 10 agents with the detector's default settings,
+//     each owning one svc entry; one non-bootstrap agent is stopped with
+//     agent.Close() (no goodbye), timed until every survivor's Members()
+//     shows it dead and its svc entry down, then restarted from its data
+//     dir (same identity) and timed until it is alive everywhere again.
+//  6. Catch-up: 3 agents hold K blacklist keys; a new agent joins and is
+//     timed until its store holds them all; then it is closed and its
+//     restart with the K keys on disk is timed.
+//  7. Partition heal: 6 agents cut 3|3 (netcut connection gaters) write
+//     on both sides and both sides grant the same kernel; after the heal,
+//     the time until every agent agrees again and the double-grant window
+//     (both granted until the loser's lease "lost" event).
+//
 // Usage:
 //
-//	rumor-bench [-short] [-n 8,30] [-updates 200] [-throughput-seconds 10] [-json out.json]
+//	rumor-bench [-short] [-n 8,30] [-updates 200] [-throughput-seconds 10] [-phases 1,2,3,4,5,6,7] [-json out.json]
 //
 // It exits 0 when every phase ran and every update arrived, 1 otherwise,
 // with the reason on stderr.
@@ -34,6 +49,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/rumor-dev/rumor/daemon"
 )
 
 // params are the benchmark's knobs, from the flags.
@@ -53,6 +70,11 @@ type params struct {
 	cpuProfile  string
 	timeline    io.Writer // nil: no throughput timeline
 	cluster     clusterOptions
+	phases      map[int]bool // which figures to measure
+	failure     failureParams
+	catchUp     catchUpParams
+	catchUpKeys []int
+	partition   partitionParams
 }
 
 // Machine describes where the figures were taken.
@@ -83,6 +105,9 @@ type Report struct {
 	Propagation []PropagationResult `json:"propagation"`
 	Throughput  *ThroughputResult   `json:"throughput,omitempty"`
 	Memory      *MemoryResult       `json:"memory,omitempty"`
+	Failure     *FailureResult      `json:"failure_detection,omitempty"`
+	CatchUp     []CatchUpResult     `json:"catch_up,omitempty"`
+	Partition   *PartitionResult    `json:"partition_heal,omitempty"`
 	Errors      []string            `json:"errors,omitempty"`
 	Seconds     float64             `json:"seconds"`
 }
@@ -104,11 +129,12 @@ func main() {
 // the JSON report if asked. It returns the phases' failures joined.
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("rumor-bench", flag.ContinueOnError)
+	defaults := daemon.DefaultConfig()
 	var (
 		sizes      = fs.String("n", "8,30", "comma-separated cluster sizes for the propagation figure")
 		updates    = fs.Int("updates", 200, "svc writes per cluster size")
 		tpSeconds  = fs.Float64("throughput-seconds", 10, "how long the throughput publisher writes")
-		short      = fs.Bool("short", false, "quick form for CI: size 8 only, 100 updates, 3 s throughput, 20K keys")
+		short      = fs.Bool("short", false, "quick form for CI: size 8 only, 100 updates, 3 s throughput, 20K keys; 3 detector trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds")
 		jsonPath   = fs.String("json", "", "also write the report as JSON to this path")
 		memKeys    = fs.Int("mem-keys", 100_000, "keys for the memory figure")
 		payload    = fs.Int("payload", 200, "bytes of payload per write")
@@ -120,9 +146,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		seed       = fs.Uint64("seed", 1, "seed for the agents' and the writers' randomness")
 		timeline   = fs.Bool("timeline", false, "print the throughput run's progress every 100 ms to stderr")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the throughput run to this path")
+		phases     = fs.String("phases", "1,2,3,4,5,6,7", "comma-separated figures to measure (2 and 3 are one run)")
+		fdAgents   = fs.Int("fd-agents", 10, "failure detection: cluster size")
+		fdTrials   = fs.Int("fd-trials", 20, "failure detection: stop/restart trials")
+		fdBeat     = fs.Duration("fd-heartbeat", defaults.Heartbeat, "failure detection: agents' heartbeat (default: the agent's default)")
+		fdSuspect  = fs.Duration("fd-suspect", defaults.SuspectAfter, "failure detection: suspect_after (default: the agent's default)")
+		fdDead     = fs.Duration("fd-dead", defaults.DeadAfter, "failure detection: dead_after (default: the agent's default)")
+		cuKeys     = fs.String("catchup-keys", "10000,100000", "catch-up: comma-separated key counts the cluster holds when a new agent joins")
+		ptRounds   = fs.Int("partition-rounds", 10, "partition heal: partition/heal rounds")
 	)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: rumor-bench [flags]\n\nMeasures rumor agents in this process: propagation latency, throughput, wire cost, memory per key.\n\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: rumor-bench [flags]\n\nMeasures rumor agents in this process: propagation latency, throughput, wire cost, memory per key;\nunder failure: failure detection, catch-up of a new agent and restart, partition heal.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -135,7 +169,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *short {
 		// -short picks the quick form; flags given explicitly still win.
-		for name, v := range map[string]string{"n": "8", "updates": "100", "throughput-seconds": "3", "mem-keys": "20000"} {
+		for name, v := range map[string]string{"n": "8", "updates": "100", "throughput-seconds": "3", "mem-keys": "20000",
+			"fd-trials": "3", "fd-heartbeat": "200ms", "fd-suspect": "600ms", "fd-dead": "2s",
+			"catchup-keys": "10000", "partition-rounds": "3"} {
 			if !set[name] {
 				_ = fs.Set(name, v)
 			}
@@ -149,9 +185,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		cpuProfile: *cpuProfile,
 		timeline:   timelineOut(*timeline),
 		cluster:    clusterOptions{heartbeat: *heartbeat, formTimeout: *formWithin, settle: 2 * time.Second, seed: *seed},
+		failure: failureParams{agents: *fdAgents, trials: *fdTrials, heartbeat: *fdBeat, suspect: *fdSuspect, dead: *fdDead,
+			poll: 10 * time.Millisecond, timeoutSlack: 15 * time.Second, rejoinAfter: 30 * time.Second},
+		catchUp: catchUpParams{agents: 3, window: 4096, poll: 20 * time.Millisecond},
+		partition: partitionParams{agents: 6, rounds: *ptRounds, keysPerSide: 20, settle: 100 * time.Millisecond,
+			redialMin: 50 * time.Millisecond, redialMax: 500 * time.Millisecond, leaseTTL: time.Minute,
+			poll: 10 * time.Millisecond, within: 30 * time.Second},
 	}
 	var err error
 	if p.sizes, err = parseSizes(*sizes); err != nil {
+		return err
+	}
+	if p.phases, err = parsePhases(*phases); err != nil {
+		return err
+	}
+	if p.catchUpKeys, err = parseCounts("-catchup-keys", *cuKeys); err != nil {
 		return err
 	}
 	switch {
@@ -165,6 +213,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("-mem-keys must be at least 1, got %d", p.memKeys)
 	case p.payload < 64:
 		return fmt.Errorf("-payload must be at least 64 bytes, got %d", p.payload)
+	case p.failure.agents < 3 || p.failure.trials < 1:
+		return fmt.Errorf("-fd-agents must be at least 3 and -fd-trials at least 1")
+	case p.failure.heartbeat <= 0 || p.failure.suspect <= 0 || p.failure.dead <= p.failure.suspect:
+		return fmt.Errorf("failure detection needs 0 < -fd-heartbeat, 0 < -fd-suspect < -fd-dead")
+	case p.partition.rounds < 1:
+		return fmt.Errorf("-partition-rounds must be at least 1, got %d", p.partition.rounds)
 	}
 
 	began, meter := time.Now(), startCPUMeter()
@@ -179,15 +233,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	// Memory first: the heap is quietest before any agent has run.
-	fmt.Fprintf(out, "\n[4] memory: filling a store with %d svc keys...\n", p.memKeys)
-	if m, err := runMemory(p.memKeys, p.payload, *seed); err != nil {
-		fail("memory", err)
-	} else {
-		rep.Memory = &m
+	if p.phases[4] {
+		fmt.Fprintf(out, "\n[4] memory: filling a store with %d svc keys...\n", p.memKeys)
+		if m, err := runMemory(p.memKeys, p.payload, *seed); err != nil {
+			fail("memory", err)
+		} else {
+			rep.Memory = &m
+		}
 	}
 
 	for _, n := range p.sizes {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !p.phases[1] {
 			break
 		}
 		fmt.Fprintf(out, "[1] propagation: %d agents, %d svc writes...\n", n, p.updates)
@@ -203,7 +259,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && (p.phases[2] || p.phases[3]) {
 		fmt.Fprintf(out, "[2] throughput: %d agents, publishing for %v...\n", p.tpAgents, p.tpDuration)
 		t, err := runThroughput(ctx, p)
 		if err == nil && t.Lost > 0 {
@@ -216,6 +272,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			rep.Throughput = &t
 		}
 	}
+	runFailureFigures(ctx, out, p, &rep, fail)
 	if err := ctx.Err(); err != nil {
 		fail("interrupted", err)
 	}
@@ -375,6 +432,7 @@ func printReport(out io.Writer, rep Report, p params) {
 	} else {
 		fmt.Fprintln(tw, "4. Memory per key: (not measured)")
 	}
+	printFailureFigures(tw, rep, p)
 	fmt.Fprintf(tw, "\ntotal %.1f s", rep.Seconds)
 	if rep.Machine.LoadEnd >= 0 {
 		fmt.Fprintf(tw, ", load average at end %.2f", rep.Machine.LoadEnd)
