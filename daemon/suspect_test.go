@@ -62,7 +62,7 @@ func TestIsolatedHolderIsSuspectAndSelfFences(t *testing.T) {
 				t.Fatalf("claim: %+v %v", r, err)
 			}
 			waitLease(t, events, rpc.LeaseGranted)
-			l.partition([]int{0}, []int{1, 2, 3})
+			l.partition(t, []int{0}, []int{1, 2, 3})
 			waitLease(t, events, rpc.LeaseSuspect)
 			if fence {
 				waitLease(t, events, rpc.LeaseReleased)

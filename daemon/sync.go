@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -103,20 +102,15 @@ func (a *Agent) stopAntiEntropy() {
 func (a *Agent) syncLoop(ctx context.Context, proto protocol.ID) {
 	t := time.NewTicker(a.cfg.AntiEntropy)
 	defer t.Stop()
-	var mu sync.Mutex
-	last := make(map[peer.ID]time.Time) // debounce: several conns to one peer
 	for {
 		var p peer.ID
 		select {
 		case <-ctx.Done():
 			return
 		case p = <-a.syncNow:
-			mu.Lock()
-			recent := time.Since(last[p]) < 200*time.Millisecond
-			mu.Unlock()
-			if recent {
-				continue
-			}
+			// Every new connection gets an exchange, even if one with the
+			// same peer just ended: a partition may have come and gone in
+			// between. A redundant exchange costs one digest.
 		case <-t.C:
 			peers := a.node.Peers()
 			if len(peers) == 0 {
@@ -124,9 +118,6 @@ func (a *Agent) syncLoop(ctx context.Context, proto protocol.ID) {
 			}
 			p = peers[a.rand.IntN(len(peers))]
 		}
-		mu.Lock()
-		last[p] = time.Now()
-		mu.Unlock()
 		a.syncWith(ctx, p, proto)
 	}
 }

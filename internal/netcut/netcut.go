@@ -76,5 +76,9 @@ func (g *Gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnM
 	return !g.Blocked(p)
 }
 
-// InterceptUpgraded accepts every upgraded connection.
-func (g *Gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+// InterceptUpgraded refuses a connection with a blocked peer once more at
+// the end of the upgrade: one that passed InterceptSecured just before the
+// block was set would otherwise survive the cut.
+func (g *Gater) InterceptUpgraded(c network.Conn) (bool, control.DisconnectReason) {
+	return !g.Blocked(c.RemotePeer()), 0
+}
