@@ -45,3 +45,17 @@ bench-short:
 
 clean:
 	rm -rf bin data .demo bench.json
+
+# The peers a rumor user would otherwise pick, measured with rumor-bench's
+# method and payloads on this machine: Redis pub/sub (a throw-away
+# redis-server on a free 127.0.0.1 port, persistence off, stopped on every
+# exit path) and hashicorp/memberlist (nodes in one process). bench/peers is
+# its own Go module, so the agent never depends on memberlist. The table gets
+# a rumor column when bench.json (from `make bench`) exists, or from
+# PEERS_RUMOR_JSON=path. SHORT=1 for the quick form; PEERS_FLAGS for more
+# flags (`cd bench/peers && go run . -h`). Writes bench-peers.json.
+PEERS_RUMOR_JSON ?= $(wildcard bench.json)
+.PHONY: bench-peers
+bench-peers:
+	@command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
+	GO="$(GO)" ./bench/peers/run.sh $(if $(SHORT),-short) $(if $(PEERS_RUMOR_JSON),-rumor $(abspath $(PEERS_RUMOR_JSON))) -json $(CURDIR)/bench-peers.json $(PEERS_FLAGS)

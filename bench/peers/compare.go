@@ -1,0 +1,305 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"text/tabwriter"
+)
+
+// RumorFigures are the figures read from a rumor-bench JSON report.
+type RumorFigures struct {
+	Path        string             `json:"path"`
+	Date        string             `json:"date"`
+	Short       bool               `json:"short"`
+	LoadStart   float64            `json:"load_start"`
+	Propagation []RumorPropagation `json:"propagation"`
+	Throughput  *RumorThroughput   `json:"throughput,omitempty"`
+}
+
+// differences lists where the peers' settings depart from the method the
+// rumor figures were taken with, so the table cannot claim "same method"
+// when it is not.
+func (r *RumorFigures) differences(s Settings) []string {
+	var out []string
+	for _, p := range r.Propagation {
+		if p.PayloadBytes != 0 && p.PayloadBytes != s.PayloadBytes {
+			out = append(out, fmt.Sprintf("payload: rumor %d B, peers %d B", p.PayloadBytes, s.PayloadBytes))
+		}
+		if p.SpacingMs != [2]int{} && p.SpacingMs != s.SpacingMs {
+			out = append(out, fmt.Sprintf("propagation spacing: rumor %d-%d ms, peers %d-%d ms", p.SpacingMs[0], p.SpacingMs[1], s.SpacingMs[0], s.SpacingMs[1]))
+		}
+		if p.Updates != s.Updates {
+			out = append(out, fmt.Sprintf("propagation messages: rumor %d, peers %d", p.Updates, s.Updates))
+		}
+	}
+	if t := r.Throughput; t != nil {
+		if t.Window != 0 && t.Window != s.Window {
+			out = append(out, fmt.Sprintf("throughput window: rumor %d, peers %d", t.Window, s.Window))
+		}
+		if t.Receivers != 0 && t.Receivers != s.TPReceivers {
+			out = append(out, fmt.Sprintf("throughput receivers: rumor %d, peers %d", t.Receivers, s.TPReceivers))
+		}
+	}
+	return slices.Compact(out)
+}
+
+// RumorPropagation is rumor-bench's propagation figure for one size (the
+// fields this program uses, under rumor-bench's JSON names).
+type RumorPropagation struct {
+	Agents       int     `json:"agents"`
+	Updates      int     `json:"updates"`
+	Lost         int     `json:"lost"`
+	PayloadBytes int     `json:"payload_bytes"`
+	SpacingMs    [2]int  `json:"spacing_ms"`
+	Latency      Summary `json:"latency"`
+}
+
+// RumorThroughput is rumor-bench's throughput figure.
+type RumorThroughput struct {
+	Agents         int     `json:"agents"`
+	Receivers      int     `json:"receivers"`
+	Window         int     `json:"window"`
+	Written        int64   `json:"written"`
+	SlowestApplied int64   `json:"slowest_applied"`
+	Lost           int64   `json:"lost"`
+	UpdatesPerSec  float64 `json:"updates_per_sec"`
+	Latency        Summary `json:"latency"`
+}
+
+// loadRumor reads a rumor-bench JSON report.
+func loadRumor(path string) (*RumorFigures, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("-rumor: %w", err)
+	}
+	return parseRumor(path, b)
+}
+
+// parseRumor decodes the parts of a rumor-bench report this program uses.
+func parseRumor(path string, b []byte) (*RumorFigures, error) {
+	var raw struct {
+		Date    string `json:"date"`
+		Short   bool   `json:"short"`
+		Machine struct {
+			LoadStart float64 `json:"load_start"`
+		} `json:"machine"`
+		Propagation []RumorPropagation `json:"propagation"`
+		Throughput  *RumorThroughput   `json:"throughput"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("-rumor %s: not a rumor-bench JSON report: %w", path, err)
+	}
+	if raw.Date == "" && raw.Propagation == nil && raw.Throughput == nil {
+		return nil, fmt.Errorf("-rumor %s: no rumor-bench figures in it", path)
+	}
+	return &RumorFigures{Path: path, Date: raw.Date, Short: raw.Short, LoadStart: raw.Machine.LoadStart,
+		Propagation: raw.Propagation, Throughput: raw.Throughput}, nil
+}
+
+// ComparisonRow is one line of the side-by-side table. A nil value was not
+// measured; a ratio is rumor's value divided by the peer's.
+type ComparisonRow struct {
+	Metric             string   `json:"metric"`
+	Better             string   `json:"better,omitempty"` // "lower", "higher", or "" (no ratio)
+	Rumor              *float64 `json:"rumor"`
+	Redis              *float64 `json:"redis"`
+	Memberlist         *float64 `json:"memberlist"`
+	RumorPerRedis      *float64 `json:"rumor_per_redis"`
+	RumorPerMemberlist *float64 `json:"rumor_per_memberlist"`
+}
+
+// compare builds the side-by-side rows for every size any system was
+// measured at, then throughput.
+func compare(rep Report) []ComparisonRow {
+	var sizes []int
+	rumorProp := map[int]*RumorPropagation{}
+	redisProp, mlProp := map[int]*PropagationResult{}, map[int]*PropagationResult{}
+	if rep.Rumor != nil {
+		for i, r := range rep.Rumor.Propagation {
+			rumorProp[r.Agents] = &rep.Rumor.Propagation[i]
+			sizes = append(sizes, r.Agents)
+		}
+	}
+	for _, x := range []struct {
+		pr *PeerReport
+		m  map[int]*PropagationResult
+	}{{rep.Redis, redisProp}, {rep.Memberlist, mlProp}} {
+		if x.pr == nil {
+			continue
+		}
+		for i, r := range x.pr.Propagation {
+			x.m[r.N] = &x.pr.Propagation[i]
+			sizes = append(sizes, r.N)
+		}
+	}
+	slices.Sort(sizes)
+	sizes = slices.Compact(sizes)
+
+	var rows []ComparisonRow
+	for _, n := range sizes {
+		get := func(f func(Summary) float64) (r, d, m *float64) {
+			if x := rumorProp[n]; x != nil && x.Latency.N > 0 {
+				r = ptr(f(x.Latency))
+			}
+			if x := redisProp[n]; x != nil && x.Latency.N > 0 {
+				d = ptr(f(x.Latency))
+			}
+			if x := mlProp[n]; x != nil && x.Latency.N > 0 {
+				m = ptr(f(x.Latency))
+			}
+			return r, d, m
+		}
+		for _, q := range []struct {
+			name string
+			f    func(Summary) float64
+		}{{"p50 ms", func(s Summary) float64 { return s.P50Ms }}, {"p99 ms", func(s Summary) float64 { return s.P99Ms }},
+			{"max ms", func(s Summary) float64 { return s.MaxMs }}} {
+			r, d, m := get(q.f)
+			rows = append(rows, row(fmt.Sprintf("propagation N=%d %s", n, q.name), "lower", r, d, m))
+		}
+		var r, d, m *float64
+		if x := rumorProp[n]; x != nil {
+			r = ptr(float64(x.Lost))
+		}
+		if x := redisProp[n]; x != nil {
+			d = ptr(float64(x.Lost))
+		}
+		if x := mlProp[n]; x != nil {
+			m = ptr(float64(x.Lost))
+		}
+		rows = append(rows, row(fmt.Sprintf("propagation N=%d lost", n), "", r, d, m))
+	}
+
+	var rt *RumorThroughput
+	if rep.Rumor != nil {
+		rt = rep.Rumor.Throughput
+	}
+	var dt, mt *ThroughputResult
+	if rep.Redis != nil {
+		dt = rep.Redis.Throughput
+	}
+	if rep.Memberlist != nil {
+		mt = rep.Memberlist.Throughput
+	}
+	if rt == nil && dt == nil && mt == nil {
+		return rows
+	}
+	// tp picks one figure from each throughput result; ok false means
+	// not measured (a latency without samples).
+	tp := func(fr func(*RumorThroughput) (float64, bool), fp func(*ThroughputResult) (float64, bool)) (r, d, m *float64) {
+		pick := func(v float64, ok bool) *float64 {
+			if !ok {
+				return nil
+			}
+			return ptr(v)
+		}
+		if rt != nil {
+			r = pick(fr(rt))
+		}
+		if dt != nil {
+			d = pick(fp(dt))
+		}
+		if mt != nil {
+			m = pick(fp(mt))
+		}
+		return r, d, m
+	}
+	r, d, m := tp(func(t *RumorThroughput) (float64, bool) { return t.UpdatesPerSec, true },
+		func(t *ThroughputResult) (float64, bool) { return t.UpdatesPerSec, true })
+	rows = append(rows, row("throughput updates/s (slowest receiver)", "higher", r, d, m))
+	r, d, m = tp(func(t *RumorThroughput) (float64, bool) { return float64(t.Lost), true },
+		func(t *ThroughputResult) (float64, bool) { return float64(t.Lost), true })
+	rows = append(rows, row("throughput lost", "", r, d, m))
+	for _, q := range []struct {
+		name string
+		f    func(Summary) float64
+	}{{"p50", func(s Summary) float64 { return s.P50Ms }}, {"p99", func(s Summary) float64 { return s.P99Ms }}} {
+		r, d, m = tp(func(t *RumorThroughput) (float64, bool) { return q.f(t.Latency), t.Latency.N > 0 },
+			func(t *ThroughputResult) (float64, bool) { return q.f(t.Latency), t.Latency.N > 0 })
+		rows = append(rows, row("latency under load "+q.name+" ms", "lower", r, d, m))
+	}
+	return rows
+}
+
+// row makes a comparison row and its ratios (only where better is set and
+// both values are there and the peer's is positive).
+func row(metric, better string, rumor, redis, ml *float64) ComparisonRow {
+	c := ComparisonRow{Metric: metric, Better: better, Rumor: rumor, Redis: redis, Memberlist: ml}
+	if better != "" {
+		c.RumorPerRedis, c.RumorPerMemberlist = ratio(rumor, redis), ratio(rumor, ml)
+	}
+	return c
+}
+
+// ratio returns a / b, or nil when either is missing or b is not positive.
+func ratio(a, b *float64) *float64 {
+	if a == nil || b == nil || *b <= 0 {
+		return nil
+	}
+	return ptr(*a / *b)
+}
+
+func ptr(v float64) *float64 { return &v }
+
+// printComparison prints the side-by-side table.
+func printComparison(out io.Writer, rep Report) {
+	if len(rep.Comparison) == 0 {
+		return
+	}
+	fmt.Fprintln(out)
+	var diffs []string
+	if rep.Rumor != nil {
+		diffs = rep.Rumor.differences(rep.Settings)
+	}
+	method := "same method"
+	if len(diffs) > 0 {
+		method = "NOT the same method as the rumor figures"
+	}
+	fmt.Fprintf(out, "Side by side: same machine, %s, %d B payloads", method, rep.Settings.PayloadBytes)
+	if rep.Rumor == nil {
+		fmt.Fprint(out, " (no rumor column: pass -rumor bench.json from `go run ./cmd/rumor-bench -json bench.json`)")
+	}
+	fmt.Fprintln(out)
+	for _, d := range diffs {
+		fmt.Fprintf(out, "WARNING: %s\n", d)
+	}
+	fmt.Fprintln(out, "N is rumor agents (N-1 receivers), Redis subscribers (N receivers), memberlist nodes (N-1 receivers).")
+	fmt.Fprintln(out, "rumor/peer = rumor's figure divided by the peer's: for latencies below 1 means rumor is faster, for updates/s above 1 means rumor carries more.")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "metric\trumor\tRedis pub/sub\tmemberlist\trumor/Redis\trumor/memberlist\t")
+	for _, r := range rep.Comparison {
+		count := r.Better == ""
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Metric, cell(r.Rumor, count), cell(r.Redis, count), cell(r.Memberlist, count),
+			ratioCell(r.RumorPerRedis), ratioCell(r.RumorPerMemberlist))
+	}
+	tw.Flush()
+}
+
+// cell formats a value, "-" when not measured; a count as an integer.
+func cell(v *float64, count bool) string {
+	switch {
+	case v == nil:
+		return "-"
+	case count || *v >= 1000:
+		return fmt.Sprintf("%.0f", *v)
+	default:
+		return fmtMs(*v)
+	}
+}
+
+// ratioCell formats a ratio, "-" when there is none.
+func ratioCell(v *float64) string {
+	switch {
+	case v == nil:
+		return "-"
+	case *v >= 100:
+		return fmt.Sprintf("%.0fx", *v)
+	case *v >= 1:
+		return fmt.Sprintf("%.2fx", *v)
+	default:
+		return fmt.Sprintf("%.3fx", *v)
+	}
+}
