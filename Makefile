@@ -36,15 +36,20 @@ lint:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./wire -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./antientropy -run '^$$' -fuzz FuzzRespond -fuzztime $(FUZZTIME)
+	$(GO) test ./store -run '^$$' -fuzz FuzzDecodeEntry -fuzztime $(FUZZTIME)
 
+# rumor's figures (cluster sizes 10 and 30, as the peers are measured),
+# then the same method against Redis pub/sub and memberlist.
 bench:
-	$(GO) run ./cmd/rumor-bench -json bench.json
+	$(GO) run ./cmd/rumor-bench -n 10,30 -json bench.json
+	$(MAKE) bench-peers PEERS_RUMOR_JSON=bench.json
 
 bench-short:
 	$(GO) run ./cmd/rumor-bench -short
 
 clean:
-	rm -rf bin data .demo bench.json
+	rm -rf bin data .demo bench.json bench-peers.json
 
 # The peers a rumor user would otherwise pick, measured with rumor-bench's
 # method and payloads on this machine: Redis pub/sub (a throw-away
