@@ -11,6 +11,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
+// conn is a network.Conn that only knows its remote peer.
+type conn struct {
+	network.Conn
+	remote peer.ID
+}
+
+func (c conn) RemotePeer() peer.ID { return c.remote }
+
 func TestBlockAndLift(t *testing.T) {
 	var g Gater // the zero value is usable
 	p, q := peer.ID("p"), peer.ID("q")
@@ -28,8 +36,11 @@ func TestBlockAndLift(t *testing.T) {
 	if !g.InterceptPeerDial(q) || !g.InterceptAccept(nil) {
 		t.Fatal("an unblocked peer or an unidentified accept was refused")
 	}
-	if ok, _ := g.InterceptUpgraded(nil); !ok {
-		t.Fatal("InterceptUpgraded refused")
+	if ok, _ := g.InterceptUpgraded(conn{remote: q}); !ok {
+		t.Fatal("InterceptUpgraded refused an unblocked peer")
+	}
+	if ok, _ := g.InterceptUpgraded(conn{remote: p}); ok {
+		t.Fatal("InterceptUpgraded let a blocked peer through")
 	}
 	g.Block(p, false)
 	if g.Blocked(p) || !g.InterceptPeerDial(p) {
