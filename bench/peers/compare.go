@@ -7,6 +7,8 @@ import (
 	"os"
 	"slices"
 	"text/tabwriter"
+
+	"github.com/rumor-dev/rumor/bench/benchstat"
 )
 
 // RumorFigures are the figures read from a rumor-bench JSON report.
@@ -49,24 +51,24 @@ func (r *RumorFigures) differences(s Settings) []string {
 // RumorPropagation is rumor-bench's propagation figure for one size (the
 // fields this program uses, under rumor-bench's JSON names).
 type RumorPropagation struct {
-	Agents       int     `json:"agents"`
-	Updates      int     `json:"updates"`
-	Lost         int     `json:"lost"`
-	PayloadBytes int     `json:"payload_bytes"`
-	SpacingMs    [2]int  `json:"spacing_ms"`
-	Latency      Summary `json:"latency"`
+	Agents       int               `json:"agents"`
+	Updates      int               `json:"updates"`
+	Lost         int               `json:"lost"`
+	PayloadBytes int               `json:"payload_bytes"`
+	SpacingMs    [2]int            `json:"spacing_ms"`
+	Latency      benchstat.Summary `json:"latency"`
 }
 
 // RumorThroughput is rumor-bench's throughput figure.
 type RumorThroughput struct {
-	Agents         int     `json:"agents"`
-	Receivers      int     `json:"receivers"`
-	Window         int     `json:"window"`
-	Written        int64   `json:"written"`
-	SlowestApplied int64   `json:"slowest_applied"`
-	Lost           int64   `json:"lost"`
-	UpdatesPerSec  float64 `json:"updates_per_sec"`
-	Latency        Summary `json:"latency"`
+	Agents         int               `json:"agents"`
+	Receivers      int               `json:"receivers"`
+	Window         int               `json:"window"`
+	Written        int64             `json:"written"`
+	SlowestApplied int64             `json:"slowest_applied"`
+	Lost           int64             `json:"lost"`
+	UpdatesPerSec  float64           `json:"updates_per_sec"`
+	Latency        benchstat.Summary `json:"latency"`
 }
 
 // loadRumor reads a rumor-bench JSON report.
@@ -140,7 +142,7 @@ func compare(rep Report) []ComparisonRow {
 
 	var rows []ComparisonRow
 	for _, n := range sizes {
-		get := func(f func(Summary) float64) (r, d, m *float64) {
+		get := func(f func(benchstat.Summary) float64) (r, d, m *float64) {
 			if x := rumorProp[n]; x != nil && x.Latency.N > 0 {
 				r = ptr(f(x.Latency))
 			}
@@ -154,9 +156,9 @@ func compare(rep Report) []ComparisonRow {
 		}
 		for _, q := range []struct {
 			name string
-			f    func(Summary) float64
-		}{{"p50 ms", func(s Summary) float64 { return s.P50Ms }}, {"p99 ms", func(s Summary) float64 { return s.P99Ms }},
-			{"max ms", func(s Summary) float64 { return s.MaxMs }}} {
+			f    func(benchstat.Summary) float64
+		}{{"p50 ms", func(s benchstat.Summary) float64 { return s.P50Ms }}, {"p99 ms", func(s benchstat.Summary) float64 { return s.P99Ms }},
+			{"max ms", func(s benchstat.Summary) float64 { return s.MaxMs }}} {
 			r, d, m := get(q.f)
 			rows = append(rows, row(fmt.Sprintf("propagation N=%d %s", n, q.name), "lower", r, d, m))
 		}
@@ -215,8 +217,8 @@ func compare(rep Report) []ComparisonRow {
 	rows = append(rows, row("throughput lost", "", r, d, m))
 	for _, q := range []struct {
 		name string
-		f    func(Summary) float64
-	}{{"p50", func(s Summary) float64 { return s.P50Ms }}, {"p99", func(s Summary) float64 { return s.P99Ms }}} {
+		f    func(benchstat.Summary) float64
+	}{{"p50", func(s benchstat.Summary) float64 { return s.P50Ms }}, {"p99", func(s benchstat.Summary) float64 { return s.P99Ms }}} {
 		r, d, m = tp(func(t *RumorThroughput) (float64, bool) { return q.f(t.Latency), t.Latency.N > 0 },
 			func(t *ThroughputResult) (float64, bool) { return q.f(t.Latency), t.Latency.N > 0 })
 		rows = append(rows, row("latency under load "+q.name+" ms", "lower", r, d, m))
@@ -286,7 +288,7 @@ func cell(v *float64, count bool) string {
 	case count || *v >= 1000:
 		return fmt.Sprintf("%.0f", *v)
 	default:
-		return fmtMs(*v)
+		return benchstat.FmtMs(*v)
 	}
 }
 

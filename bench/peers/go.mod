@@ -1,6 +1,6 @@
 module github.com/rumor-dev/rumor/bench/peers
 
-go 1.26
+go 1.26.8
 
 require github.com/hashicorp/memberlist v0.7.0
 
@@ -18,3 +18,9 @@ require (
 	golang.org/x/net v0.57.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 )
+
+require github.com/rumor-dev/rumor v0.0.0
+
+// The shared benchmark helpers (bench/benchstat) come from the repository
+// this module lives in; it pulls in nothing else of rumor's.
+replace github.com/rumor-dev/rumor => ../..

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
+
+	"github.com/rumor-dev/rumor/bench/benchstat"
 )
 
 // peer is one system under test, set up for one figure. Its receivers,
@@ -133,7 +135,7 @@ type PropagationResult struct {
 	SpacingMs    [2]int  `json:"spacing_ms"`
 	// Latency is from just before the publish call until the last receiver
 	// got the message.
-	Latency Summary `json:"latency"`
+	Latency benchstat.Summary `json:"latency"`
 	// CPUCores is this process's CPU over the timed writes and their
 	// drain, in cores; ServerCores the Redis server's; OtherCores every
 	// other process's.
@@ -166,7 +168,7 @@ func runPropagation(ctx context.Context, name string, open opener, n int, p para
 		return res, err
 	}
 	defer pr.close()
-	res.FormMs, res.Receivers, res.Writers = ms(formed), pr.receivers(), pr.writers()
+	res.FormMs, res.Receivers, res.Writers = benchstat.Ms(formed), pr.receivers(), pr.writers()
 	if len(h.counts) != pr.receivers() {
 		return res, fmt.Errorf("%s: hub for %d receivers, peer has %d", name, len(h.counts), pr.receivers())
 	}
@@ -215,12 +217,12 @@ func runPropagation(ctx context.Context, name string, open opener, n int, p para
 	if res.Stats.Receipts > 0 && delivered > 0 {
 		res.DupPerDelivery = float64(res.Stats.Receipts)/float64(delivered) - 1
 	}
-	res.Latency = Summarize(h.timed.latencies())
+	res.Latency = benchstat.Summarize(h.timed.latencies())
 	for i := range p.updates {
 		d, ok := h.timed.latency(uint64(i))
 		res.SamplesMs = append(res.SamplesMs, -1)
 		if ok {
-			res.SamplesMs[i] = math.Round(ms(d)*1000) / 1000
+			res.SamplesMs[i] = math.Round(benchstat.Ms(d)*1000) / 1000
 		}
 	}
 	return res, ctx.Err()
@@ -272,9 +274,9 @@ type ThroughputResult struct {
 	// DrainSeconds is how long after the last write the drain waited.
 	DrainSeconds float64 `json:"drain_seconds"`
 	// Latency samples every SampleEvery-th message, to the last receiver.
-	SampleEvery int     `json:"sample_every"`
-	Latency     Summary `json:"latency"`
-	LatencyLost int     `json:"latency_samples_lost"`
+	SampleEvery int               `json:"sample_every"`
+	Latency     benchstat.Summary `json:"latency"`
+	LatencyLost int               `json:"latency_samples_lost"`
 
 	CPUCores       float64   `json:"cpu_cores"`
 	ServerCores    float64   `json:"server_cores"`
@@ -354,7 +356,7 @@ func runThroughput(ctx context.Context, name string, open opener, n int, p param
 	if res.Stats.Receipts > 0 && delivered > 0 {
 		res.DupPerDelivery = float64(res.Stats.Receipts)/float64(delivered) - 1
 	}
-	res.Latency = Summarize(h.timed.latencies())
+	res.Latency = benchstat.Summarize(h.timed.latencies())
 	res.LatencyLost = h.timed.outstanding()
 	return res, ctx.Err()
 }

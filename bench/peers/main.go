@@ -52,6 +52,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/rumor-dev/rumor/bench/benchstat"
 )
 
 // params are the measurement's knobs, from the flags.
@@ -294,7 +296,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fail("interrupted", err)
 	}
 	rep.Seconds = time.Since(began).Seconds()
-	rep.Machine.LoadEnd = loadAverage()
+	rep.Machine.LoadEnd = benchstat.LoadAverage()
 	_, _, rep.Machine.OtherCores = meter.cores()
 	rep.Comparison = compare(rep)
 
@@ -378,7 +380,7 @@ func moduleVersion(path string) string {
 // machine describes this host and build.
 func machine() Machine {
 	m := Machine{NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
-		OS: runtime.GOOS, Arch: runtime.GOARCH, LoadStart: loadAverage(), LoadEnd: -1}
+		OS: runtime.GOOS, Arch: runtime.GOARCH, LoadStart: benchstat.LoadAverage(), LoadEnd: -1}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -460,7 +462,7 @@ func printReport(out io.Writer, rep Report) {
 		}
 		for _, r := range pr.Propagation {
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%.2f s\t%.2f\t%d\t%.2f / %.2f / %.2f of %d\t\n",
-				r.Peer, r.N, r.Receivers, r.Writers, r.Updates, r.Lost, fmtMs(r.Latency.P50Ms), fmtMs(r.Latency.P99Ms), fmtMs(r.Latency.MaxMs),
+				r.Peer, r.N, r.Receivers, r.Writers, r.Updates, r.Lost, benchstat.FmtMs(r.Latency.P50Ms), benchstat.FmtMs(r.Latency.P99Ms), benchstat.FmtMs(r.Latency.MaxMs),
 				r.Latency.N, r.FormMs/1000, r.DupPerDelivery, r.Stats.Dropped, r.CPUCores, r.ServerCores, r.OtherCores, rep.Machine.NumCPU)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/rumor-dev/rumor/bench/benchstat"
 )
 
 // MemberlistSettings are the memberlist settings every node ran with.
@@ -65,9 +66,9 @@ func (o memberlistOptions) settings(version string, sizes []int) MemberlistSetti
 	if o.gossipInterval > 0 || o.gossipNodes > 0 || o.retransmitMult > 0 {
 		base += " with overrides"
 	}
-	s := MemberlistSettings{Version: version, Base: base, GossipIntervalMs: ms(c.GossipInterval), GossipNodes: c.GossipNodes,
+	s := MemberlistSettings{Version: version, Base: base, GossipIntervalMs: benchstat.Ms(c.GossipInterval), GossipNodes: c.GossipNodes,
 		RetransmitMult: c.RetransmitMult, UDPBufferSize: c.UDPBufferSize, HandoffQueue: c.HandoffQueueDepth,
-		ProbeIntervalMs: ms(c.ProbeInterval), PushPullInterval: c.PushPullInterval.Seconds(), Relay: o.relay,
+		ProbeIntervalMs: benchstat.Ms(c.ProbeInterval), PushPullInterval: c.PushPullInterval.Seconds(), Relay: o.relay,
 		RetransmitLimits: make(map[int]int)}
 	for _, n := range sizes {
 		s.RetransmitLimits[n] = retransmitLimit(c.RetransmitMult, n)

@@ -7,41 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rumor-dev/rumor/bench/benchstat"
 )
-
-func TestSummarizeNearestRank(t *testing.T) {
-	var ds []time.Duration
-	for i := 100; i >= 1; i-- { // 100 ms .. 1 ms, unsorted
-		ds = append(ds, time.Duration(i)*time.Millisecond)
-	}
-	got := Summarize(ds)
-	want := Summary{N: 100, P50Ms: 50, P99Ms: 99, MaxMs: 100}
-	if got != want {
-		t.Fatalf("Summarize = %+v, want %+v", got, want)
-	}
-	if ds[0] != 100*time.Millisecond {
-		t.Fatal("Summarize modified its input")
-	}
-	if s := Summarize(nil); s != (Summary{}) {
-		t.Fatalf("Summarize(nil) = %+v", s)
-	}
-	one := Summarize([]time.Duration{3 * time.Millisecond})
-	if one.P50Ms != 3 || one.P99Ms != 3 || one.MaxMs != 3 {
-		t.Fatalf("one sample: %+v", one)
-	}
-}
-
-func TestPercentileSmallSets(t *testing.T) {
-	s := []time.Duration{1, 2, 3}
-	for _, c := range []struct {
-		p    float64
-		want time.Duration
-	}{{1, 1}, {33, 1}, {34, 2}, {50, 2}, {67, 3}, {99, 3}, {100, 3}} {
-		if got := percentile(s, c.p); got != c.want {
-			t.Errorf("percentile(%v, %v) = %v, want %v", s, c.p, got, c.want)
-		}
-	}
-}
 
 func TestMessageRoundTrip(t *testing.T) {
 	b := newMessage(tagTimed, 1<<40+7, 200)
@@ -120,14 +88,7 @@ func TestRESPCommandAndReplies(t *testing.T) {
 	}
 }
 
-func TestProcAndSNMPParsers(t *testing.T) {
-	stat := "1234 (redis-server *:1) S 1 1234 1234 0 -1 4194560 300 0 0 0 250 50 0 0 20 0 5 0 100 0 0"
-	if got := parseProcStat(stat); got != 3*time.Second {
-		t.Fatalf("parseProcStat = %v, want 3s (300 ticks)", got)
-	}
-	if parseProcStat("garbage") != 0 {
-		t.Fatal("garbage parsed")
-	}
+func TestSNMPParser(t *testing.T) {
 	snmp := "Ip: Forwarding\nIp: 1\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\nUdp: 100 2 7 90 5 0\nUdpLite: InDatagrams\nUdpLite: 0\n"
 	if in, rcv := parseSNMPUDP(snmp); in != 7 || rcv != 5 {
 		t.Fatalf("parseSNMPUDP = %d, %d, want 7, 5", in, rcv)
@@ -152,8 +113,8 @@ func TestCompareWithRumor(t *testing.T) {
 	}
 	rep := Report{Rumor: rumor,
 		Redis: &PeerReport{
-			Propagation: []PropagationResult{{N: 10, Latency: Summary{N: 200, P50Ms: 1, P99Ms: 2, MaxMs: 3}}, {N: 30, Latency: Summary{N: 200, P50Ms: 1, P99Ms: 4, MaxMs: 5}}},
-			Throughput:  &ThroughputResult{UpdatesPerSec: 100000, Latency: Summary{N: 10, P50Ms: 2, P99Ms: 3}},
+			Propagation: []PropagationResult{{N: 10, Latency: benchstat.Summary{N: 200, P50Ms: 1, P99Ms: 2, MaxMs: 3}}, {N: 30, Latency: benchstat.Summary{N: 200, P50Ms: 1, P99Ms: 4, MaxMs: 5}}},
+			Throughput:  &ThroughputResult{UpdatesPerSec: 100000, Latency: benchstat.Summary{N: 10, P50Ms: 2, P99Ms: 3}},
 		},
 		Memberlist: &PeerReport{Throughput: &ThroughputResult{UpdatesPerSec: 80, Lost: 7}},
 	}

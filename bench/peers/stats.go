@@ -2,74 +2,15 @@ package main
 
 import (
 	"encoding/binary"
-	"fmt"
-	"math"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/rumor-dev/rumor/bench/benchstat"
 )
-
-// Summary is a latency distribution reduced to nearest-rank percentiles, in
-// milliseconds. Its JSON form is the one rumor-bench writes.
-type Summary struct {
-	N     int     `json:"n"`
-	P50Ms float64 `json:"p50_ms"`
-	P99Ms float64 `json:"p99_ms"`
-	MaxMs float64 `json:"max_ms"`
-}
-
-// Summarize returns the p50, p99 and maximum of ds by the nearest-rank
-// method (the smallest sample with at least p% of the samples at or below
-// it), as rumor-bench does. It does not modify ds. An empty input gives the
-// zero Summary.
-func Summarize(ds []time.Duration) Summary {
-	if len(ds) == 0 {
-		return Summary{}
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return Summary{
-		N:     len(s),
-		P50Ms: ms(percentile(s, 50)),
-		P99Ms: ms(percentile(s, 99)),
-		MaxMs: ms(s[len(s)-1]),
-	}
-}
-
-// percentile returns the nearest-rank p-th percentile (0 < p <= 100) of
-// sorted, which must be non-empty and in ascending order.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
-	rank = min(max(rank, 1), len(sorted))
-	return sorted[rank-1]
-}
-
-// ms converts a duration to fractional milliseconds.
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// String formats the summary for the tables, e.g. "1.23 / 4.56 / 7.89 ms (n=200)".
-func (s Summary) String() string {
-	if s.N == 0 {
-		return "no samples"
-	}
-	return fmt.Sprintf("%s / %s / %s ms (n=%d)", fmtMs(s.P50Ms), fmtMs(s.P99Ms), fmtMs(s.MaxMs), s.N)
-}
-
-// fmtMs prints milliseconds with precision suited to their size.
-func fmtMs(v float64) string {
-	switch {
-	case v < 10:
-		return fmt.Sprintf("%.2f", v)
-	case v < 100:
-		return fmt.Sprintf("%.1f", v)
-	default:
-		return fmt.Sprintf("%.0f", v)
-	}
-}
 
 // Message layout, shared by both peers: byte 0 is the phase tag, bytes 1-8
 // the sequence number (big-endian), the rest padding up to the payload size.
@@ -191,9 +132,9 @@ type cpuMeter struct {
 
 // startCPUMeter starts measuring; pid > 0 names a process measured apart.
 func startCPUMeter(pid int) cpuMeter {
-	m := cpuMeter{wall: time.Now(), self: cpuTime(), all: machineBusy(), pid: pid}
+	m := cpuMeter{wall: time.Now(), self: benchstat.CPUTime(), all: benchstat.MachineBusy(), pid: pid}
 	if pid > 0 {
-		m.proc = processCPU(pid)
+		m.proc = benchstat.ProcessCPU(pid)
 	}
 	return m
 }
@@ -206,103 +147,16 @@ func (m cpuMeter) cores() (self, proc, others float64) {
 	if wall <= 0 {
 		return 0, 0, 0
 	}
-	selfUsed := cpuTime() - m.self
+	selfUsed := benchstat.CPUTime() - m.self
 	var procUsed time.Duration
 	if m.pid > 0 {
-		procUsed = max(processCPU(m.pid)-m.proc, 0)
+		procUsed = max(benchstat.ProcessCPU(m.pid)-m.proc, 0)
 	}
 	self, proc = selfUsed.Seconds()/wall, procUsed.Seconds()/wall
 	if m.all > 0 {
-		others = max((machineBusy()-m.all-selfUsed-procUsed).Seconds(), 0) / wall
+		others = max((benchstat.MachineBusy()-m.all-selfUsed-procUsed).Seconds(), 0) / wall
 	}
 	return self, proc, others
-}
-
-// cpuTime returns this process's user + system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// processCPU returns the user + system CPU time of process pid from
-// /proc/<pid>/stat, 0 where unavailable.
-func processCPU(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	return parseProcStat(string(b))
-}
-
-// parseProcStat returns utime + stime from the text of /proc/<pid>/stat.
-// The command name (field 2) may hold spaces and parentheses, so fields are
-// counted after its last ')'.
-func parseProcStat(s string) time.Duration {
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	// After the name: state(3) ppid(4) ... utime(14) stime(15).
-	if len(f) < 13 {
-		return 0
-	}
-	var ticks int64
-	for _, v := range f[11:13] {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return 0
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
-}
-
-// machineBusy returns the CPU time all processes on the machine have used
-// since boot (user, nice, system, irq, softirq, steal), from /proc/stat; 0
-// where unavailable.
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0
-	}
-	var ticks int64
-	for i, v := range f[1:9] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return 0
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * time.Second / 100
-}
-
-// loadAverage returns the 1-minute load average, or -1 where unknown.
-func loadAverage() float64 {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return -1
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return -1
-	}
-	v, err := strconv.ParseFloat(f[0], 64)
-	if err != nil {
-		return -1
-	}
-	return v
 }
 
 // udpErrors returns the machine's UDP InErrors and RcvbufErrors counters

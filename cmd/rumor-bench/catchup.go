@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rumor-dev/rumor/bench/benchstat"
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/rumor-dev/rumor/store"
 )
@@ -66,7 +67,7 @@ func catchUpID(i int) string { return fmt.Sprintf("k%07d", i) }
 // them all; then it closes that agent and times its restart.
 func runCatchUp(ctx context.Context, keys int, cp catchUpParams, p params) (res CatchUpResult, err error) {
 	n := cp.agents
-	res = CatchUpResult{Keys: keys, Agents: n, PayloadBytes: p.payload, LoadStart: loadAverage()}
+	res = CatchUpResult{Keys: keys, Agents: n, PayloadBytes: p.payload, LoadStart: benchstat.LoadAverage()}
 	c, err := startCluster(ctx, n, p.cluster)
 	if err != nil {
 		return res, err
@@ -140,7 +141,7 @@ func runCatchUp(ctx context.Context, keys int, cp catchUpParams, p params) (res 
 	}
 	c.agents = append(c.agents, late) // closed with the cluster
 	c.cfgs = append(c.cfgs, cfg)
-	res.StartMs = ms(time.Since(began))
+	res.StartMs = benchstat.Ms(time.Since(began))
 	catchWithin := 60*time.Second + time.Duration(keys)*time.Millisecond
 	if err := pollUntil(ctx, began.Add(catchWithin), cp.poll, func() error {
 		if k := keysBesidesNodes(late.Store(), keys); k < keys {
@@ -150,7 +151,7 @@ func runCatchUp(ctx context.Context, keys int, cp catchUpParams, p params) (res 
 	}); err != nil {
 		return res, fmt.Errorf("catch-up: %w", err)
 	}
-	res.CatchUpMs = ms(time.Since(began))
+	res.CatchUpMs = benchstat.Ms(time.Since(began))
 	if bl := len(late.Store().List("bl/")); bl != keys {
 		return res, fmt.Errorf("catch-up: the new agent lists %d bl keys, want %d", bl, keys)
 	}
@@ -163,13 +164,13 @@ func runCatchUp(ctx context.Context, keys int, cp catchUpParams, p params) (res 
 	if err := late.Close(); err != nil {
 		return res, fmt.Errorf("close the new agent: %w", err)
 	}
-	res.CloseMs = ms(time.Since(closeAt))
+	res.CloseMs = benchstat.Ms(time.Since(closeAt))
 	res.StateFileBytes = fileSize(filepath.Join(cfg.DataDir, "state.db"))
 	restartAt := time.Now()
 	if err := c.restart(ctx, n, uint64(n+100)); err != nil {
 		return res, err
 	}
-	res.RestartMs = ms(time.Since(restartAt))
+	res.RestartMs = benchstat.Ms(time.Since(restartAt))
 	again := c.agents[n]
 	res.LenAtRestart = again.Store().Len()
 	res.BlAtRestart = len(again.Store().List("bl/"))

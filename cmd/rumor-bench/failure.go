@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/rumor-dev/rumor/bench/benchstat"
 	"github.com/rumor-dev/rumor/daemon"
 	"github.com/rumor-dev/rumor/rpc"
 )
@@ -25,16 +26,16 @@ type FailureResult struct {
 	// Detection runs from the victim's Close() returning until every
 	// survivor's Members() shows it dead and its svc entry reads Status
 	// "down" with Up false.
-	Detection Summary `json:"detection"`
+	Detection benchstat.Summary `json:"detection"`
 	// Suspect runs from the same moment until every survivor shows it
 	// suspect (or already dead).
-	Suspect Summary `json:"suspect"`
+	Suspect benchstat.Summary `json:"suspect"`
 	// Rejoin runs from just before daemon.New of the restart until every
 	// agent (the restarted one included) shows every member alive and the
 	// victim's svc entry up again.
-	Rejoin Summary `json:"rejoin"`
+	Rejoin benchstat.Summary `json:"rejoin"`
 	// Close is how long the victim's Close() took.
-	Close Summary `json:"close"`
+	Close benchstat.Summary `json:"close"`
 	// CPUCores and OtherCores are this process's and other processes'
 	// average CPU use over the trials, in cores.
 	// LoadStart is the 1-minute load average when the phase began.
@@ -138,7 +139,7 @@ func runFailure(ctx context.Context, fp failureParams, p params) (res FailureRes
 	n := fp.agents
 	res = FailureResult{Agents: n, HeartbeatMs: int(fp.heartbeat / time.Millisecond),
 		SuspectAfterMs: int(fp.suspect / time.Millisecond), DeadAfterMs: int(fp.dead / time.Millisecond),
-		PollMs: int(fp.poll / time.Millisecond), Kill: killMeaning, LoadStart: loadAverage()}
+		PollMs: int(fp.poll / time.Millisecond), Kill: killMeaning, LoadStart: benchstat.LoadAverage()}
 	if n < 3 {
 		return res, fmt.Errorf("failure detection needs at least 3 agents, got %d", n)
 	}
@@ -165,7 +166,7 @@ func runFailure(ctx context.Context, fp failureParams, p params) (res FailureRes
 
 	var detect, suspect, rejoin, closing []time.Duration
 	defer func() {
-		res.Detection, res.Suspect, res.Rejoin, res.Close = Summarize(detect), Summarize(suspect), Summarize(rejoin), Summarize(closing)
+		res.Detection, res.Suspect, res.Rejoin, res.Close = benchstat.Summarize(detect), benchstat.Summarize(suspect), benchstat.Summarize(rejoin), benchstat.Summarize(closing)
 	}()
 	meter := startCPUMeter()
 	defer func() { res.CPUCores, res.OtherCores = meter.cores() }()
@@ -215,7 +216,7 @@ func runFailure(ctx context.Context, fp failureParams, p params) (res FailureRes
 		lastSus, _ := sus.all()
 		detect = append(detect, lastDead.Sub(closed))
 		suspect = append(suspect, lastSus.Sub(closed))
-		res.DetectionMs = append(res.DetectionMs, math.Round(ms(lastDead.Sub(closed))*10)/10)
+		res.DetectionMs = append(res.DetectionMs, math.Round(benchstat.Ms(lastDead.Sub(closed))*10)/10)
 		res.Victims = append(res.Victims, v)
 
 		// Back from the same data dir: same identity, same state.

@@ -50,6 +50,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rumor-dev/rumor/bench/benchstat"
 	"github.com/rumor-dev/rumor/daemon"
 )
 
@@ -277,7 +278,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fail("interrupted", err)
 	}
 	rep.Seconds = time.Since(began).Seconds()
-	rep.Machine.LoadEnd = loadAverage()
+	rep.Machine.LoadEnd = benchstat.LoadAverage()
 	_, rep.Machine.OtherCores = meter.cores()
 
 	printReport(out, rep, p)
@@ -326,7 +327,7 @@ func parseSizes(s string) ([]int, error) {
 // machine describes this host and build.
 func machine() Machine {
 	m := Machine{NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
-		OS: runtime.GOOS, Arch: runtime.GOARCH, LoadStart: loadAverage(), LoadEnd: -1}
+		OS: runtime.GOOS, Arch: runtime.GOARCH, LoadStart: benchstat.LoadAverage(), LoadEnd: -1}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -343,23 +344,6 @@ func machine() Machine {
 		}
 	}
 	return m
-}
-
-// loadAverage returns the 1-minute load average, or -1 where unknown.
-func loadAverage() float64 {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return -1
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return -1
-	}
-	v, err := strconv.ParseFloat(f[0], 64)
-	if err != nil {
-		return -1
-	}
-	return v
 }
 
 // printHeader prints the machine, the date and the settings.
@@ -399,7 +383,7 @@ func printReport(out io.Writer, rep Report, p params) {
 	fmt.Fprintln(tw, "N\tupdates\tlost\tp50 ms\tp99 ms\tmax ms\tsamples\tformed in\tmin peers\tCPU bench/others\t")
 	for _, r := range rep.Propagation {
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s\t%d\t%.1f s\t%d\t%.2f / %.2f of %d\t\n", r.Agents, r.Updates, r.Lost,
-			fmtMs(r.Latency.P50Ms), fmtMs(r.Latency.P99Ms), fmtMs(r.Latency.MaxMs), r.Latency.N, r.FormMs/1000, r.MinPeers,
+			benchstat.FmtMs(r.Latency.P50Ms), benchstat.FmtMs(r.Latency.P99Ms), benchstat.FmtMs(r.Latency.MaxMs), r.Latency.N, r.FormMs/1000, r.MinPeers,
 			r.CPUCores, r.OtherCores, rep.Machine.NumCPU)
 	}
 	if len(rep.Propagation) == 0 {
@@ -416,7 +400,7 @@ func printReport(out io.Writer, rep Report, p params) {
 		fmt.Fprintln(tw)
 		w := t.Wire
 		fmt.Fprintf(tw, "3. Wire cost per receiver (libp2p bandwidth counters, all protocols, %.1f s window)\n", w.WindowSeconds)
-		fmt.Fprintf(tw, "bytes in per receiver\t%s\t\n", fmtBytes(w.BytesInPerReceiver))
+		fmt.Fprintf(tw, "bytes in per receiver\t%s\t\n", benchstat.FmtBytes(w.BytesInPerReceiver))
 		fmt.Fprintf(tw, "per update\t%.0f B (%.2fx the %d B payload)\t\n", w.PerUpdate, w.PerUpdate/float64(t.PayloadBytes), t.PayloadBytes)
 		fmt.Fprintf(tw, "per update, net of idle\t%.0f B (%.2fx payload; idle background %.0f B/s per receiver)\t\n",
 			w.NetPerUpdate, w.NetPerUpdate/float64(t.PayloadBytes), w.IdleBytesPerSec)
@@ -427,7 +411,7 @@ func printReport(out io.Writer, rep Report, p params) {
 	if m := rep.Memory; m != nil {
 		fmt.Fprintf(tw, "4. Memory per key: store.New() with svc entries as received (wire-decoded), %d B value, %d B key\n", m.PayloadBytes, m.KeyBytes)
 		fmt.Fprintln(tw, "keys\theap before\theap after\tbytes/key\toverhead/key\t")
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%.0f\t\n", m.Keys, fmtBytes(float64(m.HeapBefore)), fmtBytes(float64(m.HeapAfter)),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%.0f\t\n", m.Keys, benchstat.FmtBytes(float64(m.HeapBefore)), benchstat.FmtBytes(float64(m.HeapAfter)),
 			m.BytesPerKey, m.BytesPerKey-float64(m.PayloadBytes+m.KeyBytes))
 	} else {
 		fmt.Fprintln(tw, "4. Memory per key: (not measured)")

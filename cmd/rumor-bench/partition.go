@@ -10,7 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
-
+	"github.com/rumor-dev/rumor/bench/benchstat"
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/daemon"
 	"github.com/rumor-dev/rumor/internal/netcut"
@@ -35,12 +35,12 @@ type PartitionResult struct {
 	BothGranted int `json:"both_granted"`
 	// Convergence runs from the heal until every agent holds identical bl/
 	// state and sees the same live kernel holder and epoch.
-	Convergence Summary `json:"convergence"`
+	Convergence benchstat.Summary `json:"convergence"`
 	// DoubleGrant runs, in rounds where both sides granted, from the moment
 	// the second claim returned granted until the losing claimer's Watch
 	// delivered the lease "lost" event. The heal follows the second grant
 	// at once, so this is heal + reconnect + resolution.
-	DoubleGrant Summary `json:"double_grant_window"`
+	DoubleGrant benchstat.Summary `json:"double_grant_window"`
 	// LostMissing counts rounds where both sides granted but the loser got
 	// no lost event within the deadline.
 	LostMissing int `json:"lost_missing"`
@@ -48,9 +48,9 @@ type PartitionResult struct {
 	// agent connected to every other and listing every member alive (a
 	// lost connection makes a member suspect until it is heard again).
 	// Each round starts from a formed cluster.
-	Reformed Summary `json:"reformed"`
+	Reformed benchstat.Summary `json:"reformed"`
 	// Cut is how long the cut took to show (no links across) each round.
-	Cut Summary `json:"cut"`
+	Cut benchstat.Summary `json:"cut"`
 	// LoadStart is the 1-minute load average when the phase began.
 	LoadStart  float64 `json:"load_start"`
 	CPUCores   float64 `json:"cpu_cores"`
@@ -251,7 +251,7 @@ func runPartition(ctx context.Context, pp partitionParams, p params) (res Partit
 	res = PartitionResult{Agents: n, KeysPerSide: pp.keysPerSide,
 		SettleMs: int(pp.settle / time.Millisecond), RedialMinMs: int(pp.redialMin / time.Millisecond),
 		RedialMaxMs: int(pp.redialMax / time.Millisecond), HeartbeatMs: int(p.cluster.heartbeat / time.Millisecond),
-		LeaseTTLMs: int(pp.leaseTTL / time.Millisecond), LoadStart: loadAverage()}
+		LeaseTTLMs: int(pp.leaseTTL / time.Millisecond), LoadStart: benchstat.LoadAverage()}
 	if n < 4 {
 		return res, fmt.Errorf("partition needs at least 4 agents, got %d", n)
 	}
@@ -280,7 +280,7 @@ func runPartition(ctx context.Context, pp partitionParams, p params) (res Partit
 
 	var conv, window, cut, reformed []time.Duration
 	defer func() {
-		res.Convergence, res.DoubleGrant, res.Cut, res.Reformed = Summarize(conv), Summarize(window), Summarize(cut), Summarize(reformed)
+		res.Convergence, res.DoubleGrant, res.Cut, res.Reformed = benchstat.Summarize(conv), benchstat.Summarize(window), benchstat.Summarize(cut), benchstat.Summarize(reformed)
 	}()
 	meter := startCPUMeter()
 	defer func() { res.CPUCores, res.OtherCores = meter.cores() }()
@@ -402,7 +402,7 @@ func runPartition(ctx context.Context, pp partitionParams, p params) (res Partit
 			return res, fmt.Errorf("round %d: no agreement within %v of the heal: %w", round, pp.within, waitErr)
 		}
 		conv = append(conv, convAt.Sub(healed))
-		res.ConvergenceMs = append(res.ConvergenceMs, math.Round(ms(convAt.Sub(healed))*10)/10)
+		res.ConvergenceMs = append(res.ConvergenceMs, math.Round(benchstat.Ms(convAt.Sub(healed))*10)/10)
 		res.Epochs = append(res.Epochs, agreed.Epoch)
 		res.DoubleGrantMs = append(res.DoubleGrantMs, -1)
 		switch {
@@ -411,7 +411,7 @@ func runPartition(ctx context.Context, pp partitionParams, p params) (res Partit
 			return res, fmt.Errorf("round %d: both claimers granted but neither is the agreed holder %s", round, agreed.Holder)
 		case lostSeen:
 			window = append(window, lostAt.Sub(bothAt))
-			res.DoubleGrantMs[round] = math.Round(ms(lostAt.Sub(bothAt))*10) / 10
+			res.DoubleGrantMs[round] = math.Round(benchstat.Ms(lostAt.Sub(bothAt))*10) / 10
 		case lostWanted:
 			res.LostMissing++
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rumor-dev/rumor/bench/benchstat"
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/rpc"
 )
@@ -23,7 +24,7 @@ type PropagationResult struct {
 	SpacingMs    [2]int  `json:"spacing_ms"`
 	// Latency is from just before ServiceSet on the writer until the last
 	// of the other agents applied the write.
-	Latency Summary `json:"latency"`
+	Latency benchstat.Summary `json:"latency"`
 	// CPUCores is the process's CPU time over the timed writes and their
 	// drain, divided by their wall time: how many cores were busy.
 	CPUCores float64 `json:"cpu_cores"`
@@ -60,7 +61,7 @@ func runPropagation(ctx context.Context, n int, p params) (PropagationResult, er
 		return res, err
 	}
 	defer c.close()
-	res.FormMs, res.MinPeers = ms(c.formed), c.minPeers
+	res.FormMs, res.MinPeers = benchstat.Ms(c.formed), c.minPeers
 
 	const prefix = "svc/bench/"
 	tr, warm := newTracker(), newTracker()
@@ -127,12 +128,12 @@ func runPropagation(ctx context.Context, n int, p params) (PropagationResult, er
 	}
 	res.Lost = tr.outstanding()
 	res.CPUCores, res.OtherCores = meter.cores()
-	res.Latency = Summarize(tr.latencies())
+	res.Latency = benchstat.Summarize(tr.latencies())
 	for i := range p.updates {
 		d, ok := tr.latency(prefix + instanceName(i))
 		res.SamplesMs = append(res.SamplesMs, -1)
 		if ok {
-			res.SamplesMs[i] = math.Round(ms(d)*1000) / 1000
+			res.SamplesMs[i] = math.Round(benchstat.Ms(d)*1000) / 1000
 		}
 	}
 	if err := dr.stop(); err != nil {

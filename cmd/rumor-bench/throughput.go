@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rumor-dev/rumor/bench/benchstat"
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/rumor-dev/rumor/store"
@@ -42,9 +43,9 @@ type ThroughputResult struct {
 	Seconds       float64 `json:"seconds"`
 	UpdatesPerSec float64 `json:"updates_per_sec"`
 	// Latency samples every SampleEvery-th write, to the last receiver.
-	SampleEvery int     `json:"sample_every"`
-	Latency     Summary `json:"latency"`
-	LatencyLost int     `json:"latency_samples_lost"`
+	SampleEvery int               `json:"sample_every"`
+	Latency     benchstat.Summary `json:"latency"`
+	LatencyLost int               `json:"latency_samples_lost"`
 
 	// CPUCores is the process's CPU time (user + system) during the
 	// writing and draining, divided by Seconds: how many cores were busy.
@@ -229,7 +230,7 @@ func runThroughput(ctx context.Context, p params) (ThroughputResult, error) {
 	if res.Seconds > 0 {
 		res.UpdatesPerSec = float64(res.SlowestApplied) / res.Seconds
 	}
-	res.Latency = Summarize(tr.latencies())
+	res.Latency = benchstat.Summarize(tr.latencies())
 	res.LatencyLost = tr.outstanding()
 
 	if err := sleepCtx(ctx, 1500*time.Millisecond); err != nil {
@@ -262,7 +263,7 @@ func printTimeline(out io.Writer, start time.Time, stop <-chan struct{}, progres
 			return
 		case <-t.C:
 			written, applied := progress()
-			fmt.Fprintf(out, "  %6.0f ms  written %7d  applied", ms(time.Since(start)), written)
+			fmt.Fprintf(out, "  %6.0f ms  written %7d  applied", benchstat.Ms(time.Since(start)), written)
 			for _, a := range applied {
 				fmt.Fprintf(out, " %7d", a)
 			}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rumor-dev/rumor/bench/benchstat"
 	"github.com/rumor-dev/rumor/daemon"
 )
 
@@ -58,8 +59,8 @@ func runFailureFigures(ctx context.Context, out io.Writer, p params, rep *Report
 // printFailureFigures prints figures 5, 6 and 7 as plain tables.
 func printFailureFigures(tw io.Writer, rep Report, p params) {
 	cores := rep.Machine.NumCPU
-	row := func(what string, s Summary) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t\n", what, fmtMs(s.P50Ms), fmtMs(s.P99Ms), fmtMs(s.MaxMs), s.N)
+	row := func(what string, s benchstat.Summary) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t\n", what, benchstat.FmtMs(s.P50Ms), benchstat.FmtMs(s.P99Ms), benchstat.FmtMs(s.MaxMs), s.N)
 	}
 	fmt.Fprintln(tw)
 	if f := rep.Failure; f != nil {
@@ -88,8 +89,8 @@ func printFailureFigures(tw io.Writer, rep Report, p params) {
 				ok = "WRONG"
 			}
 			fmt.Fprintf(tw, "%d\t%.1f s\t%s ms\t%s ms\t%d\t%s ms\t%s ms\t%d bl of %d %s (Len %d)\t%s\t%.2f / %.2f of %d\t%.2f\t\n",
-				c.Keys, c.FillSeconds, fmtMs(c.StartMs), fmtMs(c.CatchUpMs), c.Repaired, fmtMs(c.CloseMs), fmtMs(c.RestartMs),
-				c.BlAtRestart, c.Keys, ok, c.LenAtRestart, fmtBytes(float64(c.StateFileBytes)), c.CPUCores, c.OtherCores, cores, c.LoadStart)
+				c.Keys, c.FillSeconds, benchstat.FmtMs(c.StartMs), benchstat.FmtMs(c.CatchUpMs), c.Repaired, benchstat.FmtMs(c.CloseMs), benchstat.FmtMs(c.RestartMs),
+				c.BlAtRestart, c.Keys, ok, c.LenAtRestart, benchstat.FmtBytes(float64(c.StateFileBytes)), c.CPUCores, c.OtherCores, cores, c.LoadStart)
 		}
 		fmt.Fprintf(tw, "(\"holds all K after\" runs from just before daemon.New until its store holds K keys besides the node/ heartbeats; \"keys right after restart\" is read as soon as Start returns)\n")
 	} else if p.phases[6] {
