@@ -72,6 +72,43 @@ type Config struct {
 	BatchMaxDeltas int `yaml:"batch_max_deltas"`
 	BatchMaxBytes  int `yaml:"batch_max_bytes"`
 
+	// MaxKeyBytes, MaxValueBytes and MaxTags bound one entry: its key,
+	// its value (encoded) and the tags of a service instance. Writes over
+	// them are refused by the API; deltas over them are rejected by the
+	// gossip validator.
+	MaxKeyBytes   int `yaml:"max_key_bytes"`
+	MaxValueBytes int `yaml:"max_value_bytes"`
+	MaxTags       int `yaml:"max_tags"`
+	// MaxDeltasPerMessage bounds the deltas in one gossip message.
+	MaxDeltasPerMessage int `yaml:"max_deltas_per_message"`
+	// MaxWatchers bounds the open watch streams of the local API.
+	MaxWatchers int `yaml:"max_watchers"`
+	// MaxRequestBytes bounds one local API request body.
+	MaxRequestBytes int `yaml:"max_request_bytes"`
+	// RequestTimeout bounds one local API request (watches excepted).
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+
+	// AllowPeers, if not empty, is the list of peer ids (node ids) that may
+	// connect; every other peer is refused at the handshake. Empty means an
+	// open cluster (logged as a warning at start).
+	AllowPeers []string `yaml:"allow_peers"`
+	// PSKFile names a libp2p private-network key file (32-byte key); only
+	// peers with the same key can connect. pnet covers TCP only, so it
+	// cannot be combined with a QUIC listen address.
+	PSKFile string `yaml:"psk_file"`
+	// BLWriters, if not empty, is the list of node ids allowed to write
+	// blacklists; bl deltas from other nodes are rejected.
+	BLWriters []string `yaml:"bl_writers"`
+
+	// APIListen is an optional loopback TCP address (host:port) for the
+	// local API, served only with a bearer token read from APITokenFile.
+	APIListen    string `yaml:"api_listen"`
+	APITokenFile string `yaml:"api_token_file"`
+
+	// MetricsAddr serves Prometheus metrics at /metrics and the status
+	// page at /; empty turns it off.
+	MetricsAddr string `yaml:"metrics_addr"`
+
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
@@ -81,25 +118,33 @@ type Config struct {
 // 127.0.0.1 only.
 func DefaultConfig() Config {
 	return Config{
-		Cluster:          "default",
-		DataDir:          "./data",
-		Listen:           []string{"/ip4/127.0.0.1/tcp/7946", "/ip4/127.0.0.1/udp/7946/quic-v1"},
-		MaxSkew:          2 * time.Second,
-		Heartbeat:        time.Second,
-		AntiEntropy:      10 * time.Second,
-		TombstoneHorizon: 24 * time.Hour,
-		RedialMin:        500 * time.Millisecond,
-		RedialMax:        5 * time.Second,
-		SuspectAfter:     3 * time.Second,
-		DeadAfter:        10 * time.Second,
-		LeaseTTL:         30 * time.Second,
-		SettleMin:        50 * time.Millisecond,
-		SettleMax:        2 * time.Second,
-		MaxMessageBytes:  1 << 20,
-		BatchMaxDeltas:   256,
-		BatchMaxBytes:    64 << 10,
-		LogLevel:         "info",
-		LogFormat:        "text",
+		Cluster:             "default",
+		DataDir:             "./data",
+		Listen:              []string{"/ip4/127.0.0.1/tcp/7946", "/ip4/127.0.0.1/udp/7946/quic-v1"},
+		MaxSkew:             2 * time.Second,
+		Heartbeat:           time.Second,
+		AntiEntropy:         10 * time.Second,
+		TombstoneHorizon:    24 * time.Hour,
+		RedialMin:           500 * time.Millisecond,
+		RedialMax:           5 * time.Second,
+		SuspectAfter:        3 * time.Second,
+		DeadAfter:           10 * time.Second,
+		LeaseTTL:            30 * time.Second,
+		SettleMin:           50 * time.Millisecond,
+		SettleMax:           2 * time.Second,
+		MaxMessageBytes:     1 << 20,
+		BatchMaxDeltas:      256,
+		BatchMaxBytes:       64 << 10,
+		MaxKeyBytes:         512,
+		MaxValueBytes:       64 << 10,
+		MaxTags:             64,
+		MaxDeltasPerMessage: 4096,
+		MaxWatchers:         256,
+		MaxRequestBytes:     1 << 20,
+		RequestTimeout:      30 * time.Second,
+		MetricsAddr:         "127.0.0.1:9464",
+		LogLevel:            "info",
+		LogFormat:           "text",
 	}
 }
 
@@ -110,6 +155,7 @@ func LocalConfig(dataDir string) Config {
 	c.DataDir = dataDir
 	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	c.LogLevel = "warn"
+	c.MetricsAddr = ""
 	return c
 }
 
@@ -161,6 +207,17 @@ func (c Config) Validate() error {
 	}
 	if c.BatchMaxBytes < 1024 || c.BatchMaxBytes > c.MaxMessageBytes {
 		bad("batch_max_bytes", "must be between 1024 and max_message_bytes (%d), got %d", c.MaxMessageBytes, c.BatchMaxBytes)
+	}
+	for name, v := range map[string]int{"max_key_bytes": c.MaxKeyBytes, "max_value_bytes": c.MaxValueBytes, "max_tags": c.MaxTags, "max_deltas_per_message": c.MaxDeltasPerMessage, "max_watchers": c.MaxWatchers, "max_request_bytes": c.MaxRequestBytes} {
+		if v < 1 {
+			bad(name, "must be at least 1, got %d", v)
+		}
+	}
+	if c.RequestTimeout <= 0 {
+		bad("request_timeout", "must be positive, got %v", c.RequestTimeout)
+	}
+	if (c.APIListen == "") != (c.APITokenFile == "") {
+		bad("api_listen", "api_listen and api_token_file go together (the TCP API is served only with a bearer token)")
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		bad("log_level", "%v", err)
