@@ -15,8 +15,11 @@ func TestSampleConfigIsTheDefaults(t *testing.T) {
 	if err := c.LoadFile(filepath.Join("..", "configs", "rumor.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Bootstrap) == 0 {
-		c.Bootstrap = nil // "bootstrap: []" documents the empty default
+	// "key: []" documents an empty default list.
+	for _, l := range []*[]string{&c.Bootstrap, &c.AllowPeers, &c.BLWriters} {
+		if len(*l) == 0 {
+			*l = nil
+		}
 	}
 	if d := DefaultConfig(); !reflect.DeepEqual(c, d) {
 		t.Fatalf("configs/rumor.yaml differs from DefaultConfig:\n file    %+v\n default %+v", c, d)
