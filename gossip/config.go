@@ -12,6 +12,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -68,6 +69,15 @@ type Config struct {
 	RedialMin, RedialMax time.Duration
 	// DialTimeout bounds one dial attempt. Default 5 s.
 	DialTimeout time.Duration
+	// AllowPeers, if not empty, are the only peers the node connects with
+	// (it is always allowed itself): a connection gater refuses every other
+	// peer, on TCP and QUIC, before any protocol runs; [Node.Refused] counts
+	// the refusals. A gater given in HostOptions is consulted after it.
+	AllowPeers []peer.ID
+	// PSK, if not nil, makes the host a libp2p private network: only peers
+	// with the same 32-byte key can connect. pnet covers TCP only, so the
+	// QUIC transport is left out and a QUIC Listen address is an error.
+	PSK pnet.PSK
 
 	// pubsubOptions are appended to the GossipSub options (tests: tracers).
 	pubsubOptions []pubsub.Option
@@ -123,9 +133,16 @@ func (c Config) validate() error {
 		return errors.New("gossip: config: Listen is empty")
 	}
 	for i, s := range c.Listen {
-		if _, err := ma.NewMultiaddr(s); err != nil {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
 			return fmt.Errorf("gossip: config: Listen[%d] %q: %w", i, s, err)
 		}
+		if c.PSK != nil && isQUIC(m) {
+			return fmt.Errorf("gossip: config: Listen[%d] %q is QUIC, but a private network key (PSK) protects TCP only: libp2p's pnet does not cover QUIC; listen on TCP only or drop the PSK", i, s)
+		}
+	}
+	if c.PSK != nil && len(c.PSK) != 32 {
+		return fmt.Errorf("gossip: config: PSK is %d bytes, want 32", len(c.PSK))
 	}
 	for i, s := range c.Bootstrap {
 		if _, err := peer.AddrInfoFromString(s); err != nil {

@@ -7,6 +7,11 @@
 // forwarded: the validator enforces the size limit, calls the caller's
 // [Config.Validate] and counts every rejection by reason.
 //
+// Join control: with [Config.AllowPeers] a connection gater admits only the
+// listed peers, on TCP and QUIC, and counts refusals ([Node.Refused]); with
+// [Config.PSK] the host is a libp2p private network, which covers TCP only,
+// so QUIC is then off.
+//
 // GossipSub does not redial lost peers, so a Node keeps every known peer
 // (the bootstrap list plus [Node.AddPeer]) connected itself: when a
 // connection drops it redials at once and then with jittered exponential

@@ -64,6 +64,8 @@ type Node struct {
 
 	rejMu sync.Mutex
 	rej   map[string]uint64
+
+	gate *allowGater // nil without Config.AllowPeers
 }
 
 // localResult carries the verdict on our own published message back from
@@ -93,17 +95,32 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("gossip: start: %w", err)
 	}
 
+	self, err := peer.IDFromPrivateKey(cfg.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: config: Identity: %w", err)
+	}
 	bwc := metrics.NewBandwidthCounter()
 	opts := []libp2p.Option{
 		libp2p.Identity(cfg.Identity),
 		libp2p.ListenAddrStrings(cfg.Listen...),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
 		libp2p.BandwidthReporter(bwc),
 		libp2p.DisableRelay(),
 	}
-	h, err := libp2p.New(append(opts, cfg.HostOptions...)...)
+	if cfg.PSK != nil {
+		opts = append(opts, libp2p.PrivateNetwork(cfg.PSK))
+	} else {
+		opts = append(opts, libp2p.Transport(quic.NewTransport))
+	}
+	opts = append(opts, cfg.HostOptions...)
+	var gate *allowGater
+	if len(cfg.AllowPeers) > 0 {
+		// After HostOptions, so that it chains the gater they set, if any.
+		gate = newAllowGater(self, cfg.AllowPeers)
+		opts = append(opts, gate.option())
+	}
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("gossip: start host: %w", err)
 	}
@@ -115,6 +132,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		h:      h,
 		bwc:    bwc,
 		self:   h.ID(),
+		gate:   gate,
 		topics: make(map[string]*pubsub.Topic, len(cfg.Topics)),
 		msgs:   make(chan Message, messagesBuffer),
 		cancel: cancel,
@@ -335,6 +353,15 @@ func (n *Node) Rejections() map[string]uint64 {
 	n.rejMu.Lock()
 	defer n.rejMu.Unlock()
 	return maps.Clone(n.rej)
+}
+
+// Refused returns how many connections and dials the Config.AllowPeers
+// gater refused because the peer is not on the list (0 without a list).
+func (n *Node) Refused() uint64 {
+	if n.gate == nil {
+		return 0
+	}
+	return n.gate.refused.Load()
 }
 
 // Bandwidth returns the total bytes received and sent by the host, over all

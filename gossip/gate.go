@@ -1,0 +1,96 @@
+package gossip
+
+import (
+	"sync/atomic"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// allowGater is a libp2p connection gater that admits only the peers on an
+// allowlist (and the node itself), on every transport: our own dials to
+// other peers are refused before they start, and connections in either
+// direction once the security handshake has named the remote peer (for TCP
+// and QUIC alike). Every refusal is counted. A gater configured through
+// Config.HostOptions, if any, is consulted after the allowlist.
+type allowGater struct {
+	self    peer.ID
+	allow   map[peer.ID]bool
+	next    connmgr.ConnectionGater // nil: no other gater
+	refused atomic.Uint64
+}
+
+var _ connmgr.ConnectionGater = (*allowGater)(nil)
+
+func newAllowGater(self peer.ID, allow []peer.ID) *allowGater {
+	g := &allowGater{self: self, allow: make(map[peer.ID]bool, len(allow)+1)}
+	for _, p := range allow {
+		g.allow[p] = true
+	}
+	g.allow[self] = true
+	return g
+}
+
+// option installs g as the host's gater, chaining any gater that earlier
+// options (Config.HostOptions) installed: libp2p accepts only one.
+func (g *allowGater) option() libp2p.Option {
+	return func(c *libp2p.Config) error {
+		g.next, c.ConnectionGater = c.ConnectionGater, g
+		return nil
+	}
+}
+
+// InterceptPeerDial refuses, and counts, a dial to a peer not on the list.
+func (g *allowGater) InterceptPeerDial(p peer.ID) bool {
+	if !g.allow[p] {
+		g.refused.Add(1)
+		return false
+	}
+	return g.next == nil || g.next.InterceptPeerDial(p)
+}
+
+// InterceptAddrDial refuses a dial to a peer not on the list (not counted:
+// InterceptPeerDial has counted the dial already).
+func (g *allowGater) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
+	return g.allow[p] && (g.next == nil || g.next.InterceptAddrDial(p, a))
+}
+
+// InterceptAccept defers to the next gater: the remote peer is not known
+// before the handshake.
+func (g *allowGater) InterceptAccept(a network.ConnMultiaddrs) bool {
+	return g.next == nil || g.next.InterceptAccept(a)
+}
+
+// InterceptSecured refuses, and counts, a connection in either direction
+// with a peer not on the list, as soon as the handshake has named it.
+func (g *allowGater) InterceptSecured(dir network.Direction, p peer.ID, a network.ConnMultiaddrs) bool {
+	if !g.allow[p] {
+		g.refused.Add(1)
+		return false
+	}
+	return g.next == nil || g.next.InterceptSecured(dir, p, a)
+}
+
+// InterceptUpgraded defers to the next gater.
+func (g *allowGater) InterceptUpgraded(c network.Conn) (bool, control.DisconnectReason) {
+	if g.next == nil {
+		return true, 0
+	}
+	return g.next.InterceptUpgraded(c)
+}
+
+// isQUIC reports whether m uses a QUIC-based transport, which a libp2p
+// private network (pnet) does not cover.
+func isQUIC(m ma.Multiaddr) bool {
+	for _, c := range m {
+		switch c.Code() {
+		case ma.P_QUIC, ma.P_QUIC_V1, ma.P_WEBTRANSPORT:
+			return true
+		}
+	}
+	return false
+}
