@@ -52,6 +52,16 @@ func (o Op) String() string {
 	return "op(" + strconv.Itoa(int(o)) + ")"
 }
 
+// ParseOp is the inverse of Op.String for the known operations.
+func ParseOp(s string) (Op, bool) {
+	for o, n := range opNames {
+		if n != "" && n == s {
+			return Op(o), true
+		}
+	}
+	return 0, false
+}
+
 // Valid reports whether o is a known operation.
 func (o Op) Valid() bool { return o >= OpPut && o <= OpRelease }
 

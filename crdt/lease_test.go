@@ -399,6 +399,14 @@ func TestOp(t *testing.T) {
 		if op.String() != name || !op.Valid() {
 			t.Errorf("Op %d: String=%q Valid=%v, want %q true", op, op.String(), op.Valid(), name)
 		}
+		if got, ok := ParseOp(name); !ok || got != op {
+			t.Errorf("ParseOp(%q) = %d, %v; want %d, true", name, got, ok, op)
+		}
+	}
+	for _, s := range []string{"", "op(0)", "PUT", "claim "} {
+		if _, ok := ParseOp(s); ok {
+			t.Errorf("ParseOp(%q) succeeded", s)
+		}
 	}
 	for _, op := range []Op{0, OpRelease + 1, 200} {
 		if op.Valid() {

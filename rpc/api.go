@@ -46,6 +46,10 @@ type API interface {
 	KernelGet(ctx context.Context, id string) (Kernel, error)
 	KernelList(ctx context.Context) ([]Kernel, error)
 
+	// Records lists the stored writes of every key under prefix, in key
+	// order ("" for all keys).
+	Records(ctx context.Context, prefix string) ([]Record, error)
+
 	// Watch calls fn for every change to a key under prefix until ctx is
 	// done (then it returns nil), fn returns an error, or the agent drops
 	// the watcher (then it returns why).
@@ -58,6 +62,12 @@ const (
 	CodeNotFound   = "not_found"   // no such key: exit 1
 	CodeDenied     = "denied"      // refused by ownership or a lease: exit 3
 	CodeInternal   = "internal"    // the agent failed: exit 1
+	// CodeBusy: a limit of the agent is reached (max_watchers): exit 1.
+	CodeBusy = "busy"
+	// CodeTimeout: the request outlived the agent's request_timeout: exit 1.
+	CodeTimeout = "timeout"
+	// CodeUnauthorized: the TCP API needs the right bearer token: exit 1.
+	CodeUnauthorized = "unauthorized"
 )
 
 // Error is an API error with a code that says whose fault it is.
@@ -78,6 +88,12 @@ func (e *Error) HTTPStatus() int {
 		return http.StatusNotFound
 	case CodeDenied:
 		return http.StatusConflict
+	case CodeBusy:
+		return http.StatusTooManyRequests
+	case CodeTimeout:
+		return http.StatusServiceUnavailable
+	case CodeUnauthorized:
+		return http.StatusUnauthorized
 	default:
 		return http.StatusInternalServerError
 	}
@@ -96,6 +112,11 @@ func NotFound(format string, args ...any) error {
 // Denied returns an *Error with CodeDenied.
 func Denied(format string, args ...any) error {
 	return &Error{Code: CodeDenied, Message: fmt.Sprintf(format, args...)}
+}
+
+// Busy returns an *Error with CodeBusy.
+func Busy(format string, args ...any) error {
+	return &Error{Code: CodeBusy, Message: fmt.Sprintf(format, args...)}
 }
 
 // CodeOf returns the code of err if it is (or wraps) an *Error, else CodeInternal.

@@ -16,13 +16,16 @@ import (
 
 var _ API = (*Client)(nil)
 
-// Client talks to the agent's Server over its Unix socket. It implements
+// Client talks to the agent's Server over its Unix socket (NewClient) or its
+// loopback TCP API (NewTCPClient). It implements
 // API, so code can use an agent in-process or remote alike. Each call's
 // deadline comes from its ctx; watch streams last until their ctx is done.
 // A Client is safe for concurrent use.
 type Client struct {
-	path string
-	hc   *http.Client
+	path  string // where the agent is, for messages
+	base  string // URL prefix of every request
+	token string // bearer token; "" sends none
+	hc    *http.Client
 }
 
 // NewClient returns a Client for the agent whose socket is at socketPath. It
@@ -40,7 +43,37 @@ func NewClient(socketPath string) *Client {
 		DisableCompression: true,
 		MaxIdleConns:       4,
 	}
-	return &Client{path: socketPath, hc: &http.Client{Transport: tr}}
+	return &Client{path: socketPath, base: "http://rumor", hc: &http.Client{Transport: tr}}
+}
+
+// NewTCPClient returns a Client for the agent's loopback TCP API at apiURL
+// (http://127.0.0.1:PORT, or just host:port), sending token as its bearer
+// token. It refuses an address that is not loopback, so the token never
+// leaves the host. It does not connect until the first call.
+func NewTCPClient(apiURL, token string) (*Client, error) {
+	hostport := strings.TrimSuffix(strings.TrimPrefix(apiURL, "http://"), "/")
+	if strings.Contains(hostport, "://") || strings.Contains(hostport, "/") {
+		return nil, fmt.Errorf("rpc: API address %q: want http://HOST:PORT", apiURL)
+	}
+	if err := CheckLoopback(hostport); err != nil {
+		return nil, err
+	}
+	if token == "" {
+		return nil, errors.New("rpc: the TCP API needs a token (--token-file or RUMOR_TOKEN_FILE)")
+	}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &dialError{err: err}
+			}
+			return conn, nil
+		},
+		DisableCompression: true,
+		MaxIdleConns:       4,
+	}
+	return &Client{path: "http://" + hostport, base: "http://" + hostport, token: token, hc: &http.Client{Transport: tr}}, nil
 }
 
 // Close closes the client's idle connections. The Client remains usable.
@@ -236,6 +269,12 @@ func (c *Client) KernelList(ctx context.Context) ([]Kernel, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/kernel", nil, &out)
 }
 
+// Records lists the stored writes of every key under prefix.
+func (c *Client) Records(ctx context.Context, prefix string) ([]Record, error) {
+	var out []Record
+	return out, c.do(ctx, http.MethodGet, "/v1/records?prefix="+url.QueryEscape(prefix), nil, &out)
+}
+
 // Watch calls fn for every change under prefix, in order, until ctx is done
 // (then it returns nil), fn returns an error (then it returns that error),
 // or the agent ends the stream (then it returns why: an *Error, or
@@ -314,9 +353,12 @@ func (c *Client) do(ctx context.Context, method, p string, in, out any) error {
 }
 
 func (c *Client) newRequest(ctx context.Context, method, p string, body io.Reader) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "http://rumor"+p, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+p, body)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: build request: %w", err)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

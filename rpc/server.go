@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,38 +48,89 @@ const shutdownTimeout = 5 * time.Second
 //
 // Errors are JSON {"code": ..., "error": ...} with the status of
 // (*Error).HTTPStatus. A request body may be empty (the zero request), is at
-// most MaxBodyBytes, and may not hold unknown fields. A watch stream is one
+// most Options.MaxRequestBytes, and may not hold unknown fields. A watch stream is one
 // Event per line, flushed as it happens; if the API drops the watch, a last
 // line {"code": ..., "error": ...} says why.
 type Server struct {
-	api API
-	log *slog.Logger
-	mux *http.ServeMux
+	api  API
+	log  *slog.Logger
+	mux  *http.ServeMux
+	opts Options
+
+	// watchers counts open watch streams, bounded by opts.MaxWatchers.
+	watchers atomic.Int64
 
 	// streams is cancelled when shutdown begins, to end watch streams.
 	streams    context.Context
 	stopStream context.CancelFunc
 }
 
-// NewServer returns a Server for api. A nil logger discards logs.
+// Options bound what a Server accepts. Zero fields take the defaults named.
+type Options struct {
+	// MaxRequestBytes bounds one request body (default MaxBodyBytes); a
+	// larger one is refused with CodeBadRequest.
+	MaxRequestBytes int64
+	// MaxWatchers bounds the open watch streams (default: unbounded); the
+	// next watch is refused with CodeBusy until one ends.
+	MaxWatchers int
+	// RequestTimeout bounds one request, watches excepted (default: none);
+	// a request still running then is answered with CodeTimeout.
+	RequestTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request's headers (default 10 s).
+	ReadHeaderTimeout time.Duration
+}
+
+// NewServer returns a Server for api with default Options. A nil logger
+// discards logs.
 func NewServer(api API, logger *slog.Logger) *Server {
+	return NewServerWithOptions(api, logger, Options{})
+}
+
+// NewServerWithOptions returns a Server for api bounded by opts. A nil logger
+// discards logs.
+func NewServerWithOptions(api API, logger *slog.Logger, opts Options) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = MaxBodyBytes
+	}
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = 10 * time.Second
+	}
 	streams, stop := context.WithCancel(context.Background())
-	s := &Server{api: api, log: logger, mux: http.NewServeMux(), streams: streams, stopStream: stop}
+	s := &Server{api: api, log: logger, mux: http.NewServeMux(), opts: opts, streams: streams, stopStream: stop}
 	s.routes()
 	return s
 }
 
+// Watchers returns the number of watch streams open now.
+func (s *Server) Watchers() int { return int(s.watchers.Load()) }
+
 // Serve answers requests on ln until ctx is done, then shuts down gracefully:
 // it stops accepting, ends open watch streams, waits up to a few seconds for
 // requests in flight, and returns nil. It closes ln. It returns an error only
-// if ln fails. Serve may be called once.
+// if ln fails. Serve and ServeToken may each be called once, usually with
+// the same ctx: when either returns, every open watch stream ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, s.mux)
+}
+
+// ServeToken is Serve for a listener other users can reach (loopback TCP):
+// every request must carry "Authorization: Bearer <token>", else it is
+// refused with 401 and CodeUnauthorized. token must not be empty.
+func (s *Server) ServeToken(ctx context.Context, ln net.Listener, token string) error {
+	if token == "" {
+		_ = ln.Close()
+		return errors.New("rpc: serve: empty API token")
+	}
+	return s.serve(ctx, ln, requireToken(token, s.mux))
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	hs := &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           h,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
@@ -184,6 +236,10 @@ func (s *Server) routes() {
 		return nil, s.api.BlacklistRemove(r.Context(), l, id)
 	})
 
+	s.handle("GET /v1/records", func(r *http.Request) (any, error) {
+		return list(s.api.Records(r.Context(), r.URL.Query().Get("prefix")))
+	})
+
 	s.handle("GET /v1/task", func(r *http.Request) (any, error) {
 		return list(s.api.TaskList(r.Context()))
 	})
@@ -276,8 +332,8 @@ func (s *Server) routes() {
 // handle registers fn for pattern. fn's value is written as JSON with 200,
 // or as 204 No Content when it is nil; its error as an error response.
 func (s *Server) handle(pattern string, fn func(r *http.Request) (any, error)) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
 		v, err := fn(r)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -295,6 +351,16 @@ func (s *Server) handle(pattern string, fn func(r *http.Request) (any, error)) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(append(b, '\n'))
 	})
+	if s.opts.RequestTimeout > 0 {
+		h = http.TimeoutHandler(h, s.opts.RequestTimeout, timeoutBody(s.opts.RequestTimeout))
+	}
+	s.mux.Handle(pattern, h)
+}
+
+// timeoutBody is the JSON error a request that outlives d is answered with.
+func timeoutBody(d time.Duration) string {
+	b, _ := json.Marshal(&Error{Code: CodeTimeout, Message: fmt.Sprintf("the agent did not finish the request within its request_timeout (%v)", d)})
+	return string(b) + "\n"
 }
 
 // writeError writes err as a JSON error response: an *Error with its own
@@ -327,6 +393,12 @@ func asError(err error) *Error {
 // watch streams events under ?prefix= as NDJSON until the client goes away,
 // the server shuts down, or the API ends the watch.
 func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
+	n := s.watchers.Add(1)
+	defer s.watchers.Add(-1)
+	if limit := s.opts.MaxWatchers; limit > 0 && n > int64(limit) {
+		s.writeError(w, r, Busy("too many watch streams: %d are open, the limit is %d (max_watchers); close one or raise the limit", n-1, limit))
+		return
+	}
 	rc := http.NewResponseController(w)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -398,7 +470,7 @@ func list[T any](xs []T, err error) (any, error) {
 // decode reads the JSON request body into a T. An empty body is the zero T.
 func decode[T any](r *http.Request) (T, error) {
 	var v T
-	dec := json.NewDecoder(r.Body) // limited to MaxBodyBytes by handle
+	dec := json.NewDecoder(r.Body) // limited to Options.MaxRequestBytes by handle
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -419,7 +491,7 @@ func decode[T any](r *http.Request) (T, error) {
 func bodyError(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return BadRequest("request body is larger than %d bytes", mbe.Limit)
+		return BadRequest("request body is larger than %d bytes (the agent's max_request_bytes)", mbe.Limit)
 	}
 	return BadRequest("bad request body: %v", err)
 }

@@ -159,6 +159,26 @@ const (
 	LeaseSuspect  = "suspect"  // this agent lost contact with more than half of the nodes it saw alive
 )
 
+// Record is one write as the agent stores it: the winning write of a
+// service, blacklist, task or node key, or one of a kernel's lease records.
+// It is the raw material of reads, for checks and for explaining a value.
+type Record struct {
+	Key  string `json:"key"`
+	Op   string `json:"op"`   // put, delete, claim, renew, release
+	Node string `json:"node"` // the writer
+	// HLC is the write's hybrid logical clock; Stamp is the same as
+	// "<wallms>.<logical>".
+	HLC   uint64 `json:"hlc"`
+	Stamp string `json:"stamp"`
+	// Epoch, ExpiryMillis and Task are set for kernel records (epoch,
+	// expiry), entries with a TTL (expiry) and tasks (state).
+	Epoch        uint64 `json:"epoch,omitempty"`
+	ExpiryMillis int64  `json:"expiry_ms,omitempty"`
+	Task         string `json:"task,omitempty"`
+	// Value is the write's encoded value (JSON), if any.
+	Value []byte `json:"value,omitempty"`
+}
+
 // Event is one change seen by a watch.
 type Event struct {
 	Key string `json:"key"`

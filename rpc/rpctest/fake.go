@@ -668,3 +668,12 @@ func svcKey(service, instance string) string { return "svc/" + service + "/" + i
 func blKey(list, id string) string           { return "bl/" + list + "/" + id }
 func taskKey(id string) string               { return "task/" + id }
 func kernelKey(id string) string             { return "kernel/" + id }
+
+// Records returns no records: the fake keeps views, not the writes behind
+// them.
+func (f *Fake) Records(ctx context.Context, prefix string) ([]rpc.Record, error) {
+	if err := f.before(ctx, "Records"); err != nil {
+		return nil, err
+	}
+	return []rpc.Record{}, nil
+}
