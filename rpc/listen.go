@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -17,24 +18,63 @@ const probeTimeout = time.Second
 
 // ListenUnix listens on the Unix socket at path for a Server. It creates the
 // parent directory (mode 0700) if it is missing, replaces a stale socket file
-// left by an agent that died, refuses if an agent answers on path, and makes
-// the socket mode 0600. Closing the listener removes the socket file.
+// left by an agent that died, and refuses if an agent answers on path. The
+// socket is mode 0600 from the moment it appears at path: it is bound inside
+// a fresh private (0700) directory next to path, made 0600 there, and then
+// renamed into place, so there is no window in which other users could
+// connect, whatever the directory (a shared one such as /run too). Closing
+// the listener removes the socket file.
 func ListenUnix(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("rpc: create socket directory: %w", err)
 	}
 	if err := removeStale(path); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("unix", path)
+	tmpDir, err := os.MkdirTemp(dir, ".rs")
+	if err != nil {
+		return nil, fmt.Errorf("rpc: create socket in %s: %w", dir, err)
+	}
+	defer os.RemoveAll(tmpDir)
+	tmp := filepath.Join(tmpDir, "s")
+	if len(tmp) >= maxSocketPath {
+		return nil, fmt.Errorf("rpc: socket path %s is too long for a Unix socket (keep it under %d bytes)", path, maxSocketPath-len(tmp)+len(path))
+	}
+	ln, err := net.Listen("unix", tmp)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: listen on %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		_ = ln.Close()
-		return nil, fmt.Errorf("rpc: chmod socket %s: %w", path, err)
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false) // the file moves; unixListener removes it
+	fail := func(err error) (net.Listener, error) {
+		_ = ul.Close()
+		return nil, err
 	}
-	return ln, nil
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return fail(fmt.Errorf("rpc: chmod socket %s: %w", path, err))
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(fmt.Errorf("rpc: move socket into place at %s: %w", path, err))
+	}
+	return &unixListener{UnixListener: ul, path: path}, nil
+}
+
+// maxSocketPath is the longest Unix socket path the kernel takes, with a
+// margin (sun_path is 108 bytes on Linux, 104 on the BSDs).
+const maxSocketPath = 104
+
+// unixListener removes its socket file once, when closed.
+type unixListener struct {
+	*net.UnixListener
+	path string
+	once sync.Once
+}
+
+func (l *unixListener) Close() error {
+	err := l.UnixListener.Close()
+	l.once.Do(func() { _ = os.Remove(l.path) })
+	return err
 }
 
 // removeStale removes the socket file at path if nothing answers on it. It
