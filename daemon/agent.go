@@ -224,6 +224,9 @@ func (a *Agent) write(d crdt.Delta) (crdt.Delta, bool, error) {
 		return d, false, ErrStopped
 	default:
 	}
+	if err := a.checkWrite(d); err != nil {
+		return d, false, err
+	}
 	a.hlcMu.Lock()
 	st, err := a.stamp()
 	a.hlcMu.Unlock()
@@ -241,7 +244,7 @@ func (a *Agent) write(d crdt.Delta) (crdt.Delta, bool, error) {
 // validate is the gossip validator: decode, then apply the write policy
 // and the clock-skew bound to every delta. It runs on pubsub's workers.
 func (a *Agent) validate(topic string, from peer.ID, data []byte) (any, error) {
-	ds, err := wire.Decode(data, wire.Limits{})
+	ds, err := wire.Decode(data, a.cfg.wireLimits())
 	switch {
 	case errors.Is(err, wire.ErrVersion):
 		return nil, gossip.Reject(reasonVersion, err)
@@ -252,7 +255,7 @@ func (a *Agent) validate(topic string, from peer.ID, data []byte) (any, error) {
 	}
 	author, now := from.String(), a.nowMS()
 	for _, d := range ds {
-		if err := checkDelta(crdt.Namespace(topic), d, author); err != nil {
+		if err := errors.Join(checkDelta(crdt.Namespace(topic), d, author), a.checkLimits(d)); err != nil {
 			var pe *policyError
 			errors.As(err, &pe)
 			return nil, gossip.Reject(pe.reason, err)

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rumor-dev/rumor/membership"
+	"github.com/rumor-dev/rumor/rpc"
 )
 
 // Config is the agent's configuration. Precedence: command-line flags >
@@ -218,6 +219,11 @@ func (c Config) Validate() error {
 	}
 	if (c.APIListen == "") != (c.APITokenFile == "") {
 		bad("api_listen", "api_listen and api_token_file go together (the TCP API is served only with a bearer token)")
+	}
+	if c.APIListen != "" {
+		if err := rpc.CheckLoopback(c.APIListen); err != nil {
+			bad("api_listen", "%v", err)
+		}
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		bad("log_level", "%v", err)

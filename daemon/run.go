@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/rumor-dev/rumor/rpc"
 )
 
 // shutdownGrace bounds a graceful shutdown.
@@ -23,14 +21,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	ln, err := rpc.ListenUnix(a.cfg.SocketPath())
+	errc, err := a.serveAPI(ctx)
 	if err != nil {
 		return fmt.Errorf("daemon: local API: %w", err)
 	}
-	a.log.Info("local API listening", "socket", a.cfg.SocketPath())
-	srv := rpc.NewServer(a, a.log)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ctx, ln) }()
 	select {
 	case err := <-errc: // the server failed on its own
 		return err
