@@ -48,6 +48,9 @@ func cmdStatus(ctx context.Context, k *call) error {
 		}
 		row(tw, "rejected:", strings.Join(rs, " "))
 	}
+	if s.PeersRefused > 0 {
+		row(tw, "peers refused:", fmt.Sprintf("%d (not in allow_peers)", s.PeersRefused))
+	}
 	for i, a := range s.Addrs {
 		label := ""
 		if i == 0 {

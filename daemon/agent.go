@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/rumor-dev/rumor/clock"
@@ -73,6 +74,10 @@ type Agent struct {
 	// known remembers which peers were handed to the gossip layer to keep
 	// connected, so a heartbeat does not re-add a peer every second.
 	known *lru.Cache[string, struct{}]
+	// psk is the private-network key (nil: none); policy is the part of
+	// the write policy that the config sets (bl_writers).
+	psk    pnet.PSK
+	policy policy
 
 	deltasIn    atomic.Uint64
 	clockWarned atomic.Int64 // wall ms of the last clock warning
@@ -107,6 +112,14 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		store: store.New(), leases: newLeases(), delays: newDelayTracker(1024), known: known,
 		closed: make(chan struct{}),
 	}
+	if cfg.PSKFile != "" {
+		psk, err := loadPSK(cfg.PSKFile)
+		if err != nil {
+			return nil, err
+		}
+		a.psk = psk
+	}
+	a.policy = newPolicy(cfg)
 	return a, nil
 }
 
@@ -122,6 +135,10 @@ func (a *Agent) Start(ctx context.Context) error {
 		return fmt.Errorf("daemon: identity: %w", err)
 	}
 	a.self = pid.String()
+	allow, err := a.joinPolicy()
+	if err != nil {
+		return err
+	}
 	if err := a.openStore(); err != nil {
 		return err
 	}
@@ -140,6 +157,8 @@ func (a *Agent) Start(ctx context.Context) error {
 		Logger:          a.log,
 		Rand:            rand.New(rand.NewPCG(a.rand.Uint64(), a.rand.Uint64())),
 		HostOptions:     a.opts.HostOptions,
+		AllowPeers:      allow,
+		PSK:             a.psk,
 		RedialMin:       a.cfg.RedialMin,
 		RedialMax:       a.cfg.RedialMax,
 	})
@@ -255,7 +274,7 @@ func (a *Agent) validate(topic string, from peer.ID, data []byte) (any, error) {
 	}
 	author, now := from.String(), a.nowMS()
 	for _, d := range ds {
-		if err := errors.Join(checkDelta(crdt.Namespace(topic), d, author), a.checkLimits(d)); err != nil {
+		if err := errors.Join(a.policy.check(crdt.Namespace(topic), d, author), a.checkLimits(d)); err != nil {
 			var pe *policyError
 			errors.As(err, &pe)
 			return nil, gossip.Reject(pe.reason, err)

@@ -17,7 +17,7 @@ func (a *Agent) Status(context.Context) (rpc.Status, error) {
 		Node: a.self, Cluster: a.cfg.Cluster, Region: a.cfg.Region, Version: Version,
 		Addrs: a.node.Addrs(), Peers: len(a.node.Peers()), Keys: a.store.Len(),
 		Watchers: a.store.Watchers(), Unflushed: a.store.Unflushed(), DeltasIn: a.deltasIn.Load(), DeltasOut: a.pub.sent.Load(),
-		Rejected: a.node.Rejections(), Started: a.started.UTC(),
+		Rejected: a.node.Rejections(), PeersRefused: a.node.Refused(), Started: a.started.UTC(),
 		AntiEntropy: rpc.AntiEntropyStats{
 			Rounds: a.sync.rounds.Load(), Repaired: a.sync.repaired.Load(),
 			Refused: a.sync.refused.Load(), Failed: a.sync.failed.Load(),
@@ -149,6 +149,9 @@ func (a *Agent) BlacklistAdd(_ context.Context, list, id string, req rpc.Blackli
 	if err := errors.Join(badName("list", list), badName("id", id)); err != nil {
 		return rpc.BlacklistEntry{}, err
 	}
+	if err := a.checkBLWriter(); err != nil {
+		return rpc.BlacklistEntry{}, err
+	}
 	ttl, err := ttlMS(req.TTLMillis, "ttl")
 	if err != nil {
 		return rpc.BlacklistEntry{}, err
@@ -168,8 +171,20 @@ func (a *Agent) BlacklistRemove(_ context.Context, list, id string) error {
 	if err := errors.Join(badName("list", list), badName("id", id)); err != nil {
 		return err
 	}
+	if err := a.checkBLWriter(); err != nil {
+		return err
+	}
 	_, _, err := a.write(crdt.Delta{Key: blacklistKey(list, id), Op: crdt.OpDelete})
 	return err
+}
+
+// checkBLWriter refuses a blacklist write on a node that bl_writers leaves
+// out: every other agent would reject it.
+func (a *Agent) checkBLWriter() error {
+	if !a.policy.mayWrite(crdt.NSBlacklist, a.self) {
+		return rpc.Denied("this node (%s) is not in bl_writers: only the nodes listed there may change blacklists", a.self)
+	}
+	return nil
 }
 
 // BlacklistHas implements rpc.API.

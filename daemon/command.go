@@ -40,6 +40,9 @@ func Command() *cli.Command {
 			&cli.DurationFlag{Name: "lease-ttl", EnvVars: []string{"RUMOR_LEASE_TTL"}, Usage: "default kernel lease TTL", DefaultText: d.LeaseTTL.String()},
 			&cli.DurationFlag{Name: "settle", EnvVars: []string{"RUMOR_SETTLE"}, Usage: "fixed kernel claim settle window (default: 3 x measured p99 gossip delay, 50ms..2s)"},
 			&cli.BoolFlag{Name: "self-fence", EnvVars: []string{"RUMOR_SELF_FENCE"}, Usage: "release this agent's kernel leases as soon as it loses contact with more than half of the nodes it saw alive"},
+			&cli.StringSliceFlag{Name: "allow-peer", EnvVars: []string{"RUMOR_ALLOW_PEERS"}, Usage: "node id allowed to connect (repeatable; replaces allow_peers; default: any peer)"},
+			&cli.StringFlag{Name: "psk-file", EnvVars: []string{"RUMOR_PSK_FILE"}, Usage: "private-network key file (rumor keygen --psk); TCP only, so no QUIC listen address"},
+			&cli.StringSliceFlag{Name: "bl-writer", EnvVars: []string{"RUMOR_BL_WRITERS"}, Usage: "node id allowed to write blacklists (repeatable; replaces bl_writers; default: any member)"},
 			&cli.BoolFlag{Name: "reset-state", Usage: "move the state file aside (kept as state.db.corrupt-<time>) and resync from peers: the recovery for a corrupt or unreadable state file"},
 			&cli.StringFlag{Name: "log-level", EnvVars: []string{"RUMOR_LOG_LEVEL"}, Usage: "debug, info, warn or error", DefaultText: d.LogLevel},
 			&cli.StringFlag{Name: "log-format", EnvVars: []string{"RUMOR_LOG_FORMAT"}, Usage: "text or json", DefaultText: d.LogFormat},
@@ -57,7 +60,7 @@ func configFromFlags(c *cli.Context) (Config, error) {
 		}
 	}
 	str := map[string]*string{"data-dir": &cfg.DataDir, "socket": &cfg.Socket, "cluster": &cfg.Cluster,
-		"region": &cfg.Region, "log-level": &cfg.LogLevel, "log-format": &cfg.LogFormat}
+		"region": &cfg.Region, "log-level": &cfg.LogLevel, "log-format": &cfg.LogFormat, "psk-file": &cfg.PSKFile}
 	for name, p := range str {
 		if c.IsSet(name) {
 			*p = c.String(name)
@@ -67,6 +70,12 @@ func configFromFlags(c *cli.Context) (Config, error) {
 		cfg.Listen = splitList(c.StringSlice("listen"))
 	}
 	cfg.Bootstrap = append(cfg.Bootstrap, splitList(c.StringSlice("join"))...)
+	if c.IsSet("allow-peer") {
+		cfg.AllowPeers = splitList(c.StringSlice("allow-peer"))
+	}
+	if c.IsSet("bl-writer") {
+		cfg.BLWriters = splitList(c.StringSlice("bl-writer"))
+	}
 	cfg.ResetState = c.Bool("reset-state")
 	if c.IsSet("self-fence") {
 		cfg.SelfFence = c.Bool("self-fence")

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"gopkg.in/yaml.v3"
 
 	"github.com/rumor-dev/rumor/membership"
@@ -217,6 +219,20 @@ func (c Config) Validate() error {
 	if c.RequestTimeout <= 0 {
 		bad("request_timeout", "must be positive, got %v", c.RequestTimeout)
 	}
+	for field, ids := range map[string][]string{"allow_peers": c.AllowPeers, "bl_writers": c.BLWriters} {
+		for _, id := range ids {
+			if _, err := peer.Decode(id); err != nil {
+				bad(field, "%q is not a node id (as `rumor id` prints it): %v", id, err)
+			}
+		}
+	}
+	if c.PSKFile != "" {
+		for _, l := range c.Listen {
+			if m, err := ma.NewMultiaddr(l); err == nil && isQUIC(m) {
+				bad("psk_file", "cannot be used with the QUIC listen address %s: libp2p's private network (pnet) covers TCP only, so QUIC peers would join without the key; listen on TCP only", l)
+			}
+		}
+	}
 	if (c.APIListen == "") != (c.APITokenFile == "") {
 		bad("api_listen", "api_listen and api_token_file go together (the TCP API is served only with a bearer token)")
 	}
@@ -234,6 +250,17 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// isQUIC reports whether m uses a QUIC-based transport.
+func isQUIC(m ma.Multiaddr) bool {
+	for _, c := range m {
+		switch c.Code() {
+		case ma.P_QUIC, ma.P_QUIC_V1, ma.P_WEBTRANSPORT:
+			return true
+		}
+	}
+	return false
+}
+
 func (c Config) membership() membership.Config {
 	return membership.Config{SuspectAfter: c.SuspectAfter, DeadAfter: c.DeadAfter}
 }
@@ -244,10 +271,16 @@ func (c *Config) LoadFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	return c.LoadYAML(b, path)
+}
+
+// LoadYAML overlays the YAML document b onto c; name (the file) is for
+// messages. Unknown keys are errors.
+func (c *Config) LoadYAML(b []byte, name string) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config: %s: %w", path, err)
+		return fmt.Errorf("config: %s: %w", name, err)
 	}
 	return nil
 }

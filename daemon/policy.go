@@ -18,7 +18,44 @@ const (
 	reasonForgedWriter = "forged-writer"
 	reasonNotOwner     = "not-owner"
 	reasonClockSkew    = "clock-skew"
+	reasonNotAllowed   = "not-allowed"
 )
+
+// policy is the part of the write policy that the cluster configures:
+// who may write which namespace (bl_writers). Every agent should hold the
+// same settings; the zero value allows every member.
+type policy struct {
+	blWriters map[string]bool // nil: anyone may write bl
+}
+
+// newPolicy builds the configured policy from a validated config.
+func newPolicy(cfg Config) policy {
+	var p policy
+	if len(cfg.BLWriters) > 0 {
+		p.blWriters = make(map[string]bool, len(cfg.BLWriters))
+		for _, id := range cfg.BLWriters {
+			p.blWriters[id] = true
+		}
+	}
+	return p
+}
+
+// mayWrite reports whether node may write keys of namespace ns.
+func (p policy) mayWrite(ns crdt.Namespace, node string) bool {
+	return ns != crdt.NSBlacklist || p.blWriters == nil || p.blWriters[node]
+}
+
+// check is checkDelta followed by the configured writer allowlists; like
+// checkDelta it is pure.
+func (p policy) check(ns crdt.Namespace, d crdt.Delta, author string) error {
+	if err := checkDelta(ns, d, author); err != nil {
+		return err
+	}
+	if !p.mayWrite(ns, author) {
+		return refuse(reasonNotAllowed, "%s writes %q but is not in bl_writers", author, d.Key)
+	}
+	return nil
+}
 
 // policyError is a delta that the write policy refuses, with the reason it
 // is counted under.

@@ -40,7 +40,7 @@ func (s aeState) Merge(ds []crdt.Delta) int {
 	now, maxSkew := a.nowMS(), a.cfg.MaxSkew.Milliseconds()
 	ok := ds[:0:0]
 	for _, d := range ds {
-		if checkDelta(crdt.NamespaceOf(d.Key), d, d.Stamp.Node) != nil || a.checkLimits(d) != nil || crdt.CheckSkew(d.Stamp.HLC, now, maxSkew) != nil {
+		if a.policy.check(crdt.NamespaceOf(d.Key), d, d.Stamp.Node) != nil || a.checkLimits(d) != nil || crdt.CheckSkew(d.Stamp.HLC, now, maxSkew) != nil {
 			a.sync.refused.Add(1)
 			continue
 		}

@@ -23,7 +23,10 @@ type Status struct {
 	AntiEntropy AntiEntropyStats `json:"anti_entropy"`
 	// Rejected counts gossip messages refused by the validator, by reason.
 	Rejected map[string]uint64 `json:"rejected,omitempty"`
-	Started  time.Time         `json:"started"`
+	// PeersRefused counts connections and dials refused because the peer
+	// is not in allow_peers.
+	PeersRefused uint64    `json:"peers_refused"`
+	Started      time.Time `json:"started"`
 }
 
 // AntiEntropyStats counts anti-entropy exchanges.

@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr, daemon.Command()))
+	os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr, daemon.Command(), daemon.IDCommand(), daemon.KeygenCommand()))
 }
