@@ -104,6 +104,10 @@ func NewServerWithOptions(api API, logger *slog.Logger, opts Options) *Server {
 	return s
 }
 
+// ServeHTTP answers one request as Serve does (without a token check), for
+// tests and for embedding the API in another HTTP server.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
 // Watchers returns the number of watch streams open now.
 func (s *Server) Watchers() int { return int(s.watchers.Load()) }
 
