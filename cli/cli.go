@@ -181,6 +181,16 @@ func globalFlags() []cli.Flag {
 			EnvVars: []string{"RUMOR_SOCKET"},
 			Value:   DefaultSocket,
 		},
+		&cli.StringFlag{
+			Name:    "api",
+			Usage:   "the agent's loopback TCP API (http://127.0.0.1:PORT, its api_listen) instead of the socket; needs --token-file",
+			EnvVars: []string{"RUMOR_API"},
+		},
+		&cli.StringFlag{
+			Name:    "token-file",
+			Usage:   "file holding the TCP API's bearer token (the agent's api_token_file)",
+			EnvVars: []string{"RUMOR_TOKEN_FILE"},
+		},
 		outputFlag(),
 		&cli.DurationFlag{
 			Name:  "timeout",
@@ -248,9 +258,12 @@ func action(stream bool, fn func(ctx context.Context, k *call) error) cli.Action
 			ctx, cancel = context.WithTimeout(ctx, timeout)
 			defer cancel()
 		}
-		client := rpc.NewClient(socket)
+		client, err := newClient(c, socket)
+		if err != nil {
+			return err
+		}
 		defer client.Close()
-		err := fn(ctx, &call{
+		err = fn(ctx, &call{
 			c: c, args: args, json: format == "json", out: c.App.Writer,
 			client: client,
 		})
@@ -259,6 +272,30 @@ func action(stream bool, fn func(ctx context.Context, k *call) error) cli.Action
 		}
 		return err
 	}
+}
+
+// newClient connects to the agent: over --api with the token in
+// --token-file if --api is set, else over the socket.
+func newClient(c *cli.Context, socket string) (*rpc.Client, error) {
+	api, tokenFile := c.String("api"), c.String("token-file")
+	if api == "" {
+		if tokenFile != "" {
+			return nil, usagef(c, "--token-file goes with --api (the socket needs no token)")
+		}
+		return rpc.NewClient(socket), nil
+	}
+	if tokenFile == "" {
+		return nil, usagef(c, "--api needs --token-file (or RUMOR_TOKEN_FILE): the TCP API is served only with a bearer token")
+	}
+	token, err := rpc.ReadToken(tokenFile)
+	if err != nil {
+		return nil, usagef(c, "%v", err)
+	}
+	client, err := rpc.NewTCPClient(api, token)
+	if err != nil {
+		return nil, usagef(c, "--api: %v", err)
+	}
+	return client, nil
 }
 
 // argSpec counts the required ("<x>") and optional ("[x]") arguments in an
