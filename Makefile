@@ -32,12 +32,15 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
 
-# Coverage-guided fuzzing of the decoders (FUZZTIME per target).
+# Coverage-guided fuzzing of the decoders, the config loader and the local
+# API's request handling (FUZZTIME per target, one at a time).
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./wire -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./antientropy -run '^$$' -fuzz FuzzRespond -fuzztime $(FUZZTIME)
 	$(GO) test ./store -run '^$$' -fuzz FuzzDecodeEntry -fuzztime $(FUZZTIME)
+	$(GO) test ./daemon -run '^$$' -fuzz FuzzLoadConfig -fuzztime $(FUZZTIME)
+	$(GO) test ./rpc -run '^$$' -fuzz FuzzServerRequest -fuzztime $(FUZZTIME)
 
 # rumor's figures (cluster sizes 10 and 30, as the peers are measured),
 # then the same method against Redis pub/sub and memberlist.
