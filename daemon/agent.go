@@ -405,7 +405,26 @@ func (a *Agent) heartbeat() {
 func (a *Agent) tickMembership() {
 	for _, c := range a.members.Tick(a.nowMS()) {
 		a.logMembership(c)
+		if c.To == membership.Suspect {
+			a.dropSilentPeer(c.ID)
+		}
 	}
+}
+
+// dropSilentPeer closes the connections to a node that went silent while
+// still connected. Such a connection is most likely cut (a partition, a
+// paused or crashed host): TCP would only notice after its retransmission
+// backoff, which grows with the length of the outage and can hold a healed
+// link idle for many seconds. Closed, the peer is redialled within
+// redial_min..redial_max of the network coming back, and the new
+// connection starts an anti-entropy exchange at once.
+func (a *Agent) dropSilentPeer(id string) {
+	p, err := peer.Decode(id)
+	if err != nil || a.node.Host().Network().Connectedness(p) != network.Connected {
+		return
+	}
+	a.log.Debug("closing connection to silent peer", "member", id)
+	_ = a.node.Host().Network().ClosePeer(p)
 }
 
 // logMembership logs one line per membership change.
