@@ -432,8 +432,8 @@ type cycle struct {
 	Hold      time.Duration `json:"hold_ns"`
 	Converged time.Duration `json:"converged_ns"`
 	// Apart is whether the agents' states differed when the fault ended.
-	Apart bool `json:"apart"`
-	Err       string        `json:"err,omitempty"`
+	Apart bool   `json:"apart"`
+	Err   string `json:"err,omitempty"`
 }
 
 // report is what the run saw.
