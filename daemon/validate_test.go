@@ -23,6 +23,12 @@ func rawPeer(t *testing.T, join []string) *gossip.Node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rawPeerWithKey(t, key, join)
+}
+
+// rawPeerWithKey is rawPeer with a given identity.
+func rawPeerWithKey(t *testing.T, key crypto.PrivKey, join []string) *gossip.Node {
+	t.Helper()
 	var topics []string
 	for _, ns := range crdt.Namespaces {
 		topics = append(topics, string(ns))
