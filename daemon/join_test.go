@@ -200,6 +200,7 @@ func TestAllowPeersKeepsOutsidersOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("%s: peers_refused %d, peers %d", shortID(a.ID()), st.PeersRefused, st.Peers)
 		if st.PeersRefused == 0 || st.Peers != len(as)-1 {
 			t.Errorf("%s status: peers_refused %d, peers %d; want > 0 and %d", shortID(a.ID()), st.PeersRefused, st.Peers, len(as)-1)
 		}
@@ -272,7 +273,13 @@ func TestPSKKeepsOtherNetworksOut(t *testing.T) {
 			}
 		}
 	}
+	for i, g := range gaters {
+		accepts, _ := g.counts()
+		t.Logf("member %d: %d inbound connections accepted by the transport, none completed a handshake with an outsider", i, accepts)
+	}
 	for i, g := range outGaters {
+		_, dials := g.counts()
+		t.Logf("outsider %d: %d dial attempts, %d peers", i, dials, len(outsiders[i].Gossip().Peers()))
 		for _, m := range as {
 			if g.handshook(m.Gossip().ID()) {
 				t.Errorf("outsider %d completed a handshake with member %s", i, shortID(m.ID()))
