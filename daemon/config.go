@@ -216,6 +216,9 @@ func (c Config) Validate() error {
 			bad(name, "must be at least 1, got %d", v)
 		}
 	}
+	if c.BatchMaxDeltas > c.MaxDeltasPerMessage && c.MaxDeltasPerMessage >= 1 {
+		bad("batch_max_deltas", "%d is over max_deltas_per_message %d: peers would reject this agent's batches", c.BatchMaxDeltas, c.MaxDeltasPerMessage)
+	}
 	if c.RequestTimeout <= 0 {
 		bad("request_timeout", "must be positive, got %v", c.RequestTimeout)
 	}

@@ -319,6 +319,18 @@ func statusWith(t *testing.T, url, token string) int {
 	return resp.StatusCode
 }
 
+func TestBatchWithinDeltaLimit(t *testing.T) {
+	cfg := LocalConfig(t.TempDir())
+	cfg.BatchMaxDeltas, cfg.MaxDeltasPerMessage = 100, 100
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("batch_max_deltas = max_deltas_per_message: %v", err)
+	}
+	cfg.BatchMaxDeltas = 101
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "batch_max_deltas: 101 is over max_deltas_per_message 100") {
+		t.Fatalf("batch_max_deltas over max_deltas_per_message: %v", err)
+	}
+}
+
 func TestAPIListenMustBeLoopback(t *testing.T) {
 	cfg := LocalConfig(t.TempDir())
 	cfg.APIListen, cfg.APITokenFile = "0.0.0.0:7070", "/dev/null"
