@@ -88,7 +88,7 @@ type agent struct {
 	dir     string
 	sock    string
 	logPath string
-	listen  string
+	listen  []string // TCP first, then QUIC unless the run is TCP only
 	region  string
 	client  *rpc.Client
 
@@ -103,7 +103,7 @@ type agent struct {
 
 // newAgent makes agent i's data dir with a fresh identity key, so that
 // every agent's peer id is known before any starts (for --join).
-func newAgent(root string, l *lab, i int, region string) (*agent, error) {
+func newAgent(root string, l *lab, i int, region string, tcpOnly bool) (*agent, error) {
 	dir := filepath.Join(root, fmt.Sprintf("n%d", i))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -124,13 +124,24 @@ func newAgent(root string, l *lab, i int, region string) (*agent, error) {
 		return nil, err
 	}
 	sock := filepath.Join(dir, "rumor.sock")
+	listen := []string{fmt.Sprintf("/ip4/%s.%d/tcp/7946", l.net, i)}
+	if !tcpOnly {
+		listen = append(listen, fmt.Sprintf("/ip4/%s.%d/udp/7946/quic-v1", l.net, i))
+	}
 	return &agent{
 		i: i, id: id.String(), dir: dir, sock: sock, logPath: filepath.Join(root, fmt.Sprintf("n%d.log", i)),
-		listen: fmt.Sprintf("/ip4/%s.%d/tcp/7946", l.net, i), region: region, client: rpc.NewClient(sock),
+		listen: listen, region: region, client: rpc.NewClient(sock),
 	}, nil
 }
 
-func (a *agent) addr() string { return a.listen + "/p2p/" + a.id }
+// addrs are the agent's multiaddrs for --join.
+func (a *agent) addrs() []string {
+	var out []string
+	for _, l := range a.listen {
+		out = append(out, l+"/p2p/"+a.id)
+	}
+	return out
+}
 
 // start runs the agent in its namespace and waits until its API answers.
 func (a *agent) start(l *lab, rumorBin, config string, peers []*agent) error {
@@ -140,10 +151,15 @@ func (a *agent) start(l *lab, rumorBin, config string, peers []*agent) error {
 		return fmt.Errorf("agent %d: already running", a.i)
 	}
 	args := []string{"exec", strconv.Itoa(a.i), rumorBin, "agent", "--config", config, "--data-dir", a.dir,
-		"--socket", a.sock, "--listen", a.listen, "--region", a.region}
+		"--socket", a.sock, "--region", a.region}
+	for _, l := range a.listen {
+		args = append(args, "--listen", l)
+	}
 	for _, p := range peers {
 		if p != a {
-			args = append(args, "--join", p.addr())
+			for _, addr := range p.addrs() {
+				args = append(args, "--join", addr)
+			}
 		}
 	}
 	logf, err := os.OpenFile(a.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)

@@ -68,6 +68,8 @@ type options struct {
 	dir             string
 	jsonPath        string
 	keep            bool
+	faults          []string
+	tcpOnly         bool
 }
 
 func mainErr() int {
@@ -85,7 +87,16 @@ func mainErr() int {
 	flag.StringVar(&o.dir, "dir", "", "directory for data dirs and logs (default: a new temp dir)")
 	flag.StringVar(&o.jsonPath, "json", "", "write the full report (cycles, windows, violations, history) as JSON here")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data dirs and logs (always kept when a check fails)")
+	flag.BoolVar(&o.tcpOnly, "tcp-only", false, "agents listen on TCP only (default: TCP and QUIC, as the default config)")
+	faults := flag.String("faults", strings.Join(faultKinds, ","), "comma-separated fault kinds to draw from")
 	flag.Parse()
+	for _, f := range strings.Split(*faults, ",") {
+		if !slices.Contains(faultKinds, f) {
+			fmt.Fprintf(os.Stderr, "rumor-chaos: -faults: unknown fault %q (known: %s)\n", f, strings.Join(faultKinds, ", "))
+			return 2
+		}
+		o.faults = append(o.faults, f)
+	}
 	if o.seed == 0 {
 		o.seed = uint64(time.Now().UnixNano())
 	}
@@ -181,7 +192,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 			region = "far"
 			r.far = append(r.far, i)
 		}
-		a, err := newAgent(dir, l, i, region)
+		a, err := newAgent(dir, l, i, region, o.tcpOnly)
 		if err != nil {
 			return nil, err
 		}
@@ -214,7 +225,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 
 	rng := rand.New(rand.NewPCG(o.seed, 0xc4a05))
 	for c := 0; c < o.cycles && ctx.Err() == nil; c++ {
-		kind := faultKinds[rng.IntN(len(faultKinds))]
+		kind := o.faults[rng.IntN(len(o.faults))]
 		hold := o.faultMin + time.Duration(rng.Int64N(int64(o.faultMax-o.faultMin)+1))
 		cy := cycle{N: c + 1, Fault: kind, Start: time.Now(), Hold: hold}
 		f, err := r.inject(kind, rng)
