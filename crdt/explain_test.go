@@ -1,0 +1,121 @@
+package crdt
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestWhy(t *testing.T) {
+	put := func(key, node string, wall int64) Delta {
+		return Delta{Key: key, Stamp: stampAt(wall, node), Op: OpPut}
+	}
+	del := func(key, node string, wall int64) Delta {
+		return Delta{Key: key, Stamp: stampAt(wall, node), Op: OpDelete}
+	}
+	task := func(node string, wall int64, s TaskState) Delta {
+		return Delta{Key: "task/t", Stamp: stampAt(wall, node), Op: OpPut, Task: s}
+	}
+	for _, tc := range []struct {
+		a, b Delta
+		want string
+	}{
+		{put("svc/a/b", "n1", 20), put("svc/a/b", "n2", 10), "later clock"},
+		{put("svc/a/b", "n2", 10), put("svc/a/b", "n1", 10), "higher node id"},
+		{del("bl/x/1", "n1", 10), put("bl/x/1", "n2", 10), "remove wins"},
+		{task("n1", 5, TaskDone), task("n2", 50, TaskRunning), "state done ranks above running"},
+		{put("svc/a/b", "n1", 10), put("svc/a/b", "n2", 20), "it loses: later clock"},
+		{put("svc/a/b", "n1", 10), put("svc/a/b", "n1", 10), "the same write"},
+	} {
+		if got := Why(tc.a, tc.b); !strings.Contains(got, tc.want) {
+			t.Errorf("Why(%s, %s) = %q, want it to say %q", fmtDelta(tc.a), fmtDelta(tc.b), got, tc.want)
+		}
+	}
+	for _, ns := range Namespaces {
+		if r := Rule(ns); r == "" || r == "unknown namespace" {
+			t.Errorf("Rule(%s) = %q", ns, r)
+		}
+	}
+}
+
+func TestExplainLeaseAgreesWithResolve(t *testing.T) {
+	h6 := claimAt("h", 100, 6, 400)
+	for _, tc := range []struct {
+		name    string
+		records []Delta
+		reasons map[string]string // claim node -> part of its reason
+	}{
+		{"first claim wins, concurrent loses", []Delta{claimAt("a", 100, 1, 500), claimAt("b", 120, 1, 500)},
+			map[string]string{"a": "won epoch 1: the first claim", "b": "went to the earlier claim of a"}},
+		{"live lease blocks the next epoch", []Delta{h6, claimAt("b", 150, 7, 700)},
+			map[string]string{"h": "won epoch 6", "b": "neither released nor expired"}},
+		{"release opens the next epoch", []Delta{h6, releaseAt("h", 200, 6), claimAt("a", 250, 7, 600)},
+			map[string]string{"h": "was released before epoch 7", "a": "won epoch 7: the earliest eligible claim"}},
+		{"expiry opens the next epoch", []Delta{h6, claimAt("b", 410, 7, 700)},
+			map[string]string{"h": "was expired before epoch 7", "b": "won epoch 7"}},
+		{"a claim that expires at once is never eligible", []Delta{claimAt("z", 100, 1, 100), claimAt("a", 120, 1, 500)},
+			map[string]string{"z": "never eligible", "a": "won epoch 1"}},
+	} {
+		e := kernelEntry(tc.records...)
+		l := Resolve(e)
+		vs := ExplainLease(e)
+		won := 0
+		for _, v := range vs {
+			if want, ok := tc.reasons[v.Claim.Stamp.Node]; ok && !strings.Contains(v.Reason, want) {
+				t.Errorf("%s: claim of %s: reason %q, want it to say %q", tc.name, v.Claim.Stamp.Node, v.Reason, want)
+			}
+			if v.Won {
+				won++
+				if v.Claim.Stamp != l.Granted || v.Claim.Epoch != l.Epoch {
+					t.Errorf("%s: ExplainLease's winner %s epoch %d, Resolve's %s epoch %d", tc.name, fmtDelta(v.Claim), v.Claim.Epoch, l.Granted.Node, l.Epoch)
+				}
+			}
+		}
+		if won != 1 || len(vs) != countClaims(tc.records) {
+			t.Errorf("%s: %d winners among %d verdicts for %d claims", tc.name, won, len(vs), countClaims(tc.records))
+		}
+	}
+}
+
+func countClaims(ds []Delta) int {
+	n := 0
+	for _, d := range ds {
+		if d.Op == OpClaim {
+			n++
+		}
+	}
+	return n
+}
+
+// On random lease histories, ExplainLease names exactly Resolve's winner
+// (or none when Resolve finds no holder) and gives every claim a verdict.
+func TestExplainLeaseMatchesResolveOnRandomHistories(t *testing.T) {
+	r := propRand(t)
+	g := gen{r}
+	for it := range propIters {
+		ds := g.deltas("kernel/k1")
+		for range 1 + r.IntN(8) {
+			ds = append(ds, g.delta("kernel/k1"))
+		}
+		e := fold(t, ds)
+		l := Resolve(e)
+		vs := ExplainLease(e)
+		var winners []Delta
+		for _, v := range vs {
+			if v.Reason == "" {
+				t.Fatalf("iteration %d: claim %s has no reason", it, fmtDelta(v.Claim))
+			}
+			if v.Won {
+				winners = append(winners, v.Claim)
+			}
+		}
+		switch {
+		case l.Holder == "" && len(winners) != 0:
+			t.Fatalf("iteration %d: Resolve finds no holder, ExplainLease names %s\n records %s", it, fmtDeltas(winners), fmtEntry(e))
+		case l.Holder != "" && (len(winners) != 1 || winners[0].Stamp != l.Granted || winners[0].Epoch != l.Epoch):
+			t.Fatalf("iteration %d: Resolve: %s epoch %d; ExplainLease: %s\n records %s", it, l.Granted.Node, l.Epoch, fmtDeltas(winners), fmtEntry(e))
+		}
+		if len(vs) != countClaims(e.Deltas) {
+			t.Fatalf("iteration %d: %d verdicts for %d claims", it, len(vs), countClaims(e.Deltas))
+		}
+	}
+}
