@@ -44,12 +44,15 @@ type Store struct {
 	// ephemeral names keys never persisted (see Options.Ephemeral).
 	ephemeral func(key string) bool
 
+	// lost remembers recent losing writes per key, for explanations.
+	lost superseded
+
 	disk // persistence state, zero for New (persist.go)
 }
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{entries: make(map[string]crdt.Entry), watchers: make(map[*Watcher]struct{})}
+	return &Store{entries: make(map[string]crdt.Entry), watchers: make(map[*Watcher]struct{}), lost: newSuperseded()}
 }
 
 // Apply merges deltas into the store and returns those that changed an
@@ -62,9 +65,16 @@ func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
 	var changed []crdt.Delta
 	persist := false
 	for _, d := range ds {
-		e, ok := s.entries[d.Key].Apply(d)
+		prev := s.entries[d.Key]
+		e, ok := prev.Apply(d)
 		if !ok {
+			if len(prev.Deltas) > 0 && !prev.Winner().Equal(d) {
+				s.lost.remember(d) // arrived after a later write
+			}
 			continue
+		}
+		if len(prev.Deltas) > 0 {
+			s.lost.remember(prev.Winner()) // replaced
 		}
 		s.entries[d.Key] = e
 		if s.dirty != nil && (s.ephemeral == nil || !s.ephemeral(d.Key)) {
