@@ -55,7 +55,7 @@ func TestMemorySmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Keys != 600 || res.PayloadBytes != 200 {
+	if res.Keys != 600 || res.PayloadBytes != 200 || res.Store != memoryStore || res.BytesPerKey <= 0 {
 		t.Errorf("result %+v", res)
 	}
 }

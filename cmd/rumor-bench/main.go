@@ -9,7 +9,8 @@
 //     receiver applied divided by the time until it had everything, with
 //     the propagation latency of every 100th write under that load.
 //  3. Wire cost: bytes each receiver took in per update during that run.
-//  4. Memory: heap held per svc key by a store.
+//  4. Memory: heap held per svc key by an in-memory store, at 100 K and
+//     1 M keys (20 K with -short).
 //
 // And under failure (README "Under failure"), measured, not asserted:
 //
@@ -67,7 +68,7 @@ type params struct {
 	writers     int
 	window      int
 	sampleEvery int
-	memKeys     int
+	memKeys     []int // key counts for the memory figure, one store each
 	cpuProfile  string
 	timeline    io.Writer // nil: no throughput timeline
 	cluster     clusterOptions
@@ -105,7 +106,7 @@ type Report struct {
 	HeartbeatMs int                 `json:"heartbeat_ms"`
 	Propagation []PropagationResult `json:"propagation"`
 	Throughput  *ThroughputResult   `json:"throughput,omitempty"`
-	Memory      *MemoryResult       `json:"memory,omitempty"`
+	Memory      []MemoryResult      `json:"memory,omitempty"`
 	Failure     *FailureResult      `json:"failure_detection,omitempty"`
 	CatchUp     []CatchUpResult     `json:"catch_up,omitempty"`
 	Partition   *PartitionResult    `json:"partition_heal,omitempty"`
@@ -137,7 +138,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		tpSeconds  = fs.Float64("throughput-seconds", 10, "how long the throughput publisher writes")
 		short      = fs.Bool("short", false, "quick form for CI: size 8 only, 100 updates, 3 s throughput, 20K keys; 3 detector trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds")
 		jsonPath   = fs.String("json", "", "also write the report as JSON to this path")
-		memKeys    = fs.Int("mem-keys", 100_000, "keys for the memory figure")
+		memKeys    = fs.String("mem-keys", "100000,1000000", "memory: comma-separated key counts, one fresh store each")
 		payload    = fs.Int("payload", 200, "bytes of payload per write")
 		writers    = fs.Int("writers", 2, "publisher goroutines in the throughput run")
 		window     = fs.Int("window", 4096, "throughput: most writes the publisher may be ahead of the slowest receiver")
@@ -182,7 +183,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		updates: *updates, spacingMin: 10 * time.Millisecond, spacingMax: 20 * time.Millisecond,
 		payload: *payload, drain: *drain,
 		tpAgents: 6, tpDuration: time.Duration(*tpSeconds * float64(time.Second)),
-		writers: *writers, window: *window, sampleEvery: 100, memKeys: *memKeys,
+		writers: *writers, window: *window, sampleEvery: 100,
 		cpuProfile: *cpuProfile,
 		timeline:   timelineOut(*timeline),
 		cluster:    clusterOptions{heartbeat: *heartbeat, formTimeout: *formWithin, settle: 2 * time.Second, seed: *seed},
@@ -203,6 +204,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if p.catchUpKeys, err = parseCounts("-catchup-keys", *cuKeys); err != nil {
 		return err
 	}
+	if p.memKeys, err = parseCounts("-mem-keys", *memKeys); err != nil {
+		return err
+	}
 	switch {
 	case p.updates < 1:
 		return fmt.Errorf("-updates must be at least 1, got %d", p.updates)
@@ -210,8 +214,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("-throughput-seconds must be positive, got %v", *tpSeconds)
 	case p.writers < 1 || p.window < 1:
 		return fmt.Errorf("-writers and -window must be at least 1")
-	case p.memKeys < 1:
-		return fmt.Errorf("-mem-keys must be at least 1, got %d", p.memKeys)
 	case p.payload < 64:
 		return fmt.Errorf("-payload must be at least 64 bytes, got %d", p.payload)
 	case p.failure.agents < 3 || p.failure.trials < 1:
@@ -234,12 +236,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	// Memory first: the heap is quietest before any agent has run.
-	if p.phases[4] {
-		fmt.Fprintf(out, "\n[4] memory: filling a store with %d svc keys...\n", p.memKeys)
-		if m, err := runMemory(p.memKeys, p.payload, *seed); err != nil {
-			fail("memory", err)
+	// Each size fills a fresh store; the previous one is garbage by then.
+	for _, k := range p.memKeys {
+		if !p.phases[4] || ctx.Err() != nil {
+			break
+		}
+		fmt.Fprintf(out, "[4] memory: filling an in-memory store with %d svc keys...\n", k)
+		if m, err := runMemory(k, p.payload, *seed); err != nil {
+			fail(fmt.Sprintf("memory K=%d", k), err)
 		} else {
-			rep.Memory = &m
+			rep.Memory = append(rep.Memory, m)
 		}
 	}
 
@@ -408,11 +414,15 @@ func printReport(out io.Writer, rep Report, p params) {
 		fmt.Fprintln(tw, "2./3. Throughput and wire cost: (not measured)")
 	}
 	fmt.Fprintln(tw)
-	if m := rep.Memory; m != nil {
-		fmt.Fprintf(tw, "4. Memory per key: store.New() with svc entries as received (wire-decoded), %d B value, %d B key\n", m.PayloadBytes, m.KeyBytes)
-		fmt.Fprintln(tw, "keys\theap before\theap after\tbytes/key\toverhead/key\t")
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%.0f\t\n", m.Keys, benchstat.FmtBytes(float64(m.HeapBefore)), benchstat.FmtBytes(float64(m.HeapAfter)),
-			m.BytesPerKey, m.BytesPerKey-float64(m.PayloadBytes+m.KeyBytes))
+	if len(rep.Memory) > 0 {
+		m0 := rep.Memory[0]
+		fmt.Fprintf(tw, "4. Memory per key: %s with svc entries as received (wire-decoded), %d B value, %d B key;\n   heap in use after two GCs (HeapAlloc), after minus before filling, divided by the keys\n",
+			m0.Store, m0.PayloadBytes, m0.KeyBytes)
+		fmt.Fprintln(tw, "keys\theap before\theap after\tbytes/key\toverhead/key\tfill\t")
+		for _, m := range rep.Memory {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%.0f\t%.0f\t%.1f s\t\n", m.Keys, benchstat.FmtBytes(float64(m.HeapBefore)), benchstat.FmtBytes(float64(m.HeapAfter)),
+				m.BytesPerKey, m.BytesPerKey-float64(m.PayloadBytes+m.KeyBytes), m.Seconds)
+		}
 	} else {
 		fmt.Fprintln(tw, "4. Memory per key: (not measured)")
 	}

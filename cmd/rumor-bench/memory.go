@@ -12,8 +12,14 @@ import (
 	"github.com/rumor-dev/rumor/wire"
 )
 
-// MemoryResult is figure 4: heap held by a store per svc key.
+// memoryStore names the store figure 4 fills, for the report: the agent's
+// in-memory index, without the bbolt file an agent persists to.
+const memoryStore = "in-memory store (store.New(), no bbolt persistence)"
+
+// MemoryResult is figure 4 at one key count: heap held by a store per svc key.
 type MemoryResult struct {
+	// Store says which store was measured (in-memory, not persistent).
+	Store        string  `json:"store"`
 	Keys         int     `json:"keys"`
 	PayloadBytes int     `json:"payload_bytes"`
 	KeyBytes     int     `json:"key_bytes"`
@@ -28,7 +34,7 @@ type MemoryResult struct {
 // encoded for the wire and decoded again before it is applied, so keys,
 // node ids and values are separate allocations as on a receiver.
 func runMemory(keys, payload int, seed uint64) (MemoryResult, error) {
-	res := MemoryResult{Keys: keys, PayloadBytes: payload}
+	res := MemoryResult{Store: memoryStore, Keys: keys, PayloadBytes: payload}
 	rng := rand.New(rand.NewPCG(seed, 4))
 	nodes := make([]string, 30)
 	const b58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
