@@ -51,6 +51,13 @@ func cmdStatus(ctx context.Context, k *call) error {
 	if s.PeersRefused > 0 {
 		row(tw, "peers refused:", fmt.Sprintf("%d (not in allow_peers)", s.PeersRefused))
 	}
+	for i, l := range s.Lag {
+		label := ""
+		if i == 0 {
+			label = "lag p50/p99:"
+		}
+		row(tw, label, fmt.Sprintf("%s %d/%d ms (%d heartbeats)", short(l.Node), l.P50Millis, l.P99Millis, l.Samples))
+	}
 	for i, a := range s.Addrs {
 		label := ""
 		if i == 0 {

@@ -80,7 +80,11 @@ type Agent struct {
 	policy policy
 
 	deltasIn    atomic.Uint64
-	clockWarned atomic.Int64 // wall ms of the last clock warning
+	nsIn        nsCounter // deltasIn by namespace
+	leaseStats  leaseStats
+	lag         *lagProbe
+	metrics     *metricsServer // nil without metrics_addr
+	clockWarned atomic.Int64   // wall ms of the last clock warning
 	sync        syncStats
 	syncNow     chan peer.ID
 	notifee     *network.NotifyBundle
@@ -110,7 +114,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	a := &Agent{
 		cfg: cfg, opts: opts, clock: opts.Clock, log: opts.Logger, rand: opts.Rand,
 		store: store.New(), leases: newLeases(), delays: newDelayTracker(1024), known: known,
-		closed: make(chan struct{}),
+		nsIn: newNSCounter(), lag: newLagProbe(), closed: make(chan struct{}),
 	}
 	if cfg.PSKFile != "" {
 		psk, err := loadPSK(cfg.PSKFile)
@@ -166,10 +170,15 @@ func (a *Agent) Start(ctx context.Context) error {
 		a.store.Close()
 		return err
 	}
+	a.log = a.log.With("node", shortID(a.self))
+	if a.metrics, err = a.listenMetrics(); err != nil {
+		_ = node.Close()
+		a.store.Close()
+		return err
+	}
 	a.node = node
 	a.members = membership.New(a.self, a.cfg.membership())
 	a.started = a.clock.Now()
-	a.log = a.log.With("node", shortID(a.self))
 	loopCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.pub = newPublisher(node, a.cfg.BatchMaxDeltas, a.cfg.BatchMaxBytes, a.log)
@@ -182,8 +191,16 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.goLoop(func() { every(loopCtx, max(a.cfg.Heartbeat/4, 50*time.Millisecond), a.tickMembership) })
 	a.goLoop(func() { a.leaseLoop(loopCtx) })
 	a.goLoop(func() { every(loopCtx, min(max(a.cfg.TombstoneHorizon/100, time.Second), 10*time.Minute), a.collect) })
+	a.goLoop(func() { a.rejectionLoop(loopCtx) })
 	a.startAntiEntropy(loopCtx)
-	a.log.Info("agent started", "cluster", a.cfg.Cluster, "addrs", node.Addrs())
+	if a.metrics != nil {
+		a.goLoop(func() {
+			if err := a.metrics.serve(); err != nil {
+				a.log.Error("metrics server stopped", "err", err)
+			}
+		})
+	}
+	a.log.Info("agent started", "cluster", a.cfg.Cluster, "addrs", node.Addrs(), "metrics", a.MetricsAddr())
 	return nil
 }
 
@@ -203,6 +220,9 @@ func (a *Agent) Close() error {
 		close(a.closed)
 		if a.cancel != nil {
 			a.cancel()
+		}
+		if a.metrics != nil {
+			a.metrics.stop()
 		}
 		a.wg.Wait()
 		if a.node != nil {
@@ -328,8 +348,11 @@ func (a *Agent) receive(ds []crdt.Delta) {
 	}
 	for _, d := range a.store.Apply(ds...) {
 		a.deltasIn.Add(1)
+		ns := crdt.NamespaceOf(d.Key)
+		a.nsIn.add(ns, 1)
 		a.delays.add(now - d.Stamp.HLC.WallMS())
-		if crdt.NamespaceOf(d.Key) == crdt.NSNode {
+		if ns == crdt.NSNode {
+			a.lag.observe(d.Stamp.Node, d.Stamp.HLC.WallMS(), now)
 			a.learnPeer(d)
 		}
 	}

@@ -22,6 +22,7 @@ func (a *Agent) Status(context.Context) (rpc.Status, error) {
 			Rounds: a.sync.rounds.Load(), Repaired: a.sync.repaired.Load(),
 			Refused: a.sync.refused.Load(), Failed: a.sync.failed.Load(),
 		},
+		Lag: a.lag.report(),
 	}, nil
 }
 

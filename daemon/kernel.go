@@ -60,6 +60,7 @@ func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim)
 			}
 			l = a.lease(id)
 		}
+		a.claimDenied(l)
 		return rpc.ClaimResult{Kernel: kernelView(l, a.nowMS())}, nil
 	}
 	claim, _, err := a.write(crdt.Delta{Key: kernelKey(id), Op: crdt.OpClaim, Epoch: l.MaxEpoch + 1, Expiry: now + ttl, Value: []byte(req.Job)})
@@ -73,6 +74,8 @@ func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim)
 	won := l.Granted == claim.Stamp
 	if won {
 		a.granted(l, ttl)
+	} else {
+		a.claimDenied(l)
 	}
 	return rpc.ClaimResult{Granted: won, Kernel: kernelView(l, a.nowMS())}, nil
 }
@@ -123,6 +126,12 @@ func (a *Agent) KernelRelease(_ context.Context, id string) (rpc.Kernel, error) 
 	l = a.lease(id)
 	a.released(l)
 	return kernelView(l, a.nowMS()), nil
+}
+
+// claimDenied counts and logs a claim of this agent that another won.
+func (a *Agent) claimDenied(l crdt.Lease) {
+	a.leaseStats.denied.Add(1)
+	a.log.Info("kernel claim denied", "kernel", lastSegment(l.Kernel), "epoch", l.Epoch, "holder", shortID(l.Holder))
 }
 
 func (a *Agent) notHolder(id string, l crdt.Lease) error {

@@ -69,6 +69,7 @@ func (ls *leases) emit(ev rpc.Event) {
 // leaseEvent sends one lease event about kernel lease l.
 func (a *Agent) leaseEvent(kind string, l crdt.Lease) {
 	now := a.nowMS()
+	a.leaseStats.count(kind)
 	if kind != rpc.LeaseRenewed {
 		a.log.Info("kernel "+kind, "kernel", lastSegment(l.Kernel), "epoch", l.Epoch, "holder", shortID(l.Holder))
 	}

@@ -31,6 +31,7 @@ type publisher struct {
 	wake  chan struct{}
 
 	sent     atomic.Uint64 // deltas published
+	sentNS   nsCounter     // sent by namespace
 	messages atomic.Uint64 // messages published
 	failed   atomic.Uint64 // deltas whose publish failed
 }
@@ -38,7 +39,7 @@ type publisher struct {
 func newPublisher(out publishTopic, maxDeltas, maxBytes int, log *slog.Logger) *publisher {
 	return &publisher{
 		out: out, maxDeltas: maxDeltas, maxBytes: maxBytes, log: log,
-		queue: make(map[crdt.Namespace][]crdt.Delta), wake: make(chan struct{}, 1),
+		queue: make(map[crdt.Namespace][]crdt.Delta), wake: make(chan struct{}, 1), sentNS: newNSCounter(),
 	}
 }
 
@@ -86,6 +87,7 @@ func (p *publisher) flush(ctx context.Context) {
 			continue
 		}
 		p.sent.Add(uint64(len(batch)))
+		p.sentNS.add(ns, uint64(len(batch)))
 		p.messages.Add(1)
 	}
 }

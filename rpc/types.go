@@ -27,6 +27,19 @@ type Status struct {
 	// is not in allow_peers.
 	PeersRefused uint64    `json:"peers_refused"`
 	Started      time.Time `json:"started"`
+	// Lag is the convergence probe: per peer, the lag of its recent
+	// heartbeats (this agent's receive time minus the heartbeat's stamp,
+	// clock skew included), by node id.
+	Lag []PeerLag `json:"lag,omitempty"`
+}
+
+// PeerLag is the propagation lag of one peer's recent heartbeats (up to
+// the last 256) as this agent received them.
+type PeerLag struct {
+	Node      string `json:"node"`
+	Samples   int    `json:"samples"`
+	P50Millis int64  `json:"p50_ms"`
+	P99Millis int64  `json:"p99_ms"`
 }
 
 // AntiEntropyStats counts anti-entropy exchanges.
