@@ -29,6 +29,7 @@ func commands() []*cli.Command {
 		blCommand(),
 		taskCommand(),
 		kernelCommand(),
+		explainCommand(),
 		{
 			Name:      "watch",
 			Usage:     "print every change to keys under a prefix (svc/, bl/<list>/, task/, kernel/, node/)",

@@ -50,6 +50,9 @@ type API interface {
 	// order ("" for all keys).
 	Records(ctx context.Context, prefix string) ([]Record, error)
 
+	// Explain says what the agent holds for key and why its value won.
+	Explain(ctx context.Context, key string) (Explanation, error)
+
 	// Watch calls fn for every change to a key under prefix until ctx is
 	// done (then it returns nil), fn returns an error, or the agent drops
 	// the watcher (then it returns why).

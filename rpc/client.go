@@ -275,6 +275,12 @@ func (c *Client) Records(ctx context.Context, prefix string) ([]Record, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/records?prefix="+url.QueryEscape(prefix), nil, &out)
 }
 
+// Explain says what the agent holds for key and why its value won.
+func (c *Client) Explain(ctx context.Context, key string) (Explanation, error) {
+	var out Explanation
+	return out, c.do(ctx, http.MethodGet, "/v1/explain?key="+url.QueryEscape(key), nil, &out)
+}
+
 // Watch calls fn for every change under prefix, in order, until ctx is done
 // (then it returns nil), fn returns an error (then it returns that error),
 // or the agent ends the stream (then it returns why: an *Error, or

@@ -244,6 +244,10 @@ func (s *Server) routes() {
 		return list(s.api.Records(r.Context(), r.URL.Query().Get("prefix")))
 	})
 
+	s.handle("GET /v1/explain", func(r *http.Request) (any, error) {
+		return s.api.Explain(r.Context(), r.URL.Query().Get("key"))
+	})
+
 	s.handle("GET /v1/task", func(r *http.Request) (any, error) {
 		return list(s.api.TaskList(r.Context()))
 	})

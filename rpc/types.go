@@ -195,6 +195,29 @@ type Record struct {
 	Value []byte `json:"value,omitempty"`
 }
 
+// Explanation is what an agent holds for one key and which rule made its
+// value win (`rumor explain`).
+type Explanation struct {
+	Key string `json:"key"`
+	// Rule is the namespace's ordering rule, in words.
+	Rule string `json:"rule"`
+	// Verdict is the outcome in one line: the winning write, or the
+	// kernel's holder.
+	Verdict string `json:"verdict"`
+	// Records are what the agent holds: a register's winning write, or
+	// every lease record of a kernel, each with what the rule made of it.
+	Records []ExplainedRecord `json:"records"`
+	// Superseded are recent writes this agent saw lose to the winner, with
+	// why (a bounded memory, empty after a restart).
+	Superseded []ExplainedRecord `json:"superseded,omitempty"`
+}
+
+// ExplainedRecord is a record with what the ordering rule made of it.
+type ExplainedRecord struct {
+	Record
+	Why string `json:"why"`
+}
+
 // Event is one change seen by a watch.
 type Event struct {
 	Key string `json:"key"`

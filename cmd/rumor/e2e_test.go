@@ -177,6 +177,9 @@ func TestThreeAgentsThroughTheCLI(t *testing.T) {
 	if r.code != 3 || !strings.Contains(r.stdout+r.stderr, a1.id[len(a1.id)-8:]) {
 		t.Fatalf("claim of a held kernel: exit %d, out %q, err %q; want exit 3 naming %s", r.code, r.stdout, r.stderr, a1.id)
 	}
+	if r := a2.cli(t, "explain", "kernel/gpu0"); r.code != 0 || !strings.Contains(r.stdout, "held by "+a1.id) || !strings.Contains(r.stdout, "won epoch 1: the first claim") {
+		t.Fatalf("explain kernel/gpu0 on a2: %+v", r)
+	}
 
 	// Tasks: owned by a2, cancelled from a3, which does not own it.
 	if r := a1.cli(t, "task", "assign", "t1", "--node", a2.id); r.code != 0 {

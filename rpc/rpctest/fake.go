@@ -677,3 +677,12 @@ func (f *Fake) Records(ctx context.Context, prefix string) ([]rpc.Record, error)
 	}
 	return []rpc.Record{}, nil
 }
+
+// Explain reports the key as not found: the fake keeps views, not the
+// writes behind them.
+func (f *Fake) Explain(ctx context.Context, key string) (rpc.Explanation, error) {
+	if err := f.before(ctx, "Explain"); err != nil {
+		return rpc.Explanation{}, err
+	}
+	return rpc.Explanation{}, rpc.NotFound("no such key: %s", key)
+}
