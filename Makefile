@@ -6,7 +6,7 @@ CONFIG  ?= configs/rumor.yaml
 PKGS    := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run demo test test-short lint fuzz bench bench-short chaos clean
+.PHONY: all build run demo test test-deps test-short lint fuzz bench bench-short chaos clean
 
 all: build
 
@@ -23,9 +23,21 @@ demo: build
 # Everything CI checks: formatting, vet, staticcheck, the race-enabled test
 # suite (which includes the fuzz seed corpora and the end-to-end binary
 # test), then the short benchmark.
-test: lint
+test: lint test-deps
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
 	$(MAKE) bench-short
+
+# Headless Chromium for the status page test (daemon TestStatusPageBrowser),
+# from Debian when run as root; without it that test skips, saying why.
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (status page test)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+	    echo "could not install chromium: TestStatusPageBrowser will skip"; \
+	  else echo "no chromium and not root: TestStatusPageBrowser will skip"; fi; }
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

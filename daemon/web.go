@@ -84,16 +84,16 @@ func (a *Agent) MetricsAddr() string {
 
 // pageStatus is /status.json, the data of the status page.
 type pageStatus struct {
-	Time     time.Time      `json:"time"`
-	Status   rpc.Status     `json:"status"`
-	Members  []rpc.Member   `json:"members"`
-	Services []rpc.Service  `json:"services"`
-	Kernels  []rpc.Kernel   `json:"kernels"`
-	Tasks    []rpc.Task     `json:"tasks"`
-	Lists    map[string]int `json:"blacklists"` // live ids per list
-	Lag      pageHistogram  `json:"lag"`
-	Settle   float64        `json:"settle_ms"`
-	States   map[string]int `json:"services_by_status"`
+	Time          time.Time      `json:"time"`
+	Status        rpc.Status     `json:"status"`
+	Members       []rpc.Member   `json:"members"`
+	Services      []rpc.Service  `json:"services"`
+	Kernels       []rpc.Kernel   `json:"kernels"`
+	Tasks         []rpc.Task     `json:"tasks"`
+	Blacklists    map[string]int `json:"blacklists"` // live ids per list
+	Lag           pageHistogram  `json:"lag"`
+	Settle        float64        `json:"settle_ms"`
+	ServiceStates map[string]int `json:"services_by_status"`
 }
 
 // pageHistogram is rumor_propagation_lag_seconds: cumulative counts per
@@ -121,7 +121,7 @@ func (a *Agent) serveStatusJSON(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) pageStatus(ctx context.Context) (pageStatus, error) {
-	p := pageStatus{Time: a.clock.Now().UTC(), Lists: make(map[string]int), States: make(map[string]int)}
+	p := pageStatus{Time: a.clock.Now().UTC(), Blacklists: make(map[string]int), ServiceStates: make(map[string]int)}
 	var err error
 	if p.Status, err = a.Status(ctx); err != nil {
 		return p, err
@@ -139,12 +139,12 @@ func (a *Agent) pageStatus(ctx context.Context) (pageStatus, error) {
 		return p, err
 	}
 	for _, s := range p.Services {
-		p.States[s.Status]++
+		p.ServiceStates[s.Status]++
 	}
 	now := a.nowMS()
 	for _, e := range a.store.List("bl/") {
 		if e.Winner().Live(now) {
-			p.Lists[strings.SplitN(e.Key, "/", 3)[1]]++
+			p.Blacklists[strings.SplitN(e.Key, "/", 3)[1]]++
 		}
 	}
 	p.Lag = histogramOf(a.lag.hist)
