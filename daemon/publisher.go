@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/wire"
@@ -34,6 +35,7 @@ type publisher struct {
 	sentNS   nsCounter     // sent by namespace
 	messages atomic.Uint64 // messages published
 	failed   atomic.Uint64 // deltas whose publish failed
+	failLog  logLimiter
 }
 
 func newPublisher(out publishTopic, maxDeltas, maxBytes int, log *slog.Logger) *publisher {
@@ -80,7 +82,9 @@ func (p *publisher) flush(ctx context.Context) {
 		}
 		if err != nil {
 			p.failed.Add(uint64(len(batch)))
-			p.log.Warn("publish failed; anti-entropy will repair", "namespace", ns, "deltas", len(batch), "err", err)
+			if ok, held := p.failLog.allow(time.Now()); ok {
+				p.log.Warn("publish failed; anti-entropy will repair", "namespace", ns, "deltas", len(batch), "err", err, "failures_not_logged", held)
+			}
 			if ctx.Err() != nil {
 				return
 			}

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -20,20 +22,43 @@ type rejectionLog struct {
 
 func (a *Agent) rejectionLoop(ctx context.Context) {
 	r := &rejectionLog{last: make(map[string]uint64)}
-	every(ctx, rejectionLogEvery, func() { a.logRejections(r) })
+	every(ctx, rejectionLogEvery, func() { r.log(a.log, a.node.Rejections(), a.sync.refused.Load()) })
 }
 
-// logRejections logs what was refused since the previous call.
-func (a *Agent) logRejections(r *rejectionLog) {
-	cur := a.node.Rejections()
-	for _, reason := range slices.Sorted(maps.Keys(cur)) {
-		if n := cur[reason] - r.last[reason]; n > 0 {
-			a.log.Warn("gossip messages refused", "reason", reason, "count", n, "total", cur[reason], "since", rejectionLogEvery)
+// log logs what was refused since the previous call, given the totals:
+// gossip messages by reason, and anti-entropy deltas.
+func (r *rejectionLog) log(log *slog.Logger, gossip map[string]uint64, aeRefused uint64) {
+	for _, reason := range slices.Sorted(maps.Keys(gossip)) {
+		if n := gossip[reason] - r.last[reason]; n > 0 {
+			log.Warn("gossip messages refused", "reason", reason, "count", n, "total", gossip[reason], "within", rejectionLogEvery)
 		}
 	}
-	r.last = cur
-	if ae := a.sync.refused.Load(); ae > r.aeRefused {
-		a.log.Warn("anti-entropy deltas refused", "count", ae-r.aeRefused, "total", ae, "since", rejectionLogEvery)
-		r.aeRefused = ae
+	r.last = gossip
+	if aeRefused > r.aeRefused {
+		log.Warn("anti-entropy deltas refused", "count", aeRefused-r.aeRefused, "total", aeRefused, "within", rejectionLogEvery)
+		r.aeRefused = aeRefused
 	}
+}
+
+// logLimiter lets one log line through per rejectionLogEvery and counts
+// the ones it holds back, for a line that could otherwise repeat per
+// message.
+type logLimiter struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed uint64
+}
+
+// allow reports whether to log now, and how many lines were held back
+// since the last one let through.
+func (l *logLimiter) allow(now time.Time) (bool, uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && now.Sub(l.last) < rejectionLogEvery {
+		l.suppressed++
+		return false, 0
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	return true, n
 }
