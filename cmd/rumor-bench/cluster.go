@@ -27,6 +27,8 @@ type clusterOptions struct {
 	// options, when set, returns agent i's options; the cluster sets
 	// NoSocket, Logger and Rand itself.
 	options func(i int) daemon.Options
+	// logger, when set, returns agent i's logger (default: logs discarded).
+	logger func(i int) *slog.Logger
 }
 
 // cluster is n agents in this process on 127.0.0.1, each joined through
@@ -117,8 +119,9 @@ func (c *cluster) config(dir string) daemon.Config {
 	return cfg
 }
 
-// startAgent starts one agent with cfg, with the options of cluster index
-// i (logs discarded) and randomness from stream.
+// startAgent starts one agent with cfg, with the options and logger of
+// cluster index i (logs discarded unless opt.logger is set) and randomness
+// from stream.
 func (c *cluster) startAgent(ctx context.Context, i int, cfg daemon.Config, stream uint64) (*daemon.Agent, error) {
 	var o daemon.Options
 	if c.opt.options != nil {
@@ -126,6 +129,9 @@ func (c *cluster) startAgent(ctx context.Context, i int, cfg daemon.Config, stre
 	}
 	o.NoSocket = true
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if c.opt.logger != nil {
+		o.Logger = c.opt.logger(i)
+	}
 	o.Rand = rand.New(rand.NewPCG(c.opt.seed, stream))
 	a, err := daemon.New(cfg, o)
 	if err == nil {

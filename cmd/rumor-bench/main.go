@@ -26,10 +26,15 @@
 //     on both sides and both sides grant the same kernel; after the heal,
 //     the time until every agent agrees again and the double-grant window
 //     (both granted until the loser's lease "lost" event).
+//  8. Idle: 30 agents with the default membership settings (heartbeat 1 s,
+//     suspect 3 s, dead 10 s) left idle for 10 minutes (20 s with -short);
+//     every suspect and dead verdict any agent reaches about another is
+//     false and counted, from the agents' membership logs and by polling
+//     their Members(); with the CPU used and the load average.
 //
 // Usage:
 //
-//	rumor-bench [-short] [-n 8,30] [-updates 200] [-throughput-seconds 10] [-phases 1,2,3,4,5,6,7] [-json out.json]
+//	rumor-bench [-short] [-n 8,30] [-updates 200] [-throughput-seconds 10] [-phases 1,2,3,4,5,6,7,8] [-idle 10m] [-json out.json]
 //
 // It exits 0 when every phase ran and every update arrived, 1 otherwise,
 // with the reason on stderr.
@@ -77,6 +82,7 @@ type params struct {
 	catchUp     catchUpParams
 	catchUpKeys []int
 	partition   partitionParams
+	idle        idleParams
 }
 
 // Machine describes where the figures were taken.
@@ -110,6 +116,7 @@ type Report struct {
 	Failure     *FailureResult      `json:"failure_detection,omitempty"`
 	CatchUp     []CatchUpResult     `json:"catch_up,omitempty"`
 	Partition   *PartitionResult    `json:"partition_heal,omitempty"`
+	Idle        *IdleResult         `json:"idle,omitempty"`
 	Errors      []string            `json:"errors,omitempty"`
 	Seconds     float64             `json:"seconds"`
 }
@@ -136,7 +143,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		sizes      = fs.String("n", "8,30", "comma-separated cluster sizes for the propagation figure")
 		updates    = fs.Int("updates", 200, "svc writes per cluster size")
 		tpSeconds  = fs.Float64("throughput-seconds", 10, "how long the throughput publisher writes")
-		short      = fs.Bool("short", false, "quick form for CI: size 8 only, 100 updates, 3 s throughput, 20K keys; 3 detector trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds")
+		short      = fs.Bool("short", false, "quick form for CI: size 8 only, 100 updates, 3 s throughput, 20K keys; 3 detector trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds, 20 s idle")
 		jsonPath   = fs.String("json", "", "also write the report as JSON to this path")
 		memKeys    = fs.String("mem-keys", "100000,1000000", "memory: comma-separated key counts, one fresh store each")
 		payload    = fs.Int("payload", 200, "bytes of payload per write")
@@ -148,7 +155,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		seed       = fs.Uint64("seed", 1, "seed for the agents' and the writers' randomness")
 		timeline   = fs.Bool("timeline", false, "print the throughput run's progress every 100 ms to stderr")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the throughput run to this path")
-		phases     = fs.String("phases", "1,2,3,4,5,6,7", "comma-separated figures to measure (2 and 3 are one run)")
+		phases     = fs.String("phases", "1,2,3,4,5,6,7,8", "comma-separated figures to measure (2 and 3 are one run)")
 		fdAgents   = fs.Int("fd-agents", 10, "failure detection: cluster size")
 		fdTrials   = fs.Int("fd-trials", 20, "failure detection: stop/restart trials")
 		fdBeat     = fs.Duration("fd-heartbeat", defaults.Heartbeat, "failure detection: agents' heartbeat (default: the agent's default)")
@@ -156,9 +163,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fdDead     = fs.Duration("fd-dead", defaults.DeadAfter, "failure detection: dead_after (default: the agent's default)")
 		cuKeys     = fs.String("catchup-keys", "10000,100000", "catch-up: comma-separated key counts the cluster holds when a new agent joins")
 		ptRounds   = fs.Int("partition-rounds", 10, "partition heal: partition/heal rounds")
+		idleFor    = fs.Duration("idle", 10*time.Minute, "idle: how long the agents stay idle while false verdicts are counted")
+		idleAgents = fs.Int("idle-agents", 30, "idle: cluster size")
 	)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: rumor-bench [flags]\n\nMeasures rumor agents in this process: propagation latency, throughput, wire cost, memory per key;\nunder failure: failure detection, catch-up of a new agent and restart, partition heal.\n\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: rumor-bench [flags]\n\nMeasures rumor agents in this process: propagation latency, throughput, wire cost, memory per key;\nunder failure: failure detection, catch-up of a new agent and restart, partition heal;\nidle: false suspect/dead verdicts among idle agents.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -173,7 +182,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		// -short picks the quick form; flags given explicitly still win.
 		for name, v := range map[string]string{"n": "8", "updates": "100", "throughput-seconds": "3", "mem-keys": "20000",
 			"fd-trials": "3", "fd-heartbeat": "200ms", "fd-suspect": "600ms", "fd-dead": "2s",
-			"catchup-keys": "10000", "partition-rounds": "3"} {
+			"catchup-keys": "10000", "partition-rounds": "3", "idle": "20s"} {
 			if !set[name] {
 				_ = fs.Set(name, v)
 			}
@@ -193,6 +202,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		partition: partitionParams{agents: 6, rounds: *ptRounds, keysPerSide: 20, settle: 100 * time.Millisecond,
 			redialMin: 50 * time.Millisecond, redialMax: 500 * time.Millisecond, leaseTTL: time.Minute,
 			poll: 10 * time.Millisecond, within: 30 * time.Second},
+		idle: idleParams{agents: *idleAgents, duration: *idleFor, poll: 250 * time.Millisecond, progress: time.Minute},
 	}
 	var err error
 	if p.sizes, err = parseSizes(*sizes); err != nil {
@@ -222,6 +232,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("failure detection needs 0 < -fd-heartbeat, 0 < -fd-suspect < -fd-dead")
 	case p.partition.rounds < 1:
 		return fmt.Errorf("-partition-rounds must be at least 1, got %d", p.partition.rounds)
+	case p.idle.agents < 2 || p.idle.duration <= 0:
+		return fmt.Errorf("-idle-agents must be at least 2 and -idle positive")
 	}
 
 	began, meter := time.Now(), startCPUMeter()
@@ -280,6 +292,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	runFailureFigures(ctx, out, p, &rep, fail)
+	runIdleFigure(ctx, out, p, &rep, fail)
 	if err := ctx.Err(); err != nil {
 		fail("interrupted", err)
 	}
@@ -427,6 +440,7 @@ func printReport(out io.Writer, rep Report, p params) {
 		fmt.Fprintln(tw, "4. Memory per key: (not measured)")
 	}
 	printFailureFigures(tw, rep, p)
+	printIdle(tw, rep, p)
 	fmt.Fprintf(tw, "\ntotal %.1f s", rep.Seconds)
 	if rep.Machine.LoadEnd >= 0 {
 		fmt.Fprintf(tw, ", load average at end %.2f", rep.Machine.LoadEnd)

@@ -126,7 +126,7 @@ func defaultsNote(f *FailureResult) string {
 // msDur turns milliseconds back into a duration for printing.
 func msDur(v int) time.Duration { return time.Duration(v) * time.Millisecond }
 
-// parsePhases parses the -phases list: figures 1 to 7.
+// parsePhases parses the -phases list: figures 1 to 8.
 func parsePhases(s string) (map[int]bool, error) {
 	out := make(map[int]bool)
 	for f := range strings.SplitSeq(s, ",") {
@@ -135,8 +135,8 @@ func parsePhases(s string) (map[int]bool, error) {
 			continue
 		}
 		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 7 {
-			return nil, fmt.Errorf("-phases: %q is not a figure between 1 and 7", f)
+		if err != nil || n < 1 || n > 8 {
+			return nil, fmt.Errorf("-phases: %q is not a figure between 1 and 8", f)
 		}
 		out[n] = true
 	}
