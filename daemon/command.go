@@ -36,6 +36,7 @@ func Command() *cli.Command {
 			&cli.StringFlag{Name: "socket", EnvVars: []string{"RUMOR_SOCKET"}, Usage: "local API Unix socket", DefaultText: "<data-dir>/rumor.sock"},
 			&cli.StringFlag{Name: "cluster", EnvVars: []string{"RUMOR_CLUSTER"}, Usage: "cluster name", DefaultText: d.Cluster},
 			&cli.StringFlag{Name: "region", EnvVars: []string{"RUMOR_REGION"}, Usage: "region tag shown in members"},
+			&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"RUMOR_METRICS_ADDR"}, Usage: "host:port for /metrics and the status page; \"\" turns them off", DefaultText: d.MetricsAddr},
 			&cli.DurationFlag{Name: "max-skew", EnvVars: []string{"RUMOR_MAX_SKEW"}, Usage: "reject stamps further ahead of our clock than this", DefaultText: d.MaxSkew.String()},
 			&cli.DurationFlag{Name: "lease-ttl", EnvVars: []string{"RUMOR_LEASE_TTL"}, Usage: "default kernel lease TTL", DefaultText: d.LeaseTTL.String()},
 			&cli.DurationFlag{Name: "settle", EnvVars: []string{"RUMOR_SETTLE"}, Usage: "fixed kernel claim settle window (default: 3 x measured p99 gossip delay, 50ms..2s)"},
@@ -60,7 +61,7 @@ func configFromFlags(c *cli.Context) (Config, error) {
 		}
 	}
 	str := map[string]*string{"data-dir": &cfg.DataDir, "socket": &cfg.Socket, "cluster": &cfg.Cluster,
-		"region": &cfg.Region, "log-level": &cfg.LogLevel, "log-format": &cfg.LogFormat, "psk-file": &cfg.PSKFile}
+		"region": &cfg.Region, "metrics-addr": &cfg.MetricsAddr, "log-level": &cfg.LogLevel, "log-format": &cfg.LogFormat, "psk-file": &cfg.PSKFile}
 	for name, p := range str {
 		if c.IsSet(name) {
 			*p = c.String(name)

@@ -12,7 +12,7 @@ trap cleanup EXIT
 
 start() { # start <n> [join-addr]
   local n=$1 join=${2:-}
-  $bin agent --data-dir "$dir/n$n" --listen "/ip4/127.0.0.1/tcp/0" --log-level warn ${join:+--join "$join"} \
+  $bin agent --data-dir "$dir/n$n" --listen "/ip4/127.0.0.1/tcp/0" --metrics-addr 127.0.0.1:0 --log-level warn ${join:+--join "$join"} \
     >"$dir/n$n.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do [ -S "$dir/n$n/rumor.sock" ] && return; sleep 0.05; done

@@ -78,7 +78,7 @@ func startAgent(t *testing.T, join []string, extra ...string) *agent {
 
 func startAgentIn(t *testing.T, dir string, join []string, extra ...string) *agent {
 	t.Helper()
-	args := []string{"agent", "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--log-level", "info", "--settle", "200ms"}
+	args := []string{"agent", "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--log-level", "info", "--settle", "200ms", "--metrics-addr", "127.0.0.1:0"}
 	for _, j := range join {
 		args = append(args, "--join", j)
 	}
