@@ -96,9 +96,9 @@ func TestStatusPageBrowser(t *testing.T) {
 	if _, err := agents[2].BlacklistAdd(ctx, "fraud", "user42", rpc.BlacklistAdd{Reason: "chargeback"}); err != nil {
 		t.Fatal(err)
 	}
-	shot := os.Getenv("RUMOR_STATUS_SCREENSHOT")
+	shot, kept := os.Getenv("RUMOR_STATUS_SCREENSHOT"), ""
 	if shot == "" {
-		shot = filepath.Join(t.TempDir(), "status.png")
+		shot, kept = filepath.Join(t.TempDir(), "status.png"), " (removed after the test: set RUMOR_STATUS_SCREENSHOT=file.png to keep it)"
 	} else if shot, err = filepath.Abs(shot); err != nil {
 		t.Fatal(err)
 	}
@@ -128,5 +128,5 @@ func TestStatusPageBrowser(t *testing.T) {
 	if fi, err := os.Stat(shot); err != nil || fi.Size() == 0 {
 		t.Fatalf("screenshot %s: %v", shot, err)
 	}
-	t.Logf("status page rendered in %v (including cluster start); screenshot: %s", time.Since(start).Round(time.Millisecond), shot)
+	t.Logf("status page rendered in %v (including cluster start); screenshot: %s%s", time.Since(start).Round(time.Millisecond), shot, kept)
 }
