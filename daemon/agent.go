@@ -267,12 +267,26 @@ func (a *Agent) write(d crdt.Delta) (crdt.Delta, bool, error) {
 		return d, false, err
 	}
 	a.hlcMu.Lock()
+	wall := a.nowMS()
 	st, err := a.stamp()
 	a.hlcMu.Unlock()
 	if err != nil {
 		return d, false, err
 	}
 	d.Stamp = st
+	// Callers set Expiry as wall clock + TTL, but every node judges an
+	// expiry against the write's stamp. The HLC can run ahead of this
+	// host's wall clock (it observed a peer ahead of us, or restarted from
+	// a reservation made before the clock was set back): then the TTL
+	// counts from the stamp, or a lease could expire before its own stamp
+	// and be refused by every peer while we keep it.
+	if ahead := st.HLC.WallMS() - wall; d.Expiry != 0 && ahead > 0 {
+		d.Expiry += ahead
+	}
+	// Never keep what peers would refuse: that would diverge for good.
+	if err := a.policy.check(crdt.NamespaceOf(d.Key), d, a.self); err != nil {
+		return d, false, fmt.Errorf("daemon: refusing to write a delta peers would reject: %w", err)
+	}
 	changed := len(a.store.Apply(d)) > 0
 	if changed {
 		a.pub.enqueue(d)
@@ -302,6 +316,12 @@ func (a *Agent) validate(topic string, from peer.ID, data []byte) (any, error) {
 		if err := crdt.CheckSkew(d.Stamp.HLC, now, a.cfg.MaxSkew.Milliseconds()); err != nil {
 			if author == a.self {
 				a.log.Warn("our own clock is ahead of the HLC bound", "err", err)
+			} else if c, ok := a.members.Heard(author, now); ok {
+				// Refused, but signed by its author (GossipSub checked the
+				// signature) and stamped ahead of us, so fresh: the author is
+				// alive, its clock merely runs ahead. Without this, a node
+				// whose clock is beyond max_skew would be declared dead.
+				a.logMembership(c)
 			}
 			return nil, gossip.Ignore(reasonClockSkew, fmt.Errorf("from %s: %w", shortID(author), err))
 		}

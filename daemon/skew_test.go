@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/clock"
+	"github.com/rumor-dev/rumor/membership"
 	"github.com/rumor-dev/rumor/rpc"
 )
 
@@ -71,8 +72,11 @@ func TestSkewedClocksWithinBoundConverge(t *testing.T) {
 func TestClockFarAheadIsRefusedAndReported(t *testing.T) {
 	ctx := context.Background()
 	logs := &syncBuffer{}
-	as := startCluster(t, 3, nil)
-	ahead := joinAgent(t, as, nil, Options{
+	fast := func(c *Config) {
+		c.Heartbeat, c.SuspectAfter, c.DeadAfter = 200*time.Millisecond, 600*time.Millisecond, 1200*time.Millisecond
+	}
+	as := startCluster(t, 3, fast)
+	ahead := joinAgent(t, as, fast, Options{
 		Clock:  clock.Offset{Base: clock.System{}, Offset: 10 * time.Second},
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -98,4 +102,45 @@ func TestClockFarAheadIsRefusedAndReported(t *testing.T) {
 		}
 		return nil
 	})
+	// Its messages are refused, yet they prove it alive: over twice
+	// dead_after, every peer must keep it alive.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		for _, a := range as {
+			if st := a.members.State(ahead.ID()); st != membership.Alive {
+				t.Fatalf("%s has the live, fast-clocked agent %s, want alive", shortID(a.ID()), st)
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // polling that a state holds over a window
+	}
+}
+
+// An agent whose clock is set back keeps stamping from its HLC, which stays
+// ahead of the new wall time. A lease's TTL must count from the stamp, or
+// the claim expires before its own stamp: every peer refuses it while its
+// writer keeps it, and the cluster diverges for good (found by make chaos).
+func TestClaimAfterClockSetBackIsAcceptedByPeers(t *testing.T) {
+	ctx := context.Background()
+	clocks := make([]*shiftClock, 2)
+	as := startClusterOpts(t, 2, func(c *Config) { c.Settle = 50 * time.Millisecond }, func(i int) Options {
+		clocks[i] = &shiftClock{}
+		return Options{Clock: clocks[i]}
+	})
+	a, b := as[0], as[1]
+	if _, err := a.BlacklistAdd(ctx, "l", "x", rpc.BlacklistAdd{}); err != nil { // the HLC reaches the present
+		t.Fatal(err)
+	}
+	clocks[0].off.Store(int64(-1500 * time.Millisecond)) // within max_skew of b, behind a's own HLC
+	res, err := a.KernelClaim(ctx, "gpu", rpc.KernelClaim{TTLMillis: 1000})
+	if err != nil || !res.Granted {
+		t.Fatalf("claim: %+v %v", res, err)
+	}
+	eventually(t, 5*time.Second, "b holds a's claim", func() error {
+		if k, _ := b.KernelGet(ctx, "gpu"); k.Holder != a.ID() || k.Epoch != 1 {
+			return fmt.Errorf("b sees %+v; rejections %v", k, b.Gossip().Rejections())
+		}
+		return nil
+	})
+	if n := b.Gossip().Rejections()[reasonBadValue]; n != 0 {
+		t.Fatalf("b rejected %d deltas as bad values", n)
+	}
 }
