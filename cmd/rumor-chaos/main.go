@@ -34,10 +34,18 @@ import (
 	"github.com/rumor-dev/rumor/rpc"
 )
 
-// The agents' config: defaults, except faster redials and anti-entropy (so
-// that a healed link is back within the 2 s convergence bound, not after a
-// 5 s backoff) and short leases, so that leases change hands often.
+// The agents' config: defaults, except
+//   - faster redials and anti-entropy, so that a healed link is back within
+//     the 2 s convergence bound, not after a 5 s backoff;
+//   - short leases, so that leases change hands often;
+//   - max_skew 3.5 s: the run's clocks span 3 s (offsets of ±1.5 s). With
+//     the default 2 s, the slowest agent refuses the fastest one's fresh
+//     writes until they are a second old (anti-entropy then delivers them;
+//     daemon tests cover that path). A lease that the fast agent renews
+//     every second would then always be a second behind on the slow one,
+//     and the run could never observe identical state.
 const agentConfig = `cluster: chaos
+max_skew: 3500ms
 redial_min: 100ms
 redial_max: 1s
 anti_entropy_interval: 2s
