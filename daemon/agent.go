@@ -84,6 +84,7 @@ type Agent struct {
 	leaseStats  leaseStats
 	lag         *lagProbe
 	metrics     *metricsServer // nil without metrics_addr
+	ownClockLog logLimiter     // "our own clock is ahead", once per 10 s
 	clockWarned atomic.Int64   // wall ms of the last clock warning
 	sync        syncStats
 	syncNow     chan peer.ID
@@ -315,7 +316,9 @@ func (a *Agent) validate(topic string, from peer.ID, data []byte) (any, error) {
 		}
 		if err := crdt.CheckSkew(d.Stamp.HLC, now, a.cfg.MaxSkew.Milliseconds()); err != nil {
 			if author == a.self {
-				a.log.Warn("our own clock is ahead of the HLC bound", "err", err)
+				if ok, held := a.ownClockLog.allow(time.Now()); ok {
+					a.log.Warn("our own clock is ahead of the HLC bound", "err", err, "not_logged", held)
+				}
 			} else if c, ok := a.members.Heard(author, now); ok {
 				// Refused, but signed by its author (GossipSub checked the
 				// signature) and stamped ahead of us, so fresh: the author is
