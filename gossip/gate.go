@@ -15,24 +15,42 @@ import (
 // allowlist (and the node itself), on every transport: our own dials to
 // other peers are refused before they start, and connections in either
 // direction once the security handshake has named the remote peer (for TCP
-// and QUIC alike). Every refusal is counted. A gater configured through
-// Config.HostOptions, if any, is consulted after the allowlist.
+// and QUIC alike). Every refusal is counted. An empty list admits every
+// peer. The list can be replaced while the node runs (set). A gater
+// configured through Config.HostOptions, if any, is consulted after the
+// allowlist.
 type allowGater struct {
 	self    peer.ID
-	allow   map[peer.ID]bool
-	next    connmgr.ConnectionGater // nil: no other gater
+	list    atomic.Pointer[map[peer.ID]bool] // nil map: open, admit anyone
+	next    connmgr.ConnectionGater          // nil: no other gater
 	refused atomic.Uint64
 }
 
 var _ connmgr.ConnectionGater = (*allowGater)(nil)
 
 func newAllowGater(self peer.ID, allow []peer.ID) *allowGater {
-	g := &allowGater{self: self, allow: make(map[peer.ID]bool, len(allow)+1)}
-	for _, p := range allow {
-		g.allow[p] = true
-	}
-	g.allow[self] = true
+	g := &allowGater{self: self}
+	g.set(allow)
 	return g
+}
+
+// set replaces the allowlist; an empty one admits every peer.
+func (g *allowGater) set(allow []peer.ID) {
+	var m map[peer.ID]bool
+	if len(allow) > 0 {
+		m = make(map[peer.ID]bool, len(allow)+1)
+		for _, p := range allow {
+			m[p] = true
+		}
+		m[g.self] = true
+	}
+	g.list.Store(&m)
+}
+
+// allowed reports whether p may connect under the current list.
+func (g *allowGater) allowed(p peer.ID) bool {
+	m := *g.list.Load()
+	return m == nil || m[p]
 }
 
 // option installs g as the host's gater, chaining any gater that earlier
@@ -46,7 +64,7 @@ func (g *allowGater) option() libp2p.Option {
 
 // InterceptPeerDial refuses, and counts, a dial to a peer not on the list.
 func (g *allowGater) InterceptPeerDial(p peer.ID) bool {
-	if !g.allow[p] {
+	if !g.allowed(p) {
 		g.refused.Add(1)
 		return false
 	}
@@ -56,7 +74,7 @@ func (g *allowGater) InterceptPeerDial(p peer.ID) bool {
 // InterceptAddrDial refuses a dial to a peer not on the list (not counted:
 // InterceptPeerDial has counted the dial already).
 func (g *allowGater) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
-	return g.allow[p] && (g.next == nil || g.next.InterceptAddrDial(p, a))
+	return g.allowed(p) && (g.next == nil || g.next.InterceptAddrDial(p, a))
 }
 
 // InterceptAccept defers to the next gater: the remote peer is not known
@@ -68,7 +86,7 @@ func (g *allowGater) InterceptAccept(a network.ConnMultiaddrs) bool {
 // InterceptSecured refuses, and counts, a connection in either direction
 // with a peer not on the list, as soon as the handshake has named it.
 func (g *allowGater) InterceptSecured(dir network.Direction, p peer.ID, a network.ConnMultiaddrs) bool {
-	if !g.allow[p] {
+	if !g.allowed(p) {
 		g.refused.Add(1)
 		return false
 	}

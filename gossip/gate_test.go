@@ -119,3 +119,25 @@ func TestPSKRefusesQUIC(t *testing.T) {
 		t.Fatalf("New with PSK and QUIC: %v, want an error about pnet and QUIC", err)
 	}
 }
+
+// TestSetAllowPeersWhileRunning: a node started open takes an allowlist at
+// run time, which closes the connection to a peer no longer listed and
+// refuses its redials; emptying the list opens the node again.
+func TestSetAllowPeersWhileRunning(t *testing.T) {
+	aCfg, bCfg := testConfig(t), testConfig(t)
+	a, _ := startNode(t, aCfg)
+	bCfg.Bootstrap = a.Addrs()
+	b, _ := startNode(t, bCfg)
+	eventually(t, waitFor, "open node connected", func() bool { return connected(a, b) })
+
+	other := mustID(t, testConfig(t)) // listed, never started
+	if closed := a.SetAllowPeers([]peer.ID{other}); len(closed) != 1 || closed[0] != b.ID() {
+		t.Fatalf("SetAllowPeers closed %v, want [%s]", closed, b.ID())
+	}
+	eventually(t, waitFor, "b's redials refused", func() bool { return a.Refused() >= 1 && !connected(a, b) })
+
+	if closed := a.SetAllowPeers(nil); len(closed) != 0 {
+		t.Fatalf("opening closed %v", closed)
+	}
+	eventually(t, waitFor, "reconnected once open", func() bool { return connected(a, b) })
+}

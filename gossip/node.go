@@ -65,7 +65,7 @@ type Node struct {
 	rejMu sync.Mutex
 	rej   map[string]uint64
 
-	gate *allowGater // nil without Config.AllowPeers
+	gate *allowGater // Config.AllowPeers; open when the list is empty
 }
 
 // localResult carries the verdict on our own published message back from
@@ -114,12 +114,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		opts = append(opts, libp2p.Transport(quic.NewTransport))
 	}
 	opts = append(opts, cfg.HostOptions...)
-	var gate *allowGater
-	if len(cfg.AllowPeers) > 0 {
-		// After HostOptions, so that it chains the gater they set, if any.
-		gate = newAllowGater(self, cfg.AllowPeers)
-		opts = append(opts, gate.option())
-	}
+	// Installed even without a list, so that SetAllowPeers can add one;
+	// after HostOptions, so that it chains the gater they set, if any.
+	gate := newAllowGater(self, cfg.AllowPeers)
+	opts = append(opts, gate.option())
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("gossip: start host: %w", err)
@@ -357,11 +355,21 @@ func (n *Node) Rejections() map[string]uint64 {
 
 // Refused returns how many connections and dials the Config.AllowPeers
 // gater refused because the peer is not on the list (0 without a list).
-func (n *Node) Refused() uint64 {
-	if n.gate == nil {
-		return 0
+func (n *Node) Refused() uint64 { return n.gate.refused.Load() }
+
+// SetAllowPeers replaces Config.AllowPeers while the node runs: from now on
+// only the listed peers (and the node itself) may connect, or any peer if
+// allow is empty. Connections open to peers no longer listed are closed,
+// and returned.
+func (n *Node) SetAllowPeers(allow []peer.ID) (closed []peer.ID) {
+	n.gate.set(allow)
+	for _, p := range n.h.Network().Peers() {
+		if !n.gate.allowed(p) {
+			_ = n.h.Network().ClosePeer(p)
+			closed = append(closed, p)
+		}
 	}
-	return n.gate.refused.Load()
+	return closed
 }
 
 // Bandwidth returns the total bytes received and sent by the host, over all
