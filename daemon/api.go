@@ -100,7 +100,7 @@ func (a *Agent) ServiceSet(_ context.Context, service, instance string, req rpc.
 	if err != nil {
 		return rpc.Service{}, err
 	}
-	return serviceView(d, now, membership.Alive), nil
+	return a.serviceView(d, now, membership.Alive), nil
 }
 
 // ServiceDelete implements rpc.API.
@@ -124,7 +124,7 @@ func (a *Agent) ServiceGet(_ context.Context, service, instance string) (rpc.Ser
 	if !ok || !e.Winner().Live(now) {
 		return rpc.Service{}, rpc.NotFound("no service %s/%s", service, instance)
 	}
-	return serviceView(e.Winner(), now, a.members.State(e.Winner().Stamp.Node)), nil
+	return a.serviceView(e.Winner(), now, a.members.State(e.Winner().Stamp.Node)), nil
 }
 
 // ServiceList implements rpc.API.
@@ -137,7 +137,7 @@ func (a *Agent) ServiceList(_ context.Context, service string, upOnly bool) ([]r
 	out := []rpc.Service{}
 	for _, e := range a.store.List(prefix) {
 		if w := e.Winner(); w.Live(now) {
-			if v := serviceView(w, now, a.members.State(w.Stamp.Node)); v.Up || !upOnly {
+			if v := a.serviceView(w, now, a.members.State(w.Stamp.Node)); v.Up || !upOnly {
 				out = append(out, v)
 			}
 		}
@@ -162,7 +162,7 @@ func (a *Agent) BlacklistAdd(_ context.Context, list, id string, req rpc.Blackli
 		d.Expiry = a.nowMS() + ttl
 	}
 	d, _, err = a.write(d)
-	return blacklistView(d), err
+	return a.blacklistView(d), err
 }
 
 // BlacklistRemove implements rpc.API. Removing an id that is not listed
@@ -194,7 +194,7 @@ func (a *Agent) BlacklistHas(_ context.Context, list, id string) (rpc.BlacklistE
 	if !ok || !e.Winner().Live(a.nowMS()) {
 		return rpc.BlacklistEntry{List: list, ID: id}, false, nil
 	}
-	return blacklistView(e.Winner()), true, nil
+	return a.blacklistView(e.Winner()), true, nil
 }
 
 // BlacklistList implements rpc.API.
@@ -206,7 +206,7 @@ func (a *Agent) BlacklistList(_ context.Context, list string) ([]rpc.BlacklistEn
 	out := []rpc.BlacklistEntry{}
 	for _, e := range a.store.List("bl/" + list + "/") {
 		if w := e.Winner(); w.Live(now) {
-			out = append(out, blacklistView(w))
+			out = append(out, a.blacklistView(w))
 		}
 	}
 	return out, nil
@@ -241,7 +241,7 @@ func (a *Agent) TaskAssign(_ context.Context, id string, req rpc.TaskAssign) (rp
 		return rpc.Task{}, rpc.Denied("task %s is %s on node %s; it can be reassigned only while queued", id, cur.Task, v.Owner)
 	}
 	d, _, err := a.write(crdt.Delta{Key: taskKey(id), Op: crdt.OpPut, Task: crdt.TaskQueued, Value: crdt.Encode(crdt.TaskValue{Owner: owner})})
-	return taskView(d), err
+	return a.taskView(d), err
 }
 
 // TaskUpdate implements rpc.API: the owner reports progress.
@@ -265,7 +265,7 @@ func (a *Agent) TaskUpdate(_ context.Context, id string, req rpc.TaskUpdate) (rp
 	if err == nil && !changed {
 		return a.TaskGet(context.Background(), id) // a cancel request outranks "running"
 	}
-	return taskView(d), err
+	return a.taskView(d), err
 }
 
 // TaskCancel implements rpc.API: from any node, without knowing where the
@@ -276,7 +276,7 @@ func (a *Agent) TaskCancel(_ context.Context, id string) (rpc.Task, error) {
 		return rpc.Task{}, err
 	}
 	if cur.Task.Terminal() || cur.Task == crdt.TaskCancelRequested {
-		return taskView(cur), nil
+		return a.taskView(cur), nil
 	}
 	state := crdt.TaskCancelRequested
 	if v.Owner == a.self {
@@ -284,7 +284,7 @@ func (a *Agent) TaskCancel(_ context.Context, id string) (rpc.Task, error) {
 		v.Result = "cancelled"
 	}
 	d, _, err := a.write(crdt.Delta{Key: taskKey(id), Op: crdt.OpPut, Task: state, Value: crdt.Encode(v)})
-	return taskView(d), err
+	return a.taskView(d), err
 }
 
 // TaskGet implements rpc.API.
@@ -293,14 +293,14 @@ func (a *Agent) TaskGet(_ context.Context, id string) (rpc.Task, error) {
 	if err != nil {
 		return rpc.Task{}, err
 	}
-	return taskView(cur), nil
+	return a.taskView(cur), nil
 }
 
 // TaskList implements rpc.API.
 func (a *Agent) TaskList(context.Context) ([]rpc.Task, error) {
 	out := []rpc.Task{}
 	for _, e := range a.store.List("task/") {
-		out = append(out, taskView(e.Winner()))
+		out = append(out, a.taskView(e.Winner()))
 	}
 	return out, nil
 }

@@ -61,7 +61,7 @@ func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim)
 			l = a.lease(id)
 		}
 		a.claimDenied(l)
-		return rpc.ClaimResult{Kernel: kernelView(l, a.nowMS())}, nil
+		return rpc.ClaimResult{Kernel: a.kernelView(l, a.nowMS())}, nil
 	}
 	claim, _, err := a.write(crdt.Delta{Key: kernelKey(id), Op: crdt.OpClaim, Epoch: l.MaxEpoch + 1, Expiry: now + ttl, Value: []byte(req.Job)})
 	if err != nil {
@@ -77,7 +77,7 @@ func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim)
 	} else {
 		a.claimDenied(l)
 	}
-	return rpc.ClaimResult{Granted: won, Kernel: kernelView(l, a.nowMS())}, nil
+	return rpc.ClaimResult{Granted: won, Kernel: a.kernelView(l, a.nowMS())}, nil
 }
 
 // renew extends a lease this node holds.
@@ -86,7 +86,7 @@ func (a *Agent) renew(l crdt.Lease, ttl int64) (rpc.Kernel, error) {
 	if _, _, err := a.write(crdt.Delta{Key: l.Kernel, Op: crdt.OpRenew, Epoch: l.Epoch, Expiry: now + ttl}); err != nil {
 		return rpc.Kernel{}, err
 	}
-	return kernelView(a.lease(lastSegment(l.Kernel)), now), nil
+	return a.kernelView(a.lease(lastSegment(l.Kernel)), now), nil
 }
 
 // KernelRenew implements rpc.API.
@@ -125,7 +125,7 @@ func (a *Agent) KernelRelease(_ context.Context, id string) (rpc.Kernel, error) 
 	}
 	l = a.lease(id)
 	a.released(l)
-	return kernelView(l, a.nowMS()), nil
+	return a.kernelView(l, a.nowMS()), nil
 }
 
 // claimDenied counts and logs a claim of this agent that another won.
@@ -149,7 +149,7 @@ func (a *Agent) KernelGet(_ context.Context, id string) (rpc.Kernel, error) {
 	if _, ok := a.store.Get(kernelKey(id)); !ok {
 		return rpc.Kernel{}, rpc.NotFound("no kernel %s", id)
 	}
-	return kernelView(a.lease(id), a.nowMS()), nil
+	return a.kernelView(a.lease(id), a.nowMS()), nil
 }
 
 // KernelList implements rpc.API.
@@ -157,7 +157,7 @@ func (a *Agent) KernelList(context.Context) ([]rpc.Kernel, error) {
 	now := a.nowMS()
 	out := []rpc.Kernel{}
 	for _, e := range a.store.List("kernel/") {
-		out = append(out, kernelView(crdt.Resolve(e), now))
+		out = append(out, a.kernelView(crdt.Resolve(e), now))
 	}
 	return out, nil
 }

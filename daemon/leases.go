@@ -75,7 +75,7 @@ func (a *Agent) leaseEvent(kind string, l crdt.Lease) {
 	}
 	a.leases.emit(rpc.Event{
 		Key: l.Kernel, Op: "lease", Lease: kind, Node: a.self, Stamp: crdt.MakeHLC(now, 0).String(),
-		Time: msTime(now), Value: kernelView(l, now),
+		Time: msTime(now), Value: a.kernelView(l, now),
 	})
 }
 

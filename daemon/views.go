@@ -21,7 +21,7 @@ func stampTime(s crdt.Stamp) time.Time { return msTime(s.HLC.WallMS()) }
 // serviceView shows a service entry. While its owner is dead the entry
 // reads "down" (a view derived from membership, not a write: when the owner
 // returns its own entry stands again).
-func serviceView(d crdt.Delta, nowMS int64, owner membership.State) rpc.Service {
+func (a *Agent) serviceView(d crdt.Delta, nowMS int64, owner membership.State) rpc.Service {
 	parts := strings.SplitN(d.Key, "/", 3)
 	var v crdt.ServiceValue
 	_ = crdt.Decode(d.Value, &v)
@@ -29,6 +29,7 @@ func serviceView(d crdt.Delta, nowMS int64, owner membership.State) rpc.Service 
 		Service: parts[1], Instance: parts[2], Addr: v.Addr, Status: v.Status, Tags: v.Tags,
 		Owner: d.Stamp.Node, Updated: stampTime(d.Stamp), Expires: msTime(d.Expiry),
 		Up: v.Status == "up" && d.Live(nowMS) && owner != membership.Dead, OwnerState: owner.String(),
+		Origin: a.origin(d.Stamp, nowMS),
 	}
 	if owner == membership.Dead {
 		s.Status, s.Reported = "down", v.Status
@@ -36,31 +37,45 @@ func serviceView(d crdt.Delta, nowMS int64, owner membership.State) rpc.Service 
 	return s
 }
 
-func blacklistView(d crdt.Delta) rpc.BlacklistEntry {
+func (a *Agent) blacklistView(d crdt.Delta) rpc.BlacklistEntry {
 	parts := strings.SplitN(d.Key, "/", 3)
 	var v crdt.BlacklistValue
 	_ = crdt.Decode(d.Value, &v)
 	return rpc.BlacklistEntry{
 		List: parts[1], ID: parts[2], Reason: v.Reason, AddedBy: d.Stamp.Node,
-		Added: stampTime(d.Stamp), Expires: msTime(d.Expiry),
+		Added: stampTime(d.Stamp), Expires: msTime(d.Expiry), Origin: a.origin(d.Stamp, a.nowMS()),
 	}
 }
 
-func taskView(d crdt.Delta) rpc.Task {
+func (a *Agent) taskView(d crdt.Delta) rpc.Task {
 	var v crdt.TaskValue
 	_ = crdt.Decode(d.Value, &v)
 	return rpc.Task{
 		ID: lastSegment(d.Key), Owner: v.Owner, State: d.Task.String(), Result: v.Result,
-		UpdatedBy: d.Stamp.Node, Updated: stampTime(d.Stamp),
+		UpdatedBy: d.Stamp.Node, Updated: stampTime(d.Stamp), Origin: a.origin(d.Stamp, a.nowMS()),
 	}
 }
 
-func kernelView(l crdt.Lease, nowMS int64) rpc.Kernel {
+func (a *Agent) kernelView(l crdt.Lease, nowMS int64) rpc.Kernel {
 	k := rpc.Kernel{ID: lastSegment(l.Kernel), Holder: l.Holder, Epoch: l.Epoch, Job: l.Job, Released: l.Released, Live: l.Live(nowMS)}
 	if l.Holder != "" {
 		k.Granted, k.Expires = stampTime(l.Granted), msTime(l.Expiry)
+		last := l.Granted
+		if l.Granted.Less(l.Renewed) {
+			last = l.Renewed
+		}
+		k.Origin = a.origin(last, nowMS)
 	}
 	return k
+}
+
+// origin says who wrote a value stamped s, how long ago by this agent's
+// clock, and how that node stands in this agent's membership view now.
+func (a *Agent) origin(s crdt.Stamp, nowMS int64) rpc.Origin {
+	return rpc.Origin{
+		Origin: s.Node, Stamp: s.HLC.String(), AgeMillis: max(nowMS-s.HLC.WallMS(), 0),
+		OriginState: a.members.State(s.Node).String(),
+	}
 }
 
 func memberView(d crdt.Delta) rpc.Member {
@@ -75,16 +90,16 @@ func (a *Agent) eventValue(e crdt.Entry, nowMS int64) any {
 	w := e.Winner()
 	switch crdt.NamespaceOf(e.Key) {
 	case crdt.NSKernel:
-		return kernelView(crdt.Resolve(e), nowMS)
+		return a.kernelView(crdt.Resolve(e), nowMS)
 	case crdt.NSTask:
-		return taskView(w)
+		return a.taskView(w)
 	case crdt.NSService:
 		if w.Op == crdt.OpPut {
-			return serviceView(w, nowMS, a.members.State(w.Stamp.Node))
+			return a.serviceView(w, nowMS, a.members.State(w.Stamp.Node))
 		}
 	case crdt.NSBlacklist:
 		if w.Live(nowMS) {
-			return blacklistView(w)
+			return a.blacklistView(w)
 		}
 	case crdt.NSNode:
 		return memberView(w)

@@ -75,6 +75,22 @@ type ServiceSet struct {
 	TTLMillis int64 `json:"ttl_ms,omitempty"`
 }
 
+// Origin says who wrote a value, when, and whether that node is reachable
+// now: how stale a read may be. Reads carry it in JSON; tables show the age.
+type Origin struct {
+	// Origin is the node that wrote the value (a kernel's holder).
+	Origin string `json:"origin"`
+	// Stamp is the write's HLC as "<wallms>.<logical>" (a kernel's last
+	// claim or renewal that counted).
+	Stamp string `json:"stamp"`
+	// AgeMillis is this agent's clock minus the stamp's wall time (0 if
+	// the stamp is ahead, as a skewed clock can make it).
+	AgeMillis int64 `json:"age_ms"`
+	// OriginState is the writer's membership state as this agent sees it
+	// now: alive, suspect, dead, or unknown (never heard, or itself).
+	OriginState string `json:"origin_state"`
+}
+
 // Service is one service instance.
 type Service struct {
 	Service  string            `json:"service"`
@@ -93,6 +109,7 @@ type Service struct {
 	// status the owner last wrote.
 	OwnerState string `json:"owner_state"`
 	Reported   string `json:"reported,omitempty"`
+	Origin
 }
 
 // BlacklistAdd is the body of a bl add request.
@@ -110,6 +127,7 @@ type BlacklistEntry struct {
 	AddedBy string    `json:"added_by"`
 	Added   time.Time `json:"added"`
 	Expires time.Time `json:"expires,omitzero"`
+	Origin
 }
 
 // TaskAssign is the body of a task assign request.
@@ -132,6 +150,7 @@ type Task struct {
 	Result    string    `json:"result,omitempty"`
 	UpdatedBy string    `json:"updated_by"`
 	Updated   time.Time `json:"updated"`
+	Origin
 }
 
 // KernelClaim is the body of a kernel claim request.
@@ -162,6 +181,7 @@ type Kernel struct {
 	Released bool      `json:"released,omitempty"`
 	// Live is true while the lease is held (not released, not expired).
 	Live bool `json:"live"`
+	Origin
 }
 
 // Lease events: what happened to a lease this agent holds. They appear on
