@@ -65,8 +65,24 @@ type IdleResult struct {
 	LoadStart  float64 `json:"load_start"`
 	LoadEnd    float64 `json:"load_end"`
 	LoadMax    float64 `json:"load_max"`
+	// Timeline has one entry per progress interval (a minute in the full
+	// run), to relate verdicts to the machine's load when they came.
+	Timeline []IdleProgress `json:"timeline,omitempty"`
 	// Events lists the first maxIdleEvents false verdicts and recoveries.
 	Events []IdleEvent `json:"events,omitempty"`
+}
+
+// IdleProgress is figure 8's state at the end of one progress interval.
+type IdleProgress struct {
+	AtSeconds float64 `json:"at_s"` // since the idle time began
+	// FalseDead and FalseSuspect are the log counts so far.
+	FalseDead    int `json:"false_dead"`
+	FalseSuspect int `json:"false_suspect"`
+	// Load is the 1-minute load average; CPUCores and OtherCores are the
+	// cores this process and other processes used during the interval.
+	Load       float64 `json:"load"`
+	CPUCores   float64 `json:"cpu_cores"`
+	OtherCores float64 `json:"other_cores"`
 }
 
 // IdleEvent is one membership change during the idle time.
@@ -330,7 +346,7 @@ func runIdle(ctx context.Context, out io.Writer, ip idleParams, p params) (res I
 	}()
 	tick := time.NewTicker(ip.poll)
 	defer tick.Stop()
-	nextProgress := began.Add(ip.progress)
+	nextProgress, interval := began.Add(ip.progress), startCPUMeter()
 	for {
 		select {
 		case <-ctx.Done():
@@ -350,8 +366,12 @@ func runIdle(ctx context.Context, out io.Writer, ip idleParams, p params) (res I
 				nextProgress = nextProgress.Add(ip.progress)
 				var r IdleResult
 				v.fill(&r)
-				fmt.Fprintf(out, "    %v idle: false dead %d, false suspect %d, load %.2f\n",
-					now.Sub(began).Round(time.Second), r.FalseDead, r.FalseSuspect, benchstat.LoadAverage())
+				pr := IdleProgress{AtSeconds: now.Sub(began).Seconds(), FalseDead: r.FalseDead, FalseSuspect: r.FalseSuspect, Load: benchstat.LoadAverage()}
+				pr.CPUCores, pr.OtherCores = interval.cores()
+				interval = startCPUMeter()
+				res.Timeline = append(res.Timeline, pr)
+				fmt.Fprintf(out, "    %v idle: false dead %d, false suspect %d; load %.2f, CPU bench %.2f, others %.2f\n",
+					now.Sub(began).Round(time.Second), pr.FalseDead, pr.FalseSuspect, pr.Load, pr.CPUCores, pr.OtherCores)
 			}
 		}
 	}

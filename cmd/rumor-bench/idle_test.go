@@ -83,13 +83,16 @@ func TestIdleSmallCluster(t *testing.T) {
 		t.Skip("starts agents")
 	}
 	p := params{cluster: clusterOptions{heartbeat: time.Second, formTimeout: 60 * time.Second, seed: 1}}
-	ip := idleParams{agents: 3, duration: time.Second, poll: 50 * time.Millisecond}
+	ip := idleParams{agents: 3, duration: time.Second, poll: 50 * time.Millisecond, progress: 300 * time.Millisecond}
 	r, err := runIdle(context.Background(), io.Discard, ip, p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Agents != 3 || r.Joins != 6 || r.IdleSeconds < 1 || r.HeartbeatMs != 1000 || r.SuspectAfterMs != 3000 || r.DeadAfterMs != 10000 {
 		t.Errorf("result %+v", r)
+	}
+	if len(r.Timeline) < 2 || r.Timeline[0].AtSeconds <= 0 {
+		t.Errorf("timeline %+v, want an entry every 300 ms", r.Timeline)
 	}
 	if r.LongestSilenceMs <= 0 {
 		t.Errorf("longest silence %v ms: the poller saw no member", r.LongestSilenceMs)
