@@ -27,6 +27,7 @@ import (
 func limitsConfig(t *testing.T) Config {
 	cfg := LocalConfig(t.TempDir())
 	cfg.MaxKeyBytes, cfg.MaxValueBytes, cfg.MaxTags, cfg.MaxDeltasPerMessage = 40, 300, 3, 5
+	cfg.BatchMaxDeltas = 5 // within max_deltas_per_message
 	return cfg
 }
 
