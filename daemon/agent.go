@@ -50,6 +50,9 @@ type Options struct {
 	// NoSocket skips the Unix-socket API server (in-process tests call
 	// the agent's methods directly).
 	NoSocket bool
+	// LogLevel, if set, is the level of Logger's handler, which Reload
+	// changes when log_level does (without it, log_level needs a restart).
+	LogLevel *slog.LevelVar
 }
 
 // Agent is one rumor node.
@@ -77,7 +80,9 @@ type Agent struct {
 	// psk is the private-network key (nil: none); policy is the part of
 	// the write policy that the config sets (bl_writers).
 	psk    pnet.PSK
-	policy policy
+	policy livePolicy
+	// rl holds what a config reload changes (see Reload).
+	rl reloadState
 
 	deltasIn    atomic.Uint64
 	nsIn        nsCounter // deltasIn by namespace
@@ -124,7 +129,8 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		}
 		a.psk = psk
 	}
-	a.policy = newPolicy(cfg)
+	a.policy.set(newPolicy(cfg))
+	a.rl.init(cfg)
 	return a, nil
 }
 
@@ -202,6 +208,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		})
 	}
 	a.log.Info("agent started", "cluster", a.cfg.Cluster, "addrs", node.Addrs(), "metrics", a.MetricsAddr())
+	a.rl.markUp()
 	return nil
 }
 
@@ -298,7 +305,7 @@ func (a *Agent) write(d crdt.Delta) (crdt.Delta, bool, error) {
 // validate is the gossip validator: decode, then apply the write policy
 // and the clock-skew bound to every delta. It runs on pubsub's workers.
 func (a *Agent) validate(topic string, from peer.ID, data []byte) (any, error) {
-	ds, err := wire.Decode(data, a.cfg.wireLimits())
+	ds, err := wire.Decode(data, a.liveConfig().wireLimits())
 	switch {
 	case errors.Is(err, wire.ErrVersion):
 		return nil, gossip.Reject(reasonVersion, err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,7 +28,10 @@ func Command() *cli.Command {
 		Name:  "agent",
 		Usage: "run the rumor agent on this host",
 		Description: "Runs the agent in the foreground until SIGINT or SIGTERM (a second signal forces exit).\n" +
-			"Settings come from flags, then RUMOR_* environment variables, then --config, then defaults.",
+			"Settings come from flags, then RUMOR_* environment variables, then --config, then defaults.\n" +
+			"SIGHUP reloads --config (with the same flags and environment) and applies " + strings.Join(reloadable, ", ") + "\n" +
+			"at once; it logs every other changed key as needing a restart, and a file that does not load or\n" +
+			"validate changes nothing. Check a file first with `rumor config check FILE`.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: []string{"RUMOR_CONFIG"}, Usage: "YAML config file (see configs/rumor.yaml)"},
 			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"RUMOR_DATA_DIR"}, Usage: "data directory", DefaultText: d.DataDir},
@@ -111,7 +115,7 @@ func runAgent(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(cfg, c.App.ErrWriter)
+	logger, level, err := newLogger(cfg, c.App.ErrWriter)
 	if err != nil {
 		return err
 	}
@@ -122,7 +126,7 @@ func runAgent(c *cli.Context) error {
 		logger.Warn("test clock offset in effect", "offset", off)
 		clk = clock.Offset{Base: clk, Offset: off}
 	}
-	a, err := New(cfg, Options{Clock: clk, Logger: logger})
+	a, err := New(cfg, Options{Clock: clk, Logger: logger, LogLevel: level})
 	if err != nil {
 		return err
 	}
@@ -132,6 +136,30 @@ func runAgent(c *cli.Context) error {
 		<-ctx.Done()
 		stop() // a second signal now gets the default action: exit at once
 	}()
+	// SIGHUP reloads the config, from its owner goroutine, which ends
+	// with the agent. Signals that arrive while one reload runs, or before
+	// the agent is up, make one more reload.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	hup, done := make(chan struct{}, 1), make(chan struct{})
+	var reloader sync.WaitGroup
+	reloader.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-sigs:
+				select {
+				case hup <- struct{}{}:
+				default:
+				}
+			}
+		}
+	})
+	reloader.Go(func() { a.handleReloads(done, hup, func() (Config, error) { return configFromFlags(c) }) })
+	defer reloader.Wait()
+	defer close(done)
 	return a.Run(ctx)
 }
 
@@ -143,14 +171,18 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
-	level, err := parseLevel(cfg.LogLevel)
+// newLogger returns the agent's logger and the level it logs at, which a
+// config reload may change.
+func newLogger(cfg Config, w io.Writer) (*slog.Logger, *slog.LevelVar, error) {
+	l, err := parseLevel(cfg.LogLevel)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	level := new(slog.LevelVar)
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), level, nil
 	}
-	return slog.New(slog.NewTextHandler(w, opts)), nil
+	return slog.New(slog.NewTextHandler(w, opts)), level, nil
 }

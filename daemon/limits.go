@@ -57,7 +57,7 @@ func (c Config) entryLimitError(d crdt.Delta) error {
 // checkLimits refuses a remote delta (gossip or anti-entropy) over an
 // entry bound, counted under reason "limit".
 func (a *Agent) checkLimits(d crdt.Delta) error {
-	if err := a.cfg.entryLimitError(d); err != nil {
+	if err := a.liveConfig().entryLimitError(d); err != nil {
 		return &policyError{reason: reasonLimit, err: err}
 	}
 	return nil
@@ -66,7 +66,7 @@ func (a *Agent) checkLimits(d crdt.Delta) error {
 // checkWrite refuses a local write over an entry bound as a bad request
 // (CLI exit code 2), before anything changes.
 func (a *Agent) checkWrite(d crdt.Delta) error {
-	if err := a.cfg.entryLimitError(d); err != nil {
+	if err := a.liveConfig().entryLimitError(d); err != nil {
 		return rpc.BadRequest("refused: %v", err)
 	}
 	return nil
@@ -81,7 +81,12 @@ func (a *Agent) serveAPI(ctx context.Context) (<-chan error, error) {
 	if err := a.privateDataDir(sock); err != nil {
 		return nil, err
 	}
-	srv := rpc.NewServerWithOptions(a, a.log, a.cfg.rpcOptions())
+	// Under the reload lock, so that a reload either sees this server or
+	// happened before it took its limits.
+	a.rl.mu.Lock()
+	srv := rpc.NewServerWithOptions(a, a.log, a.liveConfig().rpcOptions())
+	a.rl.api.Store(srv)
+	a.rl.mu.Unlock()
 	var (
 		serves []func(context.Context) error
 		tln    net.Listener

@@ -45,6 +45,7 @@ const shutdownTimeout = 5 * time.Second
 //	POST   /v1/kernel/{id}/renew              KernelRenew -> Kernel
 //	POST   /v1/kernel/{id}/release            Kernel
 //	GET    /v1/watch?prefix=P                 NDJSON stream of Event
+//	GET    /v1/backup                         snapshot of the state (see Backuper)
 //
 // Errors are JSON {"code": ..., "error": ...} with the status of
 // (*Error).HTTPStatus. A request body may be empty (the zero request), is at
@@ -57,8 +58,12 @@ type Server struct {
 	mux  *http.ServeMux
 	opts Options
 
-	// watchers counts open watch streams, bounded by opts.MaxWatchers.
+	// watchers counts open watch streams, bounded by maxWatchers.
 	watchers atomic.Int64
+	// maxRequestBytes and maxWatchers start as opts' and change with
+	// SetLimits while the server runs.
+	maxRequestBytes atomic.Int64
+	maxWatchers     atomic.Int64
 
 	// streams is cancelled when shutdown begins, to end watch streams.
 	streams    context.Context
@@ -100,8 +105,21 @@ func NewServerWithOptions(api API, logger *slog.Logger, opts Options) *Server {
 	}
 	streams, stop := context.WithCancel(context.Background())
 	s := &Server{api: api, log: logger, mux: http.NewServeMux(), opts: opts, streams: streams, stopStream: stop}
+	s.SetLimits(opts.MaxRequestBytes, opts.MaxWatchers)
 	s.routes()
 	return s
+}
+
+// SetLimits replaces Options.MaxRequestBytes and Options.MaxWatchers while
+// the server runs (the agent's config reload): requests and watches that
+// start afterwards get the new bounds. Zero or less keeps the defaults
+// named in Options.
+func (s *Server) SetLimits(maxRequestBytes int64, maxWatchers int) {
+	if maxRequestBytes <= 0 {
+		maxRequestBytes = MaxBodyBytes
+	}
+	s.maxRequestBytes.Store(maxRequestBytes)
+	s.maxWatchers.Store(int64(max(maxWatchers, 0)))
 }
 
 // ServeHTTP answers one request as Serve does (without a token check), for
@@ -335,13 +353,14 @@ func (s *Server) routes() {
 	})
 
 	s.mux.HandleFunc("GET /v1/watch", s.watch)
+	s.mux.HandleFunc("GET /v1/backup", s.backup)
 }
 
 // handle registers fn for pattern. fn's value is written as JSON with 200,
 // or as 204 No Content when it is nil; its error as an error response.
 func (s *Server) handle(pattern string, fn func(r *http.Request) (any, error)) {
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, s.maxRequestBytes.Load())
 		v, err := fn(r)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -403,7 +422,7 @@ func asError(err error) *Error {
 func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 	n := s.watchers.Add(1)
 	defer s.watchers.Add(-1)
-	if limit := s.opts.MaxWatchers; limit > 0 && n > int64(limit) {
+	if limit := s.maxWatchers.Load(); limit > 0 && n > limit {
 		s.writeError(w, r, Busy("too many watch streams: %d are open, the limit is %d (max_watchers); close one or raise the limit", n-1, limit))
 		return
 	}
