@@ -98,7 +98,10 @@ func TestReloadAppliesSafeKeysAndReportsTheRest(t *testing.T) {
 	writeConfig(t, dir, base+"log_level: warn\nbl_writers: []\nmax_tags: 0\n")
 	done, hup := make(chan struct{}), make(chan struct{}, 1)
 	stopped := make(chan struct{})
-	go func() { defer close(stopped); a.handleReloads(done, hup, func() (Config, error) { return loadConfig(path) }) }()
+	go func() {
+		defer close(stopped)
+		a.handleReloads(done, hup, func() (Config, error) { return loadConfig(path) })
+	}()
 	hup <- struct{}{}
 	eventually(t, 5*time.Second, "the failed reload is logged", func() error {
 		if !strings.Contains(logs.String(), `msg="config reload failed; nothing changed"`) {
