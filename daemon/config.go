@@ -174,7 +174,7 @@ func (c Config) SocketPath() string {
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("config: %s: %s", field, fmt.Sprintf(format, args...)))
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	if c.Cluster == "" || strings.ContainsAny(c.Cluster, "/ \t\n") {
 		bad("cluster", "must be a non-empty word without '/' or spaces, got %q", c.Cluster)
@@ -191,7 +191,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if err := c.membership().Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("config: suspect_after/dead_after: %w", err))
+		errs = append(errs, &FieldError{Field: "suspect_after/dead_after", Msg: err.Error()})
 	}
 	if c.Settle < 0 {
 		bad("settle", "must not be negative, got %v", c.Settle)
