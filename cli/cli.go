@@ -55,7 +55,8 @@ func Run(args []string, stdout, stderr io.Writer, extra ...*cli.Command) int {
 		HideVersion:               true,
 		DisableSliceFlagSeparator: true,
 		Flags:                     globalFlags(),
-		Commands:                  append(commands(), extra...),
+		Commands:                  append(append(commands(), backupCommand(), completionCommand()), extra...),
+		EnableBashCompletion:      true,
 		ExitErrHandler:            func(*cli.Context, error) {},
 		CommandNotFound: func(c *cli.Context, name string) {
 			notFound = usagef(c, "unknown command %q", name)
@@ -73,7 +74,16 @@ func Run(args []string, stdout, stderr io.Writer, extra ...*cli.Command) int {
 		prepare(c, stderr)
 	}
 
-	err := app.Run(append([]string{"rumor"}, reorder(args, app.Flags, app.Commands)...))
+	// urfave/cli looks for the completion request as the very last argument.
+	complete := len(args) > 0 && args[len(args)-1] == completionFlag
+	if complete {
+		args = args[:len(args)-1]
+	}
+	args = reorder(args, app.Flags, app.Commands)
+	if complete {
+		args = append(args, completionFlag)
+	}
+	err := app.Run(append([]string{"rumor"}, args...))
 	if err == nil {
 		err = notFound
 	}
@@ -83,6 +93,10 @@ func Run(args []string, stdout, stderr io.Writer, extra ...*cli.Command) int {
 	}
 	return code
 }
+
+// completionFlag is the argument with which the shell completion scripts
+// ask for candidates.
+const completionFlag = "--generate-bash-completion"
 
 // prepare gives c and its subcommands usage-error handling and, for command
 // groups, an action that refuses unknown subcommands.

@@ -9,5 +9,6 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr, daemon.Command(), daemon.IDCommand(), daemon.KeygenCommand()))
+	os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr, daemon.Command(), daemon.IDCommand(), daemon.KeygenCommand(),
+		daemon.ConfigCommand(), daemon.RestoreCommand()))
 }
