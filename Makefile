@@ -87,3 +87,30 @@ PEERS_RUMOR_JSON ?= $(wildcard bench.json)
 bench-peers:
 	@command -v redis-server >/dev/null || (apt-get update && apt-get install -y redis-server)
 	GO="$(GO)" ./bench/peers/run.sh $(if $(SHORT),-short) $(if $(PEERS_RUMOR_JSON),-rumor $(abspath $(PEERS_RUMOR_JSON))) -json $(CURDIR)/bench-peers.json $(PEERS_FLAGS)
+
+# Install rumor as a service: the binary to $(PREFIX)/bin, a config to
+# /etc/rumor/rumor.yaml unless one is there (configs/rumor.yaml with the
+# service's data_dir /var/lib/rumor and socket /run/rumor/rumor.sock), and
+# configs/rumor.service to /etc/systemd/system when that directory exists.
+# DESTDIR stages it all under another root (packaging, tests). Then:
+# systemctl daemon-reload && systemctl enable --now rumor.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+.PHONY: install
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/rumor
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/rumor
+	@if [ -e $(DESTDIR)/etc/rumor/rumor.yaml ]; then \
+	  echo "keeping $(DESTDIR)/etc/rumor/rumor.yaml (check it: rumor config check /etc/rumor/rumor.yaml)"; \
+	else \
+	  sed -e 's|^data_dir: ./data$$|data_dir: /var/lib/rumor|' -e 's|^socket: ""$$|socket: /run/rumor/rumor.sock|' \
+	    configs/rumor.yaml > $(DESTDIR)/etc/rumor/rumor.yaml.tmp && \
+	  chmod 0644 $(DESTDIR)/etc/rumor/rumor.yaml.tmp && \
+	  mv $(DESTDIR)/etc/rumor/rumor.yaml.tmp $(DESTDIR)/etc/rumor/rumor.yaml && \
+	  echo "installed $(DESTDIR)/etc/rumor/rumor.yaml"; \
+	fi
+	@if [ -d $(DESTDIR)/etc/systemd/system ]; then \
+	  sed 's|/usr/local/bin/rumor|$(PREFIX)/bin/rumor|' configs/rumor.service > $(DESTDIR)/etc/systemd/system/rumor.service && \
+	  chmod 0644 $(DESTDIR)/etc/systemd/system/rumor.service && \
+	  echo "installed $(DESTDIR)/etc/systemd/system/rumor.service: systemctl daemon-reload && systemctl enable --now rumor"; \
+	else echo "no $(DESTDIR)/etc/systemd/system: unit not installed (it is configs/rumor.service)"; fi
