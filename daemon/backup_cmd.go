@@ -55,7 +55,7 @@ func runRestore(c *cli.Context) error {
 	}
 	info, err := store.VerifyFile(backup)
 	if err != nil {
-		return restoreError(err)
+		return restoreError(err, "")
 	}
 	taken, err := backupTime(info)
 	if err != nil {
@@ -70,7 +70,7 @@ func runRestore(c *cli.Context) error {
 	path := filepath.Join(cfg.DataDir, stateFile)
 	kept, info, err := store.RestoreFile(path, backup)
 	if err != nil {
-		return restoreError(err)
+		return restoreError(err, path)
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "restored %s into %s: %d keys, taken %v ago\n", backup, path, info.Entries, age.Round(time.Second))
@@ -92,13 +92,16 @@ func backupTime(info store.BackupInfo) (time.Time, error) {
 }
 
 // restoreError gives store errors the command's exit codes: an unusable
-// backup is bad input (2), anything else an error (1).
-func restoreError(err error) error {
+// backup is bad input (2), anything else an error (1). path is the state
+// file being replaced, if known.
+func restoreError(err error, path string) error {
 	switch {
 	case errors.Is(err, store.ErrBackup):
 		return cli.Exit("restore: "+err.Error(), exitUsage)
+	case errors.Is(err, store.ErrLocked) && path != "":
+		return cli.Exit(fmt.Sprintf("restore: %s is locked by a running agent: stop it first (restore replaces the state of a stopped agent); nothing changed", path), 1)
 	case errors.Is(err, store.ErrLocked):
-		return cli.Exit("restore: "+err.Error()+" (restore replaces the state of a stopped agent)", 1)
+		return cli.Exit("restore: "+err.Error(), 1)
 	}
 	return cli.Exit("restore: "+err.Error(), 1)
 }
