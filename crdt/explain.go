@@ -15,7 +15,7 @@ func Rule(ns Namespace) string {
 	case NSTask:
 		return "the higher state wins (queued < running < cancel-requested < done/failed/cancelled); within a state, last writer wins by hybrid logical clock, then node id"
 	case NSKernel:
-		return "lease records form a set; claims are judged by epoch, lowest first: in an epoch the earliest eligible claim wins; a higher epoch is eligible only if the lease before it was released or had expired at the claim's stamp"
+		return "lease records form a set; the highest epoch claimed wins (epochs never go backwards), and in that epoch the earliest claim; renewals and releases count for the winning claim's holder and epoch"
 	case NSService, NSNode:
 		return "last writer wins by hybrid logical clock, then the higher node id"
 	}
@@ -58,7 +58,7 @@ type ClaimVerdict struct {
 }
 
 // ExplainLease replays Resolve over a kernel entry's claims and says, for
-// each, whether it won its epoch and why (not). The claim with Won set is
+// each, whether it won and why (not). The claim with Won set is
 // the one Resolve picks.
 func ExplainLease(e Entry) []ClaimVerdict {
 	var claims []Delta
@@ -87,18 +87,17 @@ func ExplainLease(e Entry) []ClaimVerdict {
 				out = append(out, ClaimVerdict{Claim: c, Reason: fmt.Sprintf("epoch %d went to the earlier claim of %s at %s", w.Epoch, w.Stamp.Node, w.Stamp.HLC)})
 				continue
 			}
-			if !endedBefore(e.Deltas, w, c.Stamp) {
-				out = append(out, ClaimVerdict{Claim: c, Reason: fmt.Sprintf("not eligible: the lease of %s (epoch %d) was neither released nor expired at this claim's stamp %s", w.Stamp.Node, w.Epoch, c.Stamp.HLC)})
-				continue
-			}
 			out[cur].Won = false
-			how := "expired"
-			if releasedBefore(e.Deltas, w, c.Stamp) {
-				how = "released"
+			how := "was still live: superseded across a partition"
+			switch {
+			case releasedBefore(e.Deltas, w, c.Stamp):
+				how = "was released"
+			case endedBefore(e.Deltas, w, c.Stamp):
+				how = "had expired"
 			}
-			out[cur].Reason = fmt.Sprintf("won epoch %d; the lease was %s before epoch %d was claimed", w.Epoch, how, c.Epoch)
+			out[cur].Reason = fmt.Sprintf("won epoch %d; epoch %d was claimed later and a higher epoch wins (the lease %s at that claim's stamp)", w.Epoch, c.Epoch, how)
 		}
-		reason := fmt.Sprintf("won epoch %d: the earliest eligible claim", c.Epoch)
+		reason := fmt.Sprintf("won epoch %d: the earliest claim of the highest epoch", c.Epoch)
 		if cur < 0 {
 			reason = fmt.Sprintf("won epoch %d: the first claim", c.Epoch)
 		}

@@ -46,12 +46,12 @@ func TestExplainLeaseAgreesWithResolve(t *testing.T) {
 	}{
 		{"first claim wins, concurrent loses", []Delta{claimAt("a", 100, 1, 500), claimAt("b", 120, 1, 500)},
 			map[string]string{"a": "won epoch 1: the first claim", "b": "went to the earlier claim of a"}},
-		{"live lease blocks the next epoch", []Delta{h6, claimAt("b", 150, 7, 700)},
-			map[string]string{"h": "won epoch 6", "b": "neither released nor expired"}},
+		{"a higher epoch wins even over a live lease", []Delta{h6, claimAt("b", 150, 7, 700)},
+			map[string]string{"h": "was still live", "b": "won epoch 7"}},
 		{"release opens the next epoch", []Delta{h6, releaseAt("h", 200, 6), claimAt("a", 250, 7, 600)},
-			map[string]string{"h": "was released before epoch 7", "a": "won epoch 7: the earliest eligible claim"}},
+			map[string]string{"h": "was released at that claim's stamp", "a": "won epoch 7: the earliest claim of the highest epoch"}},
 		{"expiry opens the next epoch", []Delta{h6, claimAt("b", 410, 7, 700)},
-			map[string]string{"h": "was expired before epoch 7", "b": "won epoch 7"}},
+			map[string]string{"h": "had expired at that claim's stamp", "b": "won epoch 7"}},
 		{"a claim that expires at once is never eligible", []Delta{claimAt("z", 100, 1, 100), claimAt("a", 120, 1, 500)},
 			map[string]string{"z": "never eligible", "a": "won epoch 1"}},
 	} {
@@ -116,6 +116,31 @@ func TestExplainLeaseMatchesResolveOnRandomHistories(t *testing.T) {
 		}
 		if len(vs) != countClaims(e.Deltas) {
 			t.Fatalf("iteration %d: %d verdicts for %d claims", it, len(vs), countClaims(e.Deltas))
+		}
+	}
+}
+
+// Whatever order records arrive in, the epoch a replica shows never goes
+// back: a fencing token, once seen, is never undercut.
+func TestResolvedEpochNeverGoesBack(t *testing.T) {
+	r := propRand(t)
+	g := gen{r}
+	for it := range propIters {
+		ds := g.deltas("kernel/k1")
+		for range 1 + r.IntN(8) {
+			ds = append(ds, g.delta("kernel/k1"))
+		}
+		var e Entry
+		var last uint64
+		for _, d := range g.reordered(ds) {
+			e, _ = e.Apply(d)
+			l := Resolve(e)
+			if l.Holder != "" && l.Epoch < last {
+				t.Fatalf("iteration %d: epoch went from %d to %d after %s\n records %s", it, last, l.Epoch, fmtDelta(d), fmtEntry(e))
+			}
+			if l.Holder != "" {
+				last = l.Epoch
+			}
 		}
 	}
 }

@@ -37,15 +37,18 @@ func (l Lease) Live(nowMS int64) bool {
 
 // Resolve computes the lease of a kernel entry from its records. It is a
 // pure function of the set of records, so every node holding the same
-// records reaches the same verdict. The rule (DESIGN.md, kernel leases):
+// records reaches the same verdict. The rule (DESIGN.md, kernel leases, as
+// amended in the README):
 //
-//   - Claims are considered by epoch, lowest first. Within an epoch the
-//     smallest stamp that is eligible wins: first come, first served.
-//   - The first claim ever is eligible. A claim at a higher epoch than the
-//     current winner's is eligible only if, at the claim's own stamp, the
-//     current lease had already been released or had expired (judged by its
-//     renewals stamped before that moment). A claim whose expiry is not after
-//     its own stamp is never eligible.
+//   - The highest epoch claimed wins, so the epoch a kernel shows never goes
+//     backwards and a fencing token, once seen, is never undercut. Within
+//     that epoch the claim with the smallest stamp wins: first come, first
+//     served. A claim whose expiry is not after its own stamp never counts.
+//   - An agent claims epoch MaxEpoch+1 only when it sees the lease released
+//     or expired (past expiry plus max_skew), so a higher epoch supersedes a
+//     live lease only when the claimant could not see it renewed: across a
+//     partition. After the heal the newer epoch wins and the old holder's
+//     agent reports "lost".
 //   - Renewals and releases count only when they come from the winner's
 //     holder for the winner's epoch and are stamped after the claim; a
 //     renewal counts only if stamped before the expiry then in force.
@@ -66,11 +69,7 @@ func Resolve(e Entry) Lease {
 	})
 	var cur *Delta
 	for i := range claims {
-		c := &claims[i]
-		if cur != nil && c.Epoch <= cur.Epoch {
-			continue
-		}
-		if cur == nil || endedBefore(e.Deltas, *cur, c.Stamp) {
+		if c := &claims[i]; cur == nil || c.Epoch > cur.Epoch {
 			cur = c
 		}
 	}

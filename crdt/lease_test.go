@@ -124,14 +124,14 @@ func TestResolveScenarios(t *testing.T) {
 			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, Released: true, MaxEpoch: 1},
 		},
 		{
-			name:    "higher epoch before expiry is ignored",
+			name:    "higher epoch wins even before expiry: epochs never go back",
 			records: []Delta{a1, claimAt("b", 150, 2, 300)},
-			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, MaxEpoch: 2},
+			want:    Lease{Holder: "b", Epoch: 2, Granted: stampAt(150, "b"), Expiry: 300, MaxEpoch: 2},
 		},
 		{
-			name:    "higher epoch one ms before expiry is ignored",
-			records: []Delta{a1, claimAt("b", 199, 2, 300)},
-			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, MaxEpoch: 2},
+			name:    "higher epoch wins whatever the lower lease's renewals",
+			records: []Delta{a1, renewAt("a", 180, 1, 300), claimAt("b", 199, 2, 300)},
+			want:    Lease{Holder: "b", Epoch: 2, Granted: stampAt(199, "b"), Expiry: 300, MaxEpoch: 2},
 		},
 		{
 			name:    "higher epoch stamped at the expiry wins",
@@ -154,9 +154,9 @@ func TestResolveScenarios(t *testing.T) {
 			want:    Lease{Holder: "b", Epoch: 2, Granted: stampAt(150, "b"), Expiry: 300, MaxEpoch: 2},
 		},
 		{
-			name:    "release stamped after the higher claim does not make it eligible",
+			name:    "release of a lower epoch does not touch the higher lease",
 			records: []Delta{a1, claimAt("b", 150, 2, 300), releaseAt("a", 160, 1)},
-			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, Released: true, MaxEpoch: 2},
+			want:    Lease{Holder: "b", Epoch: 2, Granted: stampAt(150, "b"), Expiry: 300, MaxEpoch: 2},
 		},
 		{
 			name:    "release after expiry still marks the epoch released",
@@ -165,13 +165,13 @@ func TestResolveScenarios(t *testing.T) {
 		},
 		{
 			name:    "renew stamped before expiry extends it",
-			records: []Delta{a1, renewAt("a", 180, 1, 300), claimAt("b", 250, 2, 400)},
-			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 300, Renewed: stampAt(180, "a"), MaxEpoch: 2},
+			records: []Delta{a1, renewAt("a", 180, 1, 300)},
+			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 300, Renewed: stampAt(180, "a"), MaxEpoch: 1},
 		},
 		{
 			name:    "renewals chain: each judged against the expiry then in force",
-			records: []Delta{a1, renewAt("a", 190, 1, 300), renewAt("a", 290, 1, 400), claimAt("b", 350, 2, 500)},
-			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 400, Renewed: stampAt(290, "a"), MaxEpoch: 2},
+			records: []Delta{a1, renewAt("a", 190, 1, 300), renewAt("a", 290, 1, 400)},
+			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 400, Renewed: stampAt(290, "a"), MaxEpoch: 1},
 		},
 		{
 			name:    "renew stamped at the expiry does not revive it",
@@ -205,12 +205,12 @@ func TestResolveScenarios(t *testing.T) {
 		},
 		{
 			name:    "release by a different node is ignored",
-			records: []Delta{a1, releaseAt("b", 120, 1), claimAt("b", 150, 2, 300)},
-			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, MaxEpoch: 2},
+			records: []Delta{a1, releaseAt("b", 120, 1)},
+			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, MaxEpoch: 1},
 		},
 		{
 			name:    "release for a different epoch is ignored",
-			records: []Delta{a1, releaseAt("a", 120, 2), claimAt("b", 150, 2, 300)},
+			records: []Delta{a1, releaseAt("a", 120, 2)},
 			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, MaxEpoch: 2},
 		},
 		{
@@ -234,15 +234,15 @@ func TestResolveScenarios(t *testing.T) {
 			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, MaxEpoch: 9},
 		},
 		{
-			name:    "within a higher epoch the smallest eligible stamp wins",
+			name:    "within a higher epoch the smallest stamp wins",
 			records: []Delta{a1, claimAt("b", 150, 2, 300), claimAt("c", 250, 2, 400), claimAt("d", 260, 2, 500)},
-			want:    Lease{Holder: "c", Epoch: 2, Granted: stampAt(250, "c"), Expiry: 400, MaxEpoch: 2},
+			want:    Lease{Holder: "b", Epoch: 2, Granted: stampAt(150, "b"), Expiry: 300, MaxEpoch: 2},
 		},
 		{
 			name: "three epochs",
 			records: []Delta{a1, claimAt("b", 250, 2, 400), renewAt("b", 390, 2, 600),
 				claimAt("c", 500, 3, 700), claimAt("d", 650, 3, 800)},
-			want: Lease{Holder: "d", Epoch: 3, Granted: stampAt(650, "d"), Expiry: 800, MaxEpoch: 3},
+			want: Lease{Holder: "c", Epoch: 3, Granted: stampAt(500, "c"), Expiry: 700, MaxEpoch: 3},
 		},
 		{
 			name:    "same holder re-claims a higher epoch after its release",
@@ -285,12 +285,13 @@ func TestResolvePartitionExample(t *testing.T) {
 			want:  Lease{Kernel: leaseKey, Holder: "a", Epoch: 7, Granted: stampAt(250, "a"), Expiry: 600, MaxEpoch: 7},
 		},
 		{
-			// B's claim is stamped while epoch 6 was still live and
-			// unreleased: never eligible, even though its stamp is smaller.
+			// B's claim is stamped while epoch 6 was still live (an agent
+			// does not claim so; a buggy one might): epoch 7 still wins, by
+			// stamp within the epoch.
 			name:  "B claims while epoch 6 is live",
 			b7:    claimAt("b", 150, 7, 700),
-			sideB: Lease{Kernel: leaseKey, Holder: "h", Epoch: 6, Granted: stampAt(100, "h"), Expiry: 400, MaxEpoch: 7},
-			want:  Lease{Kernel: leaseKey, Holder: "a", Epoch: 7, Granted: stampAt(250, "a"), Expiry: 600, MaxEpoch: 7},
+			sideB: Lease{Kernel: leaseKey, Holder: "b", Epoch: 7, Granted: stampAt(150, "b"), Expiry: 700, MaxEpoch: 7},
+			want:  Lease{Kernel: leaseKey, Holder: "b", Epoch: 7, Granted: stampAt(150, "b"), Expiry: 700, MaxEpoch: 7},
 		},
 		{
 			// Judged at stamps: B's claim came after the release (which B
@@ -298,7 +299,7 @@ func TestResolvePartitionExample(t *testing.T) {
 			// meet.
 			name:  "B claims after the release it did not see",
 			b7:    claimAt("b", 220, 7, 700),
-			sideB: Lease{Kernel: leaseKey, Holder: "h", Epoch: 6, Granted: stampAt(100, "h"), Expiry: 400, MaxEpoch: 7},
+			sideB: Lease{Kernel: leaseKey, Holder: "b", Epoch: 7, Granted: stampAt(220, "b"), Expiry: 700, MaxEpoch: 7},
 			want:  Lease{Kernel: leaseKey, Holder: "b", Epoch: 7, Granted: stampAt(220, "b"), Expiry: 700, MaxEpoch: 7},
 		},
 	} {

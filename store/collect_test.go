@@ -37,9 +37,10 @@ func TestCollect(t *testing.T) {
 		rec("kernel/old", old, "n2", crdt.OpClaim, 2, old+ttl),
 		rec("kernel/old", old+ttl/3, "n2", crdt.OpRenew, 2, now+ttl),
 	}
-	// kernel/denied: n3 claimed epoch 2 while n1's epoch 1 was live (denied),
-	// then n2 claimed epoch 2 after it expired and won. Dropping only epoch
-	// 1 would make n3's denied claim the first claim ever, so it goes too.
+	// kernel/superseded: n3 claimed epoch 2 while n1's epoch 1 was live (as
+	// across a partition): the highest epoch wins, and within it the
+	// earliest claim, so n3 holds epoch 2 and n2's later epoch-2 claim
+	// lost. Collection drops epoch 1 and keeps every epoch-2 record.
 	kDenied := []crdt.Delta{
 		rec("kernel/denied", old-10*hour, "n1", crdt.OpClaim, 1, old-10*hour+ttl),
 		rec("kernel/denied", old-10*hour+1000, "n3", crdt.OpClaim, 2, old-10*hour+1000+ttl),
@@ -89,9 +90,9 @@ func TestCollect(t *testing.T) {
 
 	got := s.Collect(now, horizon)
 
-	// 3 register keys + 2 records of kernel/old + 2 of kernel/denied.
-	if got != 7 {
-		t.Errorf("Collect removed %d, want 7", got)
+	// 3 register keys + 2 records of kernel/old + 1 of kernel/denied.
+	if got != 6 {
+		t.Errorf("Collect removed %d, want 6", got)
 	}
 	for _, k := range []string{"bl/l/old-removed", "svc/a/long-expired", "task/t-deleted"} {
 		if _, ok := s.Get(k); ok {
@@ -106,7 +107,7 @@ func TestCollect(t *testing.T) {
 	if len(before)-s.Len() != 3 {
 		t.Errorf("%d keys before, %d after: want 3 removed", len(before), s.Len())
 	}
-	wantRecords := map[string][]crdt.Delta{"kernel/old": kOld[2:], "kernel/denied": kDenied[2:]}
+	wantRecords := map[string][]crdt.Delta{"kernel/old": kOld[2:], "kernel/denied": kDenied[1:]}
 	for k, want := range wantRecords {
 		e, _ := s.Get(k)
 		if !e.Equal(crdt.Entry{Key: k, Deltas: want}) {
@@ -162,20 +163,20 @@ func TestCollectedKeyCanReturnAndIsCollectedAgain(t *testing.T) {
 func TestPruneLeaseKeepsVerdict(t *testing.T) {
 	const k = "kernel/k"
 	old := now - 48*hour
-	// A claim whose expiry is not after its own stamp is never eligible; the
-	// epoch-2 claim is the only winner. Records of epoch 1 that never won
-	// still go, and the verdict is unchanged.
+	// A claim whose expiry is not after its own stamp never counts; the
+	// highest epoch (3) wins. The lower epochs' records go, and the verdict
+	// is unchanged.
 	e := crdt.Entry{}
 	for _, d := range []crdt.Delta{
 		rec(k, old-2000, "n1", crdt.OpClaim, 1, old-2000),
 		rec(k, old, "n2", crdt.OpClaim, 2, old+1000),
-		rec(k, old+1, "n9", crdt.OpClaim, 3, old+500), // denied higher epoch: kept
+		rec(k, old+1, "n9", crdt.OpClaim, 3, old+500), // the winner: kept
 	} {
 		e, _ = e.Apply(d)
 	}
 	l := crdt.Resolve(e)
 	p, n := pruneLease(e, now-24*hour)
-	if n != 1 || crdt.Resolve(p) != l || len(p.Deltas) != 2 {
+	if n != 2 || crdt.Resolve(p) != l || len(p.Deltas) != 1 {
 		t.Fatalf("pruned %d: %+v -> %+v", n, l, crdt.Resolve(p))
 	}
 	if len(e.Deltas) != 3 {
