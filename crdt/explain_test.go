@@ -92,10 +92,7 @@ func TestExplainLeaseMatchesResolveOnRandomHistories(t *testing.T) {
 	r := propRand(t)
 	g := gen{r}
 	for it := range propIters {
-		ds := g.deltas("kernel/k1")
-		for range 1 + r.IntN(8) {
-			ds = append(ds, g.delta("kernel/k1"))
-		}
+		ds := g.leaseHistory()
 		e := fold(t, ds)
 		l := Resolve(e)
 		vs := ExplainLease(e)
@@ -126,10 +123,7 @@ func TestResolvedEpochNeverGoesBack(t *testing.T) {
 	r := propRand(t)
 	g := gen{r}
 	for it := range propIters {
-		ds := g.deltas("kernel/k1")
-		for range 1 + r.IntN(8) {
-			ds = append(ds, g.delta("kernel/k1"))
-		}
+		ds := g.leaseHistory()
 		var e Entry
 		var last uint64
 		for _, d := range g.reordered(ds) {
@@ -143,4 +137,14 @@ func TestResolvedEpochNeverGoesBack(t *testing.T) {
 			}
 		}
 	}
+}
+
+// leaseHistory makes a random set of records for one kernel, longer than
+// g.deltas alone, for long lease histories.
+func (g gen) leaseHistory() []Delta {
+	ds := g.deltas("kernel/k1")
+	for range 1 + g.r.IntN(8) {
+		ds = append(ds, g.delta("kernel/k1"))
+	}
+	return ds
 }

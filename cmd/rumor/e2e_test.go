@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,19 +85,7 @@ func startAgentIn(t *testing.T, dir string, join []string, extra ...string) *age
 	}
 	args = append(args, extra...)
 	a := &agent{dir: dir, cmd: exec.Command(rumorBin, args...), socket: filepath.Join(dir, "rumor.sock"), log: &bytes.Buffer{}}
-	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if a.cmd.ProcessState == nil {
-			_ = a.cmd.Process.Kill()
-			_ = a.cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("agent log:\n%s", a.log)
-		}
-	})
+	startProcess(t, a.cmd, a.log, "agent log")
 	var st rpc.Status
 	poll(t, 10*time.Second, "agent serves its socket", func() error {
 		r := a.cli(t, "status", "-o", "json")
@@ -323,4 +312,26 @@ func TestCorruptStateRefusedThenReset(t *testing.T) {
 	if len(moved) != 1 {
 		t.Fatalf("corrupt file not kept aside: %v", moved)
 	}
+}
+
+// startProcess starts cmd with its output in log; at cleanup it kills the
+// process if it still runs and, if the test failed, prints the log.
+func startProcess(t *testing.T, cmd *exec.Cmd, log interface {
+	io.Writer
+	fmt.Stringer
+}, what string) {
+	t.Helper()
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("%s:\n%s", what, log)
+		}
+	})
 }

@@ -66,19 +66,7 @@ func startConfigAgent(t *testing.T, config string) *configAgent {
 			a.socket = filepath.Join(d, "rumor.sock")
 		}
 	}
-	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if a.cmd.ProcessState == nil {
-			_ = a.cmd.Process.Kill()
-			_ = a.cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("agent log (%s):\n%s", config, a.log)
-		}
-	})
+	startProcess(t, a.cmd, a.log, "agent log ("+config+")")
 	poll(t, 10*time.Second, "agent serves its socket", func() error {
 		if r := a.cli(t, "status"); r.code != 0 {
 			return fmt.Errorf("status exit %d: %s", r.code, r.stderr)
