@@ -62,7 +62,7 @@ func sameRecord(a, b rpc.Record) bool {
 }
 
 func describe(r rpc.Record) string {
-	s := fmt.Sprintf("%s %s by %s at %s", r.Key, r.Op, short(r.Node), r.Stamp)
+	s := fmt.Sprintf("%s %s by %s at %s", r.Key, r.Op, ShortID(r.Node), r.Stamp)
 	if r.Epoch != 0 {
 		s += fmt.Sprintf(" epoch %d", r.Epoch)
 	}
@@ -72,7 +72,8 @@ func describe(r rpc.Record) string {
 	return s
 }
 
-func short(id string) string {
+// ShortID is a node id's last 8 characters, as reports show it.
+func ShortID(id string) string {
 	if len(id) > 8 {
 		return id[len(id)-8:]
 	}
@@ -278,7 +279,7 @@ func HoldersAgree(views [][]rpc.Kernel) []Violation {
 			seen[k.ID] = true
 			if got, want := (verdict{k.Holder, k.Epoch, k.Live}), ref[k.ID]; got != want {
 				vs = append(vs, Violation{CheckHolders, fmt.Sprintf("kernel %s: agent 0 sees holder %s epoch %d live %v, agent %d sees holder %s epoch %d live %v",
-					k.ID, short(want.holder), want.epoch, want.live, i+1, short(got.holder), got.epoch, got.live)})
+					k.ID, ShortID(want.holder), want.epoch, want.live, i+1, ShortID(got.holder), got.epoch, got.live)})
 			}
 		}
 		for id := range ref {

@@ -245,20 +245,13 @@ func waitAllAlive(ctx context.Context, c *cluster, deadline time.Time) error {
 	return nil
 }
 
+// allAlive returns nil when every agent lists every agent alive and sees
+// every agent's figure-5 svc entry up.
 func allAlive(ctx context.Context, c *cluster) error {
+	if err := everyoneAlive(ctx, c); err != nil {
+		return err
+	}
 	for i, a := range c.agents {
-		ms, err := a.Members(ctx)
-		if err != nil {
-			return err
-		}
-		if len(ms) != len(c.agents) {
-			return fmt.Errorf("agent %d lists %d members, want %d", i, len(ms), len(c.agents))
-		}
-		for _, m := range ms {
-			if m.State != "alive" {
-				return fmt.Errorf("agent %d sees %s %s", i, m.Node, m.State)
-			}
-		}
 		for j := range c.agents {
 			if s, err := a.ServiceGet(ctx, fdService, fdInstance(j)); err != nil || !s.Up {
 				return fmt.Errorf("agent %d sees agent %d's svc entry %+v (%v)", i, j, s, err)

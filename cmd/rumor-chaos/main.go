@@ -428,18 +428,11 @@ func (r *runner) check(rep *report, w *workload) {
 	rep.Ops["unread"] = w.unread
 	rep.Samples = len(w.samples)
 	for _, k := range views[0] {
-		rep.Holders = append(rep.Holders, fmt.Sprintf("%s: holder %s epoch %d live %v", k.ID, shortID(k.Holder), k.Epoch, k.Live))
+		rep.Holders = append(rep.Holders, fmt.Sprintf("%s: holder %s epoch %d live %v", k.ID, chaos.ShortID(k.Holder), k.Epoch, k.Live))
 	}
 	for _, a := range r.agents {
 		rep.Crashes += a.crashes
 	}
-}
-
-func shortID(id string) string {
-	if len(id) > 8 {
-		return id[len(id)-8:]
-	}
-	return id
 }
 
 // cycle is one fault and its aftermath.
