@@ -53,6 +53,13 @@ func (e Entry) Apply(d Delta) (Entry, bool) {
 	return Entry{Key: e.Key, Deltas: out}, true
 }
 
+// CompareWrites orders two writes to the same register key the way
+// Entry.Apply does: it returns +1 if a wins over b, -1 if b wins over a and
+// 0 if they are the same write. Applying a to an entry whose winner is b
+// changes the entry exactly when the result is positive. It is meaningless
+// for kernel records, which are kept as a set.
+func CompareWrites(a, b Delta) int { return compareWrites(NamespaceOf(a.Key), a, b) }
+
 // Merge returns the merge of two entries for the same key. It is
 // commutative, associative and idempotent.
 func Merge(a, b Entry) Entry {
