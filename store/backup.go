@@ -90,7 +90,7 @@ func VerifyFile(path string) (BackupInfo, error) {
 	if st.entries == nil {
 		return BackupInfo{}, fmt.Errorf("%w: %s holds no rumor state (a data file created but never written)", ErrBackup, path)
 	}
-	return BackupInfo{Entries: len(st.entries), HLC: st.hlc, Meta: st.meta}, nil
+	return BackupInfo{Entries: st.entries.Len(), HLC: st.hlc, Meta: st.meta}, nil
 }
 
 // backupError wraps a load error as ErrBackup, keeping what it wraps.

@@ -1,6 +1,10 @@
 package store
 
-import "github.com/rumor-dev/rumor/crdt"
+import (
+	"strings"
+
+	"github.com/rumor-dev/rumor/crdt"
+)
 
 // Collect removes state that can no longer matter, as judged at nowMS with
 // the tombstone horizon horizonMS (DESIGN.md: default 24 h):
@@ -38,7 +42,23 @@ func (s *Store) Collect(nowMS, horizonMS int64) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for key, e := range s.entries {
+	x := s.entries
+	// Backwards, because removing a packed entry moves the last one into its place.
+	for i := x.n - 1; i >= 0; i-- {
+		r := x.at(uint32(i))
+		tomb := r.op == crdt.OpDelete && r.hlc.WallMS() < cutoff
+		expired := r.expiry != 0 && r.expiry < cutoff
+		if !tomb && !expired {
+			continue
+		}
+		key := strings.Clone(r.key()) // outlives the packed entry in dirty
+		x.Delete(key)
+		n++
+		if s.dirty != nil {
+			s.dirty[key] = struct{}{}
+		}
+	}
+	for key, e := range x.sets {
 		if len(e.Deltas) == 0 {
 			continue
 		}
@@ -47,7 +67,7 @@ func (s *Store) Collect(nowMS, horizonMS int64) int {
 			if removed == 0 {
 				continue
 			}
-			s.entries[key] = pruned
+			x.sets[key] = pruned
 			n += removed
 		} else {
 			w := e.Winner()
@@ -56,7 +76,7 @@ func (s *Store) Collect(nowMS, horizonMS int64) int {
 			if !tomb && !expired {
 				continue
 			}
-			delete(s.entries, key)
+			delete(x.sets, key)
 			n++
 		}
 		if s.dirty != nil {

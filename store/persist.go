@@ -187,9 +187,8 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 
 	s := New()
-	s.entries = st.entries
-	if s.entries == nil {
-		s.entries = make(map[string]crdt.Entry)
+	if st.entries != nil {
+		s.entries = st.entries
 	}
 	s.dirty = make(map[string]struct{})
 	s.ephemeral = opts.Ephemeral
@@ -199,13 +198,13 @@ func Open(path string, opts Options) (*Store, error) {
 		hlc: st.hlc, meta: st.meta,
 	}
 	go s.flusher()
-	log.Info("store: opened", "entries", len(s.entries), "took", time.Since(start).Round(time.Microsecond))
+	log.Info("store: opened", "entries", s.entries.Len(), "took", time.Since(start).Round(time.Microsecond))
 	return s, nil
 }
 
 // loaded is what loadFile read.
 type loaded struct {
-	entries map[string]crdt.Entry
+	entries *index
 	hlc     crdt.HLC
 	meta    map[string][]byte
 }
@@ -271,7 +270,7 @@ func loadFile(path string, lockTimeout time.Duration) (st loaded, err error) {
 		if eb == nil {
 			return corruptError(path, fmt.Errorf("no %s bucket", bucketEntries))
 		}
-		st.entries = make(map[string]crdt.Entry, eb.Stats().KeyN)
+		st.entries = newIndex(eb.Stats().KeyN)
 		c := eb.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if v == nil {
@@ -282,7 +281,7 @@ func loadFile(path string, lockTimeout time.Duration) (st loaded, err error) {
 			if err != nil {
 				return corruptError(path, err)
 			}
-			st.entries[key] = e
+			st.entries.Put(key, e)
 		}
 		return nil
 	})
@@ -432,7 +431,7 @@ func (s *Store) flushLocked() error {
 	for k := range dirty {
 		// Entries are values whose slices are never modified, so the
 		// snapshot stays valid after the lock is released.
-		e, ok := s.entries[k]
+		e, ok := s.entries.Get(k)
 		batch = append(batch, pending{key: k, entry: e, ok: ok})
 	}
 	s.mu.Unlock()
@@ -639,7 +638,7 @@ func (s *Store) Reset() error {
 		}
 		clear(s.dirty)
 	}
-	s.entries = make(map[string]crdt.Entry)
+	s.entries = newIndex(0)
 	return nil
 }
 

@@ -34,7 +34,7 @@ type Event struct {
 // Store is the replicated map. It is safe for concurrent use.
 type Store struct {
 	mu       sync.RWMutex
-	entries  map[string]crdt.Entry
+	entries  *index
 	watchers map[*Watcher]struct{}
 	// dirty holds the keys changed since the last flush; nil when nothing
 	// is persisted (New, or after Close). Guarded by mu.
@@ -52,7 +52,7 @@ type Store struct {
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{entries: make(map[string]crdt.Entry), watchers: make(map[*Watcher]struct{}), lost: newSuperseded()}
+	return &Store{entries: newIndex(0), watchers: make(map[*Watcher]struct{}), lost: newSuperseded()}
 }
 
 // Apply merges deltas into the store and returns those that changed an
@@ -65,29 +65,65 @@ func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
 	var changed []crdt.Delta
 	persist := false
 	for _, d := range ds {
-		prev := s.entries[d.Key]
-		e, ok := prev.Apply(d)
-		if !ok {
-			if len(prev.Deltas) > 0 && !prev.Winner().Equal(d) {
-				s.lost.remember(d) // arrived after a later write
-			}
+		var e crdt.Entry
+		if !s.apply(d, &e) {
 			continue
 		}
-		if len(prev.Deltas) > 0 {
-			s.lost.remember(prev.Winner()) // replaced
-		}
-		s.entries[d.Key] = e
 		if s.dirty != nil && (s.ephemeral == nil || !s.ephemeral(d.Key)) {
 			s.dirty[d.Key] = struct{}{}
 			persist = true
 		}
 		changed = append(changed, d)
-		s.notify(Event{Delta: d, Entry: e})
+		if len(s.watchers) > 0 {
+			if e.Deltas == nil {
+				e = crdt.Entry{Key: d.Key, Deltas: []crdt.Delta{d}}
+			}
+			s.notify(Event{Delta: d, Entry: e})
+		}
 	}
 	if persist {
 		s.kickFlusher()
 	}
 	return changed
+}
+
+// apply merges d into its entry and reports whether the entry changed. When
+// the new entry is not simply d as a register's winner, it sets *e to it.
+// Called with s.mu held.
+func (s *Store) apply(d crdt.Delta, e *crdt.Entry) bool {
+	x := s.entries
+	if fits(d.Key, d) && !x.inSets(d.Key) {
+		// A register whose winner is d or a packed entry: no entry is built.
+		pos, ok := x.find(d.Key)
+		if !ok {
+			x.insertAt(pos, d)
+			return true
+		}
+		w := x.delta(x.at(x.slots[pos] - 1))
+		if crdt.CompareWrites(d, w) <= 0 {
+			if !w.Equal(d) {
+				s.lost.remember(d) // arrived after a later write
+			}
+			return false
+		}
+		s.lost.remember(w) // replaced
+		x.replaceAt(pos, d)
+		return true
+	}
+	prev, _ := x.Get(d.Key)
+	next, ok := prev.Apply(d)
+	if !ok {
+		if len(prev.Deltas) > 0 && !prev.Winner().Equal(d) {
+			s.lost.remember(d) // arrived after a later write
+		}
+		return false
+	}
+	if len(prev.Deltas) > 0 {
+		s.lost.remember(prev.Winner()) // replaced
+	}
+	x.Put(d.Key, next)
+	*e = next
+	return true
 }
 
 // notify sends ev to matching watchers. Called with s.mu held.
@@ -108,19 +144,13 @@ func (s *Store) notify(ev Event) {
 func (s *Store) Get(key string) (crdt.Entry, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	e, ok := s.entries[key]
-	return e, ok
+	return s.entries.Get(key)
 }
 
 // List returns the entries whose key starts with prefix, sorted by key.
 func (s *Store) List(prefix string) []crdt.Entry {
 	s.mu.RLock()
-	out := make([]crdt.Entry, 0)
-	for k, e := range s.entries {
-		if strings.HasPrefix(k, prefix) {
-			out = append(out, e)
-		}
-	}
+	out := s.entries.List(prefix)
 	s.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
@@ -130,7 +160,7 @@ func (s *Store) List(prefix string) []crdt.Entry {
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.entries)
+	return s.entries.Len()
 }
 
 // Watcher receives the events for one key prefix.

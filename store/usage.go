@@ -8,8 +8,9 @@ type Usage struct {
 	Keys int
 	// Bytes approximates the payload held: for every record kept under
 	// every key, the key, the writer's node id and the encoded value. It
-	// leaves out fixed-size fields and Go's map and slice overhead (about
-	// 250 bytes per key more in memory).
+	// leaves out fixed-size fields and the index (about 60 bytes per
+	// register key more in memory), and counts the node id with every
+	// record although a register's writer id is kept once per writer.
 	Bytes int64
 }
 
@@ -20,7 +21,16 @@ func (s *Store) Usage() map[crdt.Namespace]Usage {
 	out := make(map[crdt.Namespace]Usage)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for k, e := range s.entries {
+	x := s.entries
+	for i := range x.n {
+		r := x.at(uint32(i))
+		ns := crdt.NamespaceOf(r.key())
+		u := out[ns]
+		u.Keys++
+		u.Bytes += int64(r.klen) + int64(len(x.nodes.names[r.node])) + int64(r.vlen)
+		out[ns] = u
+	}
+	for k, e := range x.sets {
 		ns := crdt.NamespaceOf(k)
 		u := out[ns]
 		u.Keys++
