@@ -2,10 +2,12 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/daemon"
 )
 
 func TestTrackerWaitsForEveryOtherAgent(t *testing.T) {
@@ -57,5 +59,40 @@ func TestMemorySmall(t *testing.T) {
 	}
 	if res.Keys != 600 || res.PayloadBytes != 200 || res.Store != memoryStore || res.BytesPerKey <= 0 {
 		t.Errorf("result %+v", res)
+	}
+}
+
+func TestParseSizesOrNone(t *testing.T) {
+	for _, none := range []string{"0", " none "} {
+		if got, err := parseSizesOrNone("-proc-n", none); err != nil || got != nil {
+			t.Errorf("parseSizesOrNone(%q) = %v, %v; want no sizes", none, got, err)
+		}
+	}
+	if got, err := parseSizesOrNone("-proc-n", "10,30"); err != nil || !slices.Equal(got, []int{10, 30}) {
+		t.Errorf("parseSizesOrNone(10,30) = %v, %v", got, err)
+	}
+	if _, err := parseSizesOrNone("-proc-n", "0,5"); err == nil || !strings.Contains(err.Error(), "-proc-n") {
+		t.Errorf("parseSizesOrNone(0,5) = %v; want an error naming the flag", err)
+	}
+}
+
+func TestProcConfigIsAValidAgentConfig(t *testing.T) {
+	opt := procOptions{heartbeat: 200 * time.Millisecond, suspect: 600 * time.Millisecond, dead: 2 * time.Second}
+	cfg := daemon.DefaultConfig()
+	if err := cfg.LoadYAML([]byte(procConfig(opt)), "agent.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Heartbeat != opt.heartbeat || cfg.SuspectAfter != opt.suspect || cfg.DeadAfter != opt.dead || cfg.MetricsAddr != "" || cfg.Cluster != "bench" {
+		t.Errorf("config from procConfig: heartbeat %v suspect %v dead %v metrics %q cluster %q",
+			cfg.Heartbeat, cfg.SuspectAfter, cfg.DeadAfter, cfg.MetricsAddr, cfg.Cluster)
+	}
+}
+
+func TestAgentEnvDropsRumorVariables(t *testing.T) {
+	t.Setenv("RUMOR_METRICS_ADDR", "127.0.0.1:9464")
+	for _, kv := range agentEnv() {
+		if strings.HasPrefix(kv, "RUMOR_") {
+			t.Errorf("agentEnv keeps %s", kv)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,9 +76,13 @@ func startCluster(ctx context.Context, n int, opt clusterOptions) (*cluster, err
 	// Formed: every agent has heard every heartbeat.
 	deadline := time.Now().Add(opt.formTimeout)
 	for {
-		worst, seen := -1, n
+		worst, seen, behind := -1, n, 0
 		for i, a := range c.agents {
-			if k := len(a.Store().List("node/")); k < seen {
+			k := len(a.Store().List("node/"))
+			if k < n {
+				behind++
+			}
+			if k < seen {
 				worst, seen = i, k
 			}
 		}
@@ -84,8 +91,8 @@ func startCluster(ctx context.Context, n int, opt clusterOptions) (*cluster, err
 		}
 		if time.Now().After(deadline) {
 			c.close()
-			return nil, fmt.Errorf("cluster of %d agents did not form within %v: agent %d lists %d of %d members under node/",
-				n, opt.formTimeout, worst, seen, n)
+			return nil, fmt.Errorf("cluster of %d agents did not form within %v: %d agents lack members; agent %d lists %d of %d under node/",
+				n, opt.formTimeout, behind, worst, seen, n)
 		}
 		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
 			c.close()
@@ -287,6 +294,31 @@ func (t *tracker) outstanding() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.pending)
+}
+
+// laggards describes which agents have not applied the pending writes:
+// the (up to) five that miss the most, as "agent (writes missing)".
+func (t *tracker) laggards() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	missing := make(map[int]int)
+	for _, s := range t.pending {
+		for i, seen := range s.seen {
+			if !seen && i != s.writer {
+				missing[i]++
+			}
+		}
+	}
+	agents := make([]int, 0, len(missing))
+	for i := range missing {
+		agents = append(agents, i)
+	}
+	slices.SortFunc(agents, func(a, b int) int { return cmp.Or(missing[b]-missing[a], a-b) })
+	var parts []string
+	for _, i := range agents[:min(len(agents), 5)] {
+		parts = append(parts, fmt.Sprintf("%d (%d)", i, missing[i]))
+	}
+	return fmt.Sprintf("%d agents miss some; most: %s", len(agents), strings.Join(parts, ", "))
 }
 
 // latency returns the latency of key, and whether it completed.

@@ -7,13 +7,13 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/bench/benchstat"
-	"github.com/rumor-dev/rumor/daemon"
 	"github.com/rumor-dev/rumor/rpc"
 )
 
-// FailureResult is figure 5: how long the failure detector takes to call a
-// stopped agent dead everywhere (and show its services down), and how long
-// the same agent takes to be alive everywhere again after a restart.
+// FailureResult is figure 5: how long the failure detector takes to call
+// an agent process killed with SIGKILL dead everywhere (and show its
+// services down), and how long the same agent takes to be alive everywhere
+// again after a restart from its data dir.
 type FailureResult struct {
 	Agents         int `json:"agents"`
 	Trials         int `json:"trials"` // completed trials
@@ -23,28 +23,30 @@ type FailureResult struct {
 	PollMs         int `json:"poll_ms"`
 	// Kill says what stopping an agent means here.
 	Kill string `json:"kill"`
-	// Detection runs from the victim's Close() returning until every
-	// survivor's Members() shows it dead and its svc entry reads Status
+	// Detection runs from just before the SIGKILL until every survivor's
+	// members view shows the victim dead and its svc entry reads Status
 	// "down" with Up false.
 	Detection benchstat.Summary `json:"detection"`
 	// Suspect runs from the same moment until every survivor shows it
 	// suspect (or already dead).
 	Suspect benchstat.Summary `json:"suspect"`
-	// Rejoin runs from just before daemon.New of the restart until every
-	// agent (the restarted one included) shows every member alive and the
-	// victim's svc entry up again.
+	// Rejoin runs from just before the restarted process is started until
+	// every agent (the restarted one included) shows every member alive
+	// and the victim's svc entry up again.
 	Rejoin benchstat.Summary `json:"rejoin"`
-	// Close is how long the victim's Close() took.
-	Close benchstat.Summary `json:"close"`
-	// CPUCores and OtherCores are this process's and other processes'
-	// average CPU use over the trials, in cores.
-	// LoadStart is the 1-minute load average when the phase began.
+	// Reaped is how long after the SIGKILL the victim process was reaped.
+	Reaped benchstat.Summary `json:"reaped"`
+	// CPUCores is the bench's own average CPU use over the trials, in
+	// cores, AgentCores the agent processes' (those alive at the end) and
+	// OtherCores everyone else's. LoadStart is the 1-minute load average
+	// when the phase began.
 	LoadStart  float64 `json:"load_start"`
 	CPUCores   float64 `json:"cpu_cores"`
+	AgentCores float64 `json:"agent_cores"`
 	OtherCores float64 `json:"other_cores"`
 	// DetectionMs lists each trial's detection time in trial order.
 	DetectionMs []float64 `json:"detection_ms"`
-	// Victims lists the cluster index stopped in each trial.
+	// Victims lists the cluster index killed in each trial.
 	Victims []int `json:"victims"`
 }
 
@@ -57,8 +59,9 @@ type failureParams struct {
 	timeoutSlack, rejoinAfter time.Duration
 }
 
-// killMeaning explains, in the report, what "kill" is in this process.
-const killMeaning = "agent.Close() in-process: its loops stop and its connections close, with no goodbye or leave message; survivors see the connections drop and then silence (dead is judged by local receive time)"
+// killMeaning explains, in the report, what "kill" is.
+const killMeaning = "kill -9 (SIGKILL) of a `rumor agent` process: no goodbye or leave message; the kernel closes its sockets, " +
+	"so survivors see the connections drop and then silence (dead is judged by local receive time)"
 
 const fdService = "fd"
 
@@ -116,10 +119,10 @@ func (f *firstTimes) missing() int {
 	return -1
 }
 
-// memberState returns a's view of node id: alive, suspect, dead, unknown
-// (listed but never heard since a started) or absent.
-func memberState(ctx context.Context, a *daemon.Agent, id string) string {
-	ms, err := a.Members(ctx)
+// memberState returns api's view of node id: alive, suspect, dead,
+// unknown (listed but never heard since the agent started) or absent.
+func memberState(ctx context.Context, api rpc.API, id string) string {
+	ms, err := api.Members(ctx)
 	if err != nil {
 		return "error: " + err.Error()
 	}
@@ -131,11 +134,12 @@ func memberState(ctx context.Context, a *daemon.Agent, id string) string {
 	return "absent"
 }
 
-// runFailure starts fp.agents agents with the given detector settings, each
-// owning one svc entry, and fp.trials times stops one non-bootstrap agent,
-// times its detection, restarts it from its data dir and waits until it is
-// alive everywhere again.
-func runFailure(ctx context.Context, fp failureParams, p params) (res FailureResult, err error) {
+// runFailure starts fp.agents agent processes with the given detector
+// settings, each owning one svc entry, and fp.trials times kills one
+// non-bootstrap agent with SIGKILL, times its detection by polling the
+// survivors' local APIs every fp.poll, restarts it from its data dir and
+// waits until it is alive everywhere again.
+func runFailure(ctx context.Context, fp failureParams, opt procOptions) (res FailureResult, err error) {
 	n := fp.agents
 	res = FailureResult{Agents: n, HeartbeatMs: int(fp.heartbeat / time.Millisecond),
 		SuspectAfterMs: int(fp.suspect / time.Millisecond), DeadAfterMs: int(fp.dead / time.Millisecond),
@@ -143,12 +147,8 @@ func runFailure(ctx context.Context, fp failureParams, p params) (res FailureRes
 	if n < 3 {
 		return res, fmt.Errorf("failure detection needs at least 3 agents, got %d", n)
 	}
-	opt := p.cluster
-	opt.heartbeat = fp.heartbeat
-	opt.configure = func(_ int, cfg *daemon.Config) {
-		cfg.SuspectAfter, cfg.DeadAfter = fp.suspect, fp.dead
-	}
-	c, err := startCluster(ctx, n, opt)
+	opt.heartbeat, opt.suspect, opt.dead = fp.heartbeat, fp.suspect, fp.dead
+	c, err := startProcCluster(ctx, n, opt)
 	if err != nil {
 		return res, err
 	}
@@ -156,7 +156,7 @@ func runFailure(ctx context.Context, fp failureParams, p params) (res FailureRes
 
 	req := rpc.ServiceSet{Addr: "10.1.2.3:8080", Status: "up"}
 	for i, a := range c.agents {
-		if _, err := a.ServiceSet(ctx, fdService, fdInstance(i), req); err != nil {
+		if _, err := a.client.ServiceSet(ctx, fdService, fdInstance(i), req); err != nil {
 			return res, fmt.Errorf("svc set on agent %d: %w", i, err)
 		}
 	}
@@ -164,30 +164,35 @@ func runFailure(ctx context.Context, fp failureParams, p params) (res FailureRes
 		return res, fmt.Errorf("before the first trial: %w", err)
 	}
 
-	var detect, suspect, rejoin, closing []time.Duration
+	var detect, suspect, rejoin, reaped []time.Duration
 	defer func() {
-		res.Detection, res.Suspect, res.Rejoin, res.Close = benchstat.Summarize(detect), benchstat.Summarize(suspect), benchstat.Summarize(rejoin), benchstat.Summarize(closing)
+		res.Detection, res.Suspect, res.Rejoin, res.Reaped = benchstat.Summarize(detect), benchstat.Summarize(suspect), benchstat.Summarize(rejoin), benchstat.Summarize(reaped)
 	}()
-	meter := startCPUMeter()
-	defer func() { res.CPUCores, res.OtherCores = meter.cores() }()
+	meter, agents0 := startCPUMeter(), c.agentsCPU()
+	defer func() {
+		// Killed agents' CPU counts among the reaped children's; running
+		// ones', restarted or not, by pid.
+		res.CPUCores, res.AgentCores, res.OtherCores = meter.coresWith(c.agentsCPU() - agents0)
+	}()
 	for trial := range fp.trials {
 		v := victimFor(trial, n)
-		id := c.agents[v].ID()
-		closeAt := time.Now()
-		if err := c.agents[v].Close(); err != nil {
-			return res, fmt.Errorf("trial %d: close agent %d: %w", trial, v, err)
+		victim := c.agents[v]
+		id := victim.id
+		killed := time.Now()
+		took, err := victim.kill()
+		if err != nil {
+			return res, fmt.Errorf("trial %d: %w", trial, err)
 		}
-		closed := time.Now()
-		closing = append(closing, closed.Sub(closeAt))
+		reaped = append(reaped, took)
 
 		sus, dead := newFirstTimes(n, v), newFirstTimes(n, v)
-		deadline := closed.Add(fp.dead + fp.timeoutSlack)
+		deadline := killed.Add(fp.dead + fp.timeoutSlack)
 		for {
 			for i, a := range c.agents {
 				if dead.done(i) {
 					continue
 				}
-				st := memberState(ctx, a, id)
+				st := memberState(ctx, a.client, id)
 				now := time.Now()
 				if st == "suspect" || st == "dead" {
 					sus.mark(i, now)
@@ -195,7 +200,7 @@ func runFailure(ctx context.Context, fp failureParams, p params) (res FailureRes
 				if st != "dead" {
 					continue
 				}
-				if s, err := a.ServiceGet(ctx, fdService, fdInstance(v)); err == nil && !s.Up && s.Status == "down" {
+				if s, err := a.client.ServiceGet(ctx, fdService, fdInstance(v)); err == nil && !s.Up && s.Status == "down" {
 					dead.mark(i, time.Now())
 				}
 			}
@@ -204,9 +209,9 @@ func runFailure(ctx context.Context, fp failureParams, p params) (res FailureRes
 			}
 			if time.Now().After(deadline) {
 				m := dead.missing()
-				s, err := c.agents[m].ServiceGet(ctx, fdService, fdInstance(v))
-				return res, fmt.Errorf("trial %d: agent %d not dead and down everywhere within %v of its close: agent %d sees it %s, its svc %+v (%v)",
-					trial, v, fp.dead+fp.timeoutSlack, m, memberState(ctx, c.agents[m], id), s, err)
+				s, err := c.agents[m].client.ServiceGet(ctx, fdService, fdInstance(v))
+				return res, fmt.Errorf("trial %d: agent %d not dead and down everywhere within %v of its kill: agent %d sees it %s, its svc %+v (%v)",
+					trial, v, fp.dead+fp.timeoutSlack, m, memberState(ctx, c.agents[m].client, id), s, err)
 			}
 			if err := sleepCtx(ctx, fp.poll); err != nil {
 				return res, err
@@ -214,18 +219,15 @@ func runFailure(ctx context.Context, fp failureParams, p params) (res FailureRes
 		}
 		lastDead, _ := dead.all()
 		lastSus, _ := sus.all()
-		detect = append(detect, lastDead.Sub(closed))
-		suspect = append(suspect, lastSus.Sub(closed))
-		res.DetectionMs = append(res.DetectionMs, math.Round(benchstat.Ms(lastDead.Sub(closed))*10)/10)
+		detect = append(detect, lastDead.Sub(killed))
+		suspect = append(suspect, lastSus.Sub(killed))
+		res.DetectionMs = append(res.DetectionMs, math.Round(benchstat.Ms(lastDead.Sub(killed))*10)/10)
 		res.Victims = append(res.Victims, v)
 
-		// Back from the same data dir: same identity, same state.
+		// Back from the same data dir: same identity (restart checks), same state.
 		began := time.Now()
-		if err := c.restart(ctx, v, uint64(1000+trial)); err != nil {
-			return res, fmt.Errorf("trial %d: %w", trial, err)
-		}
-		if got := c.agents[v].ID(); got != id {
-			return res, fmt.Errorf("trial %d: agent %d came back as %s, want %s", trial, v, got, id)
+		if err := c.restart(ctx, v); err != nil {
+			return res, fmt.Errorf("trial %d: restart agent %d: %w", trial, v, err)
 		}
 		if err := waitAllAlive(ctx, c, time.Now().Add(fp.rejoinAfter)); err != nil {
 			return res, fmt.Errorf("trial %d, after restarting agent %d: %w", trial, v, err)
@@ -238,8 +240,8 @@ func runFailure(ctx context.Context, fp failureParams, p params) (res FailureRes
 
 // waitAllAlive polls until every agent lists every agent as alive and sees
 // every agent's figure-5 svc entry up, or the deadline passes.
-func waitAllAlive(ctx context.Context, c *cluster, deadline time.Time) error {
-	if err := pollUntil(ctx, deadline, 20*time.Millisecond, func() error { return allAlive(ctx, c) }); err != nil {
+func waitAllAlive(ctx context.Context, c *procCluster, deadline time.Time) error {
+	if err := pollUntil(ctx, deadline, 50*time.Millisecond, func() error { return allAlive(ctx, c) }); err != nil {
 		return fmt.Errorf("not every agent alive everywhere in time: %w", err)
 	}
 	return nil
@@ -247,14 +249,14 @@ func waitAllAlive(ctx context.Context, c *cluster, deadline time.Time) error {
 
 // allAlive returns nil when every agent lists every agent alive and sees
 // every agent's figure-5 svc entry up.
-func allAlive(ctx context.Context, c *cluster) error {
-	if err := everyoneAlive(ctx, c); err != nil {
+func allAlive(ctx context.Context, c *procCluster) error {
+	if err := c.everyoneAlive(ctx); err != nil {
 		return err
 	}
-	for i, a := range c.agents {
+	for _, a := range c.agents {
 		for j := range c.agents {
-			if s, err := a.ServiceGet(ctx, fdService, fdInstance(j)); err != nil || !s.Up {
-				return fmt.Errorf("agent %d sees agent %d's svc entry %+v (%v)", i, j, s, err)
+			if s, err := a.client.ServiceGet(ctx, fdService, fdInstance(j)); err != nil || !s.Up {
+				return fmt.Errorf("agent %d sees agent %d's svc entry %+v (%v)", a.i, j, s, err)
 			}
 		}
 	}

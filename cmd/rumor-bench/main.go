@@ -1,24 +1,31 @@
-// Command rumor-bench measures rumor in one process, on 127.0.0.1 over real
-// TCP + Noise, and prints a plain table (and, with -json, a JSON report):
+// Command rumor-bench measures rumor on 127.0.0.1 over real TCP + Noise,
+// with agents in its own process and, where the figure asks for it, as
+// `rumor agent` processes, and prints a plain table (and, with -json, a
+// JSON report):
 //
-//  1. Propagation: for each cluster size N, svc set from a rotating writer,
-//     timed from just before the write to the moment the last other agent
-//     applied it (store watchers on every agent, one clock).
+//  1. Propagation: svc set from a rotating writer, timed from just before
+//     the write to the moment the last other agent applied it, on one
+//     clock. For each size of -n, agents in this process (store watchers
+//     on every agent); for each size of -proc-n, agent processes: the bench
+//     opens a watch stream (rpc.Client.Watch, NDJSON over the unix socket)
+//     on every agent before writing through the writer's rpc.Client, so
+//     that latency includes the write RPC and the stream's delivery.
 //  2. Throughput: one publisher adds blacklist entries as fast as the
-//     receivers keep up, for a fixed time; updates/s is what the slowest
-//     receiver applied divided by the time until it had everything, with
-//     the propagation latency of every 100th write under that load.
+//     receivers keep up, for a fixed time (30 s); updates/s is what the
+//     slowest receiver applied divided by the time until it had everything,
+//     with the propagation latency of every 100th write under that load.
 //  3. Wire cost: bytes each receiver took in per update during that run.
 //  4. Memory: heap held per svc key by an in-memory store, at 100 K and
 //     1 M keys (20 K with -short).
 //
 // And under failure (README "Under failure"), measured, not asserted:
 //
-//  5. Failure detection: 10 agents with the detector's default settings,
-//     each owning one svc entry; one non-bootstrap agent is stopped with
-//     agent.Close() (no goodbye), timed until every survivor's Members()
-//     shows it dead and its svc entry down, then restarted from its data
-//     dir (same identity) and timed until it is alive everywhere again.
+//  5. Failure detection: 10 `rumor agent` processes with the detector's
+//     default settings, each owning one svc entry; one non-bootstrap agent
+//     is killed with SIGKILL, timed until every survivor's members view
+//     (polled over its local API) shows it dead and its svc entry down,
+//     then restarted from its data dir (same identity) and timed until it
+//     is alive everywhere again.
 //  6. Catch-up: 3 agents hold K blacklist keys; a new agent joins and is
 //     timed until its store holds them all; then it is closed and its
 //     restart with the K keys on disk is timed.
@@ -32,9 +39,14 @@
 //     false and counted, from the agents' membership logs and by polling
 //     their Members(); with the CPU used and the load average.
 //
+// Figures 1 (-proc-n) and 5 need the rumor binary: -rumor-bin, or else
+// rumor-bench builds ./cmd/rumor of the module it runs in into a temp dir.
+// Agent processes get their own process group and are killed on every
+// exit path (and by the kernel if the bench itself dies).
+//
 // Usage:
 //
-//	rumor-bench [-short] [-n 8,30] [-updates 200] [-throughput-seconds 10] [-phases 1,2,3,4,5,6,7,8] [-idle 10m] [-json out.json]
+//	rumor-bench [-short] [-n 10,30] [-proc-n 10,30] [-updates 200] [-proc-updates 200] [-throughput-seconds 30] [-phases 1,2,3,4,5,6,7,8] [-idle 10m] [-rumor-bin path] [-json out.json]
 //
 // It exits 0 when every phase ran and every update arrived, 1 otherwise,
 // with the reason on stderr.
@@ -83,6 +95,8 @@ type params struct {
 	catchUpKeys []int
 	partition   partitionParams
 	idle        idleParams
+	proc        procParams  // propagation with agent processes
+	procs       procOptions // how agent processes start (bin set once built)
 }
 
 // Machine describes where the figures were taken.
@@ -111,14 +125,16 @@ type Report struct {
 	Short       bool                `json:"short"`
 	HeartbeatMs int                 `json:"heartbeat_ms"`
 	Propagation []PropagationResult `json:"propagation"`
-	Throughput  *ThroughputResult   `json:"throughput,omitempty"`
-	Memory      []MemoryResult      `json:"memory,omitempty"`
-	Failure     *FailureResult      `json:"failure_detection,omitempty"`
-	CatchUp     []CatchUpResult     `json:"catch_up,omitempty"`
-	Partition   *PartitionResult    `json:"partition_heal,omitempty"`
-	Idle        *IdleResult         `json:"idle,omitempty"`
-	Errors      []string            `json:"errors,omitempty"`
-	Seconds     float64             `json:"seconds"`
+	// PropagationProcs is figure 1 with `rumor agent` processes.
+	PropagationProcs []PropagationResult `json:"propagation_processes,omitempty"`
+	Throughput       *ThroughputResult   `json:"throughput,omitempty"`
+	Memory           []MemoryResult      `json:"memory,omitempty"`
+	Failure          *FailureResult      `json:"failure_detection,omitempty"`
+	CatchUp          []CatchUpResult     `json:"catch_up,omitempty"`
+	Partition        *PartitionResult    `json:"partition_heal,omitempty"`
+	Idle             *IdleResult         `json:"idle,omitempty"`
+	Errors           []string            `json:"errors,omitempty"`
+	Seconds          float64             `json:"seconds"`
 }
 
 func main() {
@@ -140,24 +156,28 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("rumor-bench", flag.ContinueOnError)
 	defaults := daemon.DefaultConfig()
 	var (
-		sizes      = fs.String("n", "8,30", "comma-separated cluster sizes for the propagation figure")
-		updates    = fs.Int("updates", 200, "svc writes per cluster size")
-		tpSeconds  = fs.Float64("throughput-seconds", 10, "how long the throughput publisher writes")
-		short      = fs.Bool("short", false, "quick form for CI: size 8 only, 100 updates, 3 s throughput, 20K keys; 3 detector trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds, 20 s idle")
+		sizes      = fs.String("n", "10,30", "propagation: comma-separated cluster sizes with the agents in this process (0: none; 100 saturates a 2-core machine)")
+		procSizes  = fs.String("proc-n", "10,30", "propagation: comma-separated cluster sizes with `rumor agent` processes (0: none)")
+		updates    = fs.Int("updates", 200, "propagation: svc writes per in-process cluster size")
+		procUpd    = fs.Int("proc-updates", 200, "propagation: svc writes per agent-process cluster size")
+		rumorBin   = fs.String("rumor-bin", "", "rumor binary for the agent processes of figures 1 (-proc-n) and 5 (default: go build ./cmd/rumor into a temp dir)")
+		tpSeconds  = fs.Float64("throughput-seconds", 30, "how long the throughput publisher writes")
+		short      = fs.Bool("short", false, "quick form for CI: in-process size 8 with 100 updates, 5 agent processes with 50 updates, 3 s throughput, 20K keys; 3 kill -9 trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds, 20 s idle")
 		jsonPath   = fs.String("json", "", "also write the report as JSON to this path")
 		memKeys    = fs.String("mem-keys", "100000,1000000", "memory: comma-separated key counts, one fresh store each")
 		payload    = fs.Int("payload", 200, "bytes of payload per write")
 		writers    = fs.Int("writers", 2, "publisher goroutines in the throughput run")
 		window     = fs.Int("window", 4096, "throughput: most writes the publisher may be ahead of the slowest receiver")
 		heartbeat  = fs.Duration("heartbeat", time.Second, "agents' heartbeat interval (the agent's default is 1s)")
-		formWithin = fs.Duration("form-timeout", 60*time.Second, "how long a cluster may take to form")
+		formWithin = fs.Duration("form-timeout", 90*time.Second, "how long a cluster may take to form")
 		drain      = fs.Duration("drain", 10*time.Second, "how long to wait for the last writes to arrive")
 		seed       = fs.Uint64("seed", 1, "seed for the agents' and the writers' randomness")
 		timeline   = fs.Bool("timeline", false, "print the throughput run's progress every 100 ms to stderr")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the throughput run to this path")
 		phases     = fs.String("phases", "1,2,3,4,5,6,7,8", "comma-separated figures to measure (2 and 3 are one run)")
 		fdAgents   = fs.Int("fd-agents", 10, "failure detection: cluster size")
-		fdTrials   = fs.Int("fd-trials", 20, "failure detection: stop/restart trials")
+		fdTrials   = fs.Int("fd-trials", 20, "failure detection: kill -9/restart trials")
+		fdPoll     = fs.Duration("fd-poll", 50*time.Millisecond, "failure detection: how often the survivors' local APIs are polled")
 		fdBeat     = fs.Duration("fd-heartbeat", defaults.Heartbeat, "failure detection: agents' heartbeat (default: the agent's default)")
 		fdSuspect  = fs.Duration("fd-suspect", defaults.SuspectAfter, "failure detection: suspect_after (default: the agent's default)")
 		fdDead     = fs.Duration("fd-dead", defaults.DeadAfter, "failure detection: dead_after (default: the agent's default)")
@@ -167,7 +187,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		idleAgents = fs.Int("idle-agents", 30, "idle: cluster size")
 	)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: rumor-bench [flags]\n\nMeasures rumor agents in this process: propagation latency, throughput, wire cost, memory per key;\nunder failure: failure detection, catch-up of a new agent and restart, partition heal;\nidle: false suspect/dead verdicts among idle agents.\n\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: rumor-bench [flags]\n\nMeasures rumor agents in this process and as `rumor agent` processes: propagation latency, throughput, wire cost, memory per key;\nunder failure: failure detection (kill -9 of agent processes), catch-up of a new agent and restart, partition heal;\nidle: false suspect/dead verdicts among idle agents.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -180,7 +200,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *short {
 		// -short picks the quick form; flags given explicitly still win.
-		for name, v := range map[string]string{"n": "8", "updates": "100", "throughput-seconds": "3", "mem-keys": "20000",
+		for name, v := range map[string]string{"n": "8", "updates": "100", "proc-n": "5", "proc-updates": "50", "throughput-seconds": "3", "mem-keys": "20000",
 			"fd-trials": "3", "fd-heartbeat": "200ms", "fd-suspect": "600ms", "fd-dead": "2s",
 			"catchup-keys": "10000", "partition-rounds": "3", "idle": "20s"} {
 			if !set[name] {
@@ -197,7 +217,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		timeline:   timelineOut(*timeline),
 		cluster:    clusterOptions{heartbeat: *heartbeat, formTimeout: *formWithin, settle: 2 * time.Second, seed: *seed},
 		failure: failureParams{agents: *fdAgents, trials: *fdTrials, heartbeat: *fdBeat, suspect: *fdSuspect, dead: *fdDead,
-			poll: 10 * time.Millisecond, timeoutSlack: 15 * time.Second, rejoinAfter: 30 * time.Second},
+			poll: *fdPoll, timeoutSlack: 15 * time.Second, rejoinAfter: 60 * time.Second},
+		proc: procParams{updates: *procUpd},
+		procs: procOptions{heartbeat: *heartbeat, suspect: defaults.SuspectAfter, dead: defaults.DeadAfter,
+			formTimeout: *formWithin, settle: 2 * time.Second, startTimeout: 30 * time.Second},
 		catchUp: catchUpParams{agents: 3, window: 4096, poll: 20 * time.Millisecond},
 		partition: partitionParams{agents: 6, rounds: *ptRounds, keysPerSide: 20, settle: 100 * time.Millisecond,
 			redialMin: 50 * time.Millisecond, redialMax: 500 * time.Millisecond, leaseTTL: time.Minute,
@@ -205,7 +228,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		idle: idleParams{agents: *idleAgents, duration: *idleFor, poll: 250 * time.Millisecond, progress: time.Minute},
 	}
 	var err error
-	if p.sizes, err = parseSizes(*sizes); err != nil {
+	if p.sizes, err = parseSizesOrNone("-n", *sizes); err != nil {
+		return err
+	}
+	if p.proc.sizes, err = parseSizesOrNone("-proc-n", *procSizes); err != nil {
 		return err
 	}
 	if p.phases, err = parsePhases(*phases); err != nil {
@@ -218,8 +244,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	switch {
-	case p.updates < 1:
-		return fmt.Errorf("-updates must be at least 1, got %d", p.updates)
+	case p.updates < 1 || p.proc.updates < 1:
+		return fmt.Errorf("-updates and -proc-updates must be at least 1, got %d and %d", p.updates, p.proc.updates)
+	case p.failure.poll <= 0:
+		return fmt.Errorf("-fd-poll must be positive, got %v", p.failure.poll)
 	case p.tpDuration <= 0:
 		return fmt.Errorf("-throughput-seconds must be positive, got %v", *tpSeconds)
 	case p.writers < 1 || p.window < 1:
@@ -261,6 +289,30 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 
+	// The rumor binary for the agent processes, built on first use.
+	var (
+		binPath  = *rumorBin
+		binErr   error
+		binDir   string
+		binBuilt bool
+	)
+	defer func() {
+		if binDir != "" {
+			_ = os.RemoveAll(binDir)
+		}
+	}()
+	rumorBinary := func() (string, error) {
+		if binPath != "" || binErr != nil || binBuilt {
+			return binPath, binErr
+		}
+		binBuilt = true
+		fmt.Fprintln(out, "building the rumor binary for the agent processes (go build ./cmd/rumor)...")
+		if binDir, binErr = os.MkdirTemp("", "rumor-bench-bin-"); binErr == nil {
+			binPath, binErr = buildRumor(ctx, binDir)
+		}
+		return binPath, binErr
+	}
+
 	for _, n := range p.sizes {
 		if ctx.Err() != nil || !p.phases[1] {
 			break
@@ -278,6 +330,30 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 
+	for _, n := range p.proc.sizes {
+		if ctx.Err() != nil || !p.phases[1] {
+			break
+		}
+		bin, err := rumorBinary()
+		if err != nil {
+			fail("propagation with agent processes", err)
+			break
+		}
+		fmt.Fprintf(out, "[1] propagation: %d agent processes, %d svc writes...\n", n, p.proc.updates)
+		opt := p.procs
+		opt.bin = bin
+		r, err := runProcPropagation(ctx, n, opt, p)
+		if err == nil && r.Lost > 0 {
+			err = fmt.Errorf("%d of %d writes never reached every agent within %v of the last write", r.Lost, r.Updates, p.drain)
+		}
+		if err != nil {
+			fail(fmt.Sprintf("propagation with %d agent processes", n), err)
+		}
+		if r.Latency.N > 0 || err == nil {
+			rep.PropagationProcs = append(rep.PropagationProcs, r)
+		}
+	}
+
 	if ctx.Err() == nil && (p.phases[2] || p.phases[3]) {
 		fmt.Fprintf(out, "[2] throughput: %d agents, publishing for %v...\n", p.tpAgents, p.tpDuration)
 		t, err := runThroughput(ctx, p)
@@ -291,7 +367,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			rep.Throughput = &t
 		}
 	}
-	runFailureFigures(ctx, out, p, &rep, fail)
+	runFailureFigures(ctx, out, p, rumorBinary, &rep, fail)
 	runIdleFigure(ctx, out, p, &rep, fail)
 	if err := ctx.Err(); err != nil {
 		fail("interrupted", err)
@@ -323,7 +399,20 @@ func timelineOut(on bool) io.Writer {
 	return nil
 }
 
-// parseSizes parses the -n list.
+// parseSizesOrNone parses a list of cluster sizes for flag; "0" (or
+// "none") is no sizes.
+func parseSizesOrNone(flag, s string) ([]int, error) {
+	if t := strings.TrimSpace(s); t == "0" || t == "none" {
+		return nil, nil
+	}
+	out, err := parseSizes(s)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return out, nil
+}
+
+// parseSizes parses a list of cluster sizes of at least 2.
 func parseSizes(s string) ([]int, error) {
 	var out []int
 	for f := range strings.SplitSeq(s, ",") {
@@ -333,12 +422,12 @@ func parseSizes(s string) ([]int, error) {
 		}
 		n, err := strconv.Atoi(f)
 		if err != nil || n < 2 {
-			return nil, fmt.Errorf("-n: %q is not a cluster size of at least 2", f)
+			return nil, fmt.Errorf("%q is not a cluster size of at least 2", f)
 		}
 		out = append(out, n)
 	}
 	if len(out) == 0 {
-		return nil, errors.New("-n: no cluster sizes")
+		return nil, errors.New("no cluster sizes")
 	}
 	return out, nil
 }
@@ -388,7 +477,7 @@ func printHeader(out io.Writer, rep Report, p params) {
 	if rep.Short {
 		mode = "short"
 	}
-	fmt.Fprintf(out, "form: %s; agents on 127.0.0.1 TCP+Noise in one process, heartbeat %v, payload %d B\n",
+	fmt.Fprintf(out, "form: %s; agents on 127.0.0.1 TCP+Noise in one process (figures 1 -n, 2-4, 6-8) or as rumor agent processes (figures 1 -proc-n, 5), heartbeat %v, payload %d B\n",
 		mode, p.cluster.heartbeat, p.payload)
 }
 
@@ -406,6 +495,17 @@ func printReport(out io.Writer, rep Report, p params) {
 			r.CPUCores, r.OtherCores, rep.Machine.NumCPU)
 	}
 	if len(rep.Propagation) == 0 {
+		fmt.Fprintln(tw, "(not measured)")
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "1b. Propagation with rumor agent processes: as above, each agent a process; svc set through the writer's rpc.Client, applies read from every agent's watch stream;\n    latency includes the write RPC and the watch stream's unix-socket delivery (one clock: the bench's)\n")
+	fmt.Fprintln(tw, "N\tupdates\tlost\tp50 ms\tp99 ms\tmax ms\tsamples\tformed in\tmin peers\tCPU bench/agents/others\t")
+	for _, r := range rep.PropagationProcs {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s\t%d\t%.1f s\t%d\t%.2f / %.2f / %.2f of %d\t\n", r.Agents, r.Updates, r.Lost,
+			benchstat.FmtMs(r.Latency.P50Ms), benchstat.FmtMs(r.Latency.P99Ms), benchstat.FmtMs(r.Latency.MaxMs), r.Latency.N, r.FormMs/1000, r.MinPeers,
+			r.CPUCores, r.AgentCores, r.OtherCores, rep.Machine.NumCPU)
+	}
+	if len(rep.PropagationProcs) == 0 {
 		fmt.Fprintln(tw, "(not measured)")
 	}
 	fmt.Fprintln(tw)

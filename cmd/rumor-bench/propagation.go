@@ -30,6 +30,14 @@ type PropagationResult struct {
 	CPUCores float64 `json:"cpu_cores"`
 	// OtherCores is what other processes on the machine used meanwhile.
 	OtherCores float64 `json:"other_cores"`
+	// Processes is true when the agents were `rumor agent` processes
+	// (Delivery says what the latency then includes), false when they
+	// ran in the bench's process.
+	Processes bool   `json:"processes,omitempty"`
+	Delivery  string `json:"delivery,omitempty"`
+	// AgentCores is the agent processes' CPU over the same time, in cores
+	// (processes only; in one process it is part of CPUCores).
+	AgentCores float64 `json:"agent_cores,omitempty"`
 	// SamplesMs lists every write's latency in write order; -1 for one
 	// that never reached every agent.
 	SamplesMs []float64 `json:"samples_ms"`
@@ -87,7 +95,7 @@ func runPropagation(ctx context.Context, n int, p params) (PropagationResult, er
 	warmDeadline := time.Now().Add(p.drain)
 	for warm.outstanding() > 0 {
 		if time.Now().After(warmDeadline) {
-			return res, fmt.Errorf("%d of %d warm-up writes did not reach every agent within %v", warm.outstanding(), n, p.drain)
+			return res, fmt.Errorf("%d of %d warm-up writes did not reach every agent within %v: %s", warm.outstanding(), n, p.drain, warm.laggards())
 		}
 		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
 			return res, err

@@ -14,13 +14,20 @@ import (
 )
 
 // runFailureFigures runs figures 5, 6 and 7 (those p.phases selects) and
-// stores their results in rep; fail records a phase's error.
-func runFailureFigures(ctx context.Context, out io.Writer, p params, rep *Report, fail func(string, error)) {
+// stores their results in rep; fail records a phase's error. Figure 5 runs
+// agent processes of the binary rumorBin returns.
+func runFailureFigures(ctx context.Context, out io.Writer, p params, rumorBin func() (string, error), rep *Report, fail func(string, error)) {
 	if p.phases[5] && ctx.Err() == nil {
 		fp := p.failure
-		fmt.Fprintf(out, "[5] failure detection: %d agents, %d stop/restart trials (heartbeat %v, suspect_after %v, dead_after %v)...\n",
+		fmt.Fprintf(out, "[5] failure detection: %d agent processes, %d kill -9/restart trials (heartbeat %v, suspect_after %v, dead_after %v)...\n",
 			fp.agents, fp.trials, fp.heartbeat, fp.suspect, fp.dead)
-		r, err := runFailure(ctx, fp, p)
+		var r FailureResult
+		bin, err := rumorBin()
+		if err == nil {
+			opt := p.procs
+			opt.bin = bin
+			r, err = runFailure(ctx, fp, opt)
+		}
 		if err != nil {
 			fail("failure detection", err)
 		}
@@ -64,15 +71,15 @@ func printFailureFigures(tw io.Writer, rep Report, p params) {
 	}
 	fmt.Fprintln(tw)
 	if f := rep.Failure; f != nil {
-		fmt.Fprintf(tw, "5. Failure detection: N=%d, heartbeat %v, suspect_after %v, dead_after %v%s; %d trials, each stopping one non-bootstrap agent in turn; polled every %d ms\n",
+		fmt.Fprintf(tw, "5. Failure detection: N=%d agent processes on 127.0.0.1, heartbeat %v, suspect_after %v, dead_after %v%s; %d trials, each killing one non-bootstrap agent in turn;\n   survivors' local APIs (members, svc get) polled every %d ms\n",
 			f.Agents, msDur(f.HeartbeatMs), msDur(f.SuspectAfterMs), msDur(f.DeadAfterMs), defaultsNote(f), f.Trials, f.PollMs)
 		fmt.Fprintf(tw, "   kill = %s\n", f.Kill)
 		fmt.Fprintln(tw, "measure\tp50 ms\tp99 ms\tmax ms\tn\t")
-		row("dead on every survivor and its svc entry down (from Close returning)", f.Detection)
-		row("suspect (or dead) on every survivor (from Close returning)", f.Suspect)
+		row("dead on every survivor and its svc entry down (from the SIGKILL)", f.Detection)
+		row("suspect (or dead) on every survivor (from the SIGKILL)", f.Suspect)
 		row("restart from its data dir until alive and svc up everywhere", f.Rejoin)
-		row("Close() of the stopped agent", f.Close)
-		fmt.Fprintf(tw, "CPU over the trials: bench %.2f, other processes %.2f, of %d cores; load average at the start %.2f\n", f.CPUCores, f.OtherCores, cores, f.LoadStart)
+		row("SIGKILL until the victim process was reaped", f.Reaped)
+		fmt.Fprintf(tw, "CPU over the trials: bench %.2f, agents %.2f, other processes %.2f, of %d cores; load average at the start %.2f\n", f.CPUCores, f.AgentCores, f.OtherCores, cores, f.LoadStart)
 		fmt.Fprintf(tw, "(expected detection from the settings: dead_after minus the time since the last heartbeat (0..heartbeat), plus up to one detector tick (heartbeat/4, at least 50 ms);\n suspect comes at once when the agent's lost connections count as a hint, else after suspect_after of silence)\n")
 	} else if p.phases[5] {
 		fmt.Fprintln(tw, "5. Failure detection: (not measured)")

@@ -1,0 +1,10 @@
+//go:build unix && !linux
+
+package main
+
+import "syscall"
+
+// procAttr puts an agent process in its own process group (so that kill
+// reaches all of it, and a terminal's Ctrl-C reaches only the bench, which
+// then stops the agents).
+func procAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
