@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/rumor-dev/rumor/clock"
@@ -92,6 +93,7 @@ type Agent struct {
 	ownClockLog logLimiter     // "our own clock is ahead", once per 10 s
 	clockWarned atomic.Int64   // wall ms of the last clock warning
 	sync        syncStats
+	silent      silentProbes // probeSilentPeer's verdicts
 	syncNow     chan peer.ID
 	notifee     *network.NotifyBundle
 	started     time.Time
@@ -195,7 +197,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.goLoop(func() { a.receiveLoop(loopCtx) })
 	a.goLoop(func() { every(loopCtx, a.cfg.Heartbeat, a.heartbeat) })
 	a.goLoop(func() { a.taskLoop(loopCtx) })
-	a.goLoop(func() { every(loopCtx, max(a.cfg.Heartbeat/4, 50*time.Millisecond), a.tickMembership) })
+	a.goLoop(func() {
+		every(loopCtx, max(a.cfg.Heartbeat/4, 50*time.Millisecond), func() { a.tickMembership(loopCtx) })
+	})
 	a.goLoop(func() { a.leaseLoop(loopCtx) })
 	a.goLoop(func() { every(loopCtx, min(max(a.cfg.TombstoneHorizon/100, time.Second), 10*time.Minute), a.collect) })
 	a.goLoop(func() { a.rejectionLoop(loopCtx) })
@@ -455,29 +459,53 @@ func (a *Agent) heartbeat() {
 }
 
 // tickMembership re-derives member states (run a few times per heartbeat).
-func (a *Agent) tickMembership() {
+func (a *Agent) tickMembership(ctx context.Context) {
 	for _, c := range a.members.Tick(a.nowMS()) {
 		a.logMembership(c)
 		if c.To == membership.Suspect {
-			a.dropSilentPeer(c.ID)
+			a.probeSilentPeer(ctx, c.ID)
 		}
 	}
 }
 
-// dropSilentPeer closes the connections to a node that went silent while
-// still connected. Such a connection is most likely cut (a partition, a
-// paused or crashed host): TCP would only notice after its retransmission
-// backoff, which grows with the length of the outage and can hold a healed
-// link idle for many seconds. Closed, the peer is redialled within
-// redial_min..redial_max of the network coming back, and the new
-// connection starts an anti-entropy exchange at once.
-func (a *Agent) dropSilentPeer(id string) {
+// probeSilentPeer checks the connection to a node that went silent while
+// still connected, and closes it if the node does not answer a libp2p ping
+// within the probe timeout (one heartbeat, at least 500 ms). Such a
+// connection is most likely cut (a partition, a paused or crashed host):
+// TCP would only notice after its retransmission backoff, which grows with
+// the length of the outage and can hold a healed link idle for many
+// seconds. Closed, the peer is redialled within redial_min..redial_max of
+// the network coming back, and the new connection starts an anti-entropy
+// exchange at once. A node that answers keeps its connection: its silence
+// is slowness (a starved CPU, a long queue), and dropping a working
+// connection would only add handshakes to an overloaded cluster.
+func (a *Agent) probeSilentPeer(ctx context.Context, id string) {
 	p, err := peer.Decode(id)
 	if err != nil || a.node.Host().Network().Connectedness(p) != network.Connected {
 		return
 	}
-	a.log.Debug("closing connection to silent peer", "member", id)
-	_ = a.node.Host().Network().ClosePeer(p)
+	timeout := max(a.cfg.Heartbeat, 500*time.Millisecond)
+	a.goLoop(func() {
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		res, ok := <-ping.Ping(pctx, a.node.Host(), p)
+		if ctx.Err() != nil {
+			return
+		}
+		if ok && res.Error == nil {
+			a.silent.kept.Add(1)
+			a.log.Debug("silent peer answered a ping; keeping its connection", "member", id, "rtt", res.RTT)
+			return
+		}
+		a.silent.closed.Add(1)
+		a.log.Debug("closing connection to silent peer", "member", id)
+		_ = a.node.Host().Network().ClosePeer(p)
+	})
+}
+
+// silentProbes counts probeSilentPeer's verdicts.
+type silentProbes struct {
+	kept, closed atomic.Uint64
 }
 
 // logMembership logs one line per membership change.

@@ -192,6 +192,8 @@ func (c Config) Validate() error {
 	}
 	if err := c.membership().Validate(); err != nil {
 		errs = append(errs, &FieldError{Field: "suspect_after/dead_after", Msg: err.Error()})
+	} else if c.Heartbeat > 0 && c.SuspectAfter < 2*c.Heartbeat {
+		bad("suspect_after", "%v is under two heartbeats (heartbeat %v): every node would turn suspect between two heartbeats", c.SuspectAfter, c.Heartbeat)
 	}
 	if c.Settle < 0 {
 		bad("settle", "must not be negative, got %v", c.Settle)

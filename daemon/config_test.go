@@ -33,6 +33,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"max_skew: soon\n", "line 1"},
 		{"heartbeat: -1s\n", "heartbeat"},
 		{"suspect_after: 10s\ndead_after: 5s\n", "dead_after"},
+		{"heartbeat: 2s\nsuspect_after: 3s\n", "suspect_after: 3s is under two heartbeats"},
 		{"log_level: loud\n", "log_level"},
 		{"batch_max_bytes: 10\n", "batch_max_bytes"},
 		{"listen: []\n", "listen"},

@@ -93,6 +93,7 @@ var (
 	descKeys         = desc("store_keys", "Keys in the local store, tombstones included.", "namespace")
 	descBytes        = desc("store_bytes", "Approximate payload held: key, writer id and encoded value of every record kept (no Go overhead).", "namespace")
 	descUnflushed    = desc("store_unflushed_keys", "Changed keys not yet written to disk.")
+	descSilentProbes = desc("silent_peer_probes_total", "Connected peers that went suspect and were pinged, by verdict: kept (answered) or closed (no answer; redialled).", "verdict")
 )
 
 // agentCollector is a prometheus.Collector over the agent's counters.
@@ -104,7 +105,7 @@ func (c agentCollector) Describe(ch chan<- *prometheus.Desc) {
 		descInfo, descDeltasIn, descDeltasOut, descPubFailed, descMessagesOut, descBytesIn, descBytesOut,
 		descRejections, descPeersRefused, descMembers, descConnected, descLeasesHeld, descLeasesGrant,
 		descLeasesDenied, descLeasesLost, descLeasesExpire, descLeasesRel, descSettle, descAERounds,
-		descAERepaired, descAERefused, descAEFailed, descWatchers, descKeys, descBytes, descUnflushed,
+		descAERepaired, descAERefused, descAEFailed, descWatchers, descKeys, descBytes, descUnflushed, descSilentProbes,
 	} {
 		ch <- d
 	}
@@ -136,6 +137,8 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRejections, n, reason)
 	}
 	counter(descPeersRefused, a.node.Refused())
+	counter(descSilentProbes, a.silent.kept.Load(), "kept")
+	counter(descSilentProbes, a.silent.closed.Load(), "closed")
 	states := a.members.Count()
 	for _, s := range []membership.State{membership.Alive, membership.Suspect, membership.Dead} {
 		gauge(descMembers, float64(states[s]), s.String())
