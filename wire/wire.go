@@ -1,6 +1,18 @@
 // Package wire encodes batches of deltas for the network: a versioned,
 // length-checked CBOR envelope. Decoding is strict and bounded, so a
 // malformed or hostile message is refused with an error and never panics.
+//
+// Version 2, which this build writes, is the CBOR array
+//
+//	[2, [node, ...], [[key, hlc, n, op, expiry, epoch, task, value], ...]]
+//
+// where n indexes the node table: each writer's node id appears once per
+// envelope, not once per delta (a gossip batch has one writer, so this
+// saves ~53 bytes a delta). Every node of the table is used and appears
+// once. Version 1, which this build still reads (and writes on request,
+// for older peers), repeats the writer in every delta:
+//
+//	[1, [[key, hlc, node, op, expiry, epoch, task, value], ...]]
 package wire
 
 import (
@@ -12,8 +24,13 @@ import (
 	"github.com/rumor-dev/rumor/crdt"
 )
 
-// Version is the envelope version this build writes and reads.
-const Version = 1
+// Version is the envelope version Encode writes. Decode reads it and
+// version 1.
+const Version = 2
+
+// Version1 is the previous envelope version, which Decode still reads and
+// EncodeVersion writes, for peers that read nothing newer.
+const Version1 = 1
 
 // Limits bound what Decode accepts. The zero value means DefaultLimits.
 type Limits struct {
@@ -75,9 +92,23 @@ func init() {
 	}
 }
 
-// Encode encodes deltas as one envelope.
-func Encode(ds []crdt.Delta) ([]byte, error) {
-	env := envelope{Version: Version, Deltas: make([]delta, len(ds))}
+// Encode encodes deltas as one envelope of the current Version.
+func Encode(ds []crdt.Delta) ([]byte, error) { return EncodeVersion(ds, Version) }
+
+// EncodeVersion encodes deltas as one envelope of version v (Version or
+// Version1).
+func EncodeVersion(ds []crdt.Delta, v int) ([]byte, error) {
+	switch v {
+	case Version:
+		return encode2(ds)
+	case Version1:
+		return encode1(ds)
+	}
+	return nil, fmt.Errorf("wire: encode: %w: %d", ErrVersion, v)
+}
+
+func encode1(ds []crdt.Delta) ([]byte, error) {
+	env := envelope{Version: Version1, Deltas: make([]delta, len(ds))}
 	for i, d := range ds {
 		env.Deltas[i] = delta{
 			Key: d.Key, HLC: uint64(d.Stamp.HLC), Node: d.Stamp.Node, Op: uint8(d.Op),
@@ -92,30 +123,54 @@ func Encode(ds []crdt.Delta) ([]byte, error) {
 }
 
 // Size returns the encoded size of one delta inside an envelope, for
-// batching to a byte budget.
+// batching to a byte budget: an upper bound in either version (its writer
+// counted as if it were in the delta).
 func Size(d crdt.Delta) int {
 	// array header + small ints ≤ 9 bytes each + string/bytes headers ≤ 9 each.
 	return 8*9 + len(d.Key) + len(d.Stamp.Node) + len(d.Value)
 }
 
-// Decode decodes an envelope, enforcing lim (zero value: DefaultLimits). It
-// checks structure and sizes only; what a delta may do is the caller's
-// policy.
+// Decode decodes an envelope of version 1 or 2, enforcing lim (zero value:
+// DefaultLimits). It checks structure and sizes only; what a delta may do
+// is the caller's policy.
 func Decode(b []byte, lim Limits) ([]crdt.Delta, error) {
 	if lim == (Limits{}) {
 		lim = DefaultLimits
 	}
-	var head struct {
-		_       struct{} `cbor:",toarray"`
-		Version uint64
-		Rest    cbor.RawMessage
+	v, ok := peekVersion(b)
+	if !ok {
+		// Not the start of an array with a small version: let the decoder
+		// say what is wrong (or read a version in a longer form).
+		var head struct {
+			_       struct{} `cbor:",toarray"`
+			Version uint64
+			Rest    cbor.RawMessage
+		}
+		if err := decMode.Unmarshal(b, &head); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		v = head.Version
 	}
-	if err := decMode.Unmarshal(b, &head); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	switch v {
+	case Version:
+		return decode2(b, lim)
+	case Version1:
+		return decode1(b, lim)
 	}
-	if head.Version != Version {
-		return nil, fmt.Errorf("%w: %d (this build reads %d)", ErrVersion, head.Version, Version)
+	return nil, fmt.Errorf("%w: %d (this build reads %d and %d)", ErrVersion, v, Version1, Version)
+}
+
+// peekVersion reads the version of an envelope that starts, as every
+// envelope Encode writes does, with the header of a short array and a
+// version below 24 (one byte each in CBOR).
+func peekVersion(b []byte) (uint64, bool) {
+	if len(b) < 2 || b[0]&0xe0 != 0x80 || b[0]&0x1f >= 24 || b[1] >= 24 {
+		return 0, false
 	}
+	return uint64(b[1]), true
+}
+
+func decode1(b []byte, lim Limits) ([]crdt.Delta, error) {
 	var env envelope
 	if err := decMode.Unmarshal(b, &env); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
