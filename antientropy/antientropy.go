@@ -34,6 +34,11 @@ import (
 // so agents of different clusters never merge each other's state.
 func Protocol(cluster string) string { return "/rumor/" + cluster + "/sync/1" }
 
+// ProtocolV2 is Protocol's successor: the same exchange, but the
+// initiator's digest may leave out recent entries (see [InitiateBefore]).
+// An agent serves both and asks for version 2 first.
+func ProtocolV2(cluster string) string { return "/rumor/" + cluster + "/sync/2" }
+
 // Buckets is the number of hash buckets per namespace.
 const Buckets = 256
 
@@ -98,14 +103,31 @@ func entryHash(e crdt.Entry) uint64 {
 }
 
 // DigestOf computes the digest of a set of entries.
-func DigestOf(entries []crdt.Entry) Digest {
+func DigestOf(entries []crdt.Entry) Digest { return DigestBefore(entries, 0) }
+
+// DigestBefore computes the digest of the entries whose every delta is
+// stamped at or before before; 0 means every entry. Two replicas that hold
+// the same such entries have equal digests, whatever newer writes each has.
+func DigestBefore(entries []crdt.Entry, before crdt.HLC) Digest {
 	d := make(Digest, len(crdt.Namespaces))
 	for _, e := range entries {
+		if before != 0 && newest(e) > before {
+			continue
+		}
 		if ns, ok := nsIndex(e.Key); ok {
 			d[ns][bucketOf(e.Key)] ^= entryHash(e)
 		}
 	}
 	return d
+}
+
+// newest returns the latest stamp among e's deltas.
+func newest(e crdt.Entry) crdt.HLC {
+	var h crdt.HLC
+	for _, d := range e.Deltas {
+		h = max(h, d.Stamp.HLC)
+	}
+	return h
 }
 
 // Diff returns the buckets in which a and b differ.
@@ -135,14 +157,43 @@ const (
 	frameNeed    = 2
 	frameEntries = 3
 	frameDone    = 4
+	// frameDigestBefore is version 2's digest: the initiator's cutoff
+	// stamp, then the digest of its entries no newer than that.
+	frameDigestBefore = 5
 )
 
-// Initiate runs the initiator's side of one exchange over rw.
-func Initiate(rw io.ReadWriter, st State) (Stats, error) {
+// digestBefore is the payload of a frameDigestBefore.
+type digestBefore struct {
+	_      struct{} `cbor:",toarray"`
+	Before uint64
+	Digest Digest
+}
+
+// Initiate runs the initiator's side of one exchange over rw, comparing
+// every entry (protocol version 1).
+func Initiate(rw io.ReadWriter, st State) (Stats, error) { return initiate(rw, st, false, 0) }
+
+// InitiateBefore runs the initiator's side of one exchange of protocol
+// version 2 (served by [RespondV2]): both sides digest only the entries
+// whose every delta is stamped at or before before (0: all of them), so
+// writes still in flight by gossip do not make every bucket differ. The
+// buckets that do differ travel whole, recent entries included. An entry
+// left out this time is compared by a later exchange with a later cutoff.
+func InitiateBefore(rw io.ReadWriter, st State, before crdt.HLC) (Stats, error) {
+	return initiate(rw, st, true, before)
+}
+
+func initiate(rw io.ReadWriter, st State, v2 bool, before crdt.HLC) (Stats, error) {
 	var s Stats
 	entries := st.Entries("")
 	w := bufio.NewWriter(rw)
-	if err := writeFrame(w, frameDigest, DigestOf(entries)); err != nil {
+	var err error
+	if v2 {
+		err = writeFrame(w, frameDigestBefore, digestBefore{Before: uint64(before), Digest: DigestBefore(entries, before)})
+	} else {
+		err = writeFrame(w, frameDigest, DigestOf(entries))
+	}
+	if err != nil {
 		return s, err
 	}
 	if err := w.Flush(); err != nil {
@@ -160,39 +211,58 @@ func Initiate(rw io.ReadWriter, st State) (Stats, error) {
 	// Send ours for the same buckets, from the state as it was when the
 	// digest was taken; anything newer reaches the peer by gossip or the
 	// next exchange.
-	if err := sendEntries(w, entries, need, &s); err != nil {
+	if err := sendEntries(w, entries, need, v2, &s); err != nil {
 		return s, err
 	}
 	return s, nil
 }
 
-// Respond runs the responder's side of one exchange over rw.
-func Respond(rw io.ReadWriter, st State) (Stats, error) {
+// Respond runs the responder's side of one exchange of protocol version 1
+// over rw.
+func Respond(rw io.ReadWriter, st State) (Stats, error) { return respond(rw, st, false) }
+
+// RespondV2 runs the responder's side of one exchange of protocol version
+// 2 (started by [InitiateBefore]) over rw.
+func RespondV2(rw io.ReadWriter, st State) (Stats, error) { return respond(rw, st, true) }
+
+func respond(rw io.ReadWriter, st State, v2 bool) (Stats, error) {
 	var s Stats
 	r := bufio.NewReader(rw)
-	var theirs Digest
-	if err := readFrame(r, frameDigest, &theirs); err != nil {
+	var theirs digestBefore
+	var err error
+	if v2 {
+		err = readFrame(r, frameDigestBefore, &theirs)
+	} else {
+		err = readFrame(r, frameDigest, &theirs.Digest)
+	}
+	if err != nil {
 		return s, err
 	}
-	if len(theirs) != len(crdt.Namespaces) {
-		return s, fmt.Errorf("%w: digest has %d namespaces, want %d", ErrProtocol, len(theirs), len(crdt.Namespaces))
+	if len(theirs.Digest) != len(crdt.Namespaces) {
+		return s, fmt.Errorf("%w: digest has %d namespaces, want %d", ErrProtocol, len(theirs.Digest), len(crdt.Namespaces))
 	}
 	entries := st.Entries("")
-	need := Diff(DigestOf(entries), theirs)
+	need := Diff(DigestBefore(entries, crdt.HLC(theirs.Before)), theirs.Digest)
 	s.Buckets = len(need)
 	w := bufio.NewWriter(rw)
 	if err := writeFrame(w, frameNeed, need); err != nil {
 		return s, err
 	}
-	if err := sendEntries(w, entries, need, &s); err != nil {
+	if err := sendEntries(w, entries, need, v2, &s); err != nil {
 		return s, err
 	}
 	return s, receiveEntries(r, st, &s)
 }
 
 // sendEntries writes the deltas of entries in the given buckets as chunked
-// entries frames, then done, and flushes.
-func sendEntries(w *bufio.Writer, entries []crdt.Entry, buckets []BucketID, s *Stats) error {
+// entries frames, then done, and flushes. Version 1 sessions may be with an
+// agent that reads only version 1 envelopes; version 2 sessions write the
+// current one.
+func sendEntries(w *bufio.Writer, entries []crdt.Entry, buckets []BucketID, v2 bool, s *Stats) error {
+	version := wire.Version1
+	if v2 {
+		version = wire.Version
+	}
 	want := make(map[BucketID]bool, len(buckets))
 	for _, b := range buckets {
 		want[b] = true
@@ -203,7 +273,7 @@ func sendEntries(w *bufio.Writer, entries []crdt.Entry, buckets []BucketID, s *S
 		if len(chunk) == 0 {
 			return nil
 		}
-		b, err := wire.Encode(chunk)
+		b, err := wire.EncodeVersion(chunk, version)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,15 @@ import (
 
 // syncTimeout bounds one anti-entropy exchange.
 const syncTimeout = 60 * time.Second
+
+// syncSettleMin is the least a periodic exchange leaves out: it compares
+// only entries stamped longer ago than max(syncSettleMin, 3 × the measured
+// p99 gossip delay), at most anti_entropy_interval. Younger writes are
+// likely still on their way by gossip; compared, they would make nearly
+// every bucket differ under a steady write load and the exchange would
+// resend the whole namespace. Exchanges on a new connection (a join, a
+// heal, a restart) compare everything.
+const syncSettleMin = 2 * time.Second
 
 // syncStats counts anti-entropy work.
 type syncStats struct {
@@ -66,9 +76,9 @@ func (s aeState) Merge(ds []crdt.Delta) int {
 // reconnect after a partition heals or a peer restarts) and with one
 // random peer every AntiEntropy interval.
 func (a *Agent) startAntiEntropy(ctx context.Context) {
-	proto := protocol.ID(antientropy.Protocol(a.cfg.Cluster))
 	h := a.node.Host()
-	h.SetStreamHandler(proto, a.serveSync)
+	h.SetStreamHandler(protocol.ID(antientropy.ProtocolV2(a.cfg.Cluster)), a.serveSync)
+	h.SetStreamHandler(protocol.ID(antientropy.Protocol(a.cfg.Cluster)), a.serveSync)
 	a.syncNow = make(chan peer.ID, 64)
 	a.notifee = &network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
@@ -90,24 +100,27 @@ func (a *Agent) startAntiEntropy(ctx context.Context) {
 		},
 	}
 	h.Network().Notify(a.notifee)
-	a.goLoop(func() { a.syncLoop(ctx, proto) })
+	a.goLoop(func() { a.syncLoop(ctx) })
 }
 
 func (a *Agent) stopAntiEntropy() {
 	h := a.node.Host()
 	h.Network().StopNotify(a.notifee)
+	h.RemoveStreamHandler(protocol.ID(antientropy.ProtocolV2(a.cfg.Cluster)))
 	h.RemoveStreamHandler(protocol.ID(antientropy.Protocol(a.cfg.Cluster)))
 }
 
-func (a *Agent) syncLoop(ctx context.Context, proto protocol.ID) {
+func (a *Agent) syncLoop(ctx context.Context) {
 	t := time.NewTicker(a.cfg.AntiEntropy)
 	defer t.Stop()
 	for {
 		var p peer.ID
+		full := false
 		select {
 		case <-ctx.Done():
 			return
 		case p = <-a.syncNow:
+			full = true
 			// Every new connection gets an exchange, even if one with the
 			// same peer just ended: a partition may have come and gone in
 			// between. A redundant exchange costs one digest.
@@ -118,15 +131,25 @@ func (a *Agent) syncLoop(ctx context.Context, proto protocol.ID) {
 			}
 			p = peers[a.rand.IntN(len(peers))]
 		}
-		a.syncWith(ctx, p, proto)
+		a.syncWith(ctx, p, full)
 	}
 }
 
-// syncWith runs one exchange with p as the initiator.
-func (a *Agent) syncWith(ctx context.Context, p peer.ID, proto protocol.ID) {
+// syncBefore is the cutoff of a periodic exchange (see syncSettleMin).
+func (a *Agent) syncBefore() crdt.HLC {
+	p99, _ := a.delays.p99()
+	lag := min(max(syncSettleMin, 3*p99), a.cfg.AntiEntropy)
+	return crdt.MakeHLC(a.nowMS()-lag.Milliseconds(), math.MaxUint16)
+}
+
+// syncWith runs one exchange with p as the initiator: of every entry if
+// full, else of those older than syncBefore (with a peer that speaks
+// version 2 of the protocol; version 1 compares everything).
+func (a *Agent) syncWith(ctx context.Context, p peer.ID, full bool) {
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
-	s, err := a.node.Host().NewStream(ctx, p, proto)
+	v2 := protocol.ID(antientropy.ProtocolV2(a.cfg.Cluster))
+	s, err := a.node.Host().NewStream(ctx, p, v2, protocol.ID(antientropy.Protocol(a.cfg.Cluster)))
 	if err != nil {
 		if ctx.Err() == nil {
 			a.sync.failed.Add(1)
@@ -137,7 +160,15 @@ func (a *Agent) syncWith(ctx context.Context, p peer.ID, proto protocol.ID) {
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(syncTimeout))
 	start := time.Now()
-	st, err := antientropy.Initiate(s, aeState{a})
+	var st antientropy.Stats
+	switch {
+	case s.Protocol() != v2:
+		st, err = antientropy.Initiate(s, aeState{a})
+	case full:
+		st, err = antientropy.InitiateBefore(s, aeState{a}, 0)
+	default:
+		st, err = antientropy.InitiateBefore(s, aeState{a}, a.syncBefore())
+	}
 	a.logSync("initiated", p, st, time.Since(start), err)
 }
 
@@ -146,7 +177,11 @@ func (a *Agent) serveSync(s network.Stream) {
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(syncTimeout))
 	start := time.Now()
-	st, err := antientropy.Respond(s, aeState{a})
+	respond := antientropy.Respond
+	if s.Protocol() == protocol.ID(antientropy.ProtocolV2(a.cfg.Cluster)) {
+		respond = antientropy.RespondV2
+	}
+	st, err := respond(s, aeState{a})
 	a.logSync("answered", s.Conn().RemotePeer(), st, time.Since(start), err)
 }
 
