@@ -122,8 +122,23 @@ func startCluster(ctx context.Context, n int, opt clusterOptions) (*cluster, err
 func (c *cluster) config(dir string) daemon.Config {
 	cfg := daemon.LocalConfig(filepath.Join(c.root, dir))
 	cfg.Cluster = "bench"
-	cfg.Heartbeat = c.opt.heartbeat
+	scaleDetector(&cfg, c.opt.heartbeat)
 	return cfg
+}
+
+// scaleDetector sets the heartbeat to hb and, for a heartbeat slower than
+// the default, stretches suspect_after and dead_after by the same factor
+// (an agent refuses suspect_after under two heartbeats).
+func scaleDetector(cfg *daemon.Config, hb time.Duration) {
+	if hb <= 0 {
+		return
+	}
+	if hb > cfg.Heartbeat {
+		f := float64(hb) / float64(cfg.Heartbeat)
+		cfg.SuspectAfter = time.Duration(float64(cfg.SuspectAfter) * f)
+		cfg.DeadAfter = time.Duration(float64(cfg.DeadAfter) * f)
+	}
+	cfg.Heartbeat = hb
 }
 
 // startAgent starts one agent with cfg, with the options and logger of

@@ -168,7 +168,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		payload    = fs.Int("payload", 200, "bytes of payload per write")
 		writers    = fs.Int("writers", 2, "publisher goroutines in the throughput run")
 		window     = fs.Int("window", 4096, "throughput: most writes the publisher may be ahead of the slowest receiver")
-		heartbeat  = fs.Duration("heartbeat", time.Second, "agents' heartbeat interval (the agent's default is 1s)")
+		heartbeat  = fs.Duration("heartbeat", time.Second, "agents' heartbeat interval (the agent's default is 1s; a slower one stretches suspect_after and dead_after by the same factor)")
 		formWithin = fs.Duration("form-timeout", 90*time.Second, "how long a cluster may take to form")
 		drain      = fs.Duration("drain", 10*time.Second, "how long to wait for the last writes to arrive")
 		seed       = fs.Uint64("seed", 1, "seed for the agents' and the writers' randomness")
@@ -208,6 +208,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 		}
 	}
+	procDetector := daemon.DefaultConfig()
+	scaleDetector(&procDetector, *heartbeat)
 	p := params{
 		updates: *updates, spacingMin: 10 * time.Millisecond, spacingMax: 20 * time.Millisecond,
 		payload: *payload, drain: *drain,
@@ -219,7 +221,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		failure: failureParams{agents: *fdAgents, trials: *fdTrials, heartbeat: *fdBeat, suspect: *fdSuspect, dead: *fdDead,
 			poll: *fdPoll, timeoutSlack: 15 * time.Second, rejoinAfter: 60 * time.Second},
 		proc: procParams{updates: *procUpd},
-		procs: procOptions{heartbeat: *heartbeat, suspect: defaults.SuspectAfter, dead: defaults.DeadAfter,
+		procs: procOptions{heartbeat: procDetector.Heartbeat, suspect: procDetector.SuspectAfter, dead: procDetector.DeadAfter,
 			formTimeout: *formWithin, settle: 2 * time.Second, startTimeout: 30 * time.Second},
 		catchUp: catchUpParams{agents: 3, window: 4096, poll: 20 * time.Millisecond},
 		partition: partitionParams{agents: 6, rounds: *ptRounds, keysPerSide: 20, settle: 100 * time.Millisecond,
