@@ -131,7 +131,7 @@ func DefaultConfig() Config {
 		RedialMin:           500 * time.Millisecond,
 		RedialMax:           5 * time.Second,
 		SuspectAfter:        3 * time.Second,
-		DeadAfter:           10 * time.Second,
+		DeadAfter:           4 * time.Second,
 		LeaseTTL:            30 * time.Second,
 		SettleMin:           50 * time.Millisecond,
 		SettleMax:           2 * time.Second,

@@ -220,8 +220,9 @@ func (a *Agent) suspectLease(h *held, l crdt.Lease) bool {
 }
 
 // partitioned reports whether this agent has lost contact with more than
-// half of the nodes it recently saw alive (heard within 3 x dead_after).
+// half of the nodes it recently saw alive (heard within 3 x dead_after,
+// and at least the last 30 s).
 func (a *Agent) partitioned() bool {
-	lost, seen := a.members.Unreachable(a.nowMS(), 3*a.cfg.DeadAfter.Milliseconds())
+	lost, seen := a.members.Unreachable(a.nowMS(), max(3*a.cfg.DeadAfter, 30*time.Second).Milliseconds())
 	return 2*lost > seen
 }
