@@ -48,41 +48,45 @@ func rawPeerWithKey(t *testing.T, key crypto.PrivKey, join []string) *gossip.Nod
 func TestValidatorRejectsAndCountsBadMessages(t *testing.T) {
 	ctx := context.Background()
 	as := startCluster(t, 4, nil)
-	var join []string
-	for _, a := range as {
-		join = append(join, a.Addrs()...)
+	// One raw peer per agent, connected to that agent only: a rejected
+	// message is not forwarded, and GossipSub publishes to the mesh only,
+	// so this is how every agent is sure to judge every bad message.
+	raws := make([]*gossip.Node, len(as))
+	for i, a := range as {
+		raws[i] = rawPeer(t, a.Addrs())
 	}
-	raw := rawPeer(t, join)
-	eventually(t, 10*time.Second, "raw peer connected to all", func() error {
-		if n := len(raw.Peers()); n < len(as) {
-			return fmt.Errorf("raw peer has %d peers", n)
+	eventually(t, 10*time.Second, "raw peers connected", func() error {
+		for i, raw := range raws {
+			if len(raw.Peers()) == 0 {
+				return fmt.Errorf("raw peer %d has no peer", i)
+			}
 		}
 		return nil
 	})
 	victim := as[0].ID()
 	stamp := crdt.Stamp{HLC: crdt.MakeHLC(time.Now().UnixMilli(), 0), Node: victim}
 	forged, _ := wire.Encode([]crdt.Delta{{Key: "svc/web/stolen", Stamp: stamp, Op: crdt.OpPut, Value: crdt.Encode(crdt.ServiceValue{Status: "up"})}})
-	self := crdt.Stamp{HLC: stamp.HLC, Node: raw.ID().String()}
-	foreignNode, _ := wire.Encode([]crdt.Delta{{Key: "node/" + victim, Stamp: self, Op: crdt.OpPut}})
-	farFuture, _ := wire.Encode([]crdt.Delta{{Key: "bl/x/future", Stamp: crdt.Stamp{HLC: crdt.MakeHLC(time.Now().Add(time.Hour).UnixMilli(), 0), Node: self.Node}, Op: crdt.OpPut}})
 	oversized := bytes.Repeat([]byte{0}, 1<<20+1)
-	bad := []struct {
+	type msg struct {
 		topic string
 		data  []byte
-	}{
-		{"svc", forged}, {"node", foreignNode}, {"bl", farFuture}, {"bl", oversized}, {"task", []byte("\xffgarbage")}, {"kernel", forged},
+	}
+	bad := func(raw *gossip.Node) []msg {
+		self := crdt.Stamp{HLC: stamp.HLC, Node: raw.ID().String()}
+		foreignNode, _ := wire.Encode([]crdt.Delta{{Key: "node/" + victim, Stamp: self, Op: crdt.OpPut}})
+		farFuture, _ := wire.Encode([]crdt.Delta{{Key: "bl/x/future", Stamp: crdt.Stamp{HLC: crdt.MakeHLC(time.Now().Add(time.Hour).UnixMilli(), 0), Node: self.Node}, Op: crdt.OpPut}})
+		return []msg{{"svc", forged}, {"node", foreignNode}, {"bl", farFuture}, {"bl", oversized}, {"task", []byte("\xffgarbage")}, {"kernel", forged}}
 	}
 	want := map[string]uint64{reasonForgedWriter: 1, reasonNotOwner: 1, reasonClockSkew: 1, gossip.ReasonOversized: 1, reasonUndecodable: 1, reasonWrongTopic: 1}
-	// Publish until counted: a message published before the peers learnt
-	// the raw peer's subscriptions goes nowhere, and each publish is a new
-	// message.
+	// Publish until counted: a message published before the raw peer is
+	// in the agent's mesh goes nowhere, and each publish is a new message.
 	eventually(t, 15*time.Second, "every agent counted every rejection", func() error {
-		for _, a := range as {
+		for i, a := range as {
 			got := a.Gossip().Rejections()
 			for reason, n := range want {
 				if got[reason] < n {
-					for _, m := range bad {
-						if err := raw.Publish(ctx, m.topic, m.data); err != nil {
+					for _, m := range bad(raws[i]) {
+						if err := raws[i].Publish(ctx, m.topic, m.data); err != nil {
 							t.Fatalf("publish on %s: %v", m.topic, err)
 						}
 					}
@@ -93,6 +97,8 @@ func TestValidatorRejectsAndCountsBadMessages(t *testing.T) {
 		}
 		return nil
 	})
+	raw := raws[0]
+	self := crdt.Stamp{HLC: stamp.HLC, Node: raw.ID().String()}
 	// A valid write from the same peer still gets through, and none of the
 	// bad ones changed any state.
 	good, _ := wire.Encode([]crdt.Delta{{Key: "bl/x/ok", Stamp: crdt.Stamp{HLC: stamp.HLC + 1, Node: self.Node}, Op: crdt.OpPut}})

@@ -111,8 +111,20 @@ func TestChainDeliversOnceToEveryOtherNode(t *testing.T) {
 	}
 	eventually(t, waitFor, "bandwidth counters to move", func() bool {
 		in, out := nodes[2].Bandwidth()
-		return in > 0 && out > 0
+		_, meshsub := nodes[2].BandwidthByProtocol()["/meshsub/1.3.0"]
+		return in > 0 && out > 0 && meshsub
 	})
+	// Every node counted at least every other node's messages as
+	// delivered, and none as rejected.
+	for j, n := range nodes {
+		tr := n.Traffic()
+		if min := uint64((size - 1) * (len(topics) + 1)); tr.Delivered < min {
+			t.Errorf("node %d: Traffic().Delivered = %d, want at least %d", j, tr.Delivered, min)
+		}
+		if tr.Rejected != 0 {
+			t.Errorf("node %d: Traffic().Rejected = %d", j, tr.Rejected)
+		}
+	}
 }
 
 // TestValidatorRejectsIgnoresAndCounts sends payloads that two receivers'

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -30,6 +31,28 @@ const (
 	subscriptionBuffer    = 1024
 	messagesBuffer        = 256
 )
+
+// Mesh degree. GossipSub's defaults (D=6, Dlo=5, Dhi=12) put every peer
+// of a small cluster in the mesh, and every receiver then gets a copy from
+// nearly each of them: IDONTWANT (sent for messages of 1 KiB and more,
+// which batches are) arrives too late on a busy host to stop most. With
+// D=3 (2..4) a receiver gets ~2 copies, and a message still crosses 100
+// nodes in six or seven mesh hops; peers outside a node's mesh hear of its
+// messages by IHAVE gossip (Dlazy 6) every heartbeat.
+const (
+	meshD   = 3
+	meshDlo = 2
+	meshDhi = 4
+)
+
+// gossipParams are GossipSub's defaults with rumor's mesh degree.
+func gossipParams() pubsub.GossipSubParams {
+	p := pubsub.DefaultGossipSubParams()
+	p.D, p.Dlo, p.Dhi = meshD, meshDlo, meshDhi
+	p.Dout = 0   // must stay below Dlo and D/2; rumor does not score peers
+	p.Dscore = 2 // at most Dhi
+	return p
+}
 
 // Message is a validated payload received from another peer.
 type Message struct {
@@ -66,6 +89,8 @@ type Node struct {
 	rej   map[string]uint64
 
 	gate *allowGater // Config.AllowPeers; open when the list is empty
+
+	traffic trafficTracer
 }
 
 // localResult carries the verdict on our own published message back from
@@ -155,16 +180,19 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	psOpts := []pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
-		// Our own messages go to every connected topic peer, not only to the
-		// mesh (GossipSub v1.1's recommended default, off in this library):
-		// right after a peer connects or reconnects it is not in the mesh
-		// until a later heartbeat, and a message published in that window
-		// would otherwise reach it only through anti-entropy.
-		pubsub.WithFloodPublish(true),
+		pubsub.WithGossipSubParams(gossipParams()),
+		// Our own messages go to the mesh only, like everyone's. Flood
+		// publishing (to every topic peer) doubled up with the mesh: in a
+		// cluster of 6 every receiver got ~4 copies of each message. A
+		// peer that just connected and is not in the mesh yet still gets
+		// the message within a heartbeat, from the IHAVE gossip of every
+		// node that holds it (and anti-entropy runs on every connection).
+		pubsub.WithFloodPublish(false),
 		pubsub.WithPeerOutboundQueueSize(peerOutboundQueueSize),
 		pubsub.WithValidateQueueSize(validateQueueSize),
 		pubsub.WithMaxMessageSize(2*cfg.MaxMessageBytes + 64<<10),
 		pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
+		pubsub.WithRawTracer(&n.traffic),
 	}
 	n.ps, err = pubsub.NewGossipSub(nctx, h, append(psOpts, cfg.pubsubOptions...)...)
 	if err != nil {
@@ -378,6 +406,18 @@ func (n *Node) Bandwidth() (in, out int64) {
 	s := n.bwc.GetBandwidthTotals()
 	return s.TotalIn, s.TotalOut
 }
+
+// BandwidthByProtocol returns the bytes received and sent by the host per
+// libp2p protocol (GossipSub, anti-entropy sync, identify, ...). The totals
+// are updated about once a second.
+func (n *Node) BandwidthByProtocol() map[protocol.ID]metrics.Stats {
+	return n.bwc.GetBandwidthByProtocol()
+}
+
+// Traffic returns what GossipSub did with messages since the node started:
+// how many were delivered, how many copies arrived as duplicates, and the
+// IDONTWANT/IHAVE/IWANT control traffic.
+func (n *Node) Traffic() Traffic { return n.traffic.traffic() }
 
 // Host returns the node's libp2p host, for protocols of its own (anti-entropy
 // sync). Do not close it: Close does.
