@@ -174,6 +174,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		PSK:             a.psk,
 		RedialMin:       a.cfg.RedialMin,
 		RedialMax:       a.cfg.RedialMax,
+		MaxPeers:        a.cfg.MaxPeers,
 	})
 	if err != nil {
 		a.store.Close()

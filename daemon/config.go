@@ -46,6 +46,12 @@ type Config struct {
 	// restarts, this is what reconnects).
 	RedialMin time.Duration `yaml:"redial_min"`
 	RedialMax time.Duration `yaml:"redial_max"`
+	// MaxPeers bounds the peers the agent dials on its own (0: every known
+	// node, a full mesh): it keeps connected the max_peers known nodes that
+	// rank first by a hash of both ids, dials more while fewer are
+	// connected, and lets its other dials go; GossipSub spans the random
+	// graph that results. Peers that dial in are always kept.
+	MaxPeers int `yaml:"max_peers"`
 	// TombstoneHorizon is how long deletes, expired entries and superseded
 	// lease epochs are kept before they are collected. An agent that was
 	// away longer than this resets its state from peers instead of merging.
@@ -130,6 +136,7 @@ func DefaultConfig() Config {
 		TombstoneHorizon:    24 * time.Hour,
 		RedialMin:           500 * time.Millisecond,
 		RedialMax:           5 * time.Second,
+		MaxPeers:            32,
 		SuspectAfter:        3 * time.Second,
 		DeadAfter:           4 * time.Second,
 		LeaseTTL:            30 * time.Second,
@@ -197,6 +204,9 @@ func (c Config) Validate() error {
 	}
 	if c.Settle < 0 {
 		bad("settle", "must not be negative, got %v", c.Settle)
+	}
+	if c.MaxPeers < 0 {
+		bad("max_peers", "must not be negative (0: every known node), got %d", c.MaxPeers)
 	}
 	if c.RedialMax < c.RedialMin {
 		bad("redial_max", "%v is below redial_min %v", c.RedialMax, c.RedialMin)

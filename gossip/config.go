@@ -69,6 +69,15 @@ type Config struct {
 	RedialMin, RedialMax time.Duration
 	// DialTimeout bounds one dial attempt. Default 5 s.
 	DialTimeout time.Duration
+	// MaxPeers bounds the peers the node dials on its own: it keeps the
+	// MaxPeers known peers that rank first by a hash of its own id and
+	// theirs connected, redialling them with backoff (a cut link comes back
+	// when the network does), and dials the next ones in rank order while
+	// fewer than MaxPeers are connected. Peers that dial in are kept
+	// whatever their rank. Each node ranks differently, so the connections
+	// form a random graph that GossipSub's mesh spans. 0: dial every known
+	// peer (a full mesh of connections, O(N^2) in the cluster).
+	MaxPeers int
 	// AllowPeers, if not empty, are the only peers the node connects with
 	// (it is always allowed itself): a connection gater refuses every other
 	// peer, on TCP and QUIC, before any protocol runs; [Node.Refused] counts
@@ -160,6 +169,9 @@ func (c Config) validate() error {
 	}
 	if c.RedialMax < c.RedialMin {
 		return fmt.Errorf("gossip: config: RedialMax %v is below RedialMin %v", c.RedialMax, c.RedialMin)
+	}
+	if c.MaxPeers < 0 {
+		return fmt.Errorf("gossip: config: MaxPeers %d is negative", c.MaxPeers)
 	}
 	if c.DialTimeout < 0 {
 		return fmt.Errorf("gossip: config: DialTimeout %v is negative", c.DialTimeout)

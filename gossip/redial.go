@@ -1,9 +1,12 @@
 package gossip
 
 import (
+	"cmp"
 	"context"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,16 +30,20 @@ type redialer struct {
 	min, max    time.Duration
 	stable      time.Duration // a connection that lasted this long resets the backoff
 	dialTimeout time.Duration
+	maxPeers    int             // 0: dial every known peer
 	wg          *sync.WaitGroup // owner of the dial goroutines
 
 	add     chan peer.AddrInfo
 	results chan dialResult
 	peers   map[peer.ID]*knownPeer
+	order   []peer.ID // known peers by rank (see rank), best first
 }
 
 // knownPeer is the redial state of one peer.
 type knownPeer struct {
 	addrs    []ma.Multiaddr
+	rank     uint64    // lower is better: a hash of both ids
+	kept     bool      // among the first maxPeers by rank: always redialled
 	failures int       // dials failed (or connections lost young) since the last stable connection
 	since    time.Time // when we last saw it connected; zero while disconnected
 	next     time.Time // when to dial next; zero if not scheduled
@@ -57,6 +64,7 @@ func newRedialer(h host.Host, cfg Config, wg *sync.WaitGroup) *redialer {
 		max:         cfg.RedialMax,
 		stable:      min(cfg.RedialMax, 10*cfg.RedialMin),
 		dialTimeout: cfg.DialTimeout,
+		maxPeers:    cfg.MaxPeers,
 		wg:          wg,
 		add:         make(chan peer.AddrInfo),
 		results:     make(chan dialResult),
@@ -102,9 +110,23 @@ func (r *redialer) remember(ai peer.AddrInfo) {
 	}
 	k, ok := r.peers[ai.ID]
 	if !ok {
-		k = &knownPeer{}
+		k = &knownPeer{rank: rank(r.h.ID(), ai.ID)}
 		r.peers[ai.ID] = k
-		r.h.ConnManager().Protect(ai.ID, protectTag)
+		r.order = append(r.order, ai.ID)
+		slices.SortFunc(r.order, func(a, b peer.ID) int {
+			return cmp.Or(cmp.Compare(r.peers[a].rank, r.peers[b].rank), cmp.Compare(a, b))
+		})
+		for i, id := range r.order {
+			p := r.peers[id]
+			was := p.kept
+			p.kept = r.maxPeers <= 0 || i < r.maxPeers
+			switch {
+			case p.kept && !was:
+				r.h.ConnManager().Protect(id, protectTag)
+			case !p.kept && was:
+				r.h.ConnManager().Unprotect(id, protectTag)
+			}
+		}
 	}
 next:
 	for _, a := range ai.Addrs {
@@ -136,11 +158,56 @@ func (r *redialer) finished(res dialResult, now time.Time) {
 	k.next = time.Time{}
 }
 
-// reconcile starts a dial for every known peer that is disconnected and due,
-// schedules the others, and arms timer for the earliest scheduled dial.
+// rank orders the peers a node prefers to dial: a hash of both ids, so that
+// every node prefers a different set.
+func rank(self, other peer.ID) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(self))
+	h.Write([]byte(other))
+	return h.Sum64()
+}
+
+// reconcile starts a dial for every kept peer (see Config.MaxPeers) that is
+// disconnected and due, and for further peers in rank order while fewer than
+// maxPeers are connected or being dialled; it schedules the others, and arms
+// timer for the earliest scheduled dial.
 func (r *redialer) reconcile(ctx context.Context, now time.Time, timer *time.Timer) {
 	var earliest time.Time
-	for id, k := range r.peers {
+	// busy counts the peers that use up our dial budget: kept peers
+	// connected either way, other peers we dialled, and dials under way.
+	// Peers that dialled us do not count: every node dials its own
+	// maxPeers, so the cluster holds about N x maxPeers connections.
+	busy := 0
+	if r.maxPeers > 0 {
+		for id, k := range r.peers {
+			if k.dialing || (k.kept && r.h.Network().Connectedness(id) == network.Connected) || r.dialled(id) {
+				busy++
+			}
+		}
+	}
+	// Over the bound (peers learnt one at a time were dialled while they
+	// ranked first among those known so far): close our own dials to the
+	// worst-ranked peers that are not kept, once they are past the young
+	// age. A peer that keeps us dials back, and we never close a
+	// connection a peer made, so no two nodes fight over a link.
+	for i := len(r.order) - 1; i >= 0 && r.maxPeers > 0 && busy > r.maxPeers; i-- {
+		id := r.order[i]
+		k := r.peers[id]
+		if k.kept || k.dialing || k.since.IsZero() {
+			continue
+		}
+		if young := k.since.Add(r.stable); now.Before(young) {
+			if earliest.IsZero() || young.Before(earliest) {
+				earliest = young // look again when it is old enough
+			}
+			continue
+		}
+		if r.closeOutbound(id) {
+			busy--
+		}
+	}
+	for _, id := range r.order {
+		k := r.peers[id]
 		if r.h.Network().Connectedness(id) == network.Connected {
 			if k.since.IsZero() {
 				k.since = now
@@ -165,12 +232,16 @@ func (r *redialer) reconcile(ctx context.Context, now time.Time, timer *time.Tim
 		if k.dialing {
 			continue
 		}
+		if !k.kept && busy >= r.maxPeers {
+			continue // enough peers: dialled again only if some go
+		}
 		if k.next.IsZero() {
 			k.next = now.Add(r.delay(k.failures))
 		}
 		if !now.Before(k.next) {
 			k.next = time.Time{}
 			k.dialing = true
+			busy++
 			r.dial(ctx, id, k.addrs)
 			continue
 		}
@@ -182,6 +253,30 @@ func (r *redialer) reconcile(ctx context.Context, now time.Time, timer *time.Tim
 	if !earliest.IsZero() {
 		timer.Reset(earliest.Sub(now))
 	}
+}
+
+// dialled reports whether this node has a connection to id that it dialled.
+func (r *redialer) dialled(id peer.ID) bool {
+	for _, c := range r.h.Network().ConnsToPeer(id) {
+		if c.Stat().Direction == network.DirOutbound {
+			return true
+		}
+	}
+	return false
+}
+
+// closeOutbound closes the connections to id that this node dialled, and
+// reports whether it closed any.
+func (r *redialer) closeOutbound(id peer.ID) bool {
+	closed := false
+	for _, c := range r.h.Network().ConnsToPeer(id) {
+		if c.Stat().Direction == network.DirOutbound {
+			r.log.Debug("gossip: closing a dial to a peer beyond max_peers", "peer", id)
+			_ = c.Close()
+			closed = true
+		}
+	}
+	return closed
 }
 
 // dial connects to a peer in a goroutine owned by r.wg and reports the

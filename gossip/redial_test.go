@@ -1,9 +1,11 @@
 package gossip
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +159,110 @@ func TestUnreachableBootstrapDoesNotBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkNoGoroutines(t)
+}
+
+// TestMaxPeersKeepsRankedPeersAndStillSpreads gives every node of a cluster
+// every other node's address with MaxPeers 2: each node dials its two
+// best-ranked peers (and its bootstrap peer), not all nine, keeps the
+// ranked ones connected when a connection is cut, and a message from any
+// node still reaches every other over the sparse graph.
+func TestMaxPeersKeepsRankedPeersAndStillSpreads(t *testing.T) {
+	const size, maxPeers = 10, 2
+	nodes := make([]*Node, size)
+	cols := make([]*collector, size)
+	for i := range size {
+		cfg := testConfig(t, "svc")
+		cfg.MaxPeers = maxPeers
+		if i > 0 {
+			cfg.Bootstrap = nodes[0].Addrs()
+		}
+		nodes[i], cols[i] = startNode(t, cfg)
+	}
+	for _, n := range nodes {
+		for _, o := range nodes {
+			if o != n {
+				n.AddPeer(peer.AddrInfo{ID: o.ID(), Addrs: o.Host().Addrs()})
+			}
+		}
+	}
+	// kept returns the peers node i ranks first.
+	kept := func(i int) []*Node {
+		others := make([]*Node, 0, size-1)
+		for _, o := range nodes {
+			if o != nodes[i] {
+				others = append(others, o)
+			}
+		}
+		slices.SortFunc(others, func(a, b *Node) int {
+			return cmp.Compare(rank(nodes[i].ID(), a.ID()), rank(nodes[i].ID(), b.ID()))
+		})
+		return others[:maxPeers]
+	}
+	outbound := func(n *Node) int {
+		c := 0
+		for _, conn := range n.Host().Network().Conns() {
+			if conn.Stat().Direction == network.DirOutbound {
+				c++
+			}
+		}
+		return c
+	}
+	eventuallyDiag(t, waitFor, "every node connected to its ranked peers", func() bool {
+		for i, n := range nodes {
+			for _, k := range kept(i) {
+				if !connected(n, k) {
+					return false
+				}
+			}
+		}
+		return true
+	}, func() string {
+		var b strings.Builder
+		for i, n := range nodes {
+			fmt.Fprintf(&b, "node %d: %d conns, %d outbound\n", i, len(n.Host().Network().Conns()), outbound(n))
+		}
+		return b.String()
+	})
+	// Peers dialled while they ranked first among those known so far are
+	// let go again: only the ranked ones stay dialled.
+	eventuallyDiag(t, waitFor, "every node's own dials down to its ranked peers", func() bool {
+		for _, n := range nodes {
+			if outbound(n) > maxPeers {
+				return false
+			}
+		}
+		return true
+	}, func() string {
+		var b strings.Builder
+		for i, n := range nodes {
+			fmt.Fprintf(&b, "node %d: %d conns, %d outbound\n", i, len(n.Host().Network().Conns()), outbound(n))
+		}
+		return b.String()
+	})
+
+	// A cut link to a ranked peer comes back.
+	victim := kept(3)[0]
+	if err := nodes[3].Host().Network().ClosePeer(victim.ID()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, waitFor, "node 3 redials its ranked peer", func() bool { return connected(nodes[3], victim) })
+
+	ctx := context.Background()
+	eventually(t, 3*waitFor, "every node's message reaches every other node", func() bool {
+		// Republish until the meshes have formed over the sparse graph;
+		// the collectors keep every delivery.
+		for i, n := range nodes {
+			if err := n.Publish(ctx, "svc", []byte(fmt.Sprintf("from %d", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for j, c := range cols {
+			for i, n := range nodes {
+				if i != j && !c.has(n.ID(), fmt.Sprintf("from %d", i)) {
+					return false
+				}
+			}
+		}
+		return true
+	})
 }

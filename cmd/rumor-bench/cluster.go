@@ -101,9 +101,14 @@ func startCluster(ctx context.Context, n int, opt clusterOptions) (*cluster, err
 	}
 	c.formed = time.Since(began)
 	// Full connectivity is not required (GossipSub needs only a mesh), but
-	// give the redialers a moment to get there before measuring.
+	// give the redialers a moment to get there (or to max_peers) before
+	// measuring.
+	want := n - 1
+	if m := c.cfgs[0].MaxPeers; m > 0 {
+		want = min(want, m)
+	}
 	peerDeadline := time.Now().Add(10 * time.Second)
-	for c.fewestPeers() < n-1 && time.Now().Before(peerDeadline) {
+	for c.fewestPeers() < want && time.Now().Before(peerDeadline) {
 		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
 			c.close()
 			return nil, err
