@@ -160,6 +160,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		procSizes  = fs.String("proc-n", "10,30", "propagation: comma-separated cluster sizes with `rumor agent` processes (0: none)")
 		updates    = fs.Int("updates", 200, "propagation: svc writes per in-process cluster size")
 		procUpd    = fs.Int("proc-updates", 200, "propagation: svc writes per agent-process cluster size")
+		spaceMin   = fs.Duration("spacing-min", 10*time.Millisecond, "propagation: least time between two writes")
+		spaceMax   = fs.Duration("spacing-max", 20*time.Millisecond, "propagation: most time between two writes (drawn uniformly from min..max)")
 		rumorBin   = fs.String("rumor-bin", "", "rumor binary for the agent processes of figures 1 (-proc-n) and 5 (default: go build ./cmd/rumor into a temp dir)")
 		tpSeconds  = fs.Float64("throughput-seconds", 30, "how long the throughput publisher writes")
 		short      = fs.Bool("short", false, "quick form for CI: in-process size 8 with 100 updates, 5 agent processes with 50 updates, 3 s throughput, 20K keys; 3 kill -9 trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds, 20 s idle")
@@ -211,7 +213,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	procDetector := daemon.DefaultConfig()
 	scaleDetector(&procDetector, *heartbeat)
 	p := params{
-		updates: *updates, spacingMin: 10 * time.Millisecond, spacingMax: 20 * time.Millisecond,
+		updates: *updates, spacingMin: *spaceMin, spacingMax: max(*spaceMax, *spaceMin),
 		payload: *payload, drain: *drain,
 		tpAgents: 6, tpDuration: time.Duration(*tpSeconds * float64(time.Second)),
 		writers: *writers, window: *window, sampleEvery: 100,
