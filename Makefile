@@ -54,10 +54,13 @@ fuzz:
 	$(GO) test ./daemon -run '^$$' -fuzz FuzzLoadConfig -fuzztime $(FUZZTIME)
 	$(GO) test ./rpc -run '^$$' -fuzz FuzzServerRequest -fuzztime $(FUZZTIME)
 
-# rumor's figures (cluster sizes 10 and 30, as the peers are measured),
+# rumor's figures (cluster sizes 10 and 30, in one process and as agent
+# processes, as the peers are measured), then 100 agents in one process
+# (heartbeat 5 s: at 1 s, 100 agents' heartbeats alone saturate 2 cores),
 # then the same method against Redis pub/sub and memberlist.
 bench:
 	$(GO) run ./cmd/rumor-bench -n 10,30 -json bench.json
+	$(GO) run ./cmd/rumor-bench -phases 1 -n 100 -proc-n 0 -heartbeat 5s -spacing-min 100ms -spacing-max 200ms -form-timeout 300s -json bench-n100.json
 	$(MAKE) bench-peers PEERS_RUMOR_JSON=bench.json
 
 bench-short:
@@ -72,7 +75,7 @@ chaos:
 	GO=$(GO) ./scripts/chaos.sh
 
 clean:
-	rm -rf bin data .demo bench.json bench-peers.json chaos.json
+	rm -rf bin data .demo bench.json bench-n100.json bench-peers.json chaos.json
 
 # The peers a rumor user would otherwise pick, measured with rumor-bench's
 # method and payloads on this machine: Redis pub/sub (a throw-away
