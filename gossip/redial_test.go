@@ -207,6 +207,13 @@ func TestMaxPeersKeepsRankedPeersAndStillSpreads(t *testing.T) {
 		}
 		return c
 	}
+	conns := func() string {
+		var b strings.Builder
+		for i, n := range nodes {
+			fmt.Fprintf(&b, "node %d: %d conns, %d outbound\n", i, len(n.Host().Network().Conns()), outbound(n))
+		}
+		return b.String()
+	}
 	eventuallyDiag(t, waitFor, "every node connected to its ranked peers", func() bool {
 		for i, n := range nodes {
 			for _, k := range kept(i) {
@@ -216,13 +223,7 @@ func TestMaxPeersKeepsRankedPeersAndStillSpreads(t *testing.T) {
 			}
 		}
 		return true
-	}, func() string {
-		var b strings.Builder
-		for i, n := range nodes {
-			fmt.Fprintf(&b, "node %d: %d conns, %d outbound\n", i, len(n.Host().Network().Conns()), outbound(n))
-		}
-		return b.String()
-	})
+	}, conns)
 	// Peers dialled while they ranked first among those known so far are
 	// let go again: only the ranked ones stay dialled.
 	eventuallyDiag(t, waitFor, "every node's own dials down to its ranked peers", func() bool {
@@ -232,13 +233,7 @@ func TestMaxPeersKeepsRankedPeersAndStillSpreads(t *testing.T) {
 			}
 		}
 		return true
-	}, func() string {
-		var b strings.Builder
-		for i, n := range nodes {
-			fmt.Fprintf(&b, "node %d: %d conns, %d outbound\n", i, len(n.Host().Network().Conns()), outbound(n))
-		}
-		return b.String()
-	})
+	}, conns)
 
 	// A cut link to a ranked peer comes back.
 	victim := kept(3)[0]
