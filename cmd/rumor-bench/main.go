@@ -34,7 +34,7 @@
 //     the time until every agent agrees again and the double-grant window
 //     (both granted until the loser's lease "lost" event).
 //  8. Idle: 30 agents with the default membership settings (heartbeat 1 s,
-//     suspect 3 s, dead 10 s) left idle for 10 minutes (20 s with -short);
+//     suspect 3 s, dead 4 s) left idle for 10 minutes (20 s with -short);
 //     every suspect and dead verdict any agent reaches about another is
 //     false and counted, from the agents' membership logs and by polling
 //     their Members(); with the CPU used and the load average.
@@ -59,10 +59,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -527,6 +529,26 @@ func printReport(out io.Writer, rep Report, p params) {
 		fmt.Fprintf(tw, "per update\t%.0f B (%.2fx the %d B payload)\t\n", w.PerUpdate, w.PerUpdate/float64(t.PayloadBytes), t.PayloadBytes)
 		fmt.Fprintf(tw, "per update, net of idle\t%.0f B (%.2fx payload; idle background %.0f B/s per receiver)\t\n",
 			w.NetPerUpdate, w.NetPerUpdate/float64(t.PayloadBytes), w.IdleBytesPerSec)
+		if w.Messages > 0 {
+			fmt.Fprintf(tw, "GossipSub messages	%d first copies to %d receivers (%.1f updates each), %.2f duplicates per message	\n",
+				w.Messages, t.Receivers, float64(t.SlowestApplied)*float64(t.Receivers)/float64(w.Messages), w.DuplicatesPerMessage())
+			fmt.Fprintf(tw, "GossipSub control	IDONTWANT ids sent %d, IHAVE ids in %d, IWANT ids in %d	\n", w.IDontWantSent, w.IHaveIn, w.IWantIn)
+		}
+		if len(w.ByProtocol) > 0 {
+			protos := slices.Sorted(maps.Keys(w.ByProtocol))
+			fmt.Fprint(tw, "per update by protocol	")
+			for i, p := range protos {
+				if i > 0 {
+					fmt.Fprint(tw, ", ")
+				}
+				name := p
+				if name == "" {
+					name = "(none)"
+				}
+				fmt.Fprintf(tw, "%s %.1f B", name, w.ByProtocol[p])
+			}
+			fmt.Fprintln(tw, "\t")
+		}
 	} else {
 		fmt.Fprintln(tw, "2./3. Throughput and wire cost: (not measured)")
 	}

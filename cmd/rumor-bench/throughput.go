@@ -14,6 +14,8 @@ import (
 
 	"github.com/rumor-dev/rumor/bench/benchstat"
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/daemon"
+	"github.com/rumor-dev/rumor/gossip"
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/rumor-dev/rumor/store"
 )
@@ -70,6 +72,47 @@ type WireResult struct {
 	// the idle background over the same window first.
 	PerUpdate    float64 `json:"per_update"`
 	NetPerUpdate float64 `json:"net_per_update"`
+	// GossipSub's own view over the same window, summed over receivers
+	// (gossip.Node.Traffic): Messages are first copies delivered (one
+	// message carries a batch of updates), Duplicates the further copies
+	// that arrived and were dropped, and the control traffic.
+	Messages      uint64 `json:"messages"`
+	Duplicates    uint64 `json:"duplicates"`
+	IDontWantSent uint64 `json:"idontwant_sent"`
+	IHaveIn       uint64 `json:"ihave_in"`
+	IWantIn       uint64 `json:"iwant_in"`
+	// ByProtocol is bytes received per receiver per update, by libp2p
+	// protocol (GossipSub, anti-entropy, ...); streams without a protocol
+	// (handshakes) are under "".
+	ByProtocol map[string]float64 `json:"by_protocol,omitempty"`
+}
+
+// DuplicatesPerMessage is how many extra copies of each GossipSub message a
+// receiver got.
+func (w WireResult) DuplicatesPerMessage() float64 {
+	if w.Messages == 0 {
+		return 0
+	}
+	return float64(w.Duplicates) / float64(w.Messages)
+}
+
+// receiverTraffic sums GossipSub's counters and the per-protocol bytes over
+// the receivers.
+func receiverTraffic(agents []*daemon.Agent) (gossip.Traffic, map[string]int64) {
+	var sum gossip.Traffic
+	bytes := make(map[string]int64)
+	for _, a := range agents {
+		t := a.Gossip().Traffic()
+		sum.Delivered += t.Delivered
+		sum.Duplicates += t.Duplicates
+		sum.IDontWantSent += t.IDontWantSent
+		sum.IHaveIn += t.IHaveIn
+		sum.IWantIn += t.IWantIn
+		for p, st := range a.Gossip().BandwidthByProtocol() {
+			bytes[string(p)] += st.TotalIn
+		}
+	}
+	return sum, bytes
 }
 
 // blacklistReason returns a reason whose encoded bl value is size bytes.
@@ -137,6 +180,7 @@ func runThroughput(ctx context.Context, p params) (ThroughputResult, error) {
 		return res, err
 	}
 	runFrom, runStart := bwIn(), time.Now()
+	trFrom, protoFrom := receiverTraffic(receivers)
 	idleRate := float64(runFrom-idleFrom) / runStart.Sub(idleStart).Seconds() / float64(len(receivers))
 
 	reason := blacklistReason(p.payload)
@@ -237,7 +281,21 @@ func runThroughput(ctx context.Context, p params) (ThroughputResult, error) {
 		return res, err
 	}
 	runTo, runEnd := bwIn(), time.Now()
+	trTo, protoTo := receiverTraffic(receivers)
 	w := &res.Wire
+	w.Messages = trTo.Delivered - trFrom.Delivered
+	w.Duplicates = trTo.Duplicates - trFrom.Duplicates
+	w.IDontWantSent = trTo.IDontWantSent - trFrom.IDontWantSent
+	w.IHaveIn = trTo.IHaveIn - trFrom.IHaveIn
+	w.IWantIn = trTo.IWantIn - trFrom.IWantIn
+	if res.SlowestApplied > 0 {
+		w.ByProtocol = make(map[string]float64)
+		for p, b := range protoTo {
+			if d := b - protoFrom[p]; d > 0 {
+				w.ByProtocol[p] = float64(d) / float64(len(receivers)) / float64(res.SlowestApplied)
+			}
+		}
+	}
 	w.IdleBytesPerSec = idleRate
 	w.WindowSeconds = runEnd.Sub(runStart).Seconds()
 	w.BytesInPerReceiver = float64(runTo-runFrom) / float64(len(receivers))
