@@ -90,9 +90,25 @@ func TestProcConfigIsAValidAgentConfig(t *testing.T) {
 
 func TestAgentEnvDropsRumorVariables(t *testing.T) {
 	t.Setenv("RUMOR_METRICS_ADDR", "127.0.0.1:9464")
-	for _, kv := range agentEnv() {
+	for _, kv := range agentEnv(0) {
 		if strings.HasPrefix(kv, "RUMOR_") {
 			t.Errorf("agentEnv keeps %s", kv)
 		}
+	}
+}
+
+func TestAgentEnvSetsGOMAXPROCS(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "4")
+	var got []string
+	for _, kv := range agentEnv(1) {
+		if strings.HasPrefix(kv, "GOMAXPROCS=") {
+			got = append(got, kv)
+		}
+	}
+	if len(got) != 1 || got[0] != "GOMAXPROCS=1" {
+		t.Errorf("agentEnv(1) sets %v, want only GOMAXPROCS=1", got)
+	}
+	if !slices.Contains(agentEnv(0), "GOMAXPROCS=4") {
+		t.Error("agentEnv(0) drops the inherited GOMAXPROCS")
 	}
 }

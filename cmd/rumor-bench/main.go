@@ -122,11 +122,13 @@ type Machine struct {
 
 // Report is everything rumor-bench measured; -json writes it.
 type Report struct {
-	Date        string              `json:"date"`
-	Machine     Machine             `json:"machine"`
-	Short       bool                `json:"short"`
-	HeartbeatMs int                 `json:"heartbeat_ms"`
-	Propagation []PropagationResult `json:"propagation"`
+	Date        string  `json:"date"`
+	Machine     Machine `json:"machine"`
+	Short       bool    `json:"short"`
+	HeartbeatMs int     `json:"heartbeat_ms"`
+	// AgentGOMAXPROCS is the agent processes' GOMAXPROCS (0: Go's default).
+	AgentGOMAXPROCS int                 `json:"agent_gomaxprocs,omitempty"`
+	Propagation     []PropagationResult `json:"propagation"`
 	// PropagationProcs is figure 1 with `rumor agent` processes.
 	PropagationProcs []PropagationResult `json:"propagation_processes,omitempty"`
 	Throughput       *ThroughputResult   `json:"throughput,omitempty"`
@@ -164,6 +166,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		procUpd    = fs.Int("proc-updates", 200, "propagation: svc writes per agent-process cluster size")
 		spaceMin   = fs.Duration("spacing-min", 10*time.Millisecond, "propagation: least time between two writes")
 		spaceMax   = fs.Duration("spacing-max", 20*time.Millisecond, "propagation: most time between two writes (drawn uniformly from min..max)")
+		agentProcs = fs.Int("agent-gomaxprocs", 0, "GOMAXPROCS of each `rumor agent` process (0: Go's default, one per CPU; 1 suits many agents sharing few cores)")
 		rumorBin   = fs.String("rumor-bin", "", "rumor binary for the agent processes of figures 1 (-proc-n) and 5 (default: go build ./cmd/rumor into a temp dir)")
 		tpSeconds  = fs.Float64("throughput-seconds", 30, "how long the throughput publisher writes")
 		short      = fs.Bool("short", false, "quick form for CI: in-process size 8 with 100 updates, 5 agent processes with 50 updates, 3 s throughput, 20K keys; 3 kill -9 trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds, 20 s idle")
@@ -226,7 +229,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			poll: *fdPoll, timeoutSlack: 15 * time.Second, rejoinAfter: 60 * time.Second},
 		proc: procParams{updates: *procUpd},
 		procs: procOptions{heartbeat: procDetector.Heartbeat, suspect: procDetector.SuspectAfter, dead: procDetector.DeadAfter,
-			formTimeout: *formWithin, settle: 2 * time.Second, startTimeout: 30 * time.Second},
+			formTimeout: *formWithin, settle: 2 * time.Second, startTimeout: 30 * time.Second, gomaxprocs: *agentProcs},
 		catchUp: catchUpParams{agents: 3, window: 4096, poll: 20 * time.Millisecond},
 		partition: partitionParams{agents: 6, rounds: *ptRounds, keysPerSide: 20, settle: 100 * time.Millisecond,
 			redialMin: 50 * time.Millisecond, redialMax: 500 * time.Millisecond, leaseTTL: time.Minute,
@@ -258,6 +261,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("-throughput-seconds must be positive, got %v", *tpSeconds)
 	case p.writers < 1 || p.window < 1:
 		return fmt.Errorf("-writers and -window must be at least 1")
+	case p.procs.gomaxprocs < 0:
+		return fmt.Errorf("-agent-gomaxprocs must be 0 (Go's default) or positive, got %d", p.procs.gomaxprocs)
 	case p.payload < 64:
 		return fmt.Errorf("-payload must be at least 64 bytes, got %d", p.payload)
 	case p.failure.agents < 3 || p.failure.trials < 1:
@@ -271,7 +276,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	began, meter := time.Now(), startCPUMeter()
-	rep := Report{Date: began.Format(time.RFC3339), Machine: machine(), Short: *short, HeartbeatMs: int(*heartbeat / time.Millisecond)}
+	rep := Report{Date: began.Format(time.RFC3339), Machine: machine(), Short: *short, HeartbeatMs: int(*heartbeat / time.Millisecond),
+		AgentGOMAXPROCS: *agentProcs}
 	printHeader(out, rep, p)
 	var errs []error
 	fail := func(phase string, err error) {
@@ -485,6 +491,9 @@ func printHeader(out io.Writer, rep Report, p params) {
 	}
 	fmt.Fprintf(out, "form: %s; agents on 127.0.0.1 TCP+Noise in one process (figures 1 -n, 2-4, 6-8) or as rumor agent processes (figures 1 -proc-n, 5), heartbeat %v, payload %d B\n",
 		mode, p.cluster.heartbeat, p.payload)
+	if p.procs.gomaxprocs > 0 {
+		fmt.Fprintf(out, "agent processes run with GOMAXPROCS=%d\n", p.procs.gomaxprocs)
+	}
 }
 
 // printReport prints the figures as plain tables.

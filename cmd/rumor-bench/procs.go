@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,9 @@ type procOptions struct {
 	formTimeout              time.Duration // how long every agent may take to see every member alive
 	settle                   time.Duration // pause after forming, for GossipSub meshes to graft
 	startTimeout             time.Duration // how long one agent may take to serve its socket
+	// gomaxprocs, if positive, is each agent process's GOMAXPROCS (0:
+	// Go's default, one per CPU).
+	gomaxprocs int
 }
 
 // procAgent is one `rumor agent` process on 127.0.0.1 with its own data
@@ -97,14 +101,14 @@ func startProcCluster(ctx context.Context, n int, opt procOptions) (c *procClust
 	}
 	began := time.Now()
 	// Agent 0 first: the others join through it.
-	if err := c.agents[0].launch(opt.bin, c.config, nil); err != nil {
+	if err := c.agents[0].launch(opt, c.config, nil); err != nil {
 		return nil, err
 	}
 	if err := c.agents[0].awaitAPI(ctx, opt.startTimeout); err != nil {
 		return nil, err
 	}
 	for _, a := range c.agents[1:] {
-		if err := a.launch(opt.bin, c.config, c.agents[0].addrs); err != nil {
+		if err := a.launch(opt, c.config, c.agents[0].addrs); err != nil {
 			return nil, err
 		}
 	}
@@ -133,13 +137,18 @@ func startProcCluster(ctx context.Context, n int, opt procOptions) (c *procClust
 }
 
 // agentEnv is this process's environment without RUMOR_* variables, which
-// would override the agents' config.
-func agentEnv() []string {
+// would override the agents' config, and with GOMAXPROCS=gomaxprocs if that
+// is positive.
+func agentEnv(gomaxprocs int) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "RUMOR_") {
-			env = append(env, kv)
+		if strings.HasPrefix(kv, "RUMOR_") || (gomaxprocs > 0 && strings.HasPrefix(kv, "GOMAXPROCS=")) {
+			continue
 		}
+		env = append(env, kv)
+	}
+	if gomaxprocs > 0 {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(gomaxprocs))
 	}
 	return env
 }
@@ -148,7 +157,7 @@ func agentEnv() []string {
 // wait for the API (awaitAPI does). On Linux the process gets its own
 // process group and SIGKILL when this process dies, so that none outlives
 // the bench; on every exit path the bench kills it itself (close).
-func (a *procAgent) launch(bin, config string, join []string) error {
+func (a *procAgent) launch(opt procOptions, config string, join []string) error {
 	if a.cmd != nil {
 		return fmt.Errorf("agent %d is already running", a.i)
 	}
@@ -160,14 +169,14 @@ func (a *procAgent) launch(bin, config string, join []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(logf, "---- start %s: %s %s\n", time.Now().Format(time.RFC3339Nano), bin, strings.Join(args, " "))
-	cmd := exec.Command(bin, args...)
-	cmd.Env = agentEnv()
+	fmt.Fprintf(logf, "---- start %s: %s %s\n", time.Now().Format(time.RFC3339Nano), opt.bin, strings.Join(args, " "))
+	cmd := exec.Command(opt.bin, args...)
+	cmd.Env = agentEnv(opt.gomaxprocs)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return fmt.Errorf("agent %d: start %s: %w", a.i, bin, err)
+		return fmt.Errorf("agent %d: start %s: %w", a.i, opt.bin, err)
 	}
 	exited := make(chan struct{})
 	go func() { // owned by the agent: ends when the process does (kill waits for it)
@@ -248,7 +257,7 @@ func (a *procAgent) pid() int {
 // state), listening where it did before and joining agent 0, and waits
 // until its API answers with the same node id.
 func (c *procCluster) restart(ctx context.Context, i int) error {
-	if err := c.agents[i].launch(c.opt.bin, c.config, c.agents[0].addrs); err != nil {
+	if err := c.agents[i].launch(c.opt, c.config, c.agents[0].addrs); err != nil {
 		return err
 	}
 	return c.agents[i].awaitAPI(ctx, c.opt.startTimeout)
