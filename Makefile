@@ -10,8 +10,10 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 all: build
 
+# A static binary (no cgo): one file to copy to every host, and no libc
+# mapped in (about 1.4 MB less resident memory; rumor-bench figure 4).
 build:
-	$(GO) build -o $(BIN) ./cmd/rumor
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/rumor
 
 run: build
 	$(BIN) agent --config $(CONFIG)

@@ -52,7 +52,7 @@ fi
 NETLAB_PREFIX=rcprobe "$netlab" down >/dev/null
 
 go=${GO:-go}
-$go build -o bin/rumor ./cmd/rumor
+CGO_ENABLED=0 $go build -o bin/rumor ./cmd/rumor
 $go build -o bin/rumor-chaos ./cmd/rumor-chaos
 # shellcheck disable=SC2086
 exec bin/rumor-chaos -cycles "$cycles" -netlab "$netlab" -json chaos.json ${CHAOS_FLAGS:-}

@@ -112,3 +112,17 @@ func TestAgentEnvSetsGOMAXPROCS(t *testing.T) {
 		t.Error("agentEnv(0) drops the inherited GOMAXPROCS")
 	}
 }
+
+func TestParseProcStatus(t *testing.T) {
+	status := "Name:\trumor\nVmHWM:\t   30000 kB\nVmRSS:\t   28396 kB\nRssAnon:\t    5948 kB\nRssFile:\t   22448 kB\nRssShmem:\t       0 kB\n"
+	rss, anon, file, err := parseProcStatus([]byte(status))
+	if err != nil || rss != 28396<<10 || anon != 5948<<10 || file != 22448<<10 {
+		t.Errorf("parseProcStatus = %d, %d, %d, %v", rss, anon, file, err)
+	}
+	if _, _, _, err := parseProcStatus([]byte("VmRSS:\t 1 kB\n")); err == nil {
+		t.Error("a status without RssAnon and RssFile parsed")
+	}
+	if _, _, _, err := parseProcStatus([]byte("VmRSS:\t x kB\nRssAnon:\t 1 kB\nRssFile:\t 1 kB\n")); err == nil {
+		t.Error("a non-numeric VmRSS parsed")
+	}
+}

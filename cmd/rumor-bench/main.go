@@ -16,7 +16,8 @@
 //     with the propagation latency of every 100th write under that load.
 //  3. Wire cost: bytes each receiver took in per update during that run.
 //  4. Memory: heap held per svc key by an in-memory store, at 100 K and
-//     1 M keys (20 K with -short).
+//     1 M keys (20 K with -short); and the resident memory (VmRSS) of one
+//     idle `rumor agent` process after 20 s (3 s with -short).
 //
 // And under failure (README "Under failure"), measured, not asserted:
 //
@@ -39,8 +40,9 @@
 //     false and counted, from the agents' membership logs and by polling
 //     their Members(); with the CPU used and the load average.
 //
-// Figures 1 (-proc-n) and 5 need the rumor binary: -rumor-bin, or else
-// rumor-bench builds ./cmd/rumor of the module it runs in into a temp dir.
+// Figures 1 (-proc-n), 4 (idle RSS) and 5 need the rumor binary:
+// -rumor-bin, or else rumor-bench builds ./cmd/rumor of the module it runs
+// in into a temp dir, statically linked as `make build` does.
 // Agent processes get their own process group and are killed on every
 // exit path (and by the kernel if the bench itself dies).
 //
@@ -88,6 +90,7 @@ type params struct {
 	window      int
 	sampleEvery int
 	memKeys     []int // key counts for the memory figure, one store each
+	rssIdle     time.Duration
 	cpuProfile  string
 	timeline    io.Writer // nil: no throughput timeline
 	cluster     clusterOptions
@@ -133,6 +136,7 @@ type Report struct {
 	PropagationProcs []PropagationResult `json:"propagation_processes,omitempty"`
 	Throughput       *ThroughputResult   `json:"throughput,omitempty"`
 	Memory           []MemoryResult      `json:"memory,omitempty"`
+	IdleRSS          *RSSResult          `json:"idle_rss,omitempty"`
 	Failure          *FailureResult      `json:"failure_detection,omitempty"`
 	CatchUp          []CatchUpResult     `json:"catch_up,omitempty"`
 	Partition        *PartitionResult    `json:"partition_heal,omitempty"`
@@ -172,6 +176,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		short      = fs.Bool("short", false, "quick form for CI: in-process size 8 with 100 updates, 5 agent processes with 50 updates, 3 s throughput, 20K keys; 3 kill -9 trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds, 20 s idle")
 		jsonPath   = fs.String("json", "", "also write the report as JSON to this path")
 		memKeys    = fs.String("mem-keys", "100000,1000000", "memory: comma-separated key counts, one fresh store each")
+		rssIdle    = fs.Duration("rss-idle", 20*time.Second, "memory: how long one agent process idles before its RSS is read")
 		payload    = fs.Int("payload", 200, "bytes of payload per write")
 		writers    = fs.Int("writers", 2, "publisher goroutines in the throughput run")
 		window     = fs.Int("window", 4096, "throughput: most writes the publisher may be ahead of the slowest receiver")
@@ -207,7 +212,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *short {
 		// -short picks the quick form; flags given explicitly still win.
-		for name, v := range map[string]string{"n": "8", "updates": "100", "proc-n": "5", "proc-updates": "50", "throughput-seconds": "3", "mem-keys": "20000",
+		for name, v := range map[string]string{"n": "8", "updates": "100", "proc-n": "5", "proc-updates": "50", "throughput-seconds": "3", "mem-keys": "20000", "rss-idle": "3s",
 			"fd-trials": "3", "fd-heartbeat": "200ms", "fd-suspect": "600ms", "fd-dead": "2s",
 			"catchup-keys": "10000", "partition-rounds": "3", "idle": "20s"} {
 			if !set[name] {
@@ -223,6 +228,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		tpAgents: 6, tpDuration: time.Duration(*tpSeconds * float64(time.Second)),
 		writers: *writers, window: *window, sampleEvery: 100,
 		cpuProfile: *cpuProfile,
+		rssIdle:    *rssIdle,
 		timeline:   timelineOut(*timeline),
 		cluster:    clusterOptions{heartbeat: *heartbeat, formTimeout: *formWithin, settle: 2 * time.Second, seed: *seed},
 		failure: failureParams{agents: *fdAgents, trials: *fdTrials, heartbeat: *fdBeat, suspect: *fdSuspect, dead: *fdDead,
@@ -261,6 +267,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("-throughput-seconds must be positive, got %v", *tpSeconds)
 	case p.writers < 1 || p.window < 1:
 		return fmt.Errorf("-writers and -window must be at least 1")
+	case p.rssIdle <= 0:
+		return fmt.Errorf("-rss-idle must be positive, got %v", p.rssIdle)
 	case p.procs.gomaxprocs < 0:
 		return fmt.Errorf("-agent-gomaxprocs must be 0 (Go's default) or positive, got %d", p.procs.gomaxprocs)
 	case p.payload < 64:
@@ -363,6 +371,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		if r.Latency.N > 0 || err == nil {
 			rep.PropagationProcs = append(rep.PropagationProcs, r)
+		}
+	}
+
+	if ctx.Err() == nil && p.phases[4] {
+		if bin, err := rumorBinary(); err != nil {
+			fail("idle RSS", err)
+		} else {
+			fmt.Fprintf(out, "[4] idle RSS: one agent process, idle for %v...\n", p.rssIdle)
+			opt := p.procs
+			opt.bin = bin
+			if r, err := runRSS(ctx, opt, p.rssIdle); err != nil {
+				fail("idle RSS", err)
+			} else {
+				rep.IdleRSS = &r
+			}
 		}
 	}
 
@@ -539,13 +562,13 @@ func printReport(out io.Writer, rep Report, p params) {
 		fmt.Fprintf(tw, "per update, net of idle\t%.0f B (%.2fx payload; idle background %.0f B/s per receiver)\t\n",
 			w.NetPerUpdate, w.NetPerUpdate/float64(t.PayloadBytes), w.IdleBytesPerSec)
 		if w.Messages > 0 {
-			fmt.Fprintf(tw, "GossipSub messages	%d first copies to %d receivers (%.1f updates each), %.2f duplicates per message	\n",
+			fmt.Fprintf(tw, "GossipSub messages\t%d first copies to %d receivers (%.1f updates each), %.2f duplicates per message\t\n",
 				w.Messages, t.Receivers, float64(t.SlowestApplied)*float64(t.Receivers)/float64(w.Messages), w.DuplicatesPerMessage())
-			fmt.Fprintf(tw, "GossipSub control	IDONTWANT ids sent %d, IHAVE ids in %d, IWANT ids in %d	\n", w.IDontWantSent, w.IHaveIn, w.IWantIn)
+			fmt.Fprintf(tw, "GossipSub control\tIDONTWANT ids sent %d, IHAVE ids in %d, IWANT ids in %d\t\n", w.IDontWantSent, w.IHaveIn, w.IWantIn)
 		}
 		if len(w.ByProtocol) > 0 {
 			protos := slices.Sorted(maps.Keys(w.ByProtocol))
-			fmt.Fprint(tw, "per update by protocol	")
+			fmt.Fprint(tw, "per update by protocol\t")
 			for i, p := range protos {
 				if i > 0 {
 					fmt.Fprint(tw, ", ")
@@ -573,6 +596,15 @@ func printReport(out io.Writer, rep Report, p params) {
 		}
 	} else {
 		fmt.Fprintln(tw, "4. Memory per key: (not measured)")
+	}
+	if r := rep.IdleRSS; r != nil {
+		link := "dynamically linked"
+		if r.Static {
+			link = "statically linked"
+		}
+		fmt.Fprintf(tw, "   idle RSS of one agent process (default config, ephemeral ports; %s binary), after %.0f s: %s = %.1f MB (private %s, file-backed %s)\n",
+			link, r.IdleSeconds, benchstat.FmtBytes(float64(r.VmRSS)), float64(r.VmRSS)/1e6,
+			benchstat.FmtBytes(float64(r.RssAnon)), benchstat.FmtBytes(float64(r.RssFile)))
 	}
 	printFailureFigures(tw, rep, p)
 	printIdle(tw, rep, p)

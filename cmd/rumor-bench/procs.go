@@ -27,6 +27,9 @@ type procOptions struct {
 	// gomaxprocs, if positive, is each agent process's GOMAXPROCS (0:
 	// Go's default, one per CPU).
 	gomaxprocs int
+	// metricsAddr is the agents' metrics_addr; "" turns the listener off,
+	// so that many agents do not clash on its port.
+	metricsAddr string
 }
 
 // procAgent is one `rumor agent` process on 127.0.0.1 with its own data
@@ -64,11 +67,10 @@ type procCluster struct {
 }
 
 // procConfig is the agents' config file: the defaults except the cluster
-// name, the detector's settings, no metrics listener (so that many agents
-// do not clash on its port) and logs at info.
+// name, the detector's settings, the metrics listener and logs at info.
 func procConfig(opt procOptions) string {
-	return fmt.Sprintf("cluster: bench\nheartbeat: %v\nsuspect_after: %v\ndead_after: %v\nmetrics_addr: \"\"\nlog_level: info\n",
-		opt.heartbeat, opt.suspect, opt.dead)
+	return fmt.Sprintf("cluster: bench\nheartbeat: %v\nsuspect_after: %v\ndead_after: %v\nmetrics_addr: %q\nlog_level: info\n",
+		opt.heartbeat, opt.suspect, opt.dead, opt.metricsAddr)
 }
 
 // startProcCluster starts n agent processes, waits until every agent lists
@@ -386,11 +388,12 @@ func (w *procWatches) stop() error {
 	return w.failed()
 }
 
-// buildRumor builds ./cmd/rumor of this module into dir and returns the
-// binary's path.
+// buildRumor builds ./cmd/rumor of this module into dir, statically linked
+// as `make build` does, and returns the binary's path.
 func buildRumor(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "rumor")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/rumor-dev/rumor/cmd/rumor")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as `make build` does
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/rumor (run from the rumor module, or pass -rumor-bin): %v: %s", err, strings.TrimSpace(string(out)))
 	}
