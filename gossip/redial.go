@@ -75,6 +75,21 @@ func newRedialer(h host.Host, cfg Config, wg *sync.WaitGroup) *redialer {
 // run is the redial loop. It returns when ctx is cancelled; it closes sub.
 func (r *redialer) run(ctx context.Context, sub event.Subscription, initial []peer.AddrInfo) {
 	defer sub.Close()
+	// Wake on every connection opened or closed, not only when a peer's
+	// connectedness changes: a second connection to a connected peer (say,
+	// GossipSub's stream to a peer whose only connection was closing
+	// dialled it again) can be a dial beyond max_peers to let go, and no
+	// connectedness event would say so.
+	wake := make(chan struct{}, 1)
+	poke := func(network.Network, network.Conn) {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	notify := &network.NotifyBundle{ConnectedF: poke, DisconnectedF: poke}
+	r.h.Network().Notify(notify)
+	defer r.h.Network().StopNotify(notify)
 	for _, ai := range initial {
 		r.remember(ai)
 	}
@@ -98,6 +113,7 @@ func (r *redialer) run(ctx context.Context, sub event.Subscription, initial []pe
 			}
 		case res := <-r.results:
 			r.finished(res, time.Now())
+		case <-wake:
 		case <-timer.C:
 		}
 	}
@@ -212,6 +228,13 @@ func (r *redialer) reconcile(ctx context.Context, now time.Time, timer *time.Tim
 			if k.since.IsZero() {
 				k.since = now
 				r.log.Info("gossip: peer connected", "peer", id)
+				// Seen connected before any dial result (a dial that
+				// timed out can still complete in the swarm): look again
+				// once it is past the young age, in case it is a dial
+				// beyond max_peers that the loop above must let go.
+				if young := now.Add(r.stable); earliest.IsZero() || young.Before(earliest) {
+					earliest = young
+				}
 			}
 			k.next = time.Time{}
 			continue

@@ -261,3 +261,37 @@ func TestMaxPeersKeepsRankedPeersAndStillSpreads(t *testing.T) {
 		return true
 	})
 }
+
+// A dial that times out can still complete in the swarm, so the redialer
+// first sees that connection as connected rather than as a dial's result.
+// If it is a dial beyond max_peers it must still be let go once past the
+// young age, with no further event to wake the redialer.
+func TestMaxPeersTrimsADialThatCompletedOutsideTheRedialer(t *testing.T) {
+	cfg := testConfig(t, "svc")
+	cfg.MaxPeers = 1
+	a, _ := startNode(t, cfg)
+	b, _ := startNode(t, testConfig(t, "svc"))
+	c, _ := startNode(t, testConfig(t, "svc"))
+	keep, extra := b, c
+	if rank(a.ID(), c.ID()) < rank(a.ID(), b.ID()) {
+		keep, extra = c, b
+	}
+	a.AddPeer(peer.AddrInfo{ID: keep.ID(), Addrs: keep.Host().Addrs()})
+	eventually(t, waitFor, "a connected to its ranked peer", func() bool { return connected(a, keep) })
+	a.AddPeer(peer.AddrInfo{ID: extra.ID(), Addrs: extra.Host().Addrs()})
+	// The late completion of a dial the redialer gave up on.
+	if err := a.Host().Connect(context.Background(), peer.AddrInfo{ID: extra.ID(), Addrs: extra.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, waitFor, "a's dial to the peer beyond max_peers closed", func() bool {
+		for _, conn := range a.Host().Network().ConnsToPeer(extra.ID()) {
+			if conn.Stat().Direction == network.DirOutbound {
+				return false
+			}
+		}
+		return true
+	})
+	if !connected(a, keep) {
+		t.Error("a lost its ranked peer")
+	}
+}
