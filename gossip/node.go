@@ -11,12 +11,10 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -164,22 +162,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		done:   make(chan struct{}),
 		rej:    make(map[string]uint64),
 	}
-	var evs event.Subscription
 	fail := func(err error) (*Node, error) {
 		cancel() // stops GossipSub; no goroutine of ours runs yet
-		if evs != nil {
-			_ = evs.Close()
-		}
 		_ = h.Close()
 		return nil, err
 	}
 
-	// Subscribe before anything can connect, so no event is missed.
-	evs, err = h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged), eventbus.BufSize(256))
-	if err != nil {
-		evs = nil
-		return fail(fmt.Errorf("gossip: subscribe to connectedness events: %w", err))
-	}
 	psOpts := []pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithGossipSubParams(gossipParams()),
@@ -224,7 +212,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		n.wg.Go(func() { n.read(nctx, short, sub) })
 	}
 	n.red = newRedialer(h, cfg, &n.wg)
-	n.wg.Go(func() { n.red.run(nctx, evs, boot) })
+	n.wg.Go(func() { n.red.run(nctx, boot) })
 	n.log.Info("gossip: started", "id", n.self, "addrs", n.Addrs(), "topics", cfg.Topics, "bootstrap", len(boot))
 	return n, nil
 }

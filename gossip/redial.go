@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -72,14 +71,15 @@ func newRedialer(h host.Host, cfg Config, wg *sync.WaitGroup) *redialer {
 	}
 }
 
-// run is the redial loop. It returns when ctx is cancelled; it closes sub.
-func (r *redialer) run(ctx context.Context, sub event.Subscription, initial []peer.AddrInfo) {
-	defer sub.Close()
-	// Wake on every connection opened or closed, not only when a peer's
-	// connectedness changes: a second connection to a connected peer (say,
-	// GossipSub's stream to a peer whose only connection was closing
-	// dialled it again) can be a dial beyond max_peers to let go, and no
-	// connectedness event would say so.
+// run is the redial loop. It returns when ctx is cancelled.
+//
+// It wakes on every connection opened or closed, not only when a peer's
+// connectedness changes: a second connection to a connected peer (say,
+// GossipSub's stream to a peer whose only connection was closing dialled
+// it again) can be a dial beyond max_peers to let go, and no connectedness
+// event would say so. A connection made before run starts is seen by the
+// first reconcile.
+func (r *redialer) run(ctx context.Context, initial []peer.AddrInfo) {
 	wake := make(chan struct{}, 1)
 	poke := func(network.Network, network.Conn) {
 		select {
@@ -102,15 +102,6 @@ func (r *redialer) run(ctx context.Context, sub event.Subscription, initial []pe
 			return
 		case ai := <-r.add:
 			r.remember(ai)
-		case ev, ok := <-sub.Out():
-			if !ok {
-				return
-			}
-			if e, ok := ev.(event.EvtPeerConnectednessChanged); ok {
-				if _, known := r.peers[e.Peer]; known {
-					r.log.Debug("gossip: known peer connectedness changed", "peer", e.Peer, "connectedness", e.Connectedness)
-				}
-			}
 		case res := <-r.results:
 			r.finished(res, time.Now())
 		case <-wake:
