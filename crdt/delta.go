@@ -132,6 +132,32 @@ type Delta struct {
 	Task TaskState
 	// Value is the entry's payload (see the *Value types), opaque to merges.
 	Value []byte
+	// Proof ties the delta to its writer's signature. Merges, Equal and
+	// the order of writes ignore it: it says who wrote the delta, not what
+	// the delta is.
+	Proof Proof
+}
+
+// Proof ties a delta to its writer's signature: the writer (Stamp.Node)
+// signed the hashes of every delta of the batch it published the delta in
+// (Cert), and the delta is the Pos'th of them. A proof is checked by
+// package identity; crdt only carries it. The zero Proof marks a delta
+// that is not signed yet (a local write before its batch is published),
+// which no receiver accepts.
+type Proof struct {
+	Cert *Cert
+	Pos  uint16
+}
+
+// Signed reports whether p holds a certificate.
+func (p Proof) Signed() bool { return p.Cert != nil }
+
+// Cert is a writer's signature over one batch of its deltas: Sig signs
+// (see identity) the hash of every delta of the batch, in order. A Cert is
+// shared by the deltas of its batch and never modified once made.
+type Cert struct {
+	Sig    [64]byte
+	Hashes [][32]byte
 }
 
 // Live reports whether a register delta holds a present, unexpired value at nowMS.
