@@ -1,10 +1,6 @@
 package crdt
 
-import (
-	"cmp"
-	"fmt"
-	"slices"
-)
+import "fmt"
 
 // Rule describes, in one sentence, how writes to a key of namespace ns are
 // ordered (what `rumor explain` prints as the rule).
@@ -15,7 +11,7 @@ func Rule(ns Namespace) string {
 	case NSTask:
 		return "the higher state wins (queued < running < cancel-requested < done/failed/cancelled); within a state, last writer wins by hybrid logical clock, then node id"
 	case NSKernel:
-		return "lease records form a set; the highest epoch claimed wins (epochs never go backwards), and in that epoch the earliest claim; renewals and releases count for the winning claim's holder and epoch"
+		return "lease records form a set; a claim counts if it expires after its own stamp; the highest epoch among counting claims wins (epochs never go backwards), and in that epoch the earliest claim; the winner's own renewals and releases of its epoch count whatever their stamps, the greatest expiry standing"
 	case NSService, NSNode:
 		return "last writer wins by hybrid logical clock, then the higher node id"
 	}
@@ -57,52 +53,29 @@ type ClaimVerdict struct {
 	Reason string
 }
 
-// ExplainLease replays Resolve over a kernel entry's claims and says, for
-// each, whether it won and why (not). The claim with Won set is
-// the one Resolve picks.
+// ExplainLease says, for each claim of a kernel entry, whether it won the
+// lease and why (not). The claim with Won set is the one Resolve picks.
 func ExplainLease(e Entry) []ClaimVerdict {
-	var claims []Delta
+	wi := winningClaim(e.Deltas)
 	var out []ClaimVerdict
-	for _, d := range e.Deltas {
+	for i, d := range e.Deltas {
 		if d.Op != OpClaim {
 			continue
 		}
-		if d.Expiry <= d.Stamp.HLC.WallMS() {
-			out = append(out, ClaimVerdict{Claim: d, Reason: "never eligible: it expires before its own stamp"})
-			continue
+		v := ClaimVerdict{Claim: d}
+		switch {
+		case !counts(d):
+			v.Reason = "never eligible: it expires before its own stamp"
+		case i == wi:
+			v.Won = true
+			v.Reason = fmt.Sprintf("won epoch %d: the first claim of the highest epoch", d.Epoch)
+		case d.Epoch == e.Deltas[wi].Epoch:
+			w := e.Deltas[wi]
+			v.Reason = fmt.Sprintf("epoch %d went to the earlier claim of %s at %s", w.Epoch, w.Stamp.Node, w.Stamp.HLC)
+		default:
+			v.Reason = fmt.Sprintf("superseded: epoch %d was claimed and a higher epoch wins", e.Deltas[wi].Epoch)
 		}
-		claims = append(claims, d)
-	}
-	slices.SortFunc(claims, func(a, b Delta) int {
-		if c := cmp.Compare(a.Epoch, b.Epoch); c != 0 {
-			return c
-		}
-		return compareRecords(a, b)
-	})
-	cur := -1 // index in out of the current winner
-	for _, c := range claims {
-		if cur >= 0 {
-			w := out[cur].Claim
-			if c.Epoch <= w.Epoch {
-				out = append(out, ClaimVerdict{Claim: c, Reason: fmt.Sprintf("epoch %d went to the earlier claim of %s at %s", w.Epoch, w.Stamp.Node, w.Stamp.HLC)})
-				continue
-			}
-			out[cur].Won = false
-			how := "was still live: superseded across a partition"
-			switch {
-			case releasedBefore(e.Deltas, w, c.Stamp):
-				how = "was released"
-			case endedBefore(e.Deltas, w, c.Stamp):
-				how = "had expired"
-			}
-			out[cur].Reason = fmt.Sprintf("won epoch %d; epoch %d was claimed later and a higher epoch wins (the lease %s at that claim's stamp)", w.Epoch, c.Epoch, how)
-		}
-		reason := fmt.Sprintf("won epoch %d: the earliest claim of the highest epoch", c.Epoch)
-		if cur < 0 {
-			reason = fmt.Sprintf("won epoch %d: the first claim", c.Epoch)
-		}
-		out = append(out, ClaimVerdict{Claim: c, Won: true, Reason: reason})
-		cur = len(out) - 1
+		out = append(out, v)
 	}
 	return out
 }

@@ -41,25 +41,24 @@ func TestExplainLeaseAgreesWithResolve(t *testing.T) {
 	h6 := claimAt("h", 100, 6, 400)
 	for _, tc := range []struct {
 		name    string
-		records []Delta
-		reasons map[string]string // claim node -> part of its reason
+		e       Entry
+		reasons map[string]string // claim node -> part of its reason; every one must be there
 	}{
-		{"first claim wins, concurrent loses", []Delta{claimAt("a", 100, 1, 500), claimAt("b", 120, 1, 500)},
-			map[string]string{"a": "won epoch 1: the first claim", "b": "went to the earlier claim of a"}},
-		{"a higher epoch wins even over a live lease", []Delta{h6, claimAt("b", 150, 7, 700)},
-			map[string]string{"h": "was still live", "b": "won epoch 7"}},
-		{"release opens the next epoch", []Delta{h6, releaseAt("h", 200, 6), claimAt("a", 250, 7, 600)},
-			map[string]string{"h": "was released at that claim's stamp", "a": "won epoch 7: the earliest claim of the highest epoch"}},
-		{"expiry opens the next epoch", []Delta{h6, claimAt("b", 410, 7, 700)},
-			map[string]string{"h": "had expired at that claim's stamp", "b": "won epoch 7"}},
-		{"a claim that expires at once is never eligible", []Delta{claimAt("z", 100, 1, 100), claimAt("a", 120, 1, 500)},
+		{"first claim wins, concurrent loses", kernelEntry(claimAt("a", 100, 1, 500), claimAt("b", 120, 1, 500)),
+			map[string]string{"a": "won epoch 1: the first claim of the highest epoch", "b": "epoch 1 went to the earlier claim of a at 100.0"}},
+		{"a higher epoch wins even over a live lease", kernelEntry(h6, claimAt("b", 150, 7, 700)),
+			map[string]string{"h": "superseded: epoch 7 was claimed and a higher epoch wins", "b": "won epoch 7"}},
+		{"release opens the next epoch", kernelEntry(h6, releaseAt("h", 200, 6), claimAt("a", 250, 7, 600)),
+			map[string]string{"h": "superseded: epoch 7 was claimed", "a": "won epoch 7: the first claim of the highest epoch"}},
+		{"a claim that expires at once is never eligible", kernelEntry(claimAt("z", 100, 1, 100), claimAt("a", 120, 1, 500)),
 			map[string]string{"z": "never eligible", "a": "won epoch 1"}},
 	} {
-		e := kernelEntry(tc.records...)
-		l := Resolve(e)
-		vs := ExplainLease(e)
+		l := Resolve(tc.e)
+		vs := ExplainLease(tc.e)
 		won := 0
+		seen := map[string]bool{}
 		for _, v := range vs {
+			seen[v.Claim.Stamp.Node] = true
 			if want, ok := tc.reasons[v.Claim.Stamp.Node]; ok && !strings.Contains(v.Reason, want) {
 				t.Errorf("%s: claim of %s: reason %q, want it to say %q", tc.name, v.Claim.Stamp.Node, v.Reason, want)
 			}
@@ -70,8 +69,13 @@ func TestExplainLeaseAgreesWithResolve(t *testing.T) {
 				}
 			}
 		}
-		if won != 1 || len(vs) != countClaims(tc.records) {
-			t.Errorf("%s: %d winners among %d verdicts for %d claims", tc.name, won, len(vs), countClaims(tc.records))
+		for node := range tc.reasons {
+			if !seen[node] {
+				t.Errorf("%s: no verdict for the claim of %s", tc.name, node)
+			}
+		}
+		if won != 1 || len(vs) != countClaims(tc.e.Deltas) || len(vs) != len(tc.reasons) {
+			t.Errorf("%s: %d winners among %d verdicts for %d claims held, %d expected", tc.name, won, len(vs), countClaims(tc.e.Deltas), len(tc.reasons))
 		}
 	}
 }

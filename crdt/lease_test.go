@@ -169,24 +169,44 @@ func TestResolveScenarios(t *testing.T) {
 			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 300, Renewed: stampAt(180, "a"), MaxEpoch: 1},
 		},
 		{
-			name:    "renewals chain: each judged against the expiry then in force",
+			name:    "renewals: the greatest expiry stands",
 			records: []Delta{a1, renewAt("a", 190, 1, 300), renewAt("a", 290, 1, 400)},
 			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 400, Renewed: stampAt(290, "a"), MaxEpoch: 1},
 		},
 		{
-			name:    "renew stamped at the expiry does not revive it",
+			name:    "a later renewal with an earlier expiry does not shorten the lease",
+			records: []Delta{a1, renewAt("a", 150, 1, 400), renewAt("a", 180, 1, 300)},
+			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 400, Renewed: stampAt(150, "a"), MaxEpoch: 1},
+		},
+		{
+			name:    "renewals with equal expiries: Renewed is the later stamp",
+			records: []Delta{a1, renewAt("a", 150, 1, 300), renewAt("a", 160, 1, 300)},
+			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 300, Renewed: stampAt(160, "a"), MaxEpoch: 1},
+		},
+		{
+			name:    "a renewal expiring before the claim does not shorten it and is not Renewed",
+			records: []Delta{a1, renewAt("a", 150, 1, 180)},
+			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, MaxEpoch: 1},
+		},
+		{
+			name:    "new rule: renew stamped at the expiry extends it",
 			records: []Delta{a1, renewAt("a", 200, 1, 300)},
-			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, MaxEpoch: 1},
+			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 300, Renewed: stampAt(200, "a"), MaxEpoch: 1},
 		},
 		{
-			name:    "renew stamped after expiry does not revive it; later claim wins",
-			records: []Delta{a1, renewAt("a", 220, 1, 300), claimAt("b", 250, 2, 400)},
-			want:    Lease{Holder: "b", Epoch: 2, Granted: stampAt(250, "b"), Expiry: 400, MaxEpoch: 2},
+			name:    "new rule: renew stamped after the expiry extends it while nobody claimed the next epoch",
+			records: []Delta{a1, renewAt("a", 220, 1, 300)},
+			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 300, Renewed: stampAt(220, "a"), MaxEpoch: 1},
 		},
 		{
-			name:    "late renew does not count even when an earlier renew is missing in between",
+			name:    "renew stamped after the expiry loses to a claim of the next epoch, stamped before or after it",
+			records: []Delta{a1, renewAt("a", 220, 1, 300), claimAt("b", 210, 2, 400), claimAt("c", 250, 2, 400)},
+			want:    Lease{Holder: "b", Epoch: 2, Granted: stampAt(210, "b"), Expiry: 400, MaxEpoch: 2},
+		},
+		{
+			name:    "new rule: a late renewal counts with the renewals before it missing",
 			records: []Delta{a1, renewAt("a", 290, 1, 400)},
-			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, MaxEpoch: 1},
+			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 400, Renewed: stampAt(290, "a"), MaxEpoch: 1},
 		},
 		{
 			name:    "renew by a different node is ignored",
@@ -199,9 +219,9 @@ func TestResolveScenarios(t *testing.T) {
 			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, MaxEpoch: 2},
 		},
 		{
-			name:    "renew stamped before the claim is ignored",
+			name:    "new rule: renew stamped before the claim counts (same writer and epoch)",
 			records: []Delta{a1, renewAt("a", 90, 1, 300)},
-			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, MaxEpoch: 1},
+			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 300, Renewed: stampAt(90, "a"), MaxEpoch: 1},
 		},
 		{
 			name:    "release by a different node is ignored",
@@ -214,8 +234,13 @@ func TestResolveScenarios(t *testing.T) {
 			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, MaxEpoch: 2},
 		},
 		{
-			name:    "release stamped before the claim is ignored",
+			name:    "new rule: release stamped before the claim counts (same writer and epoch)",
 			records: []Delta{a1, releaseAt("a", 90, 1)},
+			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, Released: true, MaxEpoch: 1},
+		},
+		{
+			name:    "a renewal of the same writer and epoch by a losing claim does not count for the winner",
+			records: []Delta{a1, claimAt("b", 120, 1, 200), renewAt("b", 150, 1, 900), releaseAt("b", 160, 1)},
 			want:    Lease{Holder: "a", Epoch: 1, Granted: stampAt(100, "a"), Expiry: 200, MaxEpoch: 1},
 		},
 		{

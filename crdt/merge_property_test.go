@@ -628,9 +628,25 @@ func checkLeaseInvariants(t *testing.T, it int, e Entry, l Lease) {
 		fail("effective expiry before the claim's own")
 	case string(claim.Value) != l.Job:
 		fail("Job is not the claim's value")
-	case !l.Renewed.IsZero() && !l.Granted.Less(l.Renewed):
-		fail("a renewal stamped before the grant counted")
 	case l.Epoch > l.MaxEpoch:
 		fail("epoch above MaxEpoch")
+	case l.Renewed.IsZero() && l.Expiry != claim.Expiry:
+		fail("expiry extended without a renewal")
+	}
+	if !l.Renewed.IsZero() {
+		var renewal *Delta
+		for i, d := range e.Deltas {
+			if d.Op == OpRenew && d.Stamp == l.Renewed && d.Epoch == l.Epoch && d.Expiry == l.Expiry {
+				renewal = &e.Deltas[i]
+			}
+		}
+		switch {
+		case renewal == nil:
+			fail("Renewed names no renewal of the epoch with the lease's expiry")
+		case renewal.Stamp.Node != l.Holder:
+			fail("Renewed is another writer's renewal")
+		case renewal.Expiry <= claim.Expiry:
+			fail("Renewed names a renewal that did not extend the claim")
+		}
 	}
 }

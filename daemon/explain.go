@@ -64,10 +64,10 @@ func (a *Agent) explainLease(e crdt.Entry, out *rpc.Explanation) {
 			why = claims[d.Stamp].Reason
 		case crdt.OpRenew, crdt.OpRelease:
 			switch {
-			case d.Stamp.Node == l.Holder && d.Epoch == l.Epoch && l.Granted.Less(d.Stamp):
+			case d.Stamp.Node == l.Holder && d.Epoch == l.Epoch:
 				why = fmt.Sprintf("%s of the winning lease (epoch %d)", d.Op, d.Epoch)
 				if d.Stamp == l.Renewed {
-					why += "; the last renewal that counted"
+					why += "; it gave the expiry"
 				}
 			default:
 				why = fmt.Sprintf("%s of %s's epoch %d, not the current lease", d.Op, d.Stamp.Node, d.Epoch)

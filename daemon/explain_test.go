@@ -70,7 +70,7 @@ func TestExplainRegisterAndKernel(t *testing.T) {
 	for _, r := range x.Records {
 		whys[fmt.Sprintf("%s/%d", r.Op, r.Epoch)] = r.Why
 	}
-	for rec, want := range map[string]string{"claim/1": "was released at that claim's stamp", "release/1": "not the current lease", "claim/2": "won epoch 2"} {
+	for rec, want := range map[string]string{"claim/1": "superseded: epoch 2 was claimed and a higher epoch wins", "release/1": "not the current lease", "claim/2": "won epoch 2"} {
 		if !strings.Contains(whys[rec], want) {
 			t.Errorf("%s: why %q, want it to say %q", rec, whys[rec], want)
 		}
