@@ -246,3 +246,8 @@ func compareRecords(a, b Delta) int {
 	}
 	return compareContent(a, b)
 }
+
+// CompareRecords orders two records of a kernel set the way Entry.Deltas
+// holds them: by stamp, then by content. A kernel entry's records are
+// strictly increasing in this order.
+func CompareRecords(a, b Delta) int { return compareRecords(a, b) }
