@@ -10,7 +10,7 @@
 //	svc/<service>/<instance>  LWW register by stamp, written by its owner
 //	bl/<list>/<id>            add/remove element, later stamp wins, remove wins a tie
 //	task/<id>                 LWW register with a state-order guard
-//	kernel/<id>               grow-only set of lease records; holder computed by Resolve
+//	kernel/<id>               set of lease records, only those that can still matter; holder computed by Resolve
 //	node/<id>                 LWW register by stamp, written by the node itself
 //
 // An Entry is the merged state of one key. Merge on entries is commutative,

@@ -5,9 +5,13 @@ import "slices"
 // Entry is the merged state of one key.
 //
 // For a register namespace (svc, bl, task, node) Deltas holds exactly one
-// delta, the winning write. For a kernel it holds the set of lease records,
-// sorted by stamp. Entries are values: Apply and Merge never modify their
-// arguments' slices, so an Entry may be shared with readers.
+// delta, the winning write. For a kernel it holds the lease records that can
+// still matter to Resolve, sorted by stamp: Apply drops the others (see
+// pruneRecords), so a kernel holds a few records per writer of its winning
+// epoch however long the lease is renewed. Records are only ever kept or
+// dropped, never rewritten, so each keeps its writer's signature. Entries
+// are values: Apply and Merge never modify their arguments' slices, so an
+// Entry may be shared with readers.
 type Entry struct {
 	Key    string
 	Deltas []Delta
@@ -28,6 +32,12 @@ func (e Entry) Winner() Delta {
 
 // Apply merges one delta into e and reports whether e changed. A delta for
 // another key is ignored.
+//
+// For a kernel the result is the pruning of e's records and d, which
+// depends only on the union of the records ever applied, whatever their
+// order or repetitions. Apply reports no change exactly when the result
+// equals e, such as for a record of a superseded epoch, or a renewal whose
+// expiry an earlier renewal of the same writer and epoch already reaches.
 func (e Entry) Apply(d Delta) (Entry, bool) {
 	if e.Key == "" && len(e.Deltas) == 0 {
 		e.Key = d.Key
@@ -42,14 +52,17 @@ func (e Entry) Apply(d Delta) (Entry, bool) {
 		}
 		return Entry{Key: e.Key, Deltas: []Delta{d}}, true
 	}
-	i, found := slices.BinarySearchFunc(e.Deltas, d, compareRecords)
-	if found {
+	all := e.Deltas
+	if i, found := slices.BinarySearchFunc(e.Deltas, d, compareRecords); !found {
+		all = make([]Delta, 0, len(e.Deltas)+1)
+		all = append(all, e.Deltas[:i]...)
+		all = append(all, d)
+		all = append(all, e.Deltas[i:]...)
+	}
+	out := pruneRecords(all)
+	if slices.EqualFunc(out, e.Deltas, Delta.Equal) {
 		return e, false
 	}
-	out := make([]Delta, 0, len(e.Deltas)+1)
-	out = append(out, e.Deltas[:i]...)
-	out = append(out, d)
-	out = append(out, e.Deltas[i:]...)
 	return Entry{Key: e.Key, Deltas: out}, true
 }
 

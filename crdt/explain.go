@@ -11,7 +11,7 @@ func Rule(ns Namespace) string {
 	case NSTask:
 		return "the higher state wins (queued < running < cancel-requested < done/failed/cancelled); within a state, last writer wins by hybrid logical clock, then node id"
 	case NSKernel:
-		return "lease records form a set; a claim counts if it expires after its own stamp; the highest epoch among counting claims wins (epochs never go backwards), and in that epoch the earliest claim; the winner's own renewals and releases of its epoch count whatever their stamps, the greatest expiry standing"
+		return "lease records form a set; a claim counts if it expires after its own stamp; the highest epoch among counting claims wins (epochs never go backwards), and in that epoch the earliest claim; the winner's own renewals and releases of its epoch count whatever their stamps, the greatest expiry standing; records that can no longer matter are dropped"
 	case NSService, NSNode:
 		return "last writer wins by hybrid logical clock, then the higher node id"
 	}
@@ -55,6 +55,9 @@ type ClaimVerdict struct {
 
 // ExplainLease says, for each claim of a kernel entry, whether it won the
 // lease and why (not). The claim with Won set is the one Resolve picks.
+// Entry.Apply keeps only claims that can still matter (see pruneRecords),
+// so a claim of an epoch below the winning one shows only in an entry
+// built otherwise.
 func ExplainLease(e Entry) []ClaimVerdict {
 	wi := winningClaim(e.Deltas)
 	var out []ClaimVerdict

@@ -46,12 +46,16 @@ func TestExplainLeaseAgreesWithResolve(t *testing.T) {
 	}{
 		{"first claim wins, concurrent loses", kernelEntry(claimAt("a", 100, 1, 500), claimAt("b", 120, 1, 500)),
 			map[string]string{"a": "won epoch 1: the first claim of the highest epoch", "b": "epoch 1 went to the earlier claim of a at 100.0"}},
-		{"a higher epoch wins even over a live lease", kernelEntry(h6, claimAt("b", 150, 7, 700)),
-			map[string]string{"h": "superseded: epoch 7 was claimed and a higher epoch wins", "b": "won epoch 7"}},
+		{"a higher epoch wins even over a live lease; the lower epoch's records go", kernelEntry(h6, claimAt("b", 150, 7, 700)),
+			map[string]string{"b": "won epoch 7"}},
 		{"release opens the next epoch", kernelEntry(h6, releaseAt("h", 200, 6), claimAt("a", 250, 7, 600)),
-			map[string]string{"h": "superseded: epoch 7 was claimed", "a": "won epoch 7: the first claim of the highest epoch"}},
-		{"a claim that expires at once is never eligible", kernelEntry(claimAt("z", 100, 1, 100), claimAt("a", 120, 1, 500)),
+			map[string]string{"a": "won epoch 7: the first claim of the highest epoch"}},
+		{"a claim that expires at once is never eligible", kernelEntry(claimAt("z", 100, 2, 100), claimAt("a", 120, 1, 500)),
 			map[string]string{"z": "never eligible", "a": "won epoch 1"}},
+		// Entry.Apply never keeps a lower epoch's claim; an entry built by
+		// hand still gets a verdict for it.
+		{"a lower epoch's claim is superseded", Entry{Key: leaseKey, Deltas: []Delta{h6, claimAt("b", 150, 7, 700)}},
+			map[string]string{"h": "superseded: epoch 7 was claimed and a higher epoch wins", "b": "won epoch 7"}},
 	} {
 		l := Resolve(tc.e)
 		vs := ExplainLease(tc.e)

@@ -37,8 +37,9 @@ func (l Lease) Live(nowMS int64) bool {
 
 // Resolve computes the lease of a kernel entry from its records. It is a
 // pure function of the set of records, so every node holding the same
-// records reaches the same verdict. The rule (DESIGN.md, kernel leases, as
-// amended in the README):
+// records reaches the same verdict, and it gives the same verdict on the
+// pruned set Entry.Apply keeps as on every record ever applied. The rule
+// (DESIGN.md, kernel leases, as amended in the README):
 //
 //   - A claim counts only if its expiry is after its own stamp. The highest
 //     epoch among counting claims wins, so the epoch a kernel shows never
@@ -135,4 +136,102 @@ func compareRenewals(a, b Delta) int {
 		return c
 	}
 	return compareRecords(a, b)
+}
+
+// pruneRecords returns the records of a kernel set that can still matter,
+// in their order; records must be sorted by compareRecords without
+// duplicates. It never modifies records and returns a new slice.
+//
+// Let E be the highest epoch of any record and W the highest epoch of any
+// counting claim. Kept are:
+//
+//   - per writer, its smallest counting claim of epoch W (no counting claim
+//     is of a higher epoch, and a lower epoch can never win again);
+//   - per writer and epoch from W up, the renewal with the greatest
+//     (expiry, record order) and the release with the smallest record
+//     order: Resolve reads only the greatest expiry and whether a release
+//     exists. Epochs above W hold no counting claim; their renewals and
+//     releases are kept because their claim may still arrive. An honest
+//     agent writes them only for a claim of its own, so once every record
+//     has arrived everywhere, W is E;
+//   - the smallest non-counting claim of epoch E, and only while E holds no
+//     counting claim: it never wins, and is kept only so that MaxEpoch
+//     never decreases (a counting claim of E carries E as well).
+//
+// Every other record goes: records of epochs below W, later claims of a
+// writer in W, dominated renewals and releases, other non-counting claims.
+// So a kernel holds at most three records per writer that wrote in W
+// (claim, renewal, release), plus what is still waiting for its claim.
+//
+// Every class kept is an extremum under a total order, over records
+// selected by E and W, and E and W only grow as records are added. So for
+// any record sets A and B, prune(prune(A) ∪ B) == prune(A ∪ B): prune(A)
+// keeps a record of epoch E(A) and the counting claims of W(A), so E and
+// W come out the same; every class from W(A ∪ B) up is a class from W(A)
+// up, whose extremum over A prune(A) kept; and a non-counting claim kept
+// for A ∪ B is of epoch E(A ∪ B) > W(A ∪ B) >= W(A), so if it is in A then
+// E(A) = E(A ∪ B) > W(A) and prune(A) kept it. Hence the entry is a
+// function of the union of the records ever applied, and Merge stays
+// commutative, associative and idempotent. Resolve reads, from the full
+// set, E, W, the smallest counting claim of W, and that writer's greatest
+// renewal and any release of W: all kept, so it gives the same lease.
+func pruneRecords(records []Delta) []Delta {
+	var maxEpoch, winEpoch uint64
+	anyCounts := false
+	for _, d := range records {
+		maxEpoch = max(maxEpoch, d.Epoch)
+		if counts(d) && (!anyCounts || d.Epoch > winEpoch) {
+			winEpoch, anyCounts = d.Epoch, true
+		}
+	}
+	type class struct {
+		op    Op
+		node  string
+		epoch uint64
+	}
+	keep := make([]bool, len(records))
+	kept := make(map[class]int, len(records)) // index in records of the extremum so far
+	noncounting := -1
+	for i, d := range records {
+		if d.Epoch < winEpoch {
+			continue
+		}
+		switch {
+		case counts(d):
+			// Of epoch winEpoch; records come in order, so the first is the smallest.
+			c := class{OpClaim, d.Stamp.Node, d.Epoch}
+			if _, ok := kept[c]; !ok {
+				kept[c] = i
+			}
+		case d.Op == OpRenew:
+			c := class{OpRenew, d.Stamp.Node, d.Epoch}
+			if j, ok := kept[c]; !ok || compareRenewals(d, records[j]) > 0 {
+				kept[c] = i
+			}
+		case d.Op == OpRelease:
+			c := class{OpRelease, d.Stamp.Node, d.Epoch}
+			if _, ok := kept[c]; !ok {
+				kept[c] = i
+			}
+		default:
+			// A non-counting claim, or a record of an op no kernel takes:
+			// it only names an epoch.
+			if d.Epoch == maxEpoch && (!anyCounts || winEpoch < maxEpoch) && noncounting < 0 {
+				noncounting = i
+			}
+		}
+	}
+	for _, i := range kept {
+		keep[i] = true
+	}
+	if noncounting >= 0 {
+		keep[noncounting] = true
+	}
+	out := make([]Delta, 0, len(kept)+1)
+	for i, d := range records {
+		if keep[i] {
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -358,6 +359,96 @@ func TestResolvePartitionExample(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A lease held for a day: one claim, then a renewal every ttl/3 (ttl 3 s),
+// as the holder's agent writes them. The entry holds the claim and the
+// last renewal, never more, and the lease is live until the last
+// renewal's expiry. (Before records were pruned on apply, one kernel held
+// a record per renewal: 86,401 here.)
+func TestDayLongLeaseKeepsTwoRecords(t *testing.T) {
+	const ttl, every = int64(3000), int64(1000)
+	start := int64(1_700_000_000_000)
+	day := int64(24 * 3600 * 1000)
+	e, changed := Entry{}.Apply(claimAt("a", start, 1, start+ttl))
+	if !changed {
+		t.Fatal("the claim changed nothing")
+	}
+	var last Delta
+	for at := start + every; at <= start+day; at += every {
+		last = renewAt("a", at, 1, at+ttl)
+		before := e
+		if e, changed = e.Apply(last); !changed {
+			t.Fatalf("renewal at +%d ms changed nothing", at-start)
+		}
+		if n := len(e.Deltas); n > 2 {
+			t.Fatalf("after the renewal at +%d ms the entry holds %d records: %s", at-start, n, fmtEntry(e))
+		}
+		if len(before.Deltas) == 2 && before.Deltas[1].Stamp.HLC.WallMS() != at-every {
+			t.Fatalf("an earlier entry changed under a reader: %s", fmtEntry(before))
+		}
+	}
+	l := Resolve(e)
+	want := Lease{Kernel: leaseKey, Holder: "a", Epoch: 1, Granted: stampAt(start, "a"), Expiry: last.Expiry, Renewed: last.Stamp, MaxEpoch: 1}
+	if l != want {
+		t.Fatalf("after a day: %+v, want %+v", l, want)
+	}
+	if now := last.Stamp.HLC.WallMS(); !l.Live(now) || !l.Live(last.Expiry-1) || l.Live(last.Expiry) {
+		t.Fatalf("after a day: Live at the last renewal %v, just before its expiry %v, at it %v", l.Live(now), l.Live(last.Expiry-1), l.Live(last.Expiry))
+	}
+	if len(e.Deltas) != 2 || !e.Deltas[0].Equal(claimAt("a", start, 1, start+ttl)) || !e.Deltas[1].Equal(last) {
+		t.Fatalf("after a day the entry holds %s, want the claim and the last renewal", fmtEntry(e))
+	}
+	// A renewal delivered late changes nothing.
+	if _, changed := e.Apply(renewAt("a", start+day/2, 1, start+day/2+ttl)); changed {
+		t.Fatal("a late, dominated renewal changed the entry")
+	}
+}
+
+// Apply reports no change, and returns its receiver, when a record cannot
+// matter; it never modifies the receiver's slice.
+func TestApplyDropsWhatCannotMatter(t *testing.T) {
+	base := kernelEntry(claimAt("a", 100, 2, 200), renewAt("a", 150, 2, 300), releaseAt("a", 180, 2), claimAt("z", 90, 3, 80))
+	for _, tc := range []struct {
+		name    string
+		d       Delta
+		changed bool
+	}{
+		{"a record already held", renewAt("a", 150, 2, 300), false},
+		{"a claim of a lower epoch", claimAt("b", 50, 1, 900), false},
+		{"a renewal of a lower epoch", renewAt("a", 190, 1, 900), false},
+		{"a release of a lower epoch", releaseAt("a", 60, 1), false},
+		{"a renewal with an earlier expiry", renewAt("a", 160, 2, 250), false},
+		{"a renewal with an equal expiry, stamped earlier", renewAt("a", 140, 2, 300), false},
+		{"a renewal with an equal expiry, stamped later", renewAt("a", 160, 2, 300), true},
+		{"a renewal with a later expiry", renewAt("a", 160, 2, 400), true},
+		{"a later release", releaseAt("a", 190, 2), false},
+		{"an earlier release", releaseAt("a", 170, 2), true},
+		{"a later claim of the same writer and epoch", claimAt("a", 120, 2, 500), false},
+		{"another writer's claim of the epoch", claimAt("b", 120, 2, 500), true},
+		{"a later non-counting claim of the highest epoch", claimAt("y", 95, 3, 90), false},
+		{"an earlier non-counting claim of the highest epoch", claimAt("y", 85, 3, 80), true},
+		{"a non-counting claim of the winning epoch", claimAt("y", 85, 2, 80), false},
+		{"a claim of a higher epoch", claimAt("b", 300, 3, 500), true},
+		{"a renewal of an epoch nobody claimed yet", renewAt("b", 300, 4, 500), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			held := cloneEntry(base)
+			got, changed := base.Apply(tc.d)
+			if changed != tc.changed || changed == got.Equal(base) {
+				t.Fatalf("Apply(%s) on %s: changed=%v (equal %v), want %v; got %s", fmtDelta(tc.d), fmtEntry(base), changed, got.Equal(base), tc.changed, fmtEntry(got))
+			}
+			if !base.Equal(held) {
+				t.Fatalf("Apply modified its receiver: %s", fmtEntry(base))
+			}
+			if Resolve(got) != Resolve(kernelEntry(append(slices.Clone(base.Deltas), tc.d)...)) {
+				t.Fatal("Resolve differs by the order of arrival")
+			}
+		})
+	}
+	if len(base.Deltas) != 4 {
+		t.Fatalf("base holds %s", fmtEntry(base))
 	}
 }
 

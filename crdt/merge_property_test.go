@@ -2,15 +2,19 @@ package crdt
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
+	mrand "math/rand"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/quick"
 )
 
 // Property tests. Every test draws from a PCG seeded by one 64-bit seed,
@@ -458,22 +462,22 @@ func refRegister(ds []Delta) Entry {
 	return Entry{Key: ds[0].Key, Deltas: []Delta{s[len(s)-1]}}
 }
 
-// refKernel is the set of distinct records, sorted by stamp then content.
-func refKernel(ds []Delta) Entry {
-	if len(ds) == 0 {
-		return Entry{}
+// refRecordLess is the order of records in a kernel set: stamp (HLC, then
+// node id), then content.
+func refRecordLess(a, b Delta) bool {
+	if a.Stamp.HLC != b.Stamp.HLC {
+		return a.Stamp.HLC < b.Stamp.HLC
 	}
+	if a.Stamp.Node != b.Stamp.Node {
+		return a.Stamp.Node < b.Stamp.Node
+	}
+	return refContentCmp(a, b) < 0
+}
+
+// refSet is the set of distinct records of ds, sorted.
+func refSet(ds []Delta) []Delta {
 	s := slices.Clone(ds)
-	sort.SliceStable(s, func(i, j int) bool {
-		a, b := s[i], s[j]
-		if a.Stamp.HLC != b.Stamp.HLC {
-			return a.Stamp.HLC < b.Stamp.HLC
-		}
-		if a.Stamp.Node != b.Stamp.Node {
-			return a.Stamp.Node < b.Stamp.Node
-		}
-		return refContentCmp(a, b) < 0
-	})
+	sort.SliceStable(s, func(i, j int) bool { return refRecordLess(s[i], s[j]) })
 	var uniq []Delta
 	for _, d := range s {
 		if n := len(uniq); n > 0 {
@@ -484,7 +488,103 @@ func refKernel(ds []Delta) Entry {
 		}
 		uniq = append(uniq, d)
 	}
-	return Entry{Key: ds[0].Key, Deltas: uniq}
+	return uniq
+}
+
+// refCounts: a claim counts if it expires after its own stamp.
+func refCounts(d Delta) bool { return d.Op == OpClaim && d.Expiry > d.Stamp.HLC.WallMS() }
+
+// refPrune keeps, of a sorted set of distinct records, what the rule says
+// can still matter, record by record and by brute force. E is the highest
+// epoch named, W the highest epoch of a counting claim (none: every epoch
+// is at least W).
+func refPrune(set []Delta) []Delta {
+	var e, w uint64
+	hasW := false
+	for _, d := range set {
+		e = max(e, d.Epoch)
+		if refCounts(d) && (!hasW || d.Epoch > w) {
+			w, hasW = d.Epoch, true
+		}
+	}
+	sameClass := func(a, b Delta) bool { return a.Stamp.Node == b.Stamp.Node && a.Epoch == b.Epoch }
+	var out []Delta
+	for _, r := range set {
+		if hasW && r.Epoch < w {
+			continue
+		}
+		keep := true
+		for _, o := range set {
+			switch {
+			case refCounts(r):
+				// The smallest counting claim of each writer (in epoch W).
+				keep = keep && !(refCounts(o) && sameClass(o, r) && refRecordLess(o, r))
+			case r.Op == OpRenew:
+				// The renewal of each writer and epoch with the greatest
+				// expiry, then the greatest in record order.
+				keep = keep && !(o.Op == OpRenew && sameClass(o, r) &&
+					(o.Expiry > r.Expiry || (o.Expiry == r.Expiry && refRecordLess(r, o))))
+			case r.Op == OpRelease:
+				// The smallest release of each writer and epoch.
+				keep = keep && !(o.Op == OpRelease && sameClass(o, r) && refRecordLess(o, r))
+			default:
+				// Anything else only names an epoch: the smallest one of
+				// epoch E, while no counting claim is of E.
+				other := !refCounts(o) && o.Op != OpRenew && o.Op != OpRelease
+				keep = keep && r.Epoch == e && !(hasW && w == e) && !(other && o.Epoch == e && refRecordLess(o, r))
+			}
+		}
+		if keep {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// refKernel is the pruned set of distinct records.
+func refKernel(ds []Delta) Entry {
+	if len(ds) == 0 {
+		return Entry{}
+	}
+	return Entry{Key: ds[0].Key, Deltas: refPrune(refSet(ds))}
+}
+
+// refResolve is the lease rule over a raw set of records (any order,
+// duplicates allowed), written as plainly as possible: the highest epoch
+// among counting claims wins, and in it the smallest claim; the expiry is
+// the greatest of the claim's and its writer's renewals of that epoch,
+// whatever their stamps; Renewed is the renewal that gave it.
+func refResolve(key string, ds []Delta) Lease {
+	l := Lease{Kernel: key}
+	var win *Delta
+	for i, d := range ds {
+		l.MaxEpoch = max(l.MaxEpoch, d.Epoch)
+		if refCounts(d) && (win == nil || d.Epoch > win.Epoch || (d.Epoch == win.Epoch && refRecordLess(d, *win))) {
+			win = &ds[i]
+		}
+	}
+	if win == nil {
+		return l
+	}
+	l.Holder, l.Epoch, l.Granted, l.Expiry, l.Job = win.Stamp.Node, win.Epoch, win.Stamp, win.Expiry, string(win.Value)
+	var best *Delta
+	for i, d := range ds {
+		if d.Stamp.Node != l.Holder || d.Epoch != l.Epoch {
+			continue
+		}
+		switch d.Op {
+		case OpRelease:
+			l.Released = true
+		case OpRenew:
+			if best == nil || d.Expiry > best.Expiry || (d.Expiry == best.Expiry && refRecordLess(*best, d)) {
+				best = &ds[i]
+			}
+		}
+	}
+	if best != nil && best.Expiry > l.Expiry {
+		l.Expiry, l.Renewed = best.Expiry, best.Stamp
+	}
+	return l
 }
 
 func refEntry(ds []Delta) Entry {
@@ -647,6 +747,252 @@ func checkLeaseInvariants(t *testing.T, it int, e Entry, l Lease) {
 			fail("Renewed is another writer's renewal")
 		case renewal.Expiry <= claim.Expiry:
 			fail("Renewed names a renewal that did not extend the claim")
+		}
+	}
+}
+
+// --- Kernel records: pruning ---------------------------------------------
+
+// kernelHistory makes the records of a lease history over several writers
+// and epochs: per epoch one to three claimants, each with a run of renewals
+// and sometimes a release. An honest history is what agents write: every
+// claim counts, stamps of a writer only grow, and a writer renews or
+// releases only an epoch it claimed. Otherwise it adds claims that expire
+// at their own stamp, renewals stamped before their claim or with falling
+// expiries, random records with clashing stamps (some for an epoch nobody
+// claimed) and a same-stamp forgery.
+func (g gen) kernelHistory(key string, honest bool) []Delta {
+	var ds []Delta
+	last := map[string]HLC{}
+	// stamp stamps a record of node at wall ms or, in an honest history,
+	// after the node's last record; it moves *wall to the stamp's.
+	stamp := func(node string, wall *int64) Stamp {
+		h := MakeHLC(*wall, uint16(g.r.IntN(2)))
+		if honest && h <= last[node] {
+			h = last[node] + 1
+		}
+		last[node] = max(last[node], h)
+		*wall = h.WallMS()
+		return Stamp{HLC: h, Node: node}
+	}
+	wall := int64(1000)
+	epochs := 1 + g.r.IntN(4)
+	for ep := range uint64(epochs) {
+		ep++
+		for range 1 + g.r.IntN(3) {
+			node := g.pick(propNodes)
+			at := wall + g.r.Int64N(20)
+			ttl := 1 + g.r.Int64N(40)
+			if !honest && g.r.IntN(6) == 0 {
+				ttl = -g.r.Int64N(3) // never counts
+			}
+			st := stamp(node, &at)
+			ds = append(ds, Delta{Key: key, Stamp: st, Op: OpClaim, Epoch: ep, Expiry: at + ttl,
+				Value: []byte(g.pick([]string{"", "nightly", "train"}))})
+			for range g.r.IntN(7) {
+				at += g.r.Int64N(15)
+				if !honest && g.r.IntN(5) == 0 {
+					at -= 30 // before the claim, or out of order
+				}
+				st := stamp(node, &at)
+				ds = append(ds, Delta{Key: key, Stamp: st, Op: OpRenew, Epoch: ep, Expiry: at + g.r.Int64N(40)})
+			}
+			if g.r.IntN(3) == 0 {
+				at += g.r.Int64N(10)
+				ds = append(ds, Delta{Key: key, Stamp: stamp(node, &at), Op: OpRelease, Epoch: ep})
+			}
+		}
+		wall += g.r.Int64N(60)
+	}
+	if !honest {
+		for range g.r.IntN(5) {
+			ds = append(ds, g.delta(key))
+		}
+		if g.r.IntN(3) == 0 {
+			ds = append(ds, g.mutate(ds[g.r.IntN(len(ds))]))
+		}
+	}
+	g.r.Shuffle(len(ds), func(i, j int) { ds[i], ds[j] = ds[j], ds[i] })
+	return ds
+}
+
+// recordBound is how many records a kernel entry may hold, given the union
+// of the records applied to it: three per writer and epoch from the
+// winning epoch up (a claim, a renewal, a release) and one record naming
+// the highest epoch.
+func recordBound(all []Delta) int {
+	var w uint64
+	for _, d := range all {
+		if refCounts(d) {
+			w = max(w, d.Epoch)
+		}
+	}
+	type we struct {
+		node  string
+		epoch uint64
+	}
+	pairs := map[we]bool{}
+	for _, d := range all {
+		if d.Epoch >= w {
+			pairs[we{d.Stamp.Node, d.Epoch}] = true
+		}
+	}
+	return 3*len(pairs) + 1
+}
+
+// writersAt counts the writers of records of the given epoch.
+func writersAt(ds []Delta, epoch uint64) int {
+	ws := map[string]bool{}
+	for _, d := range ds {
+		if d.Epoch == epoch {
+			ws[d.Stamp.Node] = true
+		}
+	}
+	return len(ws)
+}
+
+func TestKernelPruning(t *testing.T) {
+	r := propRand(t)
+	g := gen{r}
+	const key = "kernel/k1"
+	for it := range propIters {
+		honest := it%2 == 0
+		ds := g.kernelHistory(key, honest)
+		fail := func(msg string, got, want Entry) {
+			t.Helper()
+			t.Fatalf("iteration %d (honest %v): %s\n records %s\n got  %s\n want %s", it, honest, msg, fmtDeltas(ds), fmtEntry(got), fmtEntry(want))
+		}
+		union := refSet(ds)
+		want := Entry{Key: key, Deltas: pruneRecords(union)}
+		// The entry is the pruning of the union, by the implementation and
+		// by the brute-force reference, whatever the order, duplicates and
+		// way the records came together.
+		if ref := refKernel(ds); !want.Equal(ref) {
+			fail("pruneRecords differs from the reference", want, ref)
+		}
+		if again := (Entry{Key: key, Deltas: pruneRecords(want.Deltas)}); !again.Equal(want) {
+			fail("pruning is not idempotent", again, want)
+		}
+		for range 3 {
+			if got := fold(t, g.reordered(ds)); !got.Equal(want) {
+				fail("applied in some order, the entry is not the pruning of the union", got, want)
+			}
+		}
+		a, b, c := fold(t, g.subset(ds)), fold(t, g.subset(ds)), fold(t, g.subset(ds))
+		a0, b0, c0 := cloneEntry(a), cloneEntry(b), cloneEntry(c)
+		if x, y := Merge(a, b), Merge(b, a); !x.Equal(y) {
+			fail("Merge(a,b) != Merge(b,a)", x, y)
+		}
+		if x, y := Merge(Merge(a, b), c), Merge(a, Merge(b, c)); !x.Equal(y) {
+			fail("Merge(Merge(a,b),c) != Merge(a,Merge(b,c))", x, y)
+		}
+		if x := Merge(a, a); !x.Equal(a) {
+			fail("Merge(a,a) != a", x, a)
+		}
+		if !a.Equal(a0) || !b.Equal(b0) || !c.Equal(c0) {
+			fail("Merge modified an argument", a, a0)
+		}
+		// Replicas that each saw part of the records, merged, and then
+		// the rest: the same entry.
+		if got := Merge(Merge(Merge(a, b), c), fold(t, ds)); !got.Equal(want) {
+			fail("merged replicas differ from the pruned union", got, want)
+		}
+		// The pruned entry resolves as the full set does.
+		if got, full := Resolve(want), Resolve(Entry{Key: key, Deltas: union}); got != full {
+			t.Fatalf("iteration %d: Resolve(pruned) = %+v, Resolve(full set) = %+v\n records %s", it, got, full, fmtDeltas(ds))
+		}
+		checkLeaseInvariants(t, it, want, Resolve(want))
+		// The bound, and for an honest history the tight one: three
+		// records per writer of the highest epoch, nothing of lower ones.
+		for _, e := range []Entry{a, b, c, want} {
+			if n := len(e.Deltas); n > recordBound(e.Deltas) {
+				fail(fmt.Sprintf("%d records, above the bound %d", n, recordBound(e.Deltas)), e, want)
+			}
+		}
+		if honest {
+			maxEpoch := Resolve(want).MaxEpoch
+			if n, bound := len(want.Deltas), 3*writersAt(ds, maxEpoch); n > bound {
+				fail(fmt.Sprintf("honest history: %d records, above 3 × %d writers of epoch %d", n, bound/3, maxEpoch), want, want)
+			}
+			for _, d := range want.Deltas {
+				if d.Epoch != maxEpoch {
+					fail(fmt.Sprintf("honest history: a record of epoch %d survives epoch %d", d.Epoch, maxEpoch), want, want)
+				}
+			}
+		}
+	}
+}
+
+// kernelArrivals is a testing/quick argument: the records of a random
+// lease history as they arrive at a replica, in random order, some
+// duplicated and some never.
+type kernelArrivals []Delta
+
+func (kernelArrivals) Generate(r *mrand.Rand, _ int) reflect.Value {
+	g := gen{rand.New(rand.NewPCG(r.Uint64(), r.Uint64()))}
+	ds := g.kernelHistory("kernel/k1", r.Intn(2) == 0)
+	if r.Intn(3) == 0 {
+		ds = g.reordered(ds) // everything arrives
+	} else {
+		ds = g.subset(ds)
+	}
+	return reflect.ValueOf(kernelArrivals(ds))
+}
+
+// Resolve over the pruned entry a replica keeps equals the plain rule over
+// every record that arrived, and so does Resolve over the unpruned set.
+func TestResolvePrunedMatchesReferenceOnFullSet(t *testing.T) {
+	r := propRand(t)
+	cfg := &quick.Config{MaxCount: 4 * propIters, Rand: mrand.New(mrand.NewSource(int64(r.Uint64())))}
+	pruned := func(ds kernelArrivals) [2]Lease {
+		e := Entry{Key: "kernel/k1"}
+		for _, d := range ds {
+			e, _ = e.Apply(d)
+		}
+		return [2]Lease{Resolve(e), Resolve(Entry{Key: "kernel/k1", Deltas: refSet(ds)})}
+	}
+	plain := func(ds kernelArrivals) [2]Lease {
+		l := refResolve("kernel/k1", ds)
+		return [2]Lease{l, l}
+	}
+	if err := quick.CheckEqual(pruned, plain, cfg); err != nil {
+		var ce *quick.CheckEqualError
+		if errors.As(err, &ce) {
+			t.Fatalf("after %d histories: records %s\n Resolve(pruned), Resolve(full set): %+v\n reference: %+v",
+				ce.Count, fmtDeltas(ce.In[0].(kernelArrivals)), ce.Out1[0], ce.Out2[0])
+		}
+		t.Fatal(err)
+	}
+}
+
+// As records arrive, in any order, with drops and duplicates, the epoch a
+// replica resolves and its MaxEpoch never go back, a holder once found is
+// never lost again, and the entry stays within the bound.
+func TestKernelEpochNeverGoesBackAsRecordsArrive(t *testing.T) {
+	r := propRand(t)
+	g := gen{r}
+	for it := range propIters {
+		ds := g.kernelHistory("kernel/k1", it%2 == 0)
+		arrivals := g.subset(ds)
+		if it%3 == 0 {
+			arrivals = g.reordered(ds)
+		}
+		var e Entry
+		var prev Lease
+		for i, d := range arrivals {
+			next, changed := e.Apply(d)
+			l := Resolve(next)
+			switch {
+			case l.MaxEpoch < prev.MaxEpoch:
+				t.Fatalf("iteration %d: MaxEpoch went from %d to %d after %s\n before %s", it, prev.MaxEpoch, l.MaxEpoch, fmtDelta(d), fmtEntry(e))
+			case prev.Holder != "" && (l.Holder == "" || l.Epoch < prev.Epoch):
+				t.Fatalf("iteration %d: lease went from %+v to %+v after %s\n before %s", it, prev, l, fmtDelta(d), fmtEntry(e))
+			case !changed && l != prev:
+				t.Fatalf("iteration %d: no change reported, but the lease changed after %s", it, fmtDelta(d))
+			case len(next.Deltas) > recordBound(arrivals[:i+1]):
+				t.Fatalf("iteration %d: %d records, above the bound %d\n %s", it, len(next.Deltas), recordBound(arrivals[:i+1]), fmtEntry(next))
+			}
+			e, prev = next, l
 		}
 	}
 }

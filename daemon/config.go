@@ -52,9 +52,9 @@ type Config struct {
 	// connected, and lets its other dials go; GossipSub spans the random
 	// graph that results. Peers that dial in are always kept.
 	MaxPeers int `yaml:"max_peers"`
-	// TombstoneHorizon is how long deletes, expired entries and superseded
-	// lease epochs are kept before they are collected. An agent that was
-	// away longer than this resets its state from peers instead of merging.
+	// TombstoneHorizon is how long deletes and expired entries are kept
+	// before they are collected. An agent that was away longer than this
+	// resets its state from peers instead of merging.
 	TombstoneHorizon time.Duration `yaml:"tombstone_horizon"`
 	// ResetState moves the state file aside at start (it is kept, never
 	// deleted) and resyncs from peers: the recovery for a corrupt file.

@@ -11,7 +11,8 @@ import (
 
 // Explain says what this agent holds for key and which rule made its value
 // win: for a register, the winning write and the recent writes it beat; for
-// a kernel, every lease record with what the lease rule made of it.
+// a kernel, every lease record it holds (those that can still matter) with
+// what the lease rule made of it.
 func (a *Agent) Explain(_ context.Context, key string) (rpc.Explanation, error) {
 	if err := checkKey(key); err != nil {
 		return rpc.Explanation{}, rpc.BadRequest("%v", err)

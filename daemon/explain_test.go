@@ -59,18 +59,22 @@ func TestExplainRegisterAndKernel(t *testing.T) {
 	if res, err := b.KernelClaim(ctx, "gpu", rpc.KernelClaim{TTLMillis: 60_000}); err != nil || !res.Granted || res.Kernel.Epoch != 2 {
 		t.Fatalf("b's claim: %+v %v", res, err)
 	}
+	if _, err := b.KernelRenew(ctx, "gpu", rpc.KernelRenew{TTLMillis: 120_000}); err != nil {
+		t.Fatal(err)
+	}
 	x, err = b.Explain(ctx, "kernel/gpu")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(x.Verdict, "held by "+b.ID()+" (epoch 2)") || len(x.Records) != 3 {
+	// Epoch 1's claim and release went when epoch 2 was claimed.
+	if !strings.Contains(x.Verdict, "held by "+b.ID()+" (epoch 2)") || len(x.Records) != 2 {
 		t.Fatalf("kernel explanation %+v", x)
 	}
 	whys := map[string]string{}
 	for _, r := range x.Records {
 		whys[fmt.Sprintf("%s/%d", r.Op, r.Epoch)] = r.Why
 	}
-	for rec, want := range map[string]string{"claim/1": "superseded: epoch 2 was claimed and a higher epoch wins", "release/1": "not the current lease", "claim/2": "won epoch 2"} {
+	for rec, want := range map[string]string{"claim/2": "won epoch 2: the first claim of the highest epoch", "renew/2": "renew of the winning lease (epoch 2); it gave the expiry"} {
 		if !strings.Contains(whys[rec], want) {
 			t.Errorf("%s: why %q, want it to say %q", rec, whys[rec], want)
 		}

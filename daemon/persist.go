@@ -87,11 +87,12 @@ func (a *Agent) stamp() (crdt.Stamp, error) {
 	return crdt.Stamp{HLC: h, Node: a.self}, nil
 }
 
-// collect drops tombstones, expired entries and superseded lease epochs
-// older than the horizon, and records that the agent is running.
+// collect drops tombstones and expired entries older than the horizon
+// (lease records need no collection: merges drop those that cannot matter),
+// and records that the agent is running.
 func (a *Agent) collect() {
 	if n := a.store.Collect(a.nowMS(), a.cfg.TombstoneHorizon.Milliseconds()); n > 0 {
-		a.log.Info("collected old tombstones and lease records", "removed", n)
+		a.log.Info("collected old tombstones and expired entries", "removed", n)
 	}
 	if err := a.markRunning(); err != nil {
 		a.log.Warn("mark running", "err", err)

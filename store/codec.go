@@ -87,8 +87,10 @@ var errBadRecord = errors.New("bad record")
 // decodeEntry decodes a stored entry strictly: the bytes must be exactly
 // one well-formed record of this version, holding one winner for a
 // register, or for a kernel records in strictly increasing
-// crdt.CompareRecords order (as crdt.Entry.Apply keeps them). The result
-// does not alias b.
+// crdt.CompareRecords order (as crdt.Entry.Apply keeps them). A kernel
+// entry comes back as Apply would make it from those records: a file
+// written before merges pruned lease records may hold records that can no
+// longer matter, and they go here. The result does not alias b.
 func decodeEntry(key string, b []byte) (crdt.Entry, error) {
 	var r record
 	if err := recDec.Unmarshal(b, &r); err != nil {
@@ -114,6 +116,13 @@ func decodeEntry(key string, b []byte) (crdt.Entry, error) {
 			return crdt.Entry{}, fmt.Errorf("%w: key %q: records out of order at %d", errBadRecord, key, i)
 		}
 		e.Deltas[i] = d
+	}
+	if set {
+		canon := crdt.Entry{Key: key}
+		for _, d := range e.Deltas {
+			canon, _ = canon.Apply(d)
+		}
+		return canon, nil
 	}
 	return e, nil
 }

@@ -83,8 +83,40 @@ func TestDecodeIsStrict(t *testing.T) {
 			}
 		})
 	}
-	if _, err := decodeEntry("kernel/k", mustMarshal([]any{1, []any{k0, kRenew, k1}})); err != nil {
-		t.Fatalf("canonical kernel refused: %v", err)
+	// Ordered records that merges would have pruned (a file written before
+	// they did) are accepted, and come back pruned: k1 is a later claim of
+	// the same writer and epoch as k0.
+	e, err := decodeEntry("kernel/k", mustMarshal([]any{1, []any{k0, kRenew, k1}}))
+	if err != nil {
+		t.Fatalf("ordered kernel refused: %v", err)
+	}
+	if len(e.Deltas) != 2 || e.Deltas[0].Op != crdt.OpClaim || e.Deltas[1].Op != crdt.OpRenew {
+		t.Fatalf("ordered kernel decoded to %+v, want k0 and kRenew", e.Deltas)
+	}
+}
+
+// A kernel entry from a file written before merges pruned lease records
+// holds every renewal; it decodes to what Apply keeps of them.
+func TestDecodePrunesOldKernelEntries(t *testing.T) {
+	const k = "kernel/k"
+	all := []crdt.Delta{rec(k, 1000, "n1", crdt.OpClaim, 1, 4000)}
+	for at := int64(2000); at <= 100_000; at += 1000 {
+		all = append(all, rec(k, at, "n1", crdt.OpRenew, 1, at+3000))
+	}
+	b, err := encodeEntry(crdt.Entry{Key: k, Deltas: all}) // as an older build stored it
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeEntry(k, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := crdt.Entry{Key: k, Deltas: []crdt.Delta{all[0], all[len(all)-1]}}
+	if !got.Equal(want) {
+		t.Fatalf("decoded %d records %+v, want the claim and the last renewal", len(got.Deltas), got.Deltas)
+	}
+	if crdt.Resolve(got) != crdt.Resolve(crdt.Entry{Key: k, Deltas: all}) {
+		t.Fatalf("lease changed by decoding: %+v, was %+v", crdt.Resolve(got), crdt.Resolve(crdt.Entry{Key: k, Deltas: all}))
 	}
 }
 

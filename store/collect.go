@@ -12,17 +12,17 @@ import (
 //   - a register entry (svc, bl, task, node) whose winner is a delete
 //     stamped before nowMS-horizonMS: the tombstone;
 //   - a register entry whose TTL (Delta.Expiry, when not 0) ran out before
-//     nowMS-horizonMS;
-//   - in a kernel entry whose winning claim (crdt.Resolve) was stamped
-//     before nowMS-horizonMS, the records of lower epochs, and the claims of
-//     the winning epoch stamped before the winner (claims that were denied).
-//     The kernel entry itself stays, with its winning epoch, so the next
-//     claim still takes a higher fencing token. Records are pruned only if
-//     crdt.Resolve gives the same lease afterwards.
+//     nowMS-horizonMS.
 //
-// It returns the number of keys and records removed. Removed keys are
-// deleted from the data file at the next flush. Collect fires no watch
-// events: nothing changed in what readers can see, only history went.
+// Kernel entries are not collected: crdt.Entry.Apply already drops every
+// lease record that can no longer matter, as records arrive, so a kernel
+// holds a few records of its winning epoch however long it is renewed. The
+// entry stays for good, with its epoch, so that the next claim still takes
+// a higher fencing token.
+//
+// It returns the number of keys removed. Removed keys are deleted from the
+// data file at the next flush. Collect fires no watch events: nothing
+// changed in what readers can see, only history went.
 //
 // Why this is safe: a tombstone exists so that a replica still holding the
 // value it deleted cannot bring it back when the two merge. Every delta
@@ -32,8 +32,7 @@ import (
 // a replica is reset from a peer's state and never merged (the daemon
 // compares its last-running time, kept with SetMeta, with the horizon, and
 // calls Reset), so nothing it holds can resurrect a collected key. The same
-// argument covers entries expired for longer than the horizon and lease
-// epochs superseded for longer than it. Replicas collect at slightly
+// argument covers entries expired for longer than the horizon. Replicas collect at slightly
 // different moments; until all have, anti-entropy may hand a collected
 // tombstone back, which is harmless: it merges as before and is collected
 // again.
@@ -59,26 +58,17 @@ func (s *Store) Collect(nowMS, horizonMS int64) int {
 		}
 	}
 	for key, e := range x.sets {
-		if len(e.Deltas) == 0 {
+		if len(e.Deltas) == 0 || crdt.IsSet(crdt.NamespaceOf(key)) {
 			continue
 		}
-		if crdt.IsSet(crdt.NamespaceOf(key)) {
-			pruned, removed := pruneLease(e, cutoff)
-			if removed == 0 {
-				continue
-			}
-			x.sets[key] = pruned
-			n += removed
-		} else {
-			w := e.Winner()
-			tomb := w.Op == crdt.OpDelete && w.Stamp.HLC.WallMS() < cutoff
-			expired := w.Expiry != 0 && w.Expiry < cutoff
-			if !tomb && !expired {
-				continue
-			}
-			delete(x.sets, key)
-			n++
+		w := e.Winner()
+		tomb := w.Op == crdt.OpDelete && w.Stamp.HLC.WallMS() < cutoff
+		expired := w.Expiry != 0 && w.Expiry < cutoff
+		if !tomb && !expired {
+			continue
 		}
+		delete(x.sets, key)
+		n++
 		if s.dirty != nil {
 			s.dirty[key] = struct{}{}
 		}
@@ -87,32 +77,4 @@ func (s *Store) Collect(nowMS, horizonMS int64) int {
 		s.kickFlusher()
 	}
 	return n
-}
-
-// pruneLease drops a kernel entry's superseded records (see Collect) and
-// returns the new entry and how many records went. It returns e and 0 when
-// nothing may go.
-func pruneLease(e crdt.Entry, cutoff int64) (crdt.Entry, int) {
-	l := crdt.Resolve(e)
-	if l.Holder == "" || l.Granted.HLC.WallMS() >= cutoff {
-		return e, 0
-	}
-	keep := make([]crdt.Delta, 0, len(e.Deltas))
-	for _, d := range e.Deltas {
-		switch {
-		case d.Epoch < l.Epoch:
-		case d.Epoch == l.Epoch && d.Op == crdt.OpClaim && d.Stamp.Less(l.Granted):
-		default:
-			keep = append(keep, d)
-		}
-	}
-	removed := len(e.Deltas) - len(keep)
-	if removed == 0 {
-		return e, 0
-	}
-	pruned := crdt.Entry{Key: e.Key, Deltas: keep} // a new slice: readers may share e
-	if crdt.Resolve(pruned) != l {
-		return e, 0 // never change a verdict; keep the history instead
-	}
-	return pruned, removed
 }

@@ -29,8 +29,9 @@ func TestCollect(t *testing.T) {
 	recent := now - horizon + hour // within it
 	ttl := int64(30_000)
 
-	// kernel/old: epoch 1 by n1 expired, epoch 2 by n2 granted before the
-	// horizon and renewed since: epoch 1 goes.
+	// Kernel entries are never collected: merges already dropped what
+	// cannot matter. kernel/old: epoch 1 by n1 expired, epoch 2 by n2
+	// granted before the horizon and renewed since: epoch 1 went on apply.
 	kOld := []crdt.Delta{
 		rec("kernel/old", old-10*hour, "n1", crdt.OpClaim, 1, old-10*hour+ttl),
 		rec("kernel/old", old-10*hour+ttl/3, "n1", crdt.OpRenew, 1, old-10*hour+ttl),
@@ -40,13 +41,14 @@ func TestCollect(t *testing.T) {
 	// kernel/superseded: n3 claimed epoch 2 while n1's epoch 1 was live (as
 	// across a partition): the highest epoch wins, and within it the
 	// earliest claim, so n3 holds epoch 2 and n2's later epoch-2 claim
-	// lost. Collection drops epoch 1 and keeps every epoch-2 record.
+	// lost. Epoch 1 went on apply; both epoch-2 claims stay.
 	kDenied := []crdt.Delta{
 		rec("kernel/denied", old-10*hour, "n1", crdt.OpClaim, 1, old-10*hour+ttl),
 		rec("kernel/denied", old-10*hour+1000, "n3", crdt.OpClaim, 2, old-10*hour+1000+ttl),
 		rec("kernel/denied", old, "n2", crdt.OpClaim, 2, now+ttl),
 	}
-	// kernel/recent: the newer epoch was granted within the horizon: keep all.
+	// kernel/recent: the newer epoch, granted within the horizon: epoch 1
+	// went on apply all the same.
 	kRecent := []crdt.Delta{
 		rec("kernel/recent", old-10*hour, "n1", crdt.OpClaim, 1, old-10*hour+ttl),
 		rec("kernel/recent", recent, "n2", crdt.OpClaim, 2, now+ttl),
@@ -80,45 +82,33 @@ func TestCollect(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := snapshot(s)
-	leases := map[string]crdt.Lease{}
-	for k, e := range before {
-		if crdt.IsSet(crdt.NamespaceOf(k)) {
-			leases[k] = crdt.Resolve(e)
+	// The kernels hold only what can matter, before any collection.
+	wantRecords := map[string][]crdt.Delta{"kernel/old": kOld[2:], "kernel/denied": kDenied[1:], "kernel/recent": kRecent[1:], "kernel/released": kReleased}
+	for k, want := range wantRecords {
+		if e := before[k]; !e.Equal(crdt.Entry{Key: k, Deltas: want}) {
+			t.Errorf("%s as applied: %+v, want records %+v", k, e.Deltas, want)
 		}
 	}
 	w := s.Watch("", 1000)
 
 	got := s.Collect(now, horizon)
 
-	// 3 register keys + 2 records of kernel/old + 1 of kernel/denied.
-	if got != 6 {
-		t.Errorf("Collect removed %d, want 6", got)
+	// 3 register keys, no kernel record.
+	if got != 3 {
+		t.Errorf("Collect removed %d, want 3", got)
 	}
 	for _, k := range []string{"bl/l/old-removed", "svc/a/long-expired", "task/t-deleted"} {
 		if _, ok := s.Get(k); ok {
 			t.Errorf("%s survived collection", k)
 		}
 	}
-	for _, k := range []string{"bl/l/recent-removed", "svc/a/recently-expired", "bl/l/ttl-live", "svc/a/old-live", "node/n1", "kernel/recent", "kernel/released"} {
+	for _, k := range []string{"bl/l/recent-removed", "svc/a/recently-expired", "bl/l/ttl-live", "svc/a/old-live", "node/n1", "kernel/old", "kernel/denied", "kernel/recent", "kernel/released"} {
 		if e, ok := s.Get(k); !ok || !e.Equal(before[k]) {
 			t.Errorf("%s changed: %+v, %v", k, e, ok)
 		}
 	}
 	if len(before)-s.Len() != 3 {
 		t.Errorf("%d keys before, %d after: want 3 removed", len(before), s.Len())
-	}
-	wantRecords := map[string][]crdt.Delta{"kernel/old": kOld[2:], "kernel/denied": kDenied[1:]}
-	for k, want := range wantRecords {
-		e, _ := s.Get(k)
-		if !e.Equal(crdt.Entry{Key: k, Deltas: want}) {
-			t.Errorf("%s after collection: %+v, want records %+v", k, e.Deltas, want)
-		}
-	}
-	for k, l := range leases {
-		e, _ := s.Get(k)
-		if got := crdt.Resolve(e); got != l {
-			t.Errorf("%s: lease changed by collection: %+v, was %+v", k, got, l)
-		}
 	}
 	if r := crdt.Resolve(s.List("kernel/released")[0]); r.MaxEpoch != 1 || r.Live(now) {
 		t.Errorf("kernel/released: %+v", r)
@@ -156,35 +146,5 @@ func TestCollectedKeyCanReturnAndIsCollectedAgain(t *testing.T) {
 	}
 	if n := s.Collect(now, 24*hour); n != 1 || s.Len() != 0 {
 		t.Fatalf("second collection removed %d, %d keys left", n, s.Len())
-	}
-}
-
-// pruneLease never changes a verdict: when dropping would, it keeps all.
-func TestPruneLeaseKeepsVerdict(t *testing.T) {
-	const k = "kernel/k"
-	old := now - 48*hour
-	// A claim whose expiry is not after its own stamp never counts; the
-	// highest epoch (3) wins. The lower epochs' records go, and the verdict
-	// is unchanged.
-	e := crdt.Entry{}
-	for _, d := range []crdt.Delta{
-		rec(k, old-2000, "n1", crdt.OpClaim, 1, old-2000),
-		rec(k, old, "n2", crdt.OpClaim, 2, old+1000),
-		rec(k, old+1, "n9", crdt.OpClaim, 3, old+500), // the winner: kept
-	} {
-		e, _ = e.Apply(d)
-	}
-	l := crdt.Resolve(e)
-	p, n := pruneLease(e, now-24*hour)
-	if n != 2 || crdt.Resolve(p) != l || len(p.Deltas) != 1 {
-		t.Fatalf("pruned %d: %+v -> %+v", n, l, crdt.Resolve(p))
-	}
-	if len(e.Deltas) != 3 {
-		t.Fatal("pruneLease modified its argument")
-	}
-	// No holder ever: nothing goes.
-	none, _ := crdt.Entry{}.Apply(rec(k, old, "n1", crdt.OpClaim, 1, old))
-	if _, n := pruneLease(none, now); n != 0 {
-		t.Fatalf("pruned %d records of a kernel nobody held", n)
 	}
 }

@@ -53,10 +53,7 @@ func referenceCollect(ref map[string]crdt.Entry, nowMS, horizonMS int64) int {
 	n := 0
 	for key, e := range ref {
 		if crdt.IsSet(crdt.NamespaceOf(key)) {
-			pruned, removed := pruneLease(e, cutoff)
-			ref[key] = pruned
-			n += removed
-			continue
+			continue // kernels are never collected
 		}
 		w := e.Winner()
 		if (w.Op == crdt.OpDelete && w.Stamp.HLC.WallMS() < cutoff) || (w.Expiry != 0 && w.Expiry < cutoff) {
