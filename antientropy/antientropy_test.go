@@ -11,7 +11,26 @@ import (
 
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/store"
+	"github.com/rumor-dev/rumor/wire"
 )
+
+// sign gives deltas proofs the way writers do, as far as the protocol can
+// tell: one cert per writer and batch (the signature is made up; the
+// protocol moves proofs, State.Merge checks them).
+func sign(ds ...crdt.Delta) []crdt.Delta {
+	certs := map[string]*crdt.Cert{}
+	for i, d := range ds {
+		c := certs[d.Stamp.Node]
+		if c == nil || len(c.Hashes) == 64 {
+			c = &crdt.Cert{}
+			copy(c.Sig[:], fmt.Sprint(d.Stamp.Node, i))
+			certs[d.Stamp.Node] = c
+		}
+		ds[i].Proof = crdt.Proof{Cert: c, Pos: uint16(len(c.Hashes))}
+		c.Hashes = append(c.Hashes, wire.Hash(d))
+	}
+	return ds
+}
 
 // replica adapts a store to State.
 type replica struct{ s *store.Store }
@@ -32,23 +51,17 @@ func randomDeltas(r *rand.Rand, n int) []crdt.Delta {
 			out = append(out, crdt.Delta{Key: fmt.Sprintf("kernel/%d", r.IntN(5)), Stamp: st, Op: crdt.OpClaim, Epoch: uint64(r.IntN(3) + 1), Expiry: 1e12})
 		}
 	}
-	return out
+	return sign(out...)
 }
 
 // exchange runs one session between a and b over an in-memory pipe.
 func exchange(t *testing.T, a, b State) (Stats, Stats) {
 	t.Helper()
-	return exchangeWith(t, a, b, Initiate, Respond)
+	return exchangeBefore(t, a, b, 0)
 }
 
-// exchangeBefore runs one session of protocol version 2 with the given
-// cutoff between a and b.
+// exchangeBefore runs one session with the given cutoff between a and b.
 func exchangeBefore(t *testing.T, a, b State, before crdt.HLC) (Stats, Stats) {
-	t.Helper()
-	return exchangeWith(t, a, b, func(rw io.ReadWriter, st State) (Stats, error) { return InitiateBefore(rw, st, before) }, RespondV2)
-}
-
-func exchangeWith(t *testing.T, a, b State, initiate, respond func(io.ReadWriter, State) (Stats, error)) (Stats, Stats) {
 	t.Helper()
 	ca, cb := net.Pipe()
 	defer ca.Close()
@@ -59,10 +72,10 @@ func exchangeWith(t *testing.T, a, b State, initiate, respond func(io.ReadWriter
 	}
 	done := make(chan res, 1)
 	go func() {
-		s, err := respond(cb, b)
+		s, err := Respond(cb, b)
 		done <- res{s, err}
 	}()
-	sa, err := initiate(ca, a)
+	sa, err := Initiate(ca, a, before)
 	if err != nil {
 		t.Fatalf("initiate: %v", err)
 	}
@@ -119,11 +132,11 @@ func TestOneExchangeConverges(t *testing.T) {
 func TestOnlyDifferingBucketsTravel(t *testing.T) {
 	a, b := store.New(), store.New()
 	for i := range 5000 {
-		d := crdt.Delta{Key: fmt.Sprintf("bl/l/%d", i), Stamp: crdt.Stamp{HLC: 1, Node: "n"}, Op: crdt.OpPut}
-		a.Apply(d)
-		b.Apply(d)
+		d := sign(crdt.Delta{Key: fmt.Sprintf("bl/l/%d", i), Stamp: crdt.Stamp{HLC: 1, Node: "n"}, Op: crdt.OpPut})
+		a.Apply(d...)
+		b.Apply(d...)
 	}
-	b.Apply(crdt.Delta{Key: "bl/l/new", Stamp: crdt.Stamp{HLC: 2, Node: "n"}, Op: crdt.OpPut})
+	b.Apply(sign(crdt.Delta{Key: "bl/l/new", Stamp: crdt.Stamp{HLC: 2, Node: "n"}, Op: crdt.OpPut})...)
 	sa, sb := exchange(t, replica{a}, replica{b})
 	if sa.Buckets != 1 || sb.Buckets != 1 {
 		t.Fatalf("buckets %d/%d, want 1", sa.Buckets, sb.Buckets)
@@ -152,19 +165,19 @@ func TestOnlyDifferingBucketsTravel(t *testing.T) {
 func TestCutoffLeavesRecentWritesOut(t *testing.T) {
 	a, b := store.New(), store.New()
 	for i := range 5000 {
-		d := crdt.Delta{Key: fmt.Sprintf("bl/l/%d", i), Stamp: crdt.Stamp{HLC: crdt.MakeHLC(1000, 0), Node: "n"}, Op: crdt.OpPut}
-		a.Apply(d)
-		b.Apply(d)
+		d := sign(crdt.Delta{Key: fmt.Sprintf("bl/l/%d", i), Stamp: crdt.Stamp{HLC: crdt.MakeHLC(1000, 0), Node: "n"}, Op: crdt.OpPut})
+		a.Apply(d...)
+		b.Apply(d...)
 	}
 	// Recent writes, different on each side, in most buckets.
 	for i := range 2000 {
 		st := crdt.Stamp{HLC: crdt.MakeHLC(5000, uint16(i)), Node: "n"}
-		a.Apply(crdt.Delta{Key: fmt.Sprintf("bl/a/%d", i), Stamp: st, Op: crdt.OpPut})
-		b.Apply(crdt.Delta{Key: fmt.Sprintf("bl/b/%d", i), Stamp: st, Op: crdt.OpPut})
+		a.Apply(sign(crdt.Delta{Key: fmt.Sprintf("bl/a/%d", i), Stamp: st, Op: crdt.OpPut})...)
+		b.Apply(sign(crdt.Delta{Key: fmt.Sprintf("bl/b/%d", i), Stamp: st, Op: crdt.OpPut})...)
 	}
 	// One old write that b lost, and one key a overwrote recently.
-	a.Apply(crdt.Delta{Key: "bl/l/lost", Stamp: crdt.Stamp{HLC: crdt.MakeHLC(1500, 0), Node: "n"}, Op: crdt.OpPut})
-	a.Apply(crdt.Delta{Key: "bl/l/7", Stamp: crdt.Stamp{HLC: crdt.MakeHLC(5000, 9999), Node: "n"}, Op: crdt.OpDelete})
+	a.Apply(sign(crdt.Delta{Key: "bl/l/lost", Stamp: crdt.Stamp{HLC: crdt.MakeHLC(1500, 0), Node: "n"}, Op: crdt.OpPut},
+		crdt.Delta{Key: "bl/l/7", Stamp: crdt.Stamp{HLC: crdt.MakeHLC(5000, 9999), Node: "n"}, Op: crdt.OpDelete})...)
 
 	cutoff := crdt.MakeHLC(2000, 0)
 	sa, sb := exchangeBefore(t, replica{a}, replica{b}, cutoff)
@@ -192,38 +205,65 @@ func TestCutoffLeavesRecentWritesOut(t *testing.T) {
 		t.Fatalf("after an exchange with a later cutoff: %v", err)
 	}
 	c := store.New()
-	c.Apply(crdt.Delta{Key: "bl/c/1", Stamp: crdt.Stamp{HLC: crdt.MakeHLC(5000, 1), Node: "m"}, Op: crdt.OpPut})
+	c.Apply(sign(crdt.Delta{Key: "bl/c/1", Stamp: crdt.Stamp{HLC: crdt.MakeHLC(5000, 1), Node: "m"}, Op: crdt.OpPut})...)
 	exchangeBefore(t, replica{a}, replica{c}, 0)
 	if err := equalStores(a, c); err != nil {
 		t.Fatalf("after an exchange with no cutoff: %v", err)
 	}
 }
 
-// TestVersionsDoNotMix: a version 1 responder refuses a version 2 digest
-// and the other way round, rather than misreading it.
-func TestVersionsDoNotMix(t *testing.T) {
+// TestCutoffComparesOlderRecordsOfAFreshKernel: a kernel whose holder
+// renews all the time always has a fresh record. A periodic exchange must
+// still compare its older records, so that a competing claim lost by one
+// replica is repaired within one interval. (The cutoff used to leave out
+// every key with a record newer than it: with a short lease, two replicas
+// kept different holders for as long as the holder renewed.)
+func TestCutoffComparesOlderRecordsOfAFreshKernel(t *testing.T) {
+	k := func(ms int64, node string, op crdt.Op, epoch uint64, exp int64) crdt.Delta {
+		return crdt.Delta{Key: "kernel/k1", Stamp: crdt.Stamp{HLC: crdt.MakeHLC(ms, 0), Node: node}, Op: op, Epoch: epoch, Expiry: exp}
+	}
+	claimA := sign(k(1000, "a", crdt.OpClaim, 1, 4000))
+	claimB := sign(k(999, "b", crdt.OpClaim, 1, 4000)) // earlier: b wins epoch 1
+	renewA := sign(k(9000, "a", crdt.OpRenew, 1, 12000))
+	x, y := store.New(), store.New()
+	x.Apply(claimA[0], claimB[0], renewA[0])
+	y.Apply(claimA[0], renewA[0]) // y lost b's claim
+	if crdt.Resolve(mustGet(t, x, "kernel/k1")).Holder == crdt.Resolve(mustGet(t, y, "kernel/k1")).Holder {
+		t.Fatal("test setup: the replicas agree already")
+	}
+	cutoff := crdt.MakeHLC(5000, 0) // renewA is too fresh to compare
+	sa, _ := exchangeBefore(t, replica{y}, replica{x}, cutoff)
+	if sa.Repaired == 0 {
+		t.Fatal("a claim older than the cutoff was not repaired because the kernel has a fresh record")
+	}
+	if hx, hy := crdt.Resolve(mustGet(t, x, "kernel/k1")), crdt.Resolve(mustGet(t, y, "kernel/k1")); hx.Holder != hy.Holder || hx.Holder != "b" {
+		t.Fatalf("holders after the exchange: %s and %s, want b", hx.Holder, hy.Holder)
+	}
+}
+
+func mustGet(t *testing.T, s *store.Store, key string) crdt.Entry {
+	t.Helper()
+	e, ok := s.Get(key)
+	if !ok {
+		t.Fatalf("no %s", key)
+	}
+	return e
+}
+
+// TestUnsignedDeltasStay: a local write whose batch is not signed yet is
+// not sent (no peer would accept it); once signed, it is.
+func TestUnsignedDeltasStay(t *testing.T) {
 	a, b := store.New(), store.New()
-	a.Apply(crdt.Delta{Key: "bl/l/1", Stamp: crdt.Stamp{HLC: 1, Node: "n"}, Op: crdt.OpPut})
-	for _, tc := range []struct {
-		name     string
-		initiate func(io.ReadWriter, State) (Stats, error)
-		respond  func(io.ReadWriter, State) (Stats, error)
-	}{
-		{"v2 to v1", func(rw io.ReadWriter, st State) (Stats, error) { return InitiateBefore(rw, st, 0) }, Respond},
-		{"v1 to v2", Initiate, RespondV2},
-	} {
-		ca, cb := net.Pipe()
-		done := make(chan error, 1)
-		go func() {
-			_, err := tc.respond(cb, replica{b})
-			cb.Close()
-			done <- err
-		}()
-		_, _ = tc.initiate(ca, replica{a})
-		ca.Close()
-		if err := <-done; !errors.Is(err, ErrProtocol) {
-			t.Errorf("%s: responder err = %v, want ErrProtocol", tc.name, err)
-		}
+	d := crdt.Delta{Key: "bl/l/1", Stamp: crdt.Stamp{HLC: 1, Node: "n"}, Op: crdt.OpPut}
+	a.Apply(d)
+	sa, _ := exchange(t, replica{a}, replica{b})
+	if sa.Sent != 0 || b.Len() != 0 {
+		t.Fatalf("an unsigned delta travelled: %+v", sa)
+	}
+	a.Attach(sign(d))
+	exchange(t, replica{a}, replica{b})
+	if b.Len() != 1 {
+		t.Fatal("the delta did not travel once signed")
 	}
 }
 
@@ -250,17 +290,36 @@ func TestBadFramesAreRefused(t *testing.T) {
 		}
 	}
 	for name, in := range map[string][]byte{
-		"version 1 digest":   append([]byte{frameDigest, 2}, 0x81, 0x80),
-		"garbage digest":     {frameDigestBefore, 3, 'a', 'b', 'c'},
-		"no digest":          {frameDigestBefore, 3, 0x82, 0x01, 0x80},
-		"not a cutoff":       {frameDigestBefore, 3, 0x82, 0x61, 'x', 0x80},
-		"short digest":       {frameDigestBefore, 4, 0x82, 0x01, 0x81, 0x80},
-		"oversized frame v2": {frameDigestBefore, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"no digest":     {frameDigest, 3, 0x82, 0x01, 0x80},
+		"not a cutoff":  {frameDigest, 3, 0x82, 0x61, 'x', 0x80},
+		"short digest2": {frameDigest, 4, 0x82, 0x01, 0x81, 0x80},
 	} {
 		var out bytes.Buffer
-		if _, err := RespondV2(rw{bytes.NewReader(in), &out}, replica{store.New()}); !errors.Is(err, ErrProtocol) {
-			t.Errorf("v2 %s: err %v, want ErrProtocol", name, err)
+		if _, err := Respond(rw{bytes.NewReader(in), &out}, replica{store.New()}); !errors.Is(err, ErrProtocol) {
+			t.Errorf("%s: err %v, want ErrProtocol", name, err)
 		}
+	}
+}
+
+// TestUnsignedEntriesAreRefused: entries in an envelope of an older
+// version (unsigned deltas) end the session as a protocol error and
+// change nothing.
+func TestUnsignedEntriesAreRefused(t *testing.T) {
+	var in bytes.Buffer
+	if err := writeFrame(&in, frameDigest, digestFrame{Digest: DigestOf(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	// [2, ["n"], [["bl/l/1", 1, 0, 1, 0, 0, 0, h'']]]: version 2, unsigned.
+	v2 := []byte{0x83, 0x02, 0x81, 0x61, 'n', 0x81, 0x88, 0x66, 'b', 'l', '/', 'l', '/', '1', 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x40}
+	if err := writeRaw(&in, frameEntries, v2); err != nil {
+		t.Fatal(err)
+	}
+	st := store.New()
+	if _, err := Respond(rw{&in, &bytes.Buffer{}}, replica{st}); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("err = %v, want ErrProtocol", err)
+	}
+	if st.Len() != 0 {
+		t.Fatal("unsigned entries changed the state")
 	}
 }
 
@@ -269,9 +328,8 @@ func TestBadFramesAreRefused(t *testing.T) {
 func FuzzRespond(f *testing.F) {
 	f.Add([]byte{frameDone, 0})
 	f.Add([]byte{frameDigest, 3, 'a', 'b', 'c'})
-	f.Add([]byte{frameDigestBefore, 4, 0x82, 0x01, 0x81, 0x80})
+	f.Add([]byte{frameDigest, 4, 0x82, 0x01, 0x81, 0x80})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		_, _ = Respond(rw{bytes.NewReader(in), &bytes.Buffer{}}, replica{store.New()})
-		_, _ = RespondV2(rw{bytes.NewReader(in), &bytes.Buffer{}}, replica{store.New()})
 	})
 }

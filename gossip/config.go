@@ -47,15 +47,17 @@ type Config struct {
 	// GossipSub's own frame limit is set to 2×MaxMessageBytes+64 KiB, so that
 	// oversized messages reach the validator and are counted.
 	MaxMessageBytes int
-	// Validate checks a payload; from is the message's author (its signer).
-	// The value it returns is handed to the consumer in [Message.Decoded].
+	// Validate checks a payload, and consumes it: a payload it accepts is
+	// delivered to no one else. via is the peer this node received it from
+	// (any peer may relay any message), and local is set for the node's
+	// own publication, which Publish validates before sending.
 	// An error made by [Reject] rejects the message, one made by [Ignore]
 	// ignores it, any other error rejects it with reason "invalid"; rejected
 	// and ignored messages are neither delivered nor forwarded. It is called
 	// concurrently from GossipSub's validation goroutines, for our own
 	// published messages too, and must not block for long. Nil accepts every
 	// payload within the size limit.
-	Validate func(topic string, from peer.ID, data []byte) (any, error)
+	Validate func(topic string, data []byte, via peer.ID, local bool) error
 	// Logger receives the node's logs. Nil discards them.
 	Logger *slog.Logger
 	// Rand provides the redial jitter. It is used by one goroutine of the
@@ -90,6 +92,8 @@ type Config struct {
 
 	// pubsubOptions are appended to the GossipSub options (tests: tracers).
 	pubsubOptions []pubsub.Option
+	// deliver puts validated messages on Messages (tests).
+	deliver bool
 }
 
 // withDefaults returns c with the zero-valued optional fields set.

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -54,12 +56,13 @@ func gossipParams() pubsub.GossipSubParams {
 	return p
 }
 
-// Message is a validated payload received from another peer.
+// Message is a validated payload received from another peer (delivered
+// only to the package's own tests: the agent consumes messages in
+// Config.Validate).
 type Message struct {
 	Topic    string    // short topic name, as in Config.Topics
-	From     peer.ID   // author (signer) of the message
+	Via      peer.ID   // the peer this node received it from (not its author: messages are unsigned, their payload signs itself)
 	Data     []byte    // payload
-	Decoded  any       // value returned by Config.Validate for this payload
 	Received time.Time // when this node took it off the topic
 }
 
@@ -169,7 +172,15 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 
 	psOpts := []pubsub.Option{
-		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		// Messages carry no GossipSub signature: their payload is a batch
+		// of deltas signed by their writer, which every receiver verifies
+		// (Config.Validate), so a second signature would only say which
+		// peer published the bytes, at the cost of a signature and a
+		// verification per message and hop. Messages are named by the
+		// hash of their topic and content, so each is seen (and its
+		// signature verified) once.
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
+		pubsub.WithMessageIdFn(messageID),
 		pubsub.WithGossipSubParams(gossipParams()),
 		// Our own messages go to every connected topic peer, not only to the
 		// mesh (GossipSub v1.1's recommended default, off in this library):
@@ -217,6 +228,15 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// messageID names a message by the SHA-256 of its topic and payload.
+func messageID(m *pb.Message) string {
+	h := sha256.New()
+	h.Write([]byte(m.GetTopic()))
+	h.Write([]byte{0})
+	h.Write(m.Data)
+	return string(h.Sum(nil))
+}
+
 // read moves validated messages of one topic from other peers to n.msgs,
 // blocking while the consumer is slow, until ctx is cancelled.
 func (n *Node) read(ctx context.Context, short string, sub *pubsub.Subscription) {
@@ -226,14 +246,13 @@ func (n *Node) read(ctx context.Context, short string, sub *pubsub.Subscription)
 		if err != nil || m == nil {
 			return
 		}
-		if m.ReceivedFrom == n.self {
-			continue // our own publication
+		if m.ReceivedFrom == n.self || !n.cfg.deliver {
+			continue // our own publication, or consumed by Validate
 		}
 		msg := Message{
 			Topic:    short,
-			From:     m.GetFrom(),
+			Via:      m.ReceivedFrom,
 			Data:     m.Data,
-			Decoded:  m.ValidatorData,
 			Received: time.Now(),
 		}
 		select {
@@ -254,11 +273,9 @@ func (n *Node) validator(short string) pubsub.ValidatorEx {
 			v = &verdict{result: pubsub.ValidationReject, reason: ReasonOversized,
 				err: fmt.Errorf("payload of %d bytes exceeds %d", len(m.Data), n.cfg.MaxMessageBytes)}
 		} else if n.cfg.Validate != nil {
-			decoded, err := n.callValidate(short, m.GetFrom(), m.Data)
-			if err != nil {
+			_, local := m.ValidatorData.(*localResult)
+			if err := n.callValidate(short, m.Data, src, local && src == n.self); err != nil {
 				v = asVerdict(err)
-			} else {
-				m.ValidatorData = decoded
 			}
 		}
 		if v == nil {
@@ -272,21 +289,21 @@ func (n *Node) validator(short string) pubsub.ValidatorEx {
 		n.rejMu.Lock()
 		n.rej[v.reason]++
 		n.rejMu.Unlock()
-		n.log.Debug("gossip: message refused", "topic", short, "from", m.GetFrom(), "via", src, "reason", v.reason, "err", v.err)
+		n.log.Debug("gossip: message refused", "topic", short, "via", src, "reason", v.reason, "err", v.err)
 		return v.result
 	}
 }
 
 // callValidate calls cfg.Validate, turning a panic into a rejection so that
 // one bad payload cannot bring the node down.
-func (n *Node) callValidate(short string, from peer.ID, data []byte) (decoded any, err error) {
+func (n *Node) callValidate(short string, data []byte, via peer.ID, local bool) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			n.log.Error("gossip: Validate panicked", "topic", short, "from", from, "panic", p)
-			decoded, err = nil, Reject(ReasonPanic, fmt.Errorf("panic: %v", p))
+			n.log.Error("gossip: Validate panicked", "topic", short, "via", via, "panic", p)
+			err = Reject(ReasonPanic, fmt.Errorf("panic: %v", p))
 		}
 	}()
-	return n.cfg.Validate(short, from, data)
+	return n.cfg.Validate(short, data, via, local)
 }
 
 // Publish signs data and sends it on the topic with the given short name.

@@ -23,6 +23,10 @@ type Status struct {
 	AntiEntropy AntiEntropyStats `json:"anti_entropy"`
 	// Rejected counts gossip messages refused by the validator, by reason.
 	Rejected map[string]uint64 `json:"rejected,omitempty"`
+	// Refused counts deltas refused by the agent's ingest path, by the path
+	// they came by (local, gossip, anti-entropy, restore) and reason; only
+	// non-zero counts.
+	Refused map[string]map[string]uint64 `json:"refused,omitempty"`
 	// PeersRefused counts connections and dials refused because the peer
 	// is not in allow_peers.
 	PeersRefused uint64    `json:"peers_refused"`

@@ -7,7 +7,19 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/wire"
 )
+
+// certsOf returns the certs e's deltas name, by signature.
+func certsOf(e crdt.Entry) map[[wire.SigSize]byte]*crdt.Cert {
+	out := map[[wire.SigSize]byte]*crdt.Cert{}
+	for _, d := range e.Deltas {
+		if c := d.Proof.Cert; c != nil {
+			out[c.Sig] = c
+		}
+	}
+	return out
+}
 
 func TestCodecRoundTrip(t *testing.T) {
 	s := New()
@@ -20,7 +32,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := decodeEntry(e.Key, b)
+		got, err := decodeEntry(e.Key, b, certsOf(e))
 		if err != nil {
 			t.Fatalf("%s: %v", e.Key, err)
 		}
@@ -45,78 +57,59 @@ func TestDecodeIsStrict(t *testing.T) {
 		}
 		return b
 	}
-	delta := []any{uint64(5), "n1", uint8(crdt.OpPut), int64(0), uint64(0), uint8(0), []byte("x")}
-	k1 := []any{uint64(crdt.MakeHLC(2, 0)), "n1", uint8(crdt.OpClaim), int64(9), uint64(1), uint8(0), []byte(nil)}
-	k0 := []any{uint64(crdt.MakeHLC(1, 0)), "n1", uint8(crdt.OpClaim), int64(9), uint64(1), uint8(0), []byte(nil)}
+	sig := make([]byte, 64)
+	certs := map[[wire.SigSize]byte]*crdt.Cert{[wire.SigSize]byte(sig): {Hashes: make([][32]byte, 2)}}
+	delta := []any{uint64(5), "n1", uint8(crdt.OpPut), int64(0), uint64(0), uint8(0), []byte("x"), sig, 1}
+	k1 := []any{uint64(crdt.MakeHLC(2, 0)), "n1", uint8(crdt.OpClaim), int64(9), uint64(1), uint8(0), []byte(nil), []byte{}, 0}
+	k0 := []any{uint64(crdt.MakeHLC(1, 0)), "n1", uint8(crdt.OpClaim), int64(9), uint64(1), uint8(0), []byte(nil), []byte{}, 0}
 	// Same stamp, content out of order: OpRenew sorts after OpClaim.
-	kRenew := []any{uint64(crdt.MakeHLC(1, 0)), "n1", uint8(crdt.OpRenew), int64(9), uint64(1), uint8(0), []byte(nil)}
+	kRenew := []any{uint64(crdt.MakeHLC(1, 0)), "n1", uint8(crdt.OpRenew), int64(9), uint64(1), uint8(0), []byte(nil), []byte{}, 0}
+	with := func(f func([]any)) []any { d := append([]any{}, delta...); f(d); return d }
 
-	if _, err := decodeEntry("svc/a/1", mustMarshal([]any{1, []any{delta}})); err != nil {
+	if _, err := decodeEntry("svc/a/1", mustMarshal([]any{2, []any{delta}}), certs); err != nil {
 		t.Fatalf("baseline record refused: %v", err)
 	}
 	for name, tc := range map[string]struct {
 		key string
 		b   []byte
 	}{
-		"empty":               {"svc/a/1", nil},
-		"not an array":        {"svc/a/1", mustMarshal("hello")},
-		"unknown version":     {"svc/a/1", mustMarshal([]any{2, []any{delta}})},
-		"no deltas":           {"svc/a/1", mustMarshal([]any{1, []any{}})},
-		"extra field":         {"svc/a/1", mustMarshal([]any{1, []any{delta}, "extra"})},
-		"short delta":         {"svc/a/1", mustMarshal([]any{1, []any{delta[:6]}})},
-		"long delta":          {"svc/a/1", mustMarshal([]any{1, []any{append(append([]any{}, delta...), 1)}})},
-		"op overflows uint8":  {"svc/a/1", mustMarshal([]any{1, []any{[]any{uint64(5), "n1", 300, int64(0), uint64(0), uint8(0), []byte("x")}}})},
-		"negative hlc":        {"svc/a/1", mustMarshal([]any{1, []any{[]any{-5, "n1", 1, int64(0), uint64(0), uint8(0), []byte("x")}}})},
-		"node not text":       {"svc/a/1", mustMarshal([]any{1, []any{[]any{uint64(5), []byte("n1"), 1, int64(0), uint64(0), uint8(0), []byte("x")}}})},
-		"map instead":         {"svc/a/1", mustMarshal(map[string]any{"v": 1})},
-		"tagged":              {"svc/a/1", mustMarshal(cbor.Tag{Number: 55799, Content: []any{1, []any{delta}}})},
-		"indefinite array":    {"svc/a/1", []byte{0x9f, 0x01, 0x80, 0xff}},
-		"trailing byte":       {"svc/a/1", append(mustMarshal([]any{1, []any{delta}}), 0)},
-		"register with two":   {"svc/a/1", mustMarshal([]any{1, []any{delta, delta}})},
-		"kernel out of order": {"kernel/k", mustMarshal([]any{1, []any{k1, k0}})},
-		"kernel duplicate":    {"kernel/k", mustMarshal([]any{1, []any{k0, k0}})},
-		"kernel tie misorder": {"kernel/k", mustMarshal([]any{1, []any{kRenew, k0}})},
+		"empty":                {"svc/a/1", nil},
+		"not an array":         {"svc/a/1", mustMarshal("hello")},
+		"unknown version":      {"svc/a/1", mustMarshal([]any{3, []any{delta}})},
+		"version 1 (unsigned)": {"svc/a/1", mustMarshal([]any{1, []any{delta[:7]}})},
+		"no deltas":            {"svc/a/1", mustMarshal([]any{2, []any{}})},
+		"extra field":          {"svc/a/1", mustMarshal([]any{2, []any{delta}, "extra"})},
+		"short delta":          {"svc/a/1", mustMarshal([]any{2, []any{delta[:8]}})},
+		"long delta":           {"svc/a/1", mustMarshal([]any{2, []any{append(append([]any{}, delta...), 1)}})},
+		"op overflows uint8":   {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[2] = 300 })}})},
+		"negative hlc":         {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[0] = -5 })}})},
+		"node not text":        {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[1] = []byte("n1") })}})},
+		"unknown cert":         {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[7] = make([]byte, 63); d[7] = append(d[7].([]byte), 1) })}})},
+		"short cert name":      {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[7] = sig[:10] })}})},
+		"position past cert":   {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[8] = 2 })}})},
+		"position, no cert":    {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[7] = []byte{} })}})},
+		"map instead":          {"svc/a/1", mustMarshal(map[string]any{"v": 1})},
+		"tagged":               {"svc/a/1", mustMarshal(cbor.Tag{Number: 55799, Content: []any{2, []any{delta}}})},
+		"indefinite array":     {"svc/a/1", []byte{0x9f, 0x02, 0x80, 0xff}},
+		"trailing byte":        {"svc/a/1", append(mustMarshal([]any{2, []any{delta}}), 0)},
+		"register with two":    {"svc/a/1", mustMarshal([]any{2, []any{delta, delta}})},
+		"kernel out of order":  {"kernel/k", mustMarshal([]any{2, []any{k1, k0}})},
+		"kernel duplicate":     {"kernel/k", mustMarshal([]any{2, []any{k0, k0}})},
+		"kernel tie misorder":  {"kernel/k", mustMarshal([]any{2, []any{kRenew, k0}})},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if e, err := decodeEntry(tc.key, tc.b); !errors.Is(err, errBadRecord) {
+			if e, err := decodeEntry(tc.key, tc.b, certs); !errors.Is(err, errBadRecord) {
 				t.Fatalf("decoded %+v, err %v; want errBadRecord", e, err)
 			}
 		})
 	}
-	// Ordered records that merges would have pruned (a file written before
-	// they did) are accepted, and come back pruned: k1 is a later claim of
-	// the same writer and epoch as k0.
-	e, err := decodeEntry("kernel/k", mustMarshal([]any{1, []any{k0, kRenew, k1}}))
-	if err != nil {
-		t.Fatalf("ordered kernel refused: %v", err)
+	if _, err := decodeEntry("kernel/k", mustMarshal([]any{2, []any{k0, kRenew}}), certs); err != nil {
+		t.Fatalf("canonical kernel refused: %v", err)
 	}
-	if len(e.Deltas) != 2 || e.Deltas[0].Op != crdt.OpClaim || e.Deltas[1].Op != crdt.OpRenew {
-		t.Fatalf("ordered kernel decoded to %+v, want k0 and kRenew", e.Deltas)
-	}
-}
-
-// A kernel entry from a file written before merges pruned lease records
-// holds every renewal; it decodes to what Apply keeps of them.
-func TestDecodePrunesOldKernelEntries(t *testing.T) {
-	const k = "kernel/k"
-	all := []crdt.Delta{rec(k, 1000, "n1", crdt.OpClaim, 1, 4000)}
-	for at := int64(2000); at <= 100_000; at += 1000 {
-		all = append(all, rec(k, at, "n1", crdt.OpRenew, 1, at+3000))
-	}
-	b, err := encodeEntry(crdt.Entry{Key: k, Deltas: all}) // as an older build stored it
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := decodeEntry(k, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := crdt.Entry{Key: k, Deltas: []crdt.Delta{all[0], all[len(all)-1]}}
-	if !got.Equal(want) {
-		t.Fatalf("decoded %d records %+v, want the claim and the last renewal", len(got.Deltas), got.Deltas)
-	}
-	if crdt.Resolve(got) != crdt.Resolve(crdt.Entry{Key: k, Deltas: all}) {
-		t.Fatalf("lease changed by decoding: %+v, was %+v", crdt.Resolve(got), crdt.Resolve(crdt.Entry{Key: k, Deltas: all}))
+	// Ordered, but holding a record merges prune (k1 is a later claim of
+	// the same writer and epoch as k0): not what this build writes.
+	if _, err := decodeEntry("kernel/k", mustMarshal([]any{2, []any{k0, kRenew, k1}}), certs); !errors.Is(err, errBadRecord) {
+		t.Fatalf("unpruned kernel: err %v, want errBadRecord", err)
 	}
 }
 
@@ -125,8 +118,14 @@ func FuzzDecodeEntry(f *testing.F) {
 		b, _ := encodeEntry(e)
 		f.Add(e.Key, b)
 	}
+	certs := map[[wire.SigSize]byte]*crdt.Cert{}
+	for _, d := range sample() {
+		if c := d.Proof.Cert; c != nil {
+			certs[c.Sig] = c
+		}
+	}
 	f.Fuzz(func(t *testing.T, key string, b []byte) {
-		e, err := decodeEntry(key, b)
+		e, err := decodeEntry(key, b, certs)
 		if err != nil {
 			return
 		}
@@ -134,7 +133,7 @@ func FuzzDecodeEntry(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e2, err := decodeEntry(key, b2)
+		e2, err := decodeEntry(key, b2, certs)
 		if err != nil || !e2.Equal(e) {
 			t.Fatalf("accepted record does not round-trip: %v", err)
 		}

@@ -18,7 +18,8 @@ import (
 // lease record that can no longer matter, as records arrive, so a kernel
 // holds a few records of its winning epoch however long it is renewed. The
 // entry stays for good, with its epoch, so that the next claim still takes
-// a higher fencing token.
+// a higher fencing token. Certs that no record uses any more are deleted
+// from the data file.
 //
 // It returns the number of keys removed. Removed keys are deleted from the
 // data file at the next flush. Collect fires no watch events: nothing
@@ -73,8 +74,11 @@ func (s *Store) Collect(nowMS, horizonMS int64) int {
 			s.dirty[key] = struct{}{}
 		}
 	}
-	if n > 0 && s.dirty != nil {
-		s.kickFlusher()
+	if s.dirty != nil {
+		s.collectCertsLocked()
+		if n > 0 || len(s.deadCerts) > 0 {
+			s.kickFlusher()
+		}
 	}
 	return n
 }

@@ -45,14 +45,17 @@ const (
 	minSlots  = 8
 )
 
-// packed is a register entry with one winner, stored compactly.
+// packed is a register entry with one winner, stored compactly. Its
+// proof's cert is shared with the other deltas of the writer's batch.
 type packed struct {
 	p      *byte // key bytes, then value bytes
+	cert   *crdt.Cert
 	klen   uint32
 	vlen   uint32
 	hlc    crdt.HLC
 	expiry int64
 	node   uint32 // in index.nodes
+	pos    uint16 // the proof's position
 	op     crdt.Op
 	task   crdt.TaskState
 	nilVal bool // the value was nil rather than empty (vlen 0)
@@ -114,6 +117,7 @@ func (x *index) delta(r *packed) crdt.Delta {
 	return crdt.Delta{
 		Key: r.key(), Stamp: crdt.Stamp{HLC: r.hlc, Node: x.nodes.names[r.node]},
 		Op: r.op, Expiry: r.expiry, Task: r.task, Value: r.value(),
+		Proof: crdt.Proof{Cert: r.cert, Pos: r.pos},
 	}
 }
 
@@ -126,6 +130,7 @@ func (x *index) pack(d crdt.Delta) packed {
 		p: unsafe.SliceData(b), klen: uint32(len(d.Key)), vlen: uint32(len(d.Value)),
 		hlc: d.Stamp.HLC, expiry: d.Expiry, node: x.nodes.intern(d.Stamp.Node),
 		op: d.Op, task: d.Task, nilVal: d.Value == nil,
+		cert: d.Proof.Cert, pos: d.Proof.Pos,
 	}
 }
 

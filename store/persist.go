@@ -39,10 +39,14 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/wire"
 )
 
 // FormatVersion is the data file format this build writes and reads.
-const FormatVersion = 1
+// Version 2 keeps every delta's proof (its writer's signed cert); files of
+// version 1 hold unsigned deltas and are refused (start with --reset-state
+// to resync from peers).
+const FormatVersion = 2
 
 // RecoveryHint is what every error about an unusable data file tells the
 // operator to do. --reset-state moves the file aside (see ResetFile) and
@@ -95,6 +99,14 @@ type Options struct {
 	// that is re-learnt within seconds after a restart (heartbeats) and
 	// would otherwise cost a disk commit every flush interval forever.
 	Ephemeral func(key string) bool
+	// Check, if set, judges the deltas read from the file before the store
+	// serves them, one error per delta (nil to keep it): the owner's
+	// admission check (signatures, write policy), so that a tampered or
+	// forged file, or a backup restored from elsewhere, cannot bring in
+	// what no peer would accept. Refused deltas are left out, their keys
+	// are rewritten without them at the first flush, and Refused reports
+	// how many there were.
+	Check func(ds []crdt.Delta) []error
 }
 
 // Bucket names and meta keys in the data file.
@@ -102,6 +114,7 @@ var (
 	bucketMeta    = []byte("meta")    // format version, HLC reservation
 	bucketKV      = []byte("kv")      // SetMeta values
 	bucketEntries = []byte("entries") // key -> encoded entry
+	bucketCerts   = []byte("certs")   // cert signature -> the cert's hashes
 	keyFormat     = []byte("format")
 	keyHLC        = []byte("hlc")
 )
@@ -132,6 +145,14 @@ type disk struct {
 	metaMu sync.Mutex
 	hlc    crdt.HLC
 	meta   map[string][]byte
+
+	// onDisk names the certs the file holds (or that a flush in progress
+	// writes) and deadCerts those no record uses any more, to delete at
+	// the next flush. Guarded by the store's mu.
+	onDisk    map[[wire.SigSize]byte]struct{}
+	deadCerts map[[wire.SigSize]byte]struct{}
+	// refused is how many deltas Options.Check refused at Open.
+	refused int
 }
 
 // Open opens (or creates, mode 0600) the data file at path and returns a
@@ -167,6 +188,7 @@ func Open(path string, opts Options) (*Store, error) {
 		if st, err = loadFile(path, opts.LockTimeout); err != nil {
 			return nil, err
 		}
+		st.check(opts.Check, log)
 	case err == nil:
 		log.Warn("store: data file is empty, starting with an empty state")
 	case errors.Is(err, fs.ErrNotExist):
@@ -195,7 +217,18 @@ func Open(path string, opts Options) (*Store, error) {
 	s.disk = disk{
 		path: path, db: db, opts: opts, log: log,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		hlc: st.hlc, meta: st.meta,
+		hlc: st.hlc, meta: st.meta, refused: st.refused,
+		onDisk: st.certs, deadCerts: make(map[[wire.SigSize]byte]struct{}),
+	}
+	if s.onDisk == nil {
+		s.onDisk = make(map[[wire.SigSize]byte]struct{})
+	}
+	for _, k := range st.rewrite {
+		s.dirty[k] = struct{}{}
+	}
+	s.collectCertsLocked()
+	if len(s.dirty) > 0 || len(s.deadCerts) > 0 {
+		s.kickFlusher()
 	}
 	go s.flusher()
 	log.Info("store: opened", "entries", s.entries.Len(), "took", time.Since(start).Round(time.Microsecond))
@@ -207,7 +240,68 @@ type loaded struct {
 	entries *index
 	hlc     crdt.HLC
 	meta    map[string][]byte
+	certs   map[[wire.SigSize]byte]struct{} // the certs the file holds
+	refused int                             // deltas Options.Check refused
+	rewrite []string                        // keys to write again without them
 }
+
+// checkBatch is how many deltas Options.Check judges at a time.
+const checkBatch = 4096
+
+// check runs Options.Check over every loaded delta and leaves out the ones
+// it refuses.
+func (st *loaded) check(check func([]crdt.Delta) []error, log *slog.Logger) {
+	if check == nil || st.entries == nil {
+		return
+	}
+	var ds []crdt.Delta
+	judge := func() {
+		if len(ds) == 0 {
+			return
+		}
+		errs := check(ds)
+		bad := make(map[string][]crdt.Delta)
+		for i, err := range errs {
+			if err != nil {
+				if st.refused < 3 {
+					log.Warn("store: refusing a record of the data file", "key", ds[i].Key, "err", err)
+				}
+				st.refused++
+				bad[ds[i].Key] = append(bad[ds[i].Key], ds[i])
+			}
+		}
+		for key, out := range bad {
+			e, _ := st.entries.Get(key)
+			keep := make([]crdt.Delta, 0, len(e.Deltas))
+			for _, d := range e.Deltas {
+				if !slices.ContainsFunc(out, d.Equal) {
+					keep = append(keep, d)
+				}
+			}
+			if len(keep) == 0 {
+				st.entries.Delete(key)
+			} else {
+				st.entries.Put(key, crdt.Entry{Key: key, Deltas: keep})
+			}
+			st.rewrite = append(st.rewrite, key)
+		}
+		ds = ds[:0]
+	}
+	for _, e := range st.entries.List("") {
+		ds = append(ds, e.Deltas...)
+		if len(ds) >= checkBatch {
+			judge()
+		}
+	}
+	judge()
+	if st.refused > 0 {
+		log.Warn("store: records of the data file refused by the admission check (forged, unsigned or against the write policy); they are dropped", "refused", st.refused, "keys", len(st.rewrite))
+	}
+}
+
+// Refused returns how many deltas of the data file Options.Check refused
+// when the store was opened.
+func (s *Store) Refused() int { return s.refused }
 
 // loadFile opens path read-only and reads everything in it, verifying as it
 // goes. A read-only bbolt handle never writes, so a file that fails here is
@@ -266,6 +360,21 @@ func loadFile(path string, lockTimeout time.Duration) (st loaded, err error) {
 				return err
 			}
 		}
+		certs := make(map[[wire.SigSize]byte]*crdt.Cert)
+		st.certs = make(map[[wire.SigSize]byte]struct{})
+		if cb := tx.Bucket(bucketCerts); cb != nil {
+			if err := cb.ForEach(func(k, v []byte) error {
+				c, err := decodeCert(k, v)
+				if err != nil {
+					return corruptError(path, err)
+				}
+				certs[c.Sig] = c
+				st.certs[c.Sig] = struct{}{}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
 		eb := tx.Bucket(bucketEntries)
 		if eb == nil {
 			return corruptError(path, fmt.Errorf("no %s bucket", bucketEntries))
@@ -277,7 +386,7 @@ func loadFile(path string, lockTimeout time.Duration) (st loaded, err error) {
 				return corruptError(path, fmt.Errorf("nested bucket %q in %s", k, bucketEntries))
 			}
 			key := string(k)
-			e, err := decodeEntry(key, v)
+			e, err := decodeEntry(key, v, certs)
 			if err != nil {
 				return corruptError(path, err)
 			}
@@ -307,7 +416,11 @@ func checkFormat(path string, tx *bolt.Tx) error {
 	case len(v) != 8:
 		return corruptError(path, fmt.Errorf("format version of %d bytes", len(v)))
 	}
-	if got := binary.BigEndian.Uint64(v); got != FormatVersion {
+	got := binary.BigEndian.Uint64(v)
+	if got == 1 {
+		return fmt.Errorf("%w: %s has format 1, written before every write was signed by its writer; this build reads %d and cannot verify who wrote those records; %s", ErrVersion, path, FormatVersion, RecoveryHint)
+	}
+	if got != FormatVersion {
 		return fmt.Errorf("%w: %s has format %d, this build reads %d; %s", ErrVersion, path, got, FormatVersion, RecoveryHint)
 	}
 	return nil
@@ -327,7 +440,7 @@ func initBuckets(path string, tx *bolt.Tx) error {
 	} else if err := checkFormat(path, tx); err != nil {
 		return err
 	}
-	for _, b := range [][]byte{bucketKV, bucketEntries} {
+	for _, b := range [][]byte{bucketKV, bucketEntries, bucketCerts} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return fmt.Errorf("store: initialize %s: %w", path, err)
 		}
@@ -420,25 +533,50 @@ func (s *Store) Flush() error {
 // flushLocked is Flush with flushMu held.
 func (s *Store) flushLocked() error {
 	s.mu.Lock()
-	if len(s.dirty) == 0 {
+	if len(s.dirty) == 0 && len(s.deadCerts) == 0 {
 		s.mu.Unlock()
 		return nil
 	}
-	dirty := s.dirty
-	s.dirty = make(map[string]struct{})
+	dirty, dead := s.dirty, s.deadCerts
+	s.dirty, s.deadCerts = make(map[string]struct{}), make(map[[wire.SigSize]byte]struct{})
 	s.flushing = len(dirty)
 	batch := make([]pending, 0, len(dirty))
+	var certs []*crdt.Cert // to write: used by a record and not on disk yet
 	for k := range dirty {
 		// Entries are values whose slices are never modified, so the
 		// snapshot stays valid after the lock is released.
 		e, ok := s.entries.Get(k)
 		batch = append(batch, pending{key: k, entry: e, ok: ok})
+		for _, d := range e.Deltas {
+			if c := d.Proof.Cert; c != nil {
+				if _, on := s.onDisk[c.Sig]; !on {
+					s.onDisk[c.Sig] = struct{}{}
+					certs = append(certs, c)
+				}
+			}
+		}
+	}
+	for sig := range dead {
+		if _, on := s.onDisk[sig]; on {
+			delete(dead, sig) // used again since it was found dead
+		}
 	}
 	s.mu.Unlock()
 
 	// bbolt inserts sorted keys fastest.
 	slices.SortFunc(batch, func(a, b pending) int { return strings.Compare(a.key, b.key) })
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		cb := tx.Bucket(bucketCerts)
+		for sig := range dead {
+			if err := cb.Delete(sig[:]); err != nil {
+				return err
+			}
+		}
+		for _, c := range certs {
+			if err := cb.Put(c.Sig[:], encodeCert(c)); err != nil {
+				return err
+			}
+		}
 		b := tx.Bucket(bucketEntries)
 		for _, p := range batch {
 			if len(p.key) == 0 || len(p.key) > bolt.MaxKeySize {
@@ -465,11 +603,18 @@ func (s *Store) flushLocked() error {
 	s.flushing = 0
 	s.mu.Unlock()
 	if err != nil {
-		// Keep the keys dirty; later changes to them are already in s.dirty.
+		// Keep the keys dirty and the certs to write or delete; later
+		// changes to them are already in s.dirty.
 		s.mu.Lock()
 		if s.dirty != nil {
 			for k := range dirty {
 				s.dirty[k] = struct{}{}
+			}
+			for _, c := range certs {
+				delete(s.onDisk, c.Sig)
+			}
+			for sig := range dead {
+				s.deadCerts[sig] = struct{}{}
 			}
 		}
 		s.mu.Unlock()
@@ -628,15 +773,21 @@ func (s *Store) Reset() error {
 	defer s.mu.Unlock()
 	if s.db != nil {
 		if err := s.db.Update(func(tx *bolt.Tx) error {
-			if err := tx.DeleteBucket(bucketEntries); err != nil {
-				return err
+			for _, b := range [][]byte{bucketEntries, bucketCerts} {
+				if err := tx.DeleteBucket(b); err != nil {
+					return err
+				}
+				if _, err := tx.CreateBucket(b); err != nil {
+					return err
+				}
 			}
-			_, err := tx.CreateBucket(bucketEntries)
-			return err
+			return nil
 		}); err != nil {
 			return fmt.Errorf("store: reset %s: %w", s.path, err)
 		}
 		clear(s.dirty)
+		clear(s.onDisk)
+		clear(s.deadCerts)
 	}
 	s.entries = newIndex(0)
 	return nil
@@ -672,6 +823,35 @@ func ResetFile(path string) (movedTo string, err error) {
 	}
 	syncDir(filepath.Dir(path))
 	return movedTo, nil
+}
+
+// collectCertsLocked finds the certs on disk that no entry uses any more
+// and marks them for deletion at the next flush. Called with s.mu held (or
+// before the store is shared).
+func (s *Store) collectCertsLocked() {
+	if len(s.onDisk) == 0 {
+		return
+	}
+	used := make(map[[wire.SigSize]byte]struct{}, len(s.onDisk))
+	x := s.entries
+	for i := range x.n {
+		if c := x.at(uint32(i)).cert; c != nil {
+			used[c.Sig] = struct{}{}
+		}
+	}
+	for _, e := range x.sets {
+		for _, d := range e.Deltas {
+			if c := d.Proof.Cert; c != nil {
+				used[c.Sig] = struct{}{}
+			}
+		}
+	}
+	for sig := range s.onDisk {
+		if _, ok := used[sig]; !ok {
+			delete(s.onDisk, sig)
+			s.deadCerts[sig] = struct{}{}
+		}
+	}
 }
 
 // syncDir makes a rename in dir durable; best effort.

@@ -10,6 +10,7 @@ package store
 
 import (
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -67,6 +68,10 @@ func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
 	for _, d := range ds {
 		var e crdt.Entry
 		if !s.apply(d, &e) {
+			if d.Proof.Cert != nil && s.attachLocked(d) && s.dirty != nil && (s.ephemeral == nil || !s.ephemeral(d.Key)) {
+				s.dirty[d.Key] = struct{}{}
+				persist = true
+			}
 			continue
 		}
 		if s.dirty != nil && (s.ephemeral == nil || !s.ephemeral(d.Key)) {
@@ -123,6 +128,55 @@ func (s *Store) apply(d crdt.Delta, e *crdt.Entry) bool {
 	}
 	x.Put(d.Key, next)
 	*e = next
+	return true
+}
+
+// Attach gives stored deltas their proofs: each of ds that the store
+// holds without one (a local write whose batch was signed after it was
+// applied) takes ds's proof. Deltas the store does not hold (a later write
+// replaced them) are skipped. It fires no watch events: the value did not
+// change, only the evidence of who wrote it.
+func (s *Store) Attach(ds []crdt.Delta) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	persist := false
+	for _, d := range ds {
+		if d.Proof.Cert == nil || !s.attachLocked(d) {
+			continue
+		}
+		if s.dirty != nil && (s.ephemeral == nil || !s.ephemeral(d.Key)) {
+			s.dirty[d.Key] = struct{}{}
+			persist = true
+		}
+	}
+	if persist {
+		s.kickFlusher()
+	}
+}
+
+// attachLocked sets d's proof on the stored delta equal to d if that one
+// has none, and reports whether it did. Called with s.mu held.
+func (s *Store) attachLocked(d crdt.Delta) bool {
+	x := s.entries
+	if pos, ok := x.find(d.Key); ok {
+		r := x.at(x.slots[pos] - 1)
+		if r.cert != nil || !x.delta(r).Equal(d) {
+			return false
+		}
+		r.cert, r.pos = d.Proof.Cert, d.Proof.Pos
+		return true
+	}
+	e, ok := x.sets[d.Key]
+	if !ok {
+		return false
+	}
+	i := slices.IndexFunc(e.Deltas, d.Equal)
+	if i < 0 || e.Deltas[i].Proof.Cert != nil {
+		return false
+	}
+	ds := slices.Clone(e.Deltas) // readers may hold e
+	ds[i].Proof = d.Proof
+	x.sets[d.Key] = crdt.Entry{Key: e.Key, Deltas: ds}
 	return true
 }
 

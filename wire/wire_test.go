@@ -15,11 +15,49 @@ import (
 	"github.com/rumor-dev/rumor/crdt"
 )
 
+// certify gives ds one cert in batch order, as a writer's signer would;
+// the signature is a made-up value (wire does not check it).
+func certify(ds []crdt.Delta, sigByte byte) []crdt.Delta {
+	out := slices.Clone(ds)
+	c := &crdt.Cert{Hashes: make([][HashSize]byte, len(out))}
+	for i := range c.Sig {
+		c.Sig[i] = sigByte
+	}
+	for i, d := range out {
+		c.Hashes[i] = Hash(d)
+		out[i].Proof = crdt.Proof{Cert: c, Pos: uint16(i)}
+	}
+	return out
+}
+
 func sample() []crdt.Delta {
-	return []crdt.Delta{
+	a := certify([]crdt.Delta{
 		{Key: "svc/web/1", Stamp: crdt.Stamp{HLC: crdt.MakeHLC(1700000000000, 3), Node: "12D3KooWA"}, Op: crdt.OpPut, Expiry: 1700000060000, Value: []byte(`{"status":"up"}`)},
+		{Key: "svc/web/2", Stamp: crdt.Stamp{HLC: crdt.MakeHLC(1700000000000, 4), Node: "12D3KooWA"}, Op: crdt.OpDelete},
+	}, 1)
+	b := certify([]crdt.Delta{
 		{Key: "kernel/k1", Stamp: crdt.Stamp{HLC: 42, Node: "n2"}, Op: crdt.OpClaim, Epoch: 7, Expiry: 99},
-		{Key: "task/t", Stamp: crdt.Stamp{HLC: 1, Node: "n3"}, Op: crdt.OpPut, Task: crdt.TaskCancelRequested},
+		{Key: "task/t", Stamp: crdt.Stamp{HLC: 43, Node: "n2"}, Op: crdt.OpPut, Task: crdt.TaskCancelRequested},
+		{Key: "task/u", Stamp: crdt.Stamp{HLC: 44, Node: "n2"}, Op: crdt.OpPut, Task: crdt.TaskQueued, Expiry: -3},
+	}, 2)
+	// Only some deltas of b's cert travel, as in an anti-entropy chunk.
+	return []crdt.Delta{a[0], b[2], a[1], b[0]}
+}
+
+// sameDeltas fails unless got holds want's deltas with equivalent proofs.
+func sameDeltas(t *testing.T, got, want []crdt.Delta) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d deltas, want %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if !g.Equal(w) {
+			t.Fatalf("delta %d: got %+v, want %+v", i, g, w)
+		}
+		if g.Proof.Pos != w.Proof.Pos || g.Proof.Cert.Sig != w.Proof.Cert.Sig || !slices.Equal(g.Proof.Cert.Hashes, w.Proof.Cert.Hashes) {
+			t.Fatalf("delta %d: proof differs", i)
+		}
 	}
 }
 
@@ -32,112 +70,100 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 3 {
-		t.Fatalf("decoded %d deltas, want 3", len(got))
-	}
-	for i, d := range sample() {
-		if !got[i].Equal(d) {
-			t.Errorf("delta %d: got %+v, want %+v", i, got[i], d)
-		}
+	sameDeltas(t, got, sample())
+	if got[0].Proof.Cert != got[2].Proof.Cert || got[1].Proof.Cert != got[3].Proof.Cert {
+		t.Error("deltas of one cert do not share the decoded cert")
 	}
 	for _, d := range sample() {
 		one, _ := Encode([]crdt.Delta{d})
-		if Size(d) < len(one)-2 {
+		if Size(d) < len(one)-2-(HashSize+4)*(len(d.Proof.Cert.Hashes)-1) {
 			t.Errorf("Size(%s) = %d underestimates %d", d.Key, Size(d), len(one))
 		}
 	}
 }
 
-func TestVersion1StillReads(t *testing.T) {
-	b1, err := EncodeVersion(sample(), Version1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b2, err := Encode(sample())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b1[1] != Version1 || b2[1] != Version {
-		t.Fatalf("versions written: % x, % x", b1[:2], b2[:2])
-	}
-	for _, b := range [][]byte{b1, b2} {
-		got, err := Decode(b, Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, d := range sample() {
-			if !got[i].Equal(d) {
-				t.Errorf("version %d, delta %d: got %+v, want %+v", b[1], i, got[i], d)
-			}
-		}
-	}
-	// A version in CBOR's longer integer form is still that version.
-	long := append([]byte{b1[0], 0x18, Version1}, b1[2:]...)
-	if _, err := Decode(long, Limits{}); err != nil {
-		t.Errorf("version 1 in long form: %v", err)
-	}
-	if _, err := EncodeVersion(sample(), 3); !errors.Is(err, ErrVersion) {
-		t.Errorf("EncodeVersion(3): err = %v, want ErrVersion", err)
-	}
-}
-
-// TestVersion2WritesEachNodeOnce: one writer's batch names it once, so the
-// envelope is smaller than version 1's by about the node id per delta.
-func TestVersion2WritesEachNodeOnce(t *testing.T) {
+// A batch that carries its whole cert sends no hash: one signature is the
+// whole cost of signing, however many deltas it holds.
+func TestWholeBatchSendsNoHashes(t *testing.T) {
 	node := "12D3KooWQfGkPUkoLDEeJE3H3ZTmu9BZvAdbJpmhha8WpjeSLKMM"
 	ds := make([]crdt.Delta, 100)
 	for i := range ds {
-		ds[i] = crdt.Delta{Key: "bl/x/" + strings.Repeat("k", i%7), Stamp: crdt.Stamp{HLC: crdt.HLC(1000 + i), Node: node}, Op: crdt.OpPut, Value: bytes.Repeat([]byte("v"), 200)}
+		ds[i] = crdt.Delta{Key: fmt.Sprintf("bl/x/%d", i), Stamp: crdt.Stamp{HLC: crdt.HLC(1000 + i), Node: node}, Op: crdt.OpPut, Value: bytes.Repeat([]byte("v"), 200)}
 	}
-	b1, _ := EncodeVersion(ds, Version1)
-	b2, _ := Encode(ds)
-	if saved := len(b1) - len(b2); saved < 99*len(node) {
-		t.Errorf("version 2 saves %d bytes on 100 deltas of one writer, want at least %d", saved, 99*len(node))
-	}
-	// Many writers (an anti-entropy chunk) round-trip too.
-	for i := range ds {
-		ds[i].Stamp.Node = fmt.Sprintf("n%d", i%23)
-	}
-	b, _ := Encode(ds)
-	got, err := Decode(b, Limits{})
+	ds = certify(ds, 7)
+	b, err := Encode(ds)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range ds {
-		if !got[i].Equal(ds[i]) {
-			t.Fatalf("delta %d: got %+v, want %+v", i, got[i], ds[i])
-		}
+	payload := 0
+	for _, d := range ds {
+		payload += len(d.Key) + len(d.Value) + 8
+	}
+	if over := len(b) - payload; over > 64+len(node)+100*20 {
+		t.Errorf("envelope of 100 deltas is %d bytes over their payload, want at most a signature, the node and ~20 B a delta", over)
+	}
+	if bytes.Contains(b, ds[0].Proof.Cert.Hashes[0][:]) {
+		t.Error("a hash of a delta in the envelope was sent")
+	}
+	// Half of them: the other half's hashes travel.
+	half := ds[:50]
+	b2, _ := Encode(half)
+	got, err := Decode(b2, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameDeltas(t, got, half)
+}
+
+func TestEncodeRefuses(t *testing.T) {
+	s := sample()
+	unsigned := s[0]
+	unsigned.Proof = crdt.Proof{}
+	if _, err := Encode([]crdt.Delta{unsigned}); !errors.Is(err, ErrUnsigned) {
+		t.Errorf("unsigned: err = %v, want ErrUnsigned", err)
+	}
+	if _, err := Encode([]crdt.Delta{s[0], s[0]}); err == nil {
+		t.Error("a cert position twice: no error")
+	}
+	bad := s[0]
+	bad.Proof.Pos = 9
+	if _, err := Encode([]crdt.Delta{bad}); err == nil {
+		t.Error("position past the cert: no error")
 	}
 }
 
-func TestDecodeRejects(t *testing.T) {
-	v3, _ := cbor.Marshal([]any{3, []any{}})
-	d := []any{"bl/x/1", 1, 0, 1, 0, 0, 0, []byte("v")}
-	d1 := []any{"bl/x/1", 1, 1, 1, 0, 0, 0, []byte("v")}
-	nodeOutOfRange, _ := cbor.Marshal([]any{2, []string{"n"}, []any{d1}})
-	unusedNode, _ := cbor.Marshal([]any{2, []string{"n", "m"}, []any{d, d}})
-	dupNode, _ := cbor.Marshal([]any{2, []string{"n", "n"}, []any{d, d1}})
-	manyNodes := make([]string, 20)
-	manyDeltas := make([]any, 20)
-	for i := range manyNodes {
-		manyNodes[i] = fmt.Sprint("n", i)
-		manyDeltas[i] = []any{"bl/x/1", 1, i, 1, 0, 0, 0, []byte("v")}
+// raw builds an envelope by hand for the decoder's refusals.
+func raw(t *testing.T, v ...any) []byte {
+	t.Helper()
+	b, err := cbor.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
 	}
-	manyNodes[19] = "n3"
-	dupNodeMany, _ := cbor.Marshal([]any{2, manyNodes, manyDeltas})
-	moreNodesThanDeltas, _ := cbor.Marshal([]any{2, []string{"n"}, []any{}})
-	longNode, _ := cbor.Marshal([]any{2, []string{strings.Repeat("n", 200)}, []any{d}})
-	v2Shape1, _ := cbor.Marshal([]any{2, []any{[]any{"bl/x/1", 1, "n", 1, 0, 0, 0, []byte("v")}}})
-	v1Shape2, _ := cbor.Marshal([]any{1, []string{"n"}, []any{d}})
+	return b
+}
+
+func TestDecodeRejects(t *testing.T) {
+	sig := bytes.Repeat([]byte{1}, 64)
+	h := bytes.Repeat([]byte{2}, 32)
+	delta := func(node, cert, pos int) []any { return []any{"bl/x/1", 1, node, 1, 0, 0, 0, []byte("v"), cert, pos} }
+	cert := func(node, count int, hashes ...[]any) []any {
+		if hashes == nil {
+			hashes = [][]any{}
+		}
+		return []any{node, sig, count, hashes}
+	}
+	ok := raw(t, 3, []string{"n"}, []any{cert(0, 1)}, []any{delta(0, 0, 0)})
+	if _, err := Decode(ok, Limits{}); err != nil {
+		t.Fatalf("hand-made envelope: %v", err)
+	}
 	many := make([]crdt.Delta, 5)
 	for i := range many {
-		many[i] = sample()[0]
+		many[i] = crdt.Delta{Key: fmt.Sprintf("bl/x/%d", i), Stamp: crdt.Stamp{HLC: 1, Node: "n"}, Op: crdt.OpPut}
 	}
-	tooMany, _ := Encode(many)
-	longKey, _ := Encode([]crdt.Delta{{Key: strings.Repeat("k", 600)}})
-	bigVal, _ := Encode([]crdt.Delta{{Key: "bl/x/1", Value: bytes.Repeat([]byte("v"), 100)}})
-	trailing, _ := Encode(sample())
-	trailing = append(trailing, 0)
+	tooMany, _ := Encode(certify(many, 1))
+	longKey, _ := Encode(certify([]crdt.Delta{{Key: strings.Repeat("k", 600), Stamp: crdt.Stamp{Node: "n"}}}, 1))
+	bigVal, _ := Encode(certify([]crdt.Delta{{Key: "bl/x/1", Stamp: crdt.Stamp{Node: "n"}, Value: bytes.Repeat([]byte("v"), 100)}}, 1))
+	trailing := append(bytes.Clone(ok), 0)
 	for _, tc := range []struct {
 		name string
 		in   []byte
@@ -147,18 +173,29 @@ func TestDecodeRejects(t *testing.T) {
 		{"empty", nil, Limits{}, ErrMalformed},
 		{"garbage", []byte("\xff\x00garbage"), Limits{}, ErrMalformed},
 		{"trailing bytes", trailing, Limits{}, ErrMalformed},
-		{"unknown version", v3, Limits{}, ErrVersion},
-		{"node index out of range", nodeOutOfRange, Limits{}, ErrMalformed},
-		{"unused node", unusedNode, Limits{}, ErrMalformed},
-		{"repeated node", dupNode, Limits{}, ErrMalformed},
-		{"repeated node among many", dupNodeMany, Limits{}, ErrMalformed},
-		{"more nodes than deltas", moreNodesThanDeltas, Limits{}, ErrMalformed},
-		{"long node id", longNode, Limits{}, ErrLimit},
-		{"version 2 in version 1's shape", v2Shape1, Limits{}, ErrMalformed},
-		{"version 1 in version 2's shape", v1Shape2, Limits{}, ErrMalformed},
-		{"too many deltas", tooMany, Limits{MaxDeltas: 4, MaxKeyBytes: 512, MaxValue: 1024, MaxNode: 64}, ErrLimit},
+		{"version 1 (unsigned)", raw(t, 1, []any{[]any{"bl/x/1", 1, "n", 1, 0, 0, 0, []byte("v")}}), Limits{}, ErrVersion},
+		{"version 2 (unsigned)", raw(t, 2, []string{"n"}, []any{[]any{"bl/x/1", 1, 0, 1, 0, 0, 0, []byte("v")}}), Limits{}, ErrVersion},
+		{"version 4", raw(t, 4, []string{}, []any{}, []any{}), Limits{}, ErrVersion},
+		{"three elements", raw(t, 3, []string{"n"}, []any{delta(0, 0, 0)}), Limits{}, ErrMalformed},
+		{"node index out of range", raw(t, 3, []string{"n"}, []any{cert(0, 1)}, []any{delta(1, 0, 0)}), Limits{}, ErrMalformed},
+		{"unused node", raw(t, 3, []string{"n", "m"}, []any{cert(0, 2)}, []any{delta(0, 0, 0), delta(0, 0, 1)}), Limits{}, ErrMalformed},
+		{"repeated node", raw(t, 3, []string{"n", "n"}, []any{cert(0, 1), cert(1, 1)}, []any{delta(0, 0, 0), delta(1, 1, 0)}), Limits{}, ErrMalformed},
+		{"long node id", raw(t, 3, []string{strings.Repeat("n", 200)}, []any{cert(0, 1)}, []any{delta(0, 0, 0)}), Limits{}, ErrLimit},
+		{"cert index out of range", raw(t, 3, []string{"n"}, []any{cert(0, 1)}, []any{delta(0, 1, 0)}), Limits{}, ErrMalformed},
+		{"unused cert", raw(t, 3, []string{"n"}, []any{cert(0, 1), cert(0, 1)}, []any{delta(0, 0, 0), delta(0, 0, 0)}), Limits{}, ErrMalformed},
+		{"position filled twice", raw(t, 3, []string{"n"}, []any{cert(0, 2)}, []any{delta(0, 0, 0), delta(0, 0, 0)}), Limits{}, ErrMalformed},
+		{"position by delta and hash", raw(t, 3, []string{"n"}, []any{cert(0, 1, []any{0, h})}, []any{delta(0, 0, 0)}), Limits{}, ErrMalformed},
+		{"position left empty", raw(t, 3, []string{"n"}, []any{cert(0, 2)}, []any{delta(0, 0, 0)}), Limits{}, ErrMalformed},
+		{"position past the cert", raw(t, 3, []string{"n"}, []any{cert(0, 1)}, []any{delta(0, 0, 1)}), Limits{}, ErrMalformed},
+		{"hash positions not ascending", raw(t, 3, []string{"n"}, []any{cert(0, 3, []any{2, h}, []any{1, h})}, []any{delta(0, 0, 0)}), Limits{}, ErrMalformed},
+		{"cert of no delta", raw(t, 3, []string{"n"}, []any{cert(0, 0)}, []any{delta(0, 0, 0)}), Limits{}, ErrMalformed},
+		{"cert over MaxCert", raw(t, 3, []string{"n"}, []any{cert(0, 5000)}, []any{delta(0, 0, 0)}), Limits{}, ErrLimit},
+		{"short signature", raw(t, 3, []string{"n"}, []any{[]any{0, sig[:63], 1, []any{}}}, []any{delta(0, 0, 0)}), Limits{}, ErrMalformed},
+		{"short hash", raw(t, 3, []string{"n"}, []any{cert(0, 2, []any{1, h[:31]})}, []any{delta(0, 0, 0)}), Limits{}, ErrMalformed},
+		{"writer is not the cert's", raw(t, 3, []string{"n", "m"}, []any{cert(0, 2)}, []any{delta(0, 0, 0), delta(1, 0, 1)}), Limits{}, ErrMalformed},
+		{"too many deltas", tooMany, Limits{MaxDeltas: 4}, ErrLimit},
 		{"long key", longKey, Limits{}, ErrLimit},
-		{"big value", bigVal, Limits{MaxDeltas: 4, MaxKeyBytes: 512, MaxValue: 99, MaxNode: 64}, ErrLimit},
+		{"big value", bigVal, Limits{MaxValue: 99}, ErrLimit},
 	} {
 		if _, err := Decode(tc.in, tc.lim); !errors.Is(err, tc.want) {
 			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
@@ -166,16 +203,13 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
-// FuzzDecode checks that Decode never panics and that whatever it accepts
-// re-encodes to something it decodes to the same deltas.
+// FuzzDecode checks that Decode never panics, that what it accepts the
+// generic CBOR library reads alike, and that it re-encodes to something
+// it decodes to the same deltas and proofs.
 func FuzzDecode(f *testing.F) {
 	b, _ := Encode(sample())
 	f.Add(b)
-	b1, _ := EncodeVersion(sample(), Version1)
-	f.Add(b1)
-	empty, _ := Encode(nil)
-	f.Add(empty)
-	f.Add([]byte{0x82, 0x01, 0x80})
+	f.Add([]byte{0x84, 0x03, 0x80, 0x80, 0x80})
 	f.Add([]byte{0x83, 0x02, 0x80, 0x80})
 	f.Add([]byte("garbage"))
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -183,35 +217,44 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if v, _ := peekVersion(in); v == Version {
-			agreesWithGeneric(t, in, ds)
-		}
+		agreesWithGeneric(t, in, ds)
 		again, err := Encode(ds)
 		if err != nil {
 			t.Fatalf("re-encode: %v", err)
 		}
 		ds2, err := Decode(again, Limits{})
-		if err != nil || len(ds2) != len(ds) {
-			t.Fatalf("round trip: %v, %d vs %d", err, len(ds2), len(ds))
+		if err != nil {
+			t.Fatalf("round trip: %v", err)
 		}
-		for i := range ds {
-			if !ds[i].Equal(ds2[i]) {
-				t.Fatalf("round trip changed delta %d", i)
-			}
-		}
+		sameDeltas(t, ds2, ds)
 	})
 }
 
-// generic2 mirrors version 2 for the reflection-based CBOR library, to
+// generic mirrors the envelope for the reflection-based CBOR library, to
 // check the hand-written codec against it.
-type generic2 struct {
+type generic struct {
 	_       struct{} `cbor:",toarray"`
 	Version uint64
 	Nodes   []string
-	Deltas  []generic2Delta
+	Certs   []genericCert
+	Deltas  []genericDelta
 }
 
-type generic2Delta struct {
+type genericCert struct {
+	_      struct{} `cbor:",toarray"`
+	Node   uint64
+	Sig    []byte
+	Count  uint64
+	Hashes []genericHash
+}
+
+type genericHash struct {
+	_    struct{} `cbor:",toarray"`
+	Pos  uint64
+	Hash []byte
+}
+
+type genericDelta struct {
 	_      struct{} `cbor:",toarray"`
 	Key    string
 	HLC    uint64
@@ -221,14 +264,15 @@ type generic2Delta struct {
 	Epoch  uint64
 	Task   uint8
 	Value  []byte
+	Cert   uint64
+	Pos    uint64
 }
 
-// agreesWithGeneric checks that the library reads b (a version 2
-// envelope) to the same deltas as ds.
+// agreesWithGeneric checks that the library reads b to the same deltas as ds.
 func agreesWithGeneric(t *testing.T, b []byte, ds []crdt.Delta) {
 	t.Helper()
-	var g generic2
-	if err := decMode.Unmarshal(b, &g); err != nil {
+	var g generic
+	if err := Unmarshal(b, &g); err != nil {
 		t.Fatalf("the generic decoder refuses what Decode accepted: %v", err)
 	}
 	if g.Version != Version || len(g.Deltas) != len(ds) {
@@ -237,25 +281,25 @@ func agreesWithGeneric(t *testing.T, b []byte, ds []crdt.Delta) {
 	for i, w := range g.Deltas {
 		d := crdt.Delta{Key: w.Key, Stamp: crdt.Stamp{HLC: crdt.HLC(w.HLC), Node: g.Nodes[w.Node]}, Op: crdt.Op(w.Op),
 			Expiry: w.Expiry, Epoch: w.Epoch, Task: crdt.TaskState(w.Task), Value: w.Value}
-		if !d.Equal(ds[i]) {
+		if !d.Equal(ds[i]) || !bytes.Equal(g.Certs[w.Cert].Sig, ds[i].Proof.Cert.Sig[:]) || w.Pos != uint64(ds[i].Proof.Pos) {
 			t.Fatalf("delta %d: generic decoder %+v, Decode %+v", i, d, ds[i])
 		}
 	}
 }
 
-// TestVersion2MatchesGenericCBOR: the hand-written encoder writes, byte for
-// byte, what the CBOR library writes for the same envelope, and both
-// decoders agree.
-func TestVersion2MatchesGenericCBOR(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
+// randomSigned returns random deltas from a few writers, each writer's in
+// certs of its own, some certs partly present.
+func randomSigned(r *rand.Rand, round int) []crdt.Delta {
 	pick := func(vs ...uint64) uint64 { return vs[r.IntN(len(vs))] }
 	edges := []uint64{0, 1, 23, 24, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, math.MaxUint64}
-	for round := range 200 {
-		ds := make([]crdt.Delta, r.IntN(40))
+	var out []crdt.Delta
+	for c := range r.IntN(6) {
+		node := fmt.Sprintf("node-%d", r.IntN(1+round%5))
+		ds := make([]crdt.Delta, 1+r.IntN(20))
 		for i := range ds {
 			ds[i] = crdt.Delta{
 				Key:    fmt.Sprintf("bl/l/%d-é%s", r.IntN(1000), strings.Repeat("k", int(pick(0, 1, 30, 300)))),
-				Stamp:  crdt.Stamp{HLC: crdt.HLC(pick(edges...)), Node: fmt.Sprintf("node-%d", r.IntN(1+round%12))},
+				Stamp:  crdt.Stamp{HLC: crdt.HLC(pick(edges...)), Node: node},
 				Op:     crdt.Op(pick(0, 1, 23, 24, 255)),
 				Expiry: int64(pick(edges...)>>1) * int64(1-2*r.IntN(2)),
 				Epoch:  pick(edges...),
@@ -265,35 +309,37 @@ func TestVersion2MatchesGenericCBOR(t *testing.T) {
 				ds[i].Value = bytes.Repeat([]byte{byte(i)}, n)
 			}
 		}
+		ds = certify(ds, byte(c))
+		for _, d := range ds {
+			if r.IntN(3) > 0 {
+				out = append(out, d)
+			}
+		}
+	}
+	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// TestMatchesGenericCBOR: the hand-written encoder writes, byte for byte,
+// what the CBOR library writes for the same envelope, and both decoders
+// agree.
+func TestMatchesGenericCBOR(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		ds := randomSigned(r, round)
 		b, err := Encode(ds)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := Decode(b, Limits{MaxDeltas: 100, MaxKeyBytes: 512, MaxValue: 1 << 20, MaxNode: 64})
+		got, err := Decode(b, Limits{MaxDeltas: 200, MaxValue: 1 << 20})
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
-		for i := range ds {
-			if !got[i].Equal(ds[i]) {
-				t.Fatalf("round %d, delta %d: got %+v, want %+v", round, i, got[i], ds[i])
-			}
-		}
+		sameDeltas(t, got, ds)
 		agreesWithGeneric(t, b, got)
-		// The library's own encoding of the same envelope is identical.
-		g := generic2{Version: Version, Nodes: []string{}, Deltas: make([]generic2Delta, len(ds))}
-		index := map[string]uint64{}
-		for i, d := range ds {
-			n, ok := index[d.Stamp.Node]
-			if !ok {
-				n = uint64(len(g.Nodes))
-				index[d.Stamp.Node] = n
-				g.Nodes = append(g.Nodes, d.Stamp.Node)
-			}
-			v := d.Value
-			if v == nil {
-				v = []byte{}
-			}
-			g.Deltas[i] = generic2Delta{Key: d.Key, HLC: uint64(d.Stamp.HLC), Node: n, Op: uint8(d.Op), Expiry: d.Expiry, Epoch: d.Epoch, Task: uint8(d.Task), Value: v}
+		var g generic
+		if err := Unmarshal(b, &g); err != nil {
+			t.Fatal(err)
 		}
 		want, err := cbor.Marshal(g)
 		if err != nil {
@@ -305,31 +351,60 @@ func TestVersion2MatchesGenericCBOR(t *testing.T) {
 	}
 }
 
-// TestVersion2ReaderIsStrict: forms the writer never produces are refused.
-func TestVersion2ReaderIsStrict(t *testing.T) {
-	good, _ := Encode([]crdt.Delta{{Key: "bl/x/1", Stamp: crdt.Stamp{HLC: 5, Node: "n"}, Op: crdt.OpPut, Expiry: -3, Value: []byte("v")}})
+// TestCanonicalMatchesGenericCBOR: the bytes a hash covers are the CBOR
+// library's encoding of [key, hlc, node, op, expiry, epoch, task, value].
+func TestCanonicalMatchesGenericCBOR(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := range 100 {
+		for _, d := range randomSigned(r, round) {
+			v := d.Value
+			if v == nil {
+				v = []byte{}
+			}
+			want, _ := cbor.Marshal([]any{d.Key, uint64(d.Stamp.HLC), d.Stamp.Node, uint8(d.Op), d.Expiry, d.Epoch, uint8(d.Task), v})
+			if got := AppendCanonical(nil, d); !bytes.Equal(got, want) {
+				t.Fatalf("canonical bytes of %+v differ from the library's", d)
+			}
+		}
+	}
+	// Every field is covered: changing any one changes the hash.
+	d := sample()[0]
+	for name, f := range map[string]func(*crdt.Delta){
+		"key": func(d *crdt.Delta) { d.Key += "x" }, "hlc": func(d *crdt.Delta) { d.Stamp.HLC++ },
+		"node": func(d *crdt.Delta) { d.Stamp.Node += "x" }, "op": func(d *crdt.Delta) { d.Op++ },
+		"expiry": func(d *crdt.Delta) { d.Expiry++ }, "epoch": func(d *crdt.Delta) { d.Epoch++ },
+		"task": func(d *crdt.Delta) { d.Task++ }, "value": func(d *crdt.Delta) { d.Value = append(slices.Clone(d.Value), 'x') },
+	} {
+		e := d
+		f(&e)
+		if Hash(e) == Hash(d) {
+			t.Errorf("changing the %s leaves the hash unchanged", name)
+		}
+	}
+}
+
+// TestReaderIsStrict: forms the writer never produces are refused.
+func TestReaderIsStrict(t *testing.T) {
+	good, _ := Encode(certify([]crdt.Delta{{Key: "bl/x/1", Stamp: crdt.Stamp{HLC: 5, Node: "n"}, Op: crdt.OpPut, Expiry: -3, Value: []byte("v")}}, 1))
 	if _, err := Decode(good, Limits{}); err != nil {
 		t.Fatal(err)
 	}
-	// good is 83 02 81 61 6e 81 88 66 "bl/x/1" 05 00 01 22 00 00 41 76.
-	at := bytes.Index(good, []byte("bl/x/1")) + len("bl/x/1")
+	at := bytes.Index(good, []byte("bl/x/1")) + len("bl/x/1") // the hlc, 05
 	edit := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
 	for name, in := range map[string][]byte{
 		"non-shortest integer": edit(func(b []byte) []byte { return slices.Concat(b[:at], []byte{0x18, 0x05}, b[at+1:]) }),
 		"non-shortest length":  edit(func(b []byte) []byte { return slices.Concat(b[:2], []byte{0x98, 0x01}, b[3:]) }),
 		"indefinite array":     edit(func(b []byte) []byte { b[0] = 0x9f; return append(b, 0xff) }),
 		"tagged value":         edit(func(b []byte) []byte { return slices.Concat(b[:at], []byte{0xc1}, b[at:]) }),
-		"null value":           edit(func(b []byte) []byte { return slices.Concat(b[:len(b)-2], []byte{0xf6}) }),
-		"text value":           edit(func(b []byte) []byte { b[len(b)-2] = 0x61; return b }),
+		"null cert index":      edit(func(b []byte) []byte { return slices.Concat(b[:len(b)-2], []byte{0xf6, 0x00}) }),
 		"bytes key":            edit(func(b []byte) []byte { b[at-7] = 0x46; return b }),
 		"invalid UTF-8 key":    edit(func(b []byte) []byte { b[at-1] = 0xff; return b }),
 		"invalid UTF-8 node":   edit(func(b []byte) []byte { b[4] = 0xff; return b }),
 		"op over 255":          edit(func(b []byte) []byte { return slices.Concat(b[:at+2], []byte{0x19, 0x01, 0x00}, b[at+3:]) }),
-		"delta of 7 elements":  edit(func(b []byte) []byte { b[6] = 0x87; return b }),
 		"trailing byte":        append(bytes.Clone(good), 0),
 		"truncated":            good[:len(good)-1],
-		"huge array claim":     {0x83, 0x02, 0x81, 0x61, 'n', 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
-		"huge string claim":    {0x83, 0x02, 0x81, 0x7b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		"huge array claim":     {0x84, 0x03, 0x81, 0x61, 'n', 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		"huge string claim":    {0x84, 0x03, 0x81, 0x7b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 		"reserved value":       edit(func(b []byte) []byte { b[at] = 0x1c; return b }),
 	} {
 		if _, err := Decode(in, Limits{}); !errors.Is(err, ErrMalformed) {
@@ -338,34 +413,33 @@ func TestVersion2ReaderIsStrict(t *testing.T) {
 	}
 }
 
-// BenchmarkDecode decodes a gossip-sized batch (150 deltas of a 200-byte
-// value from one writer) in each version.
+// BenchmarkDecode decodes a gossip-sized batch: 150 deltas of a 200-byte
+// value from one writer under one cert (hashing each delta included).
 func BenchmarkDecode(b *testing.B) {
 	ds := make([]crdt.Delta, 150)
 	for i := range ds {
 		ds[i] = crdt.Delta{Key: fmt.Sprintf("bl/bench/t%09d", i), Stamp: crdt.Stamp{HLC: crdt.MakeHLC(1700000000000, uint16(i)), Node: "12D3KooWQfGkPUkoLDEeJE3H3ZTmu9BZvAdbJpmhha8WpjeSLKMM"}, Op: crdt.OpPut, Value: bytes.Repeat([]byte("r"), 200)}
 	}
-	for _, v := range []int{Version1, Version} {
-		data, err := EncodeVersion(ds, v)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run(fmt.Sprintf("v%d", v), func(b *testing.B) {
-			b.SetBytes(int64(len(data)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := Decode(data, Limits{}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(fmt.Sprintf("encode-v%d", v), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := EncodeVersion(ds, v); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	ds = certify(ds, 1)
+	data, err := Encode(ds)
+	if err != nil {
+		b.Fatal(err)
 	}
+	b.Run("decode", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Decode(data, Limits{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Encode(ds); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

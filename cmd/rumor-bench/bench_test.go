@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/crdt"
-	"github.com/rumor-dev/rumor/daemon"
 )
 
 func TestTrackerWaitsForEveryOtherAgent(t *testing.T) {
@@ -53,7 +53,7 @@ func TestPayloadSizes(t *testing.T) {
 }
 
 func TestMemorySmall(t *testing.T) {
-	res, err := runMemory(600, 200, 1)
+	res, err := runMemory(600, 200, 256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestParseSizesOrNone(t *testing.T) {
 
 func TestProcConfigIsAValidAgentConfig(t *testing.T) {
 	opt := procOptions{heartbeat: 200 * time.Millisecond, suspect: 600 * time.Millisecond, dead: 2 * time.Second}
-	cfg := daemon.DefaultConfig()
+	cfg := config.DefaultConfig()
 	if err := cfg.LoadYAML([]byte(procConfig(opt)), "agent.yaml"); err != nil {
 		t.Fatal(err)
 	}

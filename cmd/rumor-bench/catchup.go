@@ -24,15 +24,15 @@ type CatchUpResult struct {
 	// FillSeconds is writing the keys (bl add, spread over the agents)
 	// until every agent held them all.
 	FillSeconds float64 `json:"fill_seconds"`
-	// StartMs is daemon.New + Start of the new agent; CatchUpMs runs from
-	// just before daemon.New until its store held every key.
+	// StartMs is agent.New + Start of the new agent; CatchUpMs runs from
+	// just before agent.New until its store held every key.
 	StartMs   float64 `json:"start_ms"`
 	CatchUpMs float64 `json:"catch_up_ms"`
 	// Repaired is how many deltas the new agent received by anti-entropy
 	// (the rest came by gossip), from its status.
 	Repaired uint64 `json:"repaired_by_anti_entropy"`
 	// CloseMs is the new agent's Close() (which flushes its state file);
-	// RestartMs is daemon.New + Start from its data dir afterwards.
+	// RestartMs is agent.New + Start from its data dir afterwards.
 	CloseMs   float64 `json:"close_ms"`
 	RestartMs float64 `json:"restart_ms"`
 	// BlAtRestart is how many bl/ keys the store listed right after Start

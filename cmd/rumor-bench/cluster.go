@@ -15,7 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rumor-dev/rumor/daemon"
+	"github.com/rumor-dev/rumor/agent"
+	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/store"
 )
 
@@ -26,10 +27,10 @@ type clusterOptions struct {
 	settle      time.Duration // pause after forming, for GossipSub meshes to graft
 	seed        uint64
 	// configure, when set, adjusts agent i's config before it starts.
-	configure func(i int, cfg *daemon.Config)
+	configure func(i int, cfg *config.Config)
 	// options, when set, returns agent i's options; the cluster sets
 	// NoSocket, Logger and Rand itself.
-	options func(i int) daemon.Options
+	options func(i int) agent.Options
 	// logger, when set, returns agent i's logger (default: logs discarded).
 	logger func(i int) *slog.Logger
 }
@@ -37,8 +38,8 @@ type clusterOptions struct {
 // cluster is n agents in this process on 127.0.0.1, each joined through
 // the first.
 type cluster struct {
-	agents []*daemon.Agent
-	cfgs   []daemon.Config // each agent's config, to restart it from its data dir
+	agents []*agent.Agent
+	cfgs   []config.Config // each agent's config, to restart it from its data dir
 	opt    clusterOptions
 	root   string // parent of the agents' data dirs
 	// formed is how long it took until every agent listed every member.
@@ -124,8 +125,8 @@ func startCluster(ctx context.Context, n int, opt clusterOptions) (*cluster, err
 
 // config returns a bench agent's config with its data dir named dir under
 // the cluster's root.
-func (c *cluster) config(dir string) daemon.Config {
-	cfg := daemon.LocalConfig(filepath.Join(c.root, dir))
+func (c *cluster) config(dir string) config.Config {
+	cfg := config.LocalConfig(filepath.Join(c.root, dir))
 	cfg.Cluster = "bench"
 	scaleDetector(&cfg, c.opt.heartbeat)
 	return cfg
@@ -134,7 +135,7 @@ func (c *cluster) config(dir string) daemon.Config {
 // scaleDetector sets the heartbeat to hb and, for a heartbeat slower than
 // the default, stretches suspect_after and dead_after by the same factor
 // (an agent refuses suspect_after under two heartbeats).
-func scaleDetector(cfg *daemon.Config, hb time.Duration) {
+func scaleDetector(cfg *config.Config, hb time.Duration) {
 	if hb <= 0 {
 		return
 	}
@@ -149,8 +150,8 @@ func scaleDetector(cfg *daemon.Config, hb time.Duration) {
 // startAgent starts one agent with cfg, with the options and logger of
 // cluster index i (logs discarded unless opt.logger is set) and randomness
 // from stream.
-func (c *cluster) startAgent(ctx context.Context, i int, cfg daemon.Config, stream uint64) (*daemon.Agent, error) {
-	var o daemon.Options
+func (c *cluster) startAgent(ctx context.Context, i int, cfg config.Config, stream uint64) (*agent.Agent, error) {
+	var o agent.Options
 	if c.opt.options != nil {
 		o = c.opt.options(i)
 	}
@@ -160,7 +161,7 @@ func (c *cluster) startAgent(ctx context.Context, i int, cfg daemon.Config, stre
 		o.Logger = c.opt.logger(i)
 	}
 	o.Rand = rand.New(rand.NewPCG(c.opt.seed, stream))
-	a, err := daemon.New(cfg, o)
+	a, err := agent.New(cfg, o)
 	if err == nil {
 		err = a.Start(ctx)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/bench/benchstat"
-	"github.com/rumor-dev/rumor/daemon"
+	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/rpc"
 )
 
@@ -31,7 +31,7 @@ type IdleResult struct {
 	// FalseDead and FalseSuspect count the changes of any agent's view of
 	// another (live) agent to dead or to suspect during the idle time, as
 	// the agents reported them: every membership change an agent makes is
-	// one line in its log (daemon.Options.Logger), so none is missed,
+	// one line in its log (agent.Options.Logger), so none is missed,
 	// however brief. FalseSuspect includes suspicion on a lost-connection
 	// hint.
 	FalseDead    int `json:"false_dead"`
@@ -288,7 +288,7 @@ func (h membershipLog) WithGroup(string) slog.Handler { return h }
 // alive, then leaves them idle for ip.duration while counting every
 // suspect and dead verdict, from the agents' logs and by polling Members().
 func runIdle(ctx context.Context, out io.Writer, ip idleParams, p params) (res IdleResult, err error) {
-	d := daemon.DefaultConfig()
+	d := config.DefaultConfig()
 	n := ip.agents
 	res = IdleResult{Agents: n, HeartbeatMs: int(d.Heartbeat / time.Millisecond), SuspectAfterMs: int(d.SuspectAfter / time.Millisecond),
 		DeadAfterMs: int(d.DeadAfter / time.Millisecond), PollMs: int(ip.poll / time.Millisecond)}
@@ -296,7 +296,7 @@ func runIdle(ctx context.Context, out io.Writer, ip idleParams, p params) (res I
 	opt := p.cluster
 	opt.heartbeat = d.Heartbeat
 	opt.settle = 0 // no mesh to wait for: the idle time itself is the measurement
-	opt.configure = func(_ int, cfg *daemon.Config) {
+	opt.configure = func(_ int, cfg *config.Config) {
 		cfg.Heartbeat, cfg.SuspectAfter, cfg.DeadAfter = d.Heartbeat, d.SuspectAfter, d.DeadAfter
 	}
 	opt.logger = func(i int) *slog.Logger { return slog.New(membershipLog{agent: i, v: v}) }

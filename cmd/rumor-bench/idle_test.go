@@ -11,7 +11,7 @@ import (
 )
 
 // TestMembershipLogCountsVerdicts feeds the hook the lines the agent logs
-// for membership changes (daemon.Agent.logMembership).
+// for membership changes (agent.Agent.logMembership).
 func TestMembershipLogCountsVerdicts(t *testing.T) {
 	v := newVerdicts(2)
 	log := slog.New(membershipLog{agent: 1, v: v})

@@ -2,12 +2,11 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/identity"
 	"github.com/rumor-dev/rumor/store"
 	"github.com/rumor-dev/rumor/wire"
 )
@@ -21,6 +20,10 @@ type MemoryResult struct {
 	// Store says which store was measured (in-memory, not persistent).
 	Store        string  `json:"store"`
 	Keys         int     `json:"keys"`
+	// PerBatch is how many deltas each writer signed as one batch (one
+	// cert, shared by them in the store): 256 as a busy publisher sends
+	// them, 1 as an idle one does.
+	PerBatch     int     `json:"per_batch"`
 	PayloadBytes int     `json:"payload_bytes"`
 	KeyBytes     int     `json:"key_bytes"`
 	HeapBefore   uint64  `json:"heap_before"`
@@ -30,21 +33,21 @@ type MemoryResult struct {
 }
 
 // runMemory fills a fresh store with keys svc entries written by 30 nodes,
-// as an agent would hold them after receiving them: each batch of deltas is
-// encoded for the wire and decoded again before it is applied, so keys,
-// node ids and values are separate allocations as on a receiver.
-func runMemory(keys, payload int, seed uint64) (MemoryResult, error) {
-	res := MemoryResult{Store: memoryStore, Keys: keys, PayloadBytes: payload}
-	rng := rand.New(rand.NewPCG(seed, 4))
-	nodes := make([]string, 30)
-	const b58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-	for i := range nodes {
-		var sb strings.Builder
-		sb.WriteString("12D3KooW") // the shape of an Ed25519 peer id
-		for range 44 {
-			sb.WriteByte(b58[rng.IntN(len(b58))])
+// as an agent would hold them after receiving them: each writer signs its
+// deltas in batches of perBatch, and each batch is encoded for the wire and
+// decoded again before it is applied, so keys, node ids, values and certs
+// are separate allocations as on a receiver.
+func runMemory(keys, payload, perBatch int) (MemoryResult, error) {
+	res := MemoryResult{Store: memoryStore, Keys: keys, PayloadBytes: payload, PerBatch: perBatch}
+	signers := make([]*identity.Signer, 30)
+	for i := range signers {
+		k, _, err := identity.Generate()
+		if err != nil {
+			return res, err
 		}
-		nodes[i] = sb.String()
+		if signers[i], err = identity.NewSigner(k, "bench"); err != nil {
+			return res, err
+		}
 	}
 	value := crdt.Encode(crdt.ServiceValue{Addr: "10.1.2.3:8080", Status: "up", Tags: servicePayload(payload).Tags})
 	res.PayloadBytes = len(value)
@@ -53,10 +56,14 @@ func runMemory(keys, payload int, seed uint64) (MemoryResult, error) {
 	before := heapAlloc()
 	began := time.Now()
 	wall := time.Now().UnixMilli()
-	batch := make([]crdt.Delta, 0, 256)
+	batch := make([]crdt.Delta, 0, perBatch)
+	var writer *identity.Signer
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
+		}
+		if err := writer.Sign(batch); err != nil {
+			return err
 		}
 		b, err := wire.Encode(batch)
 		if err != nil {
@@ -75,10 +82,11 @@ func runMemory(keys, payload int, seed uint64) (MemoryResult, error) {
 	for i := range keys {
 		key := fmt.Sprintf("svc/service-%03d/instance-%07d", i%100, i)
 		res.KeyBytes = len(key)
+		writer = signers[(i/perBatch)%len(signers)]
 		batch = append(batch, crdt.Delta{
 			Key:   key,
 			Op:    crdt.OpPut,
-			Stamp: crdt.Stamp{HLC: crdt.MakeHLC(wall+int64(i/1000), uint16(i%1000)), Node: nodes[i%len(nodes)]},
+			Stamp: crdt.Stamp{HLC: crdt.MakeHLC(wall+int64(i/1000), uint16(i%1000)), Node: writer.ID()},
 			Value: value,
 		})
 		if len(batch) == cap(batch) {

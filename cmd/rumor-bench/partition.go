@@ -10,9 +10,10 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/rumor-dev/rumor/agent"
 	"github.com/rumor-dev/rumor/bench/benchstat"
+	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/crdt"
-	"github.com/rumor-dev/rumor/daemon"
 	"github.com/rumor-dev/rumor/internal/netcut"
 	"github.com/rumor-dev/rumor/rpc"
 )
@@ -121,8 +122,8 @@ func (l *partLab) partition(a, b []int) {
 	}
 	for _, i := range a {
 		for _, j := range b {
-			_ = l.c.agents[i].Gossip().Host().Network().ClosePeer(l.ids[j])
-			_ = l.c.agents[j].Gossip().Host().Network().ClosePeer(l.ids[i])
+			_ = l.c.agents[i].Gossip().ClosePeer(l.ids[j])
+			_ = l.c.agents[j].Gossip().ClosePeer(l.ids[i])
 		}
 	}
 }
@@ -211,7 +212,7 @@ type leaseWatch struct {
 	done   chan struct{}
 }
 
-func watchLeases(ctx context.Context, a *daemon.Agent) *leaseWatch {
+func watchLeases(ctx context.Context, a *agent.Agent) *leaseWatch {
 	wctx, stop := context.WithCancel(ctx)
 	w := &leaseWatch{stop: stop, done: make(chan struct{})}
 	go func() {
@@ -260,12 +261,12 @@ func runPartition(ctx context.Context, pp partitionParams, p params) (res Partit
 		l.gaters[i] = netcut.New()
 	}
 	opt := p.cluster
-	opt.configure = func(_ int, cfg *daemon.Config) {
+	opt.configure = func(_ int, cfg *config.Config) {
 		cfg.Settle = pp.settle
 		cfg.RedialMin, cfg.RedialMax = pp.redialMin, pp.redialMax
 	}
-	opt.options = func(i int) daemon.Options {
-		return daemon.Options{HostOptions: []libp2p.Option{libp2p.ConnectionGater(l.gaters[i])}}
+	opt.options = func(i int) agent.Options {
+		return agent.Options{HostOptions: []libp2p.Option{libp2p.ConnectionGater(l.gaters[i])}}
 	}
 	c, err := startCluster(ctx, n, opt)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/bench/benchstat"
-	"github.com/rumor-dev/rumor/daemon"
+	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/rpc"
 )
 
@@ -126,7 +126,7 @@ func startProcCluster(ctx context.Context, n int, opt procOptions) (c *procClust
 	// Full connectivity is not required (GossipSub needs only a mesh), but
 	// give the redialers a moment to get there before measuring.
 	_ = pollUntil(ctx, time.Now().Add(10*time.Second), 50*time.Millisecond, func() error {
-		if p := c.fewestPeers(ctx); p < min(n-1, daemon.DefaultConfig().MaxPeers) {
+		if p := c.fewestPeers(ctx); p < min(n-1, config.DefaultConfig().MaxPeers) {
 			return fmt.Errorf("an agent has %d peers", p)
 		}
 		return nil

@@ -12,9 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rumor-dev/rumor/agent"
 	"github.com/rumor-dev/rumor/bench/benchstat"
 	"github.com/rumor-dev/rumor/crdt"
-	"github.com/rumor-dev/rumor/daemon"
 	"github.com/rumor-dev/rumor/gossip"
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/rumor-dev/rumor/store"
@@ -98,7 +98,7 @@ func (w WireResult) DuplicatesPerMessage() float64 {
 
 // receiverTraffic sums GossipSub's counters and the per-protocol bytes over
 // the receivers.
-func receiverTraffic(agents []*daemon.Agent) (gossip.Traffic, map[string]int64) {
+func receiverTraffic(agents []*agent.Agent) (gossip.Traffic, map[string]int64) {
 	var sum gossip.Traffic
 	bytes := make(map[string]int64)
 	for _, a := range agents {

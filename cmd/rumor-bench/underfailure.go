@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/bench/benchstat"
-	"github.com/rumor-dev/rumor/daemon"
+	"github.com/rumor-dev/rumor/config"
 )
 
 // runFailureFigures runs figures 5, 6 and 7 (those p.phases selects) and
@@ -99,7 +99,7 @@ func printFailureFigures(tw io.Writer, rep Report, p params) {
 				c.Keys, c.FillSeconds, benchstat.FmtMs(c.StartMs), benchstat.FmtMs(c.CatchUpMs), c.Repaired, benchstat.FmtMs(c.CloseMs), benchstat.FmtMs(c.RestartMs),
 				c.BlAtRestart, c.Keys, ok, c.LenAtRestart, benchstat.FmtBytes(float64(c.StateFileBytes)), c.CPUCores, c.OtherCores, cores, c.LoadStart)
 		}
-		fmt.Fprintf(tw, "(\"holds all K after\" runs from just before daemon.New until its store holds K keys besides the node/ heartbeats; \"keys right after restart\" is read as soon as Start returns)\n")
+		fmt.Fprintf(tw, "(\"holds all K after\" runs from just before agent.New until its store holds K keys besides the node/ heartbeats; \"keys right after restart\" is read as soon as Start returns)\n")
 	} else if p.phases[6] {
 		fmt.Fprintln(tw, "6. Catch-up: (not measured)")
 	}
@@ -123,7 +123,7 @@ func printFailureFigures(tw io.Writer, rep Report, p params) {
 
 // defaultsNote says whether the detector settings are the agent's defaults.
 func defaultsNote(f *FailureResult) string {
-	d := daemon.DefaultConfig()
+	d := config.DefaultConfig()
 	if msDur(f.HeartbeatMs) == d.Heartbeat && msDur(f.SuspectAfterMs) == d.SuspectAfter && msDur(f.DeadAfterMs) == d.DeadAfter {
 		return " (the agent's defaults)"
 	}

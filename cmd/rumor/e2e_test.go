@@ -57,8 +57,8 @@ func run(t *testing.T, args ...string) result {
 	return result{code, out.String(), errb.String()}
 }
 
-// agent is one `rumor agent` process.
-type agent struct {
+// agentProc is one `rumor agent` process.
+type agentProc struct {
 	dir    string
 	cmd    *exec.Cmd
 	socket string
@@ -67,24 +67,24 @@ type agent struct {
 	log    *bytes.Buffer
 }
 
-func (a *agent) cli(t *testing.T, args ...string) result {
+func (a *agentProc) cli(t *testing.T, args ...string) result {
 	t.Helper()
 	return run(t, append([]string{"--socket", a.socket}, args...)...)
 }
 
-func startAgent(t *testing.T, join []string, extra ...string) *agent {
+func startAgent(t *testing.T, join []string, extra ...string) *agentProc {
 	t.Helper()
 	return startAgentIn(t, t.TempDir(), join, extra...)
 }
 
-func startAgentIn(t *testing.T, dir string, join []string, extra ...string) *agent {
+func startAgentIn(t *testing.T, dir string, join []string, extra ...string) *agentProc {
 	t.Helper()
 	args := []string{"agent", "--data-dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--log-level", "info", "--settle", "200ms", "--metrics-addr", "127.0.0.1:0"}
 	for _, j := range join {
 		args = append(args, "--join", j)
 	}
 	args = append(args, extra...)
-	a := &agent{dir: dir, cmd: exec.Command(rumorBin, args...), socket: filepath.Join(dir, "rumor.sock"), log: &bytes.Buffer{}}
+	a := &agentProc{dir: dir, cmd: exec.Command(rumorBin, args...), socket: filepath.Join(dir, "rumor.sock"), log: &bytes.Buffer{}}
 	startProcess(t, a.cmd, a.log, "agent log")
 	var st rpc.Status
 	poll(t, 10*time.Second, "agent serves its socket", func() error {
@@ -125,7 +125,7 @@ func TestThreeAgentsThroughTheCLI(t *testing.T) {
 	a1 := startAgent(t, nil)
 	a2 := startAgent(t, a1.addrs)
 	a3 := startAgent(t, a1.addrs)
-	as := []*agent{a1, a2, a3}
+	as := []*agentProc{a1, a2, a3}
 	poll(t, 15*time.Second, "three members everywhere", func() error {
 		for _, a := range as {
 			ms, err := jsonOf[[]rpc.Member](t, a.cli(t, "members", "-o", "json"))

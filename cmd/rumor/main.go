@@ -5,10 +5,9 @@ import (
 	"os"
 
 	"github.com/rumor-dev/rumor/cli"
-	"github.com/rumor-dev/rumor/daemon"
 )
 
 func main() {
-	os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr, daemon.Command(), daemon.IDCommand(), daemon.KeygenCommand(),
-		daemon.ConfigCommand(), daemon.RestoreCommand()))
+	os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr, agentCommand(), idCommand(), keygenCommand(),
+		configCommand(), restoreCommand()))
 }

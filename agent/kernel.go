@@ -1,0 +1,292 @@
+package agent
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/lease"
+	"github.com/rumor-dev/rumor/rpc"
+)
+
+// lease resolves the kernel's current lease from the local store.
+func (a *Agent) lease(key string) crdt.Lease {
+	e, _ := a.store.Get(key)
+	if e.Key == "" {
+		e.Key = key
+	}
+	return crdt.Resolve(e)
+}
+
+// settleWindow is how long a claimant waits for competing claims.
+func (a *Agent) settleWindow() time.Duration {
+	p99, _ := a.rep.GossipDelayP99()
+	return lease.SettleWindow(a.cfg.Settle, p99, a.cfg.SettleMin, a.cfg.SettleMax)
+}
+
+func (a *Agent) leaseTTL(ms int64) (int64, error) {
+	if ms < 0 {
+		return 0, rpc.BadRequest("ttl must not be negative")
+	}
+	if ms == 0 {
+		return a.cfg.LeaseTTL.Milliseconds(), nil
+	}
+	return ms, nil
+}
+
+// KernelClaim implements rpc.API, following DESIGN.md's lease rule (see
+// lease.Decide): refuse at once if another node holds a live lease (judged
+// with the skew bound as margin); otherwise gossip a claim for the next
+// epoch, wait the settle window for competing claims, and report whether
+// ours is still the winner.
+func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim) (rpc.ClaimResult, error) {
+	if err := badName("kernel id", id); err != nil {
+		return rpc.ClaimResult{}, err
+	}
+	ttl, err := a.leaseTTL(req.TTLMillis)
+	if err != nil {
+		return rpc.ClaimResult{}, err
+	}
+	key, now := crdt.KernelKey(id), a.nowMS()
+	l := a.lease(key)
+	settle := a.settleWindow()
+	dec := lease.Decide(l, a.self, now, a.cfg.MaxSkew.Milliseconds(), settle.Milliseconds())
+	switch dec.Action {
+	case lease.Renew:
+		k, err := a.renew(l, ttl)
+		a.leases.Track(a.lease(key), ttl, now) // held before a restart, or by a lost claim race
+		return rpc.ClaimResult{Granted: err == nil, Kernel: k}, err
+	case lease.Deny:
+		// If that claim is younger than a settle window, a claim with a
+		// smaller stamp may still be on its way: name the winner only once
+		// the competing claim has settled.
+		if dec.WaitMS > 0 {
+			if err := a.sleep(ctx, time.Duration(dec.WaitMS)*time.Millisecond); err != nil {
+				return rpc.ClaimResult{}, err
+			}
+			l = a.lease(key)
+		}
+		a.claimDenied(l)
+		return rpc.ClaimResult{Kernel: a.kernelView(l, a.nowMS())}, nil
+	}
+	claim, _, err := a.write(crdt.Delta{Key: key, Op: crdt.OpClaim, Epoch: dec.Epoch, Expiry: now + ttl, Value: []byte(req.Job)})
+	if err != nil {
+		return rpc.ClaimResult{}, err
+	}
+	if err := a.sleep(ctx, settle); err != nil {
+		return rpc.ClaimResult{}, err
+	}
+	l = a.lease(key)
+	won := l.Granted == claim.Stamp
+	if won {
+		a.emit(a.leases.Granted(l, ttl, a.nowMS()))
+	} else {
+		a.claimDenied(l)
+	}
+	return rpc.ClaimResult{Granted: won, Kernel: a.kernelView(l, a.nowMS())}, nil
+}
+
+// renew extends a lease this node holds.
+func (a *Agent) renew(l crdt.Lease, ttl int64) (rpc.Kernel, error) {
+	now := a.nowMS()
+	if _, _, err := a.write(crdt.Delta{Key: l.Kernel, Op: crdt.OpRenew, Epoch: l.Epoch, Expiry: now + ttl}); err != nil {
+		return rpc.Kernel{}, err
+	}
+	return a.kernelView(a.lease(l.Kernel), now), nil
+}
+
+// KernelRenew implements rpc.API.
+func (a *Agent) KernelRenew(_ context.Context, id string, req rpc.KernelRenew) (rpc.Kernel, error) {
+	if err := badName("kernel id", id); err != nil {
+		return rpc.Kernel{}, err
+	}
+	ttl, err := a.leaseTTL(req.TTLMillis)
+	if err != nil {
+		return rpc.Kernel{}, err
+	}
+	key := crdt.KernelKey(id)
+	l := a.lease(key)
+	if l.Holder != a.self || !l.Live(a.nowMS()) {
+		return rpc.Kernel{}, a.notHolder(id, l)
+	}
+	k, err := a.renew(l, ttl)
+	if err == nil {
+		a.leases.Renewed(key, a.lease(key), ttl, a.nowMS())
+	}
+	return k, err
+}
+
+// KernelRelease implements rpc.API.
+func (a *Agent) KernelRelease(_ context.Context, id string) (rpc.Kernel, error) {
+	if err := badName("kernel id", id); err != nil {
+		return rpc.Kernel{}, err
+	}
+	return a.release(a.lease(crdt.KernelKey(id)))
+}
+
+// release writes the release of l, a lease of this node.
+func (a *Agent) release(l crdt.Lease) (rpc.Kernel, error) {
+	id := crdt.LastSegment(l.Kernel)
+	if l.Holder != a.self || l.Released {
+		return rpc.Kernel{}, a.notHolder(id, l)
+	}
+	if _, _, err := a.write(crdt.Delta{Key: l.Kernel, Op: crdt.OpRelease, Epoch: l.Epoch}); err != nil {
+		return rpc.Kernel{}, err
+	}
+	l = a.lease(l.Kernel)
+	a.emit(a.leases.Released(l))
+	return a.kernelView(l, a.nowMS()), nil
+}
+
+// claimDenied counts and logs a claim of this agent that another won.
+func (a *Agent) claimDenied(l crdt.Lease) {
+	a.denied.Add(1)
+	a.log.Info("kernel claim denied", "kernel", crdt.LastSegment(l.Kernel), "epoch", l.Epoch, "holder", shortID(l.Holder))
+}
+
+func (a *Agent) notHolder(id string, l crdt.Lease) error {
+	if l.Holder == "" || !l.Live(a.nowMS()) {
+		return rpc.Denied("kernel %s is not held by this node", id)
+	}
+	return rpc.Denied("kernel %s is held by node %s (epoch %d)", id, l.Holder, l.Epoch)
+}
+
+// KernelGet implements rpc.API.
+func (a *Agent) KernelGet(_ context.Context, id string) (rpc.Kernel, error) {
+	if err := badName("kernel id", id); err != nil {
+		return rpc.Kernel{}, err
+	}
+	key := crdt.KernelKey(id)
+	if _, ok := a.store.Get(key); !ok {
+		return rpc.Kernel{}, rpc.NotFound("no kernel %s", id)
+	}
+	return a.kernelView(a.lease(key), a.nowMS()), nil
+}
+
+// KernelList implements rpc.API.
+func (a *Agent) KernelList(context.Context) ([]rpc.Kernel, error) {
+	now := a.nowMS()
+	out := []rpc.Kernel{}
+	for _, e := range a.store.List("kernel/") {
+		out = append(out, a.kernelView(crdt.Resolve(e), now))
+	}
+	return out, nil
+}
+
+// resumeLeases takes back the leases this agent held before a restart.
+func (a *Agent) resumeLeases() {
+	var ls []crdt.Lease
+	for _, e := range a.store.List("kernel/") {
+		ls = append(ls, crdt.Resolve(e))
+	}
+	now := a.nowMS()
+	for _, l := range a.leases.Resume(ls, now) {
+		a.log.Info("resuming lease held before restart", "kernel", crdt.LastSegment(l.Kernel), "epoch", l.Epoch, "live", l.Live(now))
+	}
+}
+
+// leaseLoop steps the lease holder every tick and whenever a kernel
+// changes, and carries out what it asks: renewals, self-fencing releases,
+// events.
+func (a *Agent) leaseLoop(ctx context.Context) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	w := a.store.Watch("kernel/", 1024)
+	defer func() { w.Close() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case _, ok := <-w.C():
+			if !ok { // fell behind: resubscribe, the tick re-reads everything
+				w = a.store.Watch("kernel/", 1024)
+			}
+		}
+		a.stepLeases()
+	}
+}
+
+func (a *Agent) stepLeases() {
+	st := a.leases.Step(a.nowMS(), a.lease, a.mon.Partitioned(), a.cfg.SelfFence)
+	for _, ev := range st.Events {
+		a.emit(ev)
+	}
+	for _, l := range st.Release {
+		if _, err := a.release(l); err != nil {
+			a.log.Warn("self-fence release", "kernel", crdt.LastSegment(l.Kernel), "err", err)
+		}
+	}
+	for _, r := range st.Renew {
+		if _, _, err := a.write(crdt.Delta{Key: r.Kernel, Op: crdt.OpRenew, Epoch: r.Epoch, Expiry: r.Expiry}); err != nil {
+			continue
+		}
+		a.emit(a.leases.Renewed(r.Kernel, a.lease(r.Kernel), r.TTL, a.nowMS()))
+	}
+}
+
+// emit counts, logs and sends to watchers one lease event of this agent.
+func (a *Agent) emit(ev lease.Event) {
+	now := a.nowMS()
+	a.events.count(ev.Kind)
+	if ev.Kind != lease.Renewed {
+		a.log.Info("kernel "+string(ev.Kind), "kernel", crdt.LastSegment(ev.Lease.Kernel), "epoch", ev.Lease.Epoch, "holder", shortID(ev.Lease.Holder))
+	}
+	a.events.send(rpc.Event{
+		Key: ev.Lease.Kernel, Op: "lease", Lease: string(ev.Kind), Node: a.self, Stamp: crdt.MakeHLC(now, 0).String(),
+		Time: msTime(now), Value: a.kernelView(ev.Lease, now),
+	})
+}
+
+// leaseEvents fans this agent's lease events out to watchers and counts
+// them. A watcher that falls behind misses events rather than blocking the
+// agent; the store watch it rides along with reports the data itself.
+type leaseEvents struct {
+	mu   sync.Mutex
+	subs map[chan rpc.Event]string // channel -> key prefix
+
+	granted, lost, expired, released atomic.Uint64
+}
+
+func newLeaseEvents() *leaseEvents { return &leaseEvents{subs: make(map[chan rpc.Event]string)} }
+
+func (l *leaseEvents) subscribe(prefix string) (<-chan rpc.Event, func()) {
+	ch := make(chan rpc.Event, 256)
+	l.mu.Lock()
+	l.subs[ch] = prefix
+	l.mu.Unlock()
+	return ch, func() {
+		l.mu.Lock()
+		delete(l.subs, ch)
+		l.mu.Unlock()
+	}
+}
+
+func (l *leaseEvents) send(ev rpc.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for ch, prefix := range l.subs {
+		if strings.HasPrefix(ev.Key, prefix) {
+			select {
+			case ch <- ev:
+			default:
+			}
+		}
+	}
+}
+
+func (l *leaseEvents) count(k lease.Kind) {
+	switch k {
+	case lease.Granted:
+		l.granted.Add(1)
+	case lease.Lost:
+		l.lost.Add(1)
+	case lease.Expired:
+		l.expired.Add(1)
+	case lease.Released:
+		l.released.Add(1)
+	}
+}

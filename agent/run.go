@@ -1,0 +1,141 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rumor-dev/rumor/config"
+	"github.com/rumor-dev/rumor/rpc"
+)
+
+// shutdownGrace bounds a graceful shutdown.
+const shutdownGrace = 800 * time.Millisecond
+
+// Run starts the agent and its local API socket, serves until ctx is
+// cancelled, then shuts down and returns nil (or the error that stopped it).
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	defer a.Close()
+	if a.opts.NoSocket {
+		<-ctx.Done()
+		return nil
+	}
+	errc, err := a.serveAPI(ctx)
+	if err != nil {
+		return errorf("local API: %w", err)
+	}
+	select {
+	case err := <-errc: // the server failed on its own
+		return err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(shutdownGrace)
+	defer t.Stop()
+	select {
+	case err := <-errc:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	case <-t.C:
+		a.log.Warn("local API did not stop in time")
+	}
+	return nil
+}
+
+// rpcOptions are the bounds the local API is served with.
+func rpcOptions(c *config.Config) rpc.Options {
+	return rpc.Options{
+		MaxRequestBytes: int64(c.MaxRequestBytes),
+		MaxWatchers:     c.MaxWatchers,
+		RequestTimeout:  c.RequestTimeout,
+	}
+}
+
+// serveAPI serves the local API on the Unix socket and, if api_listen is
+// set, on loopback TCP with a bearer token, until ctx is done. The channel
+// yields once, when every listener has stopped: nil, or the error of the
+// first one that failed on its own (which stops the others).
+func (a *Agent) serveAPI(ctx context.Context) (<-chan error, error) {
+	sock := a.cfg.SocketPath()
+	if err := a.privateDataDir(sock); err != nil {
+		return nil, err
+	}
+	// Under the reload lock, so that a reload either sees this server or
+	// happened before it took its limits.
+	a.rl.mu.Lock()
+	srv := rpc.NewServerWithOptions(a, a.log, rpcOptions(a.liveConfig()))
+	a.rl.api.Store(srv)
+	a.rl.mu.Unlock()
+	var (
+		serves []func(context.Context) error
+		tln    net.Listener
+	)
+	if a.cfg.APIListen != "" {
+		token, err := rpc.ReadToken(a.cfg.APITokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("api_token_file: %w", err)
+		}
+		if tln, err = rpc.ListenLoopback(a.cfg.APIListen); err != nil {
+			return nil, fmt.Errorf("api_listen: %w", err)
+		}
+		a.log.Info("local API listening on TCP (bearer token required)", "addr", tln.Addr().String())
+		serves = append(serves, func(ctx context.Context) error { return srv.ServeToken(ctx, tln, token) })
+	}
+	ln, err := rpc.ListenUnix(sock)
+	if err != nil {
+		if tln != nil {
+			_ = tln.Close()
+		}
+		return nil, err
+	}
+	a.log.Info("local API listening", "socket", sock)
+	serves = append(serves, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+
+	sctx, stop := context.WithCancel(ctx)
+	errc := make(chan error, len(serves))
+	for _, serve := range serves {
+		go func() { errc <- serve(sctx) }()
+	}
+	out := make(chan error, 1)
+	go func() {
+		defer stop()
+		var first error
+		for range serves {
+			if err := <-errc; err != nil && first == nil {
+				first = err
+				stop()
+			}
+		}
+		out <- first
+	}()
+	return out, nil
+}
+
+// privateDataDir makes the data dir mode 0700 when the socket lives in it:
+// the directory then guards the socket as well as the identity key.
+func (a *Agent) privateDataDir(sock string) error {
+	if filepath.Clean(filepath.Dir(sock)) != filepath.Clean(a.cfg.DataDir) {
+		return nil
+	}
+	fi, err := os.Stat(a.cfg.DataDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // ListenUnix creates it 0700
+	}
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(a.cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data dir %s is mode %v and holds the API socket; chmod 700 it: %w", a.cfg.DataDir, perm, err)
+		}
+		a.log.Warn("data dir was open to other users; made it mode 0700 (it holds the identity key and the API socket)", "dir", a.cfg.DataDir, "was", perm.String())
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/rumor-dev/rumor/agent"
+	"github.com/rumor-dev/rumor/config"
+	"github.com/rumor-dev/rumor/identity"
+	"github.com/urfave/cli/v2"
+)
+
+// runCmd runs one of the offline key commands as the CLI would.
+func runCmd(args ...string) (stdout string, err error) {
+	var out bytes.Buffer
+	app := &cli.App{Name: "rumor", Writer: &out, ErrWriter: &out, ExitErrHandler: func(*cli.Context, error) {},
+		Commands: []*cli.Command{idCommand(), keygenCommand()}}
+	err = app.Run(append([]string{"rumor"}, args...))
+	return out.String(), err
+}
+
+func exitCodeOf(err error) int {
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return -1
+}
+
+func TestIDAndKeygenCommands(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	keyFile := filepath.Join(dataDir, identity.File)
+
+	// No key yet: say so, point at keygen, create nothing.
+	if _, err := runCmd("id", "--data-dir", dataDir); err == nil || !strings.Contains(err.Error(), "no identity key at "+keyFile) || !strings.Contains(err.Error(), "rumor keygen --out") {
+		t.Fatalf("id without a key: %v", err)
+	}
+	if _, err := os.Stat(dataDir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("id created the data dir: %v", err)
+	}
+
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCmd("keygen", "--out", keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(out)
+	if _, err := peer.Decode(id); err != nil {
+		t.Fatalf("keygen printed %q: %v", out, err)
+	}
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, %v", fi, err)
+	}
+	if _, err := runCmd("keygen", "--out", keyFile); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("keygen over an existing file: %v", err)
+	}
+
+	// id reads it from --data-dir, RUMOR_DATA_DIR or the config's data_dir.
+	cfgFile := filepath.Join(dir, "rumor.yaml")
+	if err := os.WriteFile(cfgFile, []byte("data_dir: "+dataDir+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"id", "--data-dir", dataDir}, {"id", "--config", cfgFile}} {
+		if out, err := runCmd(args...); err != nil || strings.TrimSpace(out) != id {
+			t.Errorf("%v: %q, %v; want %s", args, out, err, id)
+		}
+	}
+	t.Setenv("RUMOR_DATA_DIR", dataDir)
+	if out, err := runCmd("id"); err != nil || strings.TrimSpace(out) != id {
+		t.Errorf("id with RUMOR_DATA_DIR: %q, %v; want %s", out, err, id)
+	}
+
+	// The agent runs as that node.
+	a, err := agent.New(config.LocalConfig(dataDir), agent.Options{NoSocket: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := a.ID()
+	a.Close()
+	if got != id {
+		t.Errorf("agent runs as %s, keygen printed %s", got, id)
+	}
+
+	// A private-network key in the v1 format, which the agent loads.
+	pskFile := filepath.Join(dir, "cluster.psk")
+	if _, err := runCmd("keygen", "--psk", "--out", pskFile); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(pskFile)
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 3 || lines[0] != "/key/swarm/psk/1.0.0/" || lines[1] != "/base16/" || len(lines[2]) != 64 {
+		t.Errorf("psk file:\n%s", b)
+	}
+	if fi, err := os.Stat(pskFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("psk file: %v, %v", fi, err)
+	}
+	if psk, err := pnet.DecodeV1PSK(bytes.NewReader(b)); err != nil || len(psk) != 32 {
+		t.Errorf("the psk file does not load: %d bytes, %v", len(psk), err)
+	}
+	if _, err := runCmd("keygen", "--psk", "--out", pskFile); err == nil {
+		t.Error("keygen --psk overwrote a file")
+	}
+
+	// Usage errors exit 2.
+	for _, args := range [][]string{{"keygen"}, {"keygen", "file"}, {"id", "extra"}} {
+		if _, err := runCmd(args...); exitCodeOf(err) != exitUsage {
+			t.Errorf("%v: %v, want exit %d", args, err, exitUsage)
+		}
+	}
+}
+
+// writeNewFile creates path (mode 0600) with b, refusing an existing file.

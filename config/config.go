@@ -1,0 +1,370 @@
+// Package config is the agent's configuration: the Config type with its
+// defaults, the YAML loader (unknown keys are errors) and validation that
+// names the bad key. Precedence is applied by the command that builds it:
+// command-line flags > RUMOR_* environment variables > config file >
+// DefaultConfig.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"gopkg.in/yaml.v3"
+
+	"github.com/rumor-dev/rumor/membership"
+	"github.com/rumor-dev/rumor/rpc"
+)
+
+// Config is the agent's configuration. Precedence: command-line flags >
+// RUMOR_* environment variables > config file > DefaultConfig.
+type Config struct {
+	// Cluster names the cluster; agents only talk to agents of the same cluster.
+	Cluster string `yaml:"cluster"`
+	// DataDir holds the identity key, the socket (by default) and, later, state.
+	DataDir string `yaml:"data_dir"`
+	// Listen is the list of libp2p listen multiaddrs (TCP and/or QUIC).
+	Listen []string `yaml:"listen"`
+	// Bootstrap lists peers to join, as multiaddrs ending in /p2p/<peer id>.
+	Bootstrap []string `yaml:"bootstrap"`
+	// Socket is the local API's Unix socket; "" means <data_dir>/rumor.sock.
+	Socket string `yaml:"socket"`
+	// Region is a free-form tag shown in `rumor members`.
+	Region string `yaml:"region"`
+
+	// MaxSkew is how far ahead of our clock a remote stamp may be.
+	MaxSkew time.Duration `yaml:"max_skew"`
+	// Heartbeat is how often the agent announces itself on node/<id>.
+	Heartbeat time.Duration `yaml:"heartbeat"`
+	// AntiEntropy is how often the agent reconciles its whole state with
+	// one random peer (it also does so with every newly connected peer).
+	AntiEntropy time.Duration `yaml:"anti_entropy_interval"`
+	// RedialMin and RedialMax bound the backoff with which the agent
+	// redials a known peer it lost (after a partition heals or the peer
+	// restarts, this is what reconnects).
+	RedialMin time.Duration `yaml:"redial_min"`
+	RedialMax time.Duration `yaml:"redial_max"`
+	// MaxPeers bounds the peers the agent dials on its own (0: every known
+	// node, a full mesh): it keeps connected the max_peers known nodes that
+	// rank first by a hash of both ids, dials more while fewer are
+	// connected, and lets its other dials go; GossipSub spans the random
+	// graph that results. Peers that dial in are always kept.
+	MaxPeers int `yaml:"max_peers"`
+	// TombstoneHorizon is how long deletes and expired entries are kept
+	// before they are collected. An agent that was away longer than this
+	// resets its state from peers instead of merging.
+	TombstoneHorizon time.Duration `yaml:"tombstone_horizon"`
+	// ResetState moves the state file aside at start (it is kept, never
+	// deleted) and resyncs from peers: the recovery for a corrupt file.
+	ResetState bool `yaml:"-"`
+	// SuspectAfter and DeadAfter: a node unheard this long is suspect,
+	// then dead; its services then show as down.
+	SuspectAfter time.Duration `yaml:"suspect_after"`
+	DeadAfter    time.Duration `yaml:"dead_after"`
+	// SelfFence releases this agent's leases as soon as it loses contact
+	// with more than half of the nodes it saw alive (default: only stop
+	// renewing and emit "suspect", so they expire).
+	SelfFence bool `yaml:"self_fence"`
+	// LeaseTTL is the default kernel lease TTL.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// Settle fixes the kernel claim settle window; 0 derives it from the
+	// measured gossip delay (3 x p99, within SettleMin..SettleMax).
+	Settle    time.Duration `yaml:"settle"`
+	SettleMin time.Duration `yaml:"settle_min"`
+	SettleMax time.Duration `yaml:"settle_max"`
+
+	// MaxMessageBytes bounds one gossip message.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// BatchMaxDeltas and BatchMaxBytes bound one published batch.
+	BatchMaxDeltas int `yaml:"batch_max_deltas"`
+	BatchMaxBytes  int `yaml:"batch_max_bytes"`
+
+	// MaxKeyBytes, MaxValueBytes and MaxTags bound one entry: its key,
+	// its value (encoded) and the tags of a service instance. Writes over
+	// them are refused by the API; deltas over them are rejected by the
+	// gossip validator.
+	MaxKeyBytes   int `yaml:"max_key_bytes"`
+	MaxValueBytes int `yaml:"max_value_bytes"`
+	MaxTags       int `yaml:"max_tags"`
+	// MaxDeltasPerMessage bounds the deltas in one gossip message.
+	MaxDeltasPerMessage int `yaml:"max_deltas_per_message"`
+	// MaxWatchers bounds the open watch streams of the local API.
+	MaxWatchers int `yaml:"max_watchers"`
+	// MaxRequestBytes bounds one local API request body.
+	MaxRequestBytes int `yaml:"max_request_bytes"`
+	// RequestTimeout bounds one local API request (watches excepted).
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+
+	// AllowPeers, if not empty, is the list of peer ids (node ids) that may
+	// connect; every other peer is refused at the handshake. Empty means an
+	// open cluster (logged as a warning at start).
+	AllowPeers []string `yaml:"allow_peers"`
+	// PSKFile names a libp2p private-network key file (32-byte key); only
+	// peers with the same key can connect. pnet covers TCP only, so it
+	// cannot be combined with a QUIC listen address.
+	PSKFile string `yaml:"psk_file"`
+	// BLWriters, if not empty, is the list of node ids allowed to write
+	// blacklists; bl deltas from other nodes are rejected.
+	BLWriters []string `yaml:"bl_writers"`
+
+	// APIListen is an optional loopback TCP address (host:port) for the
+	// local API, served only with a bearer token read from APITokenFile.
+	APIListen    string `yaml:"api_listen"`
+	APITokenFile string `yaml:"api_token_file"`
+
+	// MetricsAddr serves Prometheus metrics at /metrics and the status
+	// page at /; empty turns it off.
+	MetricsAddr string `yaml:"metrics_addr"`
+
+	// LogLevel is debug, info, warn or error; LogFormat is text or json.
+	LogLevel  string `yaml:"log_level"`
+	LogFormat string `yaml:"log_format"`
+}
+
+// DefaultConfig is a single local agent: data in ./data, listening on
+// 127.0.0.1 only.
+func DefaultConfig() Config {
+	return Config{
+		Cluster:             "default",
+		DataDir:             "./data",
+		Listen:              []string{"/ip4/127.0.0.1/tcp/7946", "/ip4/127.0.0.1/udp/7946/quic-v1"},
+		MaxSkew:             2 * time.Second,
+		Heartbeat:           time.Second,
+		AntiEntropy:         10 * time.Second,
+		TombstoneHorizon:    24 * time.Hour,
+		RedialMin:           500 * time.Millisecond,
+		RedialMax:           5 * time.Second,
+		MaxPeers:            32,
+		SuspectAfter:        3 * time.Second,
+		DeadAfter:           4 * time.Second,
+		LeaseTTL:            30 * time.Second,
+		SettleMin:           50 * time.Millisecond,
+		SettleMax:           2 * time.Second,
+		MaxMessageBytes:     1 << 20,
+		BatchMaxDeltas:      256,
+		BatchMaxBytes:       64 << 10,
+		MaxKeyBytes:         512,
+		MaxValueBytes:       64 << 10,
+		MaxTags:             64,
+		MaxDeltasPerMessage: 4096,
+		MaxWatchers:         256,
+		MaxRequestBytes:     1 << 20,
+		RequestTimeout:      30 * time.Second,
+		MetricsAddr:         "127.0.0.1:9464",
+		LogLevel:            "info",
+		LogFormat:           "text",
+	}
+}
+
+// LocalConfig is DefaultConfig for tests: a fresh data dir, random ports
+// on 127.0.0.1 (TCP only) and fast timings.
+func LocalConfig(dataDir string) Config {
+	c := DefaultConfig()
+	c.DataDir = dataDir
+	c.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	c.LogLevel = "warn"
+	c.MetricsAddr = ""
+	return c
+}
+
+// SocketPath returns the effective Unix socket path.
+func (c Config) SocketPath() string {
+	if c.Socket != "" {
+		return c.Socket
+	}
+	return filepath.Join(c.DataDir, "rumor.sock")
+}
+
+// Validate reports the first bad field.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if c.Cluster == "" || strings.ContainsAny(c.Cluster, "/ \t\n") {
+		bad("cluster", "must be a non-empty word without '/' or spaces, got %q", c.Cluster)
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if len(c.Listen) == 0 {
+		bad("listen", "needs at least one multiaddr")
+	}
+	for name, d := range map[string]time.Duration{"max_skew": c.MaxSkew, "heartbeat": c.Heartbeat, "anti_entropy_interval": c.AntiEntropy, "tombstone_horizon": c.TombstoneHorizon, "redial_min": c.RedialMin, "redial_max": c.RedialMax, "lease_ttl": c.LeaseTTL, "settle_min": c.SettleMin, "settle_max": c.SettleMax} {
+		if d <= 0 {
+			bad(name, "must be positive, got %v", d)
+		}
+	}
+	if err := c.Membership().Validate(); err != nil {
+		errs = append(errs, &FieldError{Field: "suspect_after/dead_after", Msg: err.Error()})
+	} else if c.Heartbeat > 0 && c.SuspectAfter < 2*c.Heartbeat {
+		bad("suspect_after", "%v is under two heartbeats (heartbeat %v): every node would turn suspect between two heartbeats", c.SuspectAfter, c.Heartbeat)
+	}
+	if c.Settle < 0 {
+		bad("settle", "must not be negative, got %v", c.Settle)
+	}
+	if c.MaxPeers < 0 {
+		bad("max_peers", "must not be negative (0: every known node), got %d", c.MaxPeers)
+	}
+	if c.RedialMax < c.RedialMin {
+		bad("redial_max", "%v is below redial_min %v", c.RedialMax, c.RedialMin)
+	}
+	if c.SettleMax < c.SettleMin {
+		bad("settle_max", "%v is below settle_min %v", c.SettleMax, c.SettleMin)
+	}
+	if c.MaxMessageBytes < 4096 {
+		bad("max_message_bytes", "must be at least 4096, got %d", c.MaxMessageBytes)
+	}
+	if c.BatchMaxDeltas < 1 {
+		bad("batch_max_deltas", "must be at least 1, got %d", c.BatchMaxDeltas)
+	}
+	if c.BatchMaxBytes < 1024 || c.BatchMaxBytes > c.MaxMessageBytes {
+		bad("batch_max_bytes", "must be between 1024 and max_message_bytes (%d), got %d", c.MaxMessageBytes, c.BatchMaxBytes)
+	}
+	for name, v := range map[string]int{"max_key_bytes": c.MaxKeyBytes, "max_value_bytes": c.MaxValueBytes, "max_tags": c.MaxTags, "max_deltas_per_message": c.MaxDeltasPerMessage, "max_watchers": c.MaxWatchers, "max_request_bytes": c.MaxRequestBytes} {
+		if v < 1 {
+			bad(name, "must be at least 1, got %d", v)
+		}
+	}
+	if c.BatchMaxDeltas > c.MaxDeltasPerMessage && c.MaxDeltasPerMessage >= 1 {
+		bad("batch_max_deltas", "%d is over max_deltas_per_message %d: peers would reject this agent's batches", c.BatchMaxDeltas, c.MaxDeltasPerMessage)
+	}
+	if c.RequestTimeout <= 0 {
+		bad("request_timeout", "must be positive, got %v", c.RequestTimeout)
+	}
+	for field, ids := range map[string][]string{"allow_peers": c.AllowPeers, "bl_writers": c.BLWriters} {
+		for _, id := range ids {
+			if _, err := peer.Decode(id); err != nil {
+				bad(field, "%q is not a node id (as `rumor id` prints it): %v", id, err)
+			}
+		}
+	}
+	if c.PSKFile != "" {
+		for _, l := range c.Listen {
+			if m, err := ma.NewMultiaddr(l); err == nil && isQUIC(m) {
+				bad("psk_file", "cannot be used with the QUIC listen address %s: libp2p's private network (pnet) covers TCP only, so QUIC peers would join without the key; listen on TCP only", l)
+			}
+		}
+	}
+	if (c.APIListen == "") != (c.APITokenFile == "") {
+		bad("api_listen", "api_listen and api_token_file go together (the TCP API is served only with a bearer token)")
+	}
+	if c.APIListen != "" {
+		if err := rpc.CheckLoopback(c.APIListen); err != nil {
+			bad("api_listen", "%v", err)
+		}
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		bad("log_level", "%v", err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log_format", "must be text or json, got %q", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// isQUIC reports whether m uses a QUIC-based transport.
+func isQUIC(m ma.Multiaddr) bool {
+	for _, c := range m {
+		switch c.Code() {
+		case ma.P_QUIC, ma.P_QUIC_V1, ma.P_WEBTRANSPORT:
+			return true
+		}
+	}
+	return false
+}
+
+// Membership returns the failure detector's timings.
+func (c Config) Membership() membership.Config {
+	return membership.Config{SuspectAfter: c.SuspectAfter, DeadAfter: c.DeadAfter}
+}
+
+// LoadFile overlays the YAML file at path onto c. Unknown keys are errors.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return c.LoadYAML(b, path)
+}
+
+// LoadYAML overlays the YAML document b onto c; name (the file) is for
+// messages. Unknown keys are errors.
+func (c *Config) LoadYAML(b []byte, name string) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config: %s: %w", name, err)
+	}
+	return nil
+}
+
+// FieldError is one bad config value found by Config.Validate.
+type FieldError struct {
+	// Field is the yaml key ("suspect_after/dead_after" for the pair).
+	Field string
+	// Msg says what is wrong with it.
+	Msg string
+}
+
+func (e *FieldError) Error() string { return "config: " + e.Field + ": " + e.Msg }
+
+// ParseLevel parses a log level (debug, info, warn or error).
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("unknown log level %q", s)
+	}
+	return l, nil
+}
+
+// Reloadable are the keys an agent applies while it runs (on SIGHUP); a
+// change to any other key needs a restart.
+var Reloadable = []string{
+	"log_level",
+	"allow_peers", "bl_writers",
+	"max_key_bytes", "max_value_bytes", "max_tags", "max_deltas_per_message",
+	"max_request_bytes", "max_watchers",
+}
+
+// Field is one yaml key of Config.
+type Field struct {
+	// Key is the yaml key.
+	Key   string
+	index int
+}
+
+// Value returns the field's value in c (settable, c being a pointer).
+func (f Field) Value(c *Config) reflect.Value { return reflect.ValueOf(c).Elem().Field(f.index) }
+
+// Fields lists Config's yaml keys in declaration order.
+func Fields() []Field {
+	t := reflect.TypeFor[Config]()
+	var out []Field
+	for i := range t.NumField() {
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if key == "" || key == "-" {
+			continue
+		}
+		out = append(out, Field{Key: key, index: i})
+	}
+	return out
+}
+
+// SameValue compares two values of one field; nil and empty lists are the
+// same.
+func SameValue(a, b reflect.Value) bool {
+	if a.Kind() == reflect.Slice && a.Len() == 0 && b.Len() == 0 {
+		return true
+	}
+	return reflect.DeepEqual(a.Interface(), b.Interface())
+}

@@ -1,0 +1,65 @@
+package crdt
+
+import (
+	"fmt"
+	"strings"
+)
+
+// MaxNameLen bounds one key segment (service, instance, list, id).
+const MaxNameLen = 200
+
+// CheckName reports why s cannot be a key segment; what names it in the
+// message.
+func CheckName(what, s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%s must not be empty", what)
+	case len(s) > MaxNameLen:
+		return fmt.Errorf("%s is %d bytes, limit %d", what, len(s), MaxNameLen)
+	case strings.ContainsAny(s, "/\x00\n"):
+		return fmt.Errorf("%s %q must not contain '/', NUL or newline", what, s)
+	}
+	return nil
+}
+
+// segments is how many '/'-separated segments a key of each namespace has.
+var segments = map[Namespace]int{
+	NSService: 3, NSBlacklist: 3, NSTask: 2, NSKernel: 2, NSNode: 2,
+}
+
+// CheckKey reports why key is not a well-formed key of a known namespace.
+func CheckKey(key string) error {
+	ns := NamespaceOf(key)
+	n, ok := segments[ns]
+	if !ok {
+		return fmt.Errorf("key %q: unknown namespace", key)
+	}
+	parts := strings.Split(key, "/")
+	if len(parts) != n {
+		return fmt.Errorf("key %q: want %d segments", key, n)
+	}
+	for _, p := range parts[1:] {
+		if err := CheckName("key segment", p); err != nil {
+			return fmt.Errorf("key %q: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// ServiceKey is the key of a service instance.
+func ServiceKey(service, instance string) string { return "svc/" + service + "/" + instance }
+
+// BlacklistKey is the key of an id on a blacklist.
+func BlacklistKey(list, id string) string { return "bl/" + list + "/" + id }
+
+// TaskKey is the key of a task.
+func TaskKey(id string) string { return "task/" + id }
+
+// KernelKey is the key of a kernel's lease records.
+func KernelKey(id string) string { return "kernel/" + id }
+
+// NodeKey is the key of a node's heartbeat.
+func NodeKey(id string) string { return "node/" + id }
+
+// LastSegment returns what follows a key's last '/'.
+func LastSegment(key string) string { return key[strings.LastIndexByte(key, '/')+1:] }

@@ -1,0 +1,97 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+)
+
+// Stream is one bidirectional stream to a peer, of a protocol of the
+// node's own (anti-entropy).
+type Stream interface {
+	io.ReadWriter
+	Close() error
+	SetDeadline(time.Time) error
+	// Peer is the node at the other end, authenticated by the handshake.
+	Peer() peer.ID
+}
+
+type stream struct{ network.Stream }
+
+func (s stream) Peer() peer.ID { return s.Conn().RemotePeer() }
+
+// OpenStream opens a stream of protocol proto to p over a connection that
+// is open already. It never dials: reconnecting is the redialer's job,
+// with its backoff, so that a peer that refuses this node is not dialled
+// again behind the redialer's back.
+func (n *Node) OpenStream(ctx context.Context, p peer.ID, proto string) (Stream, error) {
+	if n.closed.Load() {
+		return nil, ErrClosed
+	}
+	if n.h.Network().Connectedness(p) != network.Connected {
+		return nil, fmt.Errorf("gossip: open %s to %s: %w", proto, p, ErrNotConnected)
+	}
+	s, err := n.h.NewStream(network.WithNoDial(ctx, "streams use open connections only"), p, protocol.ID(proto))
+	if err != nil {
+		return nil, fmt.Errorf("gossip: open %s to %s: %w", proto, p, err)
+	}
+	return stream{s}, nil
+}
+
+// ErrNotConnected is returned by OpenStream for a peer with no open
+// connection.
+var ErrNotConnected = errors.New("gossip: not connected")
+
+// Handle serves protocol proto: h runs on its own goroutine for every
+// stream a peer opens, until stop is called.
+func (n *Node) Handle(proto string, h func(Stream)) (stop func()) {
+	n.h.SetStreamHandler(protocol.ID(proto), func(s network.Stream) { h(stream{s}) })
+	return func() { n.h.RemoveStreamHandler(protocol.ID(proto)) }
+}
+
+// Notify calls connected when a connection to a peer opens, and
+// disconnected when the last connection to a peer closes, until stop is
+// called. They run on the network's goroutines and must not block.
+func (n *Node) Notify(connected, disconnected func(peer.ID)) (stop func()) {
+	b := &network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			if connected != nil {
+				connected(c.RemotePeer())
+			}
+		},
+		DisconnectedF: func(nw network.Network, c network.Conn) {
+			p := c.RemotePeer()
+			if disconnected != nil && nw.Connectedness(p) != network.Connected {
+				disconnected(p)
+			}
+		},
+	}
+	n.h.Network().Notify(b)
+	return func() { n.h.Network().StopNotify(b) }
+}
+
+// Connected reports whether a connection to p is open.
+func (n *Node) Connected(p peer.ID) bool { return n.h.Network().Connectedness(p) == network.Connected }
+
+// Ping measures one round trip to p over the open connection.
+func (n *Node) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {
+	res, ok := <-ping.Ping(network.WithNoDial(ctx, "ping uses open connections only"), n.h, p)
+	switch {
+	case !ok:
+		return 0, ctx.Err()
+	case res.Error != nil:
+		return 0, res.Error
+	}
+	return res.RTT, nil
+}
+
+// ClosePeer closes every connection to p. The redialer reconnects a known
+// peer with its backoff.
+func (n *Node) ClosePeer(p peer.ID) error { return n.h.Network().ClosePeer(p) }

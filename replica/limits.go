@@ -1,0 +1,43 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/wire"
+)
+
+// Limits bound one entry and one gossip message. A zero field is no bound
+// (Config.Validate in the agent requires them all).
+type Limits struct {
+	MaxKeyBytes         int // a key
+	MaxValueBytes       int // a value, encoded
+	MaxTags             int // a service instance's tags
+	MaxDeltasPerMessage int // deltas in one gossip message
+}
+
+// ErrLimit is wrapped by the error of a local write over an entry bound.
+var ErrLimit = errors.New("over a limit")
+
+// wire returns the bounds gossip messages are decoded with.
+func (l Limits) wire() wire.Limits {
+	return wire.Limits{MaxDeltas: l.MaxDeltasPerMessage, MaxKeyBytes: l.MaxKeyBytes, MaxValue: l.MaxValueBytes}
+}
+
+// check says which bound of one entry d exceeds, or is nil.
+func (l Limits) check(d crdt.Delta) error {
+	if n := len(d.Key); l.MaxKeyBytes > 0 && n > l.MaxKeyBytes {
+		return fmt.Errorf("key of %d bytes is over the limit of %d (max_key_bytes)", n, l.MaxKeyBytes)
+	}
+	if n := len(d.Value); l.MaxValueBytes > 0 && n > l.MaxValueBytes {
+		return fmt.Errorf("value of %d bytes (encoded) for %q is over the limit of %d (max_value_bytes)", n, d.Key, l.MaxValueBytes)
+	}
+	if l.MaxTags > 0 && d.Op == crdt.OpPut && crdt.NamespaceOf(d.Key) == crdt.NSService {
+		var v crdt.ServiceValue
+		if crdt.Decode(d.Value, &v) == nil && len(v.Tags) > l.MaxTags {
+			return fmt.Errorf("%d tags on %q is over the limit of %d (max_tags)", len(v.Tags), d.Key, l.MaxTags)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,189 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rumor-dev/rumor/crdt"
+)
+
+// Reasons a delta or a gossip message is refused, as counted in `rumor
+// status` and the metrics, whichever path it came by.
+const (
+	ReasonUndecodable = "undecodable"   // not an envelope
+	ReasonVersion     = "version"       // an envelope version this build does not read
+	ReasonLimit       = "limit"         // over a configured bound
+	ReasonWrongTopic  = "wrong-topic"   // a key of another namespace than the topic's
+	ReasonBadKey      = "bad-key"       // a malformed key
+	ReasonBadOp       = "bad-op"        // an operation the namespace does not take
+	ReasonBadValue    = "bad-value"     // a value the namespace does not take
+	ReasonUnsigned    = "unsigned"      // no proof of who wrote it
+	ReasonForged      = "forged-writer" // the proof does not verify for the writer it names
+	ReasonNotOwner    = "not-owner"     // a write only the key's owner may make
+	ReasonNotAllowed  = "not-allowed"   // a writer the configured policy leaves out (bl_writers)
+	ReasonBadEpoch    = "bad-epoch"     // a lease epoch past the ceiling or more than one past the last
+	ReasonClockSkew   = "clock-skew"    // stamped further ahead than max_skew
+)
+
+// Reasons lists every reason, so that counters can start at zero.
+var Reasons = []string{
+	ReasonUndecodable, ReasonVersion, ReasonLimit, ReasonWrongTopic, ReasonBadKey, ReasonBadOp,
+	ReasonBadValue, ReasonUnsigned, ReasonForged, ReasonNotOwner, ReasonNotAllowed, ReasonBadEpoch,
+	ReasonClockSkew,
+}
+
+// EpochCeiling is the highest fencing token a lease may take: 2^53 − 1,
+// exact in every JSON reader, and more claims than a kernel can see. A
+// record past it is refused, so no claim can make the next epoch
+// overflow.
+const EpochCeiling = 1<<53 - 1
+
+// Refusal is a delta (or a whole gossip message) that the replica refused,
+// with the reason it is counted under. Ignore is set for a refusal that
+// does not prove the sender dishonest (a stamp ahead of our clock, an epoch
+// that a later exchange may make acceptable): gossip ignores such a
+// message rather than rejecting it.
+type Refusal struct {
+	Reason string
+	Ignore bool
+	Err    error
+}
+
+func (r *Refusal) Error() string { return r.Reason + ": " + r.Err.Error() }
+func (r *Refusal) Unwrap() error { return r.Err }
+
+func refuse(reason, format string, args ...any) error {
+	return &Refusal{Reason: reason, Err: fmt.Errorf(format, args...)}
+}
+
+// ReasonOf returns the reason err was refused under ("" if it is no
+// Refusal).
+func ReasonOf(err error) string {
+	var r *Refusal
+	if errors.As(err, &r) {
+		return r.Reason
+	}
+	return ""
+}
+
+// Policy is the part of the write policy that the cluster configures: who
+// may write which namespace (bl_writers). Every agent should hold the same
+// settings; the zero value allows every member.
+type Policy struct {
+	blWriters map[string]bool // nil: anyone may write bl
+}
+
+// NewPolicy returns the policy that lets only blWriters write blacklists
+// (anyone, if it is empty).
+func NewPolicy(blWriters []string) Policy {
+	var p Policy
+	if len(blWriters) > 0 {
+		p.blWriters = make(map[string]bool, len(blWriters))
+		for _, id := range blWriters {
+			p.blWriters[id] = true
+		}
+	}
+	return p
+}
+
+// MayWrite reports whether node may write keys of namespace ns.
+func (p Policy) MayWrite(ns crdt.Namespace, node string) bool {
+	return ns != crdt.NSBlacklist || p.blWriters == nil || p.blWriters[node]
+}
+
+// check judges one delta whose writer (Stamp.Node) is verified: the rules
+// of its namespace, then the configured allowlists. It is pure, so every
+// node judges a delta the same way.
+func (p Policy) check(d crdt.Delta) error {
+	if err := checkDelta(d); err != nil {
+		return err
+	}
+	if ns := crdt.NamespaceOf(d.Key); !p.MayWrite(ns, d.Stamp.Node) {
+		return refuse(ReasonNotAllowed, "%s writes %q but is not in bl_writers", d.Stamp.Node, d.Key)
+	}
+	return nil
+}
+
+// checkDelta applies the namespaces' write rules to one delta, judged
+// against its writer, Stamp.Node, whose signature the caller has verified
+// (or which is this node, for a local write):
+//
+//   - The key must be well formed, in a known namespace.
+//   - svc and bl: put or delete.
+//   - node/<id>: put, by node id only (its heartbeat).
+//   - task: anyone may queue (assign) or request cancellation; only the
+//     task's owner moves it to running, done, failed or cancelled.
+//   - kernel: claim, renew and release records, each the writer's own (the
+//     holder of a record is its writer), a claim and a renewal expiring
+//     after their stamp, an epoch from 1 to EpochCeiling.
+func checkDelta(d crdt.Delta) error {
+	ns, author := crdt.NamespaceOf(d.Key), d.Stamp.Node
+	if err := crdt.CheckKey(d.Key); err != nil {
+		return refuse(ReasonBadKey, "%v", err)
+	}
+	if d.Stamp.HLC == 0 {
+		return refuse(ReasonBadValue, "delta for %q has no stamp", d.Key)
+	}
+	switch ns {
+	case crdt.NSService, crdt.NSBlacklist:
+		if d.Op != crdt.OpPut && d.Op != crdt.OpDelete {
+			return refuse(ReasonBadOp, "%s on %q", d.Op, d.Key)
+		}
+		if ns == crdt.NSService && d.Op == crdt.OpPut {
+			var v crdt.ServiceValue
+			if err := crdt.Decode(d.Value, &v); err != nil || v.Status == "" {
+				return refuse(ReasonBadValue, "service value for %q: status missing or undecodable", d.Key)
+			}
+		}
+	case crdt.NSNode:
+		if d.Op != crdt.OpPut {
+			return refuse(ReasonBadOp, "%s on %q", d.Op, d.Key)
+		}
+		if crdt.LastSegment(d.Key) != author {
+			return refuse(ReasonNotOwner, "%s writes %q", author, d.Key)
+		}
+	case crdt.NSTask:
+		if d.Op != crdt.OpPut || !d.Task.Valid() {
+			return refuse(ReasonBadOp, "%s (state %d) on %q", d.Op, d.Task, d.Key)
+		}
+		var v crdt.TaskValue
+		if err := crdt.Decode(d.Value, &v); err != nil || v.Owner == "" {
+			return refuse(ReasonBadValue, "task value for %q: owner missing or undecodable", d.Key)
+		}
+		if d.Task != crdt.TaskQueued && d.Task != crdt.TaskCancelRequested && v.Owner != author {
+			return refuse(ReasonNotOwner, "%s sets task %q to %s but %s owns it", author, d.Key, d.Task, v.Owner)
+		}
+	case crdt.NSKernel:
+		switch d.Op {
+		case crdt.OpClaim, crdt.OpRenew:
+			if d.Expiry <= d.Stamp.HLC.WallMS() {
+				return refuse(ReasonBadValue, "%s on %q expires before its stamp", d.Op, d.Key)
+			}
+		case crdt.OpRelease:
+		default:
+			return refuse(ReasonBadOp, "%s on %q", d.Op, d.Key)
+		}
+		if d.Epoch == 0 || d.Epoch > EpochCeiling {
+			return refuse(ReasonBadEpoch, "%s on %q has epoch %d (1 to %d)", d.Op, d.Key, d.Epoch, uint64(EpochCeiling))
+		}
+	default:
+		return refuse(ReasonBadKey, "unknown namespace %q", ns)
+	}
+	return nil
+}
+
+// checkEpoch refuses a lease record whose epoch is more than one past the
+// highest this replica holds for its kernel (last): no claimant can have
+// seen such an epoch's predecessor, so it could only take the kernel from
+// its holder by a jump and, near the ceiling, leave it unclaimable. A
+// replica that holds no record of the kernel (a new one, or records
+// collected long ago) takes any epoch up to the ceiling. The refusal is
+// soft (Ignore): the records in between may still be on their way, and
+// anti-entropy offers the record again.
+func checkEpoch(d crdt.Delta, last uint64) error {
+	if last > 0 && d.Epoch > last+1 {
+		return &Refusal{Reason: ReasonBadEpoch, Ignore: true,
+			Err: fmt.Errorf("%s on %q at epoch %d, but the last epoch seen is %d", d.Op, d.Key, d.Epoch, last)}
+	}
+	return nil
+}

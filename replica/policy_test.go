@@ -1,0 +1,74 @@
+package replica
+
+import (
+	"testing"
+
+	"github.com/rumor-dev/rumor/crdt"
+)
+
+func TestCheckDeltaPolicy(t *testing.T) {
+	const me, other = "me", "other"
+	st := crdt.Stamp{HLC: crdt.MakeHLC(1000, 0), Node: me}
+	task := func(state crdt.TaskState, owner string) crdt.Delta {
+		return crdt.Delta{Key: "task/t", Stamp: st, Op: crdt.OpPut, Task: state, Value: crdt.Encode(crdt.TaskValue{Owner: owner})}
+	}
+	for _, tc := range []struct {
+		name   string
+		ns     crdt.Namespace
+		d      crdt.Delta
+		reason string
+	}{
+		{"svc put", crdt.NSService, crdt.Delta{Key: "svc/a/b", Stamp: st, Op: crdt.OpPut, Value: []byte(`{"status":"up"}`)}, ""},
+		{"svc without status", crdt.NSService, crdt.Delta{Key: "svc/a/b", Stamp: st, Op: crdt.OpPut, Value: []byte(`{}`)}, ReasonBadValue},
+		{"svc key too short", crdt.NSService, crdt.Delta{Key: "svc/a", Stamp: st, Op: crdt.OpDelete}, ReasonBadKey},
+		{"empty segment", crdt.NSBlacklist, crdt.Delta{Key: "bl//x", Stamp: st, Op: crdt.OpPut}, ReasonBadKey},
+		{"no stamp", crdt.NSBlacklist, crdt.Delta{Key: "bl/a/b", Stamp: crdt.Stamp{Node: me}, Op: crdt.OpPut}, ReasonBadValue},
+		{"claim on bl", crdt.NSBlacklist, crdt.Delta{Key: "bl/a/b", Stamp: st, Op: crdt.OpClaim}, ReasonBadOp},
+		{"own node", crdt.NSNode, crdt.Delta{Key: "node/me", Stamp: st, Op: crdt.OpPut}, ""},
+		{"other's node", crdt.NSNode, crdt.Delta{Key: "node/other", Stamp: st, Op: crdt.OpPut}, ReasonNotOwner},
+		{"assign for another", crdt.NSTask, task(crdt.TaskQueued, other), ""},
+		{"cancel request by anyone", crdt.NSTask, task(crdt.TaskCancelRequested, other), ""},
+		{"done by non-owner", crdt.NSTask, task(crdt.TaskDone, other), ReasonNotOwner},
+		{"done by owner", crdt.NSTask, task(crdt.TaskDone, me), ""},
+		{"task without owner", crdt.NSTask, task(crdt.TaskQueued, ""), ReasonBadValue},
+		{"unknown task state", crdt.NSTask, task(99, me), ReasonBadOp},
+		{"claim", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpClaim, Epoch: 1, Expiry: 2000}, ""},
+		{"claim expired at birth", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpClaim, Epoch: 1, Expiry: 1000}, ReasonBadValue},
+		{"epoch 0", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpRelease}, ReasonBadEpoch},
+		{"epoch at the ceiling", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpRelease, Epoch: EpochCeiling}, ""},
+		{"epoch past the ceiling", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpRelease, Epoch: EpochCeiling + 1}, ReasonBadEpoch},
+		{"epoch 2^64-1", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpClaim, Epoch: 1<<64 - 1, Expiry: 2000}, ReasonBadEpoch},
+		{"put on kernel", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpPut, Epoch: 1}, ReasonBadOp},
+	} {
+		err := checkDelta(tc.d)
+		got := ReasonOf(err)
+		if err != nil && got == "" {
+			t.Errorf("%s: non-policy error %v", tc.name, err)
+		}
+		if got != tc.reason {
+			t.Errorf("%s: reason %q (%v), want %q", tc.name, got, err, tc.reason)
+		}
+	}
+}
+
+func TestPolicyBLWriters(t *testing.T) {
+	const me, other = "me", "other"
+	st := func(node string) crdt.Stamp { return crdt.Stamp{HLC: crdt.MakeHLC(1000, 0), Node: node} }
+	open, closed := NewPolicy(nil), NewPolicy([]string{me})
+	for _, tc := range []struct {
+		name   string
+		p      Policy
+		d      crdt.Delta
+		reason string
+	}{
+		{"open: anyone writes bl", open, crdt.Delta{Key: "bl/a/b", Stamp: st(other), Op: crdt.OpPut}, ""},
+		{"listed writer", closed, crdt.Delta{Key: "bl/a/b", Stamp: st(me), Op: crdt.OpPut}, ""},
+		{"unlisted put", closed, crdt.Delta{Key: "bl/a/b", Stamp: st(other), Op: crdt.OpPut}, ReasonNotAllowed},
+		{"unlisted delete", closed, crdt.Delta{Key: "bl/a/b", Stamp: st(other), Op: crdt.OpDelete}, ReasonNotAllowed},
+		{"other namespaces unaffected", closed, crdt.Delta{Key: "node/other", Stamp: st(other), Op: crdt.OpPut}, ""},
+	} {
+		if got := ReasonOf(tc.p.check(tc.d)); got != tc.reason {
+			t.Errorf("%s: reason %q, want %q", tc.name, got, tc.reason)
+		}
+	}
+}
