@@ -29,7 +29,7 @@ test: lint test-deps
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
 	$(MAKE) bench-short
 
-# Headless Chromium for the status page test (daemon TestStatusPageBrowser),
+# Headless Chromium for the status page test (agent TestStatusPageBrowser),
 # from Debian when run as root; without it that test skips, saying why.
 test-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -53,7 +53,7 @@ fuzz:
 	$(GO) test ./wire -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./antientropy -run '^$$' -fuzz FuzzRespond -fuzztime $(FUZZTIME)
 	$(GO) test ./store -run '^$$' -fuzz FuzzDecodeEntry -fuzztime $(FUZZTIME)
-	$(GO) test ./daemon -run '^$$' -fuzz FuzzLoadConfig -fuzztime $(FUZZTIME)
+	$(GO) test ./config -run '^$$' -fuzz FuzzLoadConfig -fuzztime $(FUZZTIME)
 	$(GO) test ./rpc -run '^$$' -fuzz FuzzServerRequest -fuzztime $(FUZZTIME)
 
 # rumor's figures (cluster sizes 10 and 30, in one process and as agent

@@ -140,7 +140,7 @@ func assertKeptOut(t *testing.T, members, outsiders []*Agent, memberKey, outside
 	t.Helper()
 	for _, m := range members {
 		for _, o := range outsiders {
-			if m.Gossip().Host().Network().Connectedness(o.Gossip().ID()) == network.Connected {
+			if m.Gossip().Connected(o.Gossip().ID()) {
 				t.Errorf("member %s is connected to outsider %s", shortID(m.ID()), shortID(o.ID()))
 			}
 			for _, k := range []string{outsiderKey, crdt.NodeKey(o.ID())} {

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/rumor-dev/rumor/config"
+	"github.com/rumor-dev/rumor/gossip"
 	"github.com/rumor-dev/rumor/internal/netcut"
 	"github.com/rumor-dev/rumor/rpc"
 )
@@ -47,14 +47,14 @@ func (l *lab) partition(t *testing.T, a, b []int) {
 		crossing := 0
 		for _, i := range a {
 			for _, j := range b {
-				ni, nj := l.as[i].Gossip().Host().Network(), l.as[j].Gossip().Host().Network()
+				gi, gj := l.as[i].Gossip(), l.as[j].Gossip()
 				for _, n := range []struct {
-					net  network.Network
+					node *gossip.Node
 					peer peer.ID
-				}{{ni, l.as[j].Gossip().ID()}, {nj, l.as[i].Gossip().ID()}} {
-					if n.net.Connectedness(n.peer) == network.Connected {
+				}{{gi, gj.ID()}, {gj, gi.ID()}} {
+					if n.node.Connected(n.peer) {
 						crossing++
-						_ = n.net.ClosePeer(n.peer) // e.g. one that was mid-handshake when the block came
+						_ = n.node.ClosePeer(n.peer) // e.g. one that was mid-handshake when the block came
 					}
 				}
 			}

@@ -46,7 +46,18 @@ func cmdStatus(ctx context.Context, k *call) error {
 		for _, r := range slices.Sorted(maps.Keys(s.Rejected)) {
 			rs = append(rs, fmt.Sprintf("%s=%d", r, s.Rejected[r]))
 		}
-		row(tw, "rejected:", strings.Join(rs, " "))
+		row(tw, "rejected:", strings.Join(rs, " ")+" (gossip messages)")
+	}
+	for i, path := range slices.Sorted(maps.Keys(s.Refused)) {
+		var rs []string
+		for _, r := range slices.Sorted(maps.Keys(s.Refused[path])) {
+			rs = append(rs, fmt.Sprintf("%s=%d", r, s.Refused[path][r]))
+		}
+		label := ""
+		if i == 0 {
+			label = "refused deltas:"
+		}
+		row(tw, label, path+": "+strings.Join(rs, " "))
 	}
 	if s.PeersRefused > 0 {
 		row(tw, "peers refused:", fmt.Sprintf("%d (not in allow_peers)", s.PeersRefused))
