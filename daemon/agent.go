@@ -489,7 +489,8 @@ func (a *Agent) probeSilentPeer(ctx context.Context, id string) {
 	a.goLoop(func() {
 		pctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		res, ok := <-ping.Ping(pctx, a.node.Host(), p)
+		// Only over the connection we suspect: never dial a new one.
+		res, ok := <-ping.Ping(network.WithNoDial(pctx, "silent-peer probe"), a.node.Host(), p)
 		if ctx.Err() != nil {
 			return
 		}

@@ -149,7 +149,12 @@ func (a *Agent) syncWith(ctx context.Context, p peer.ID, full bool) {
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
 	v2 := protocol.ID(antientropy.ProtocolV2(a.cfg.Cluster))
-	s, err := a.node.Host().NewStream(ctx, p, v2, protocol.ID(antientropy.Protocol(a.cfg.Cluster)))
+	// Never dial: an exchange runs on a connection that is up. A dial
+	// here would bypass the gossip layer's redial backoff, and with a peer
+	// that closes each connection right after the handshake (its
+	// allow_peers does not name us) every new connection would start an
+	// exchange that dials the next one.
+	s, err := a.node.Host().NewStream(network.WithNoDial(ctx, "anti-entropy"), p, v2, protocol.ID(antientropy.Protocol(a.cfg.Cluster)))
 	if err != nil {
 		if ctx.Err() == nil {
 			a.sync.failed.Add(1)

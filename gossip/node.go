@@ -13,6 +13,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/metrics"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -69,7 +70,8 @@ type Message struct {
 type Node struct {
 	cfg  Config
 	log  *slog.Logger
-	h    host.Host
+	h    host.Host  // the libp2p host; the redialer alone dials through it
+	nd   noDialHost // h for everyone else: GossipSub, Host()
 	ps   *pubsub.PubSub
 	bwc  *metrics.BandwidthCounter
 	self peer.ID
@@ -141,7 +143,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	opts = append(opts, cfg.HostOptions...)
 	// Installed even without a list, so that SetAllowPeers can add one;
 	// after HostOptions, so that it chains the gater they set, if any.
-	gate := newAllowGater(self, cfg.AllowPeers)
+	gate := newAllowGater(self, cfg.AllowPeers, cfg.Logger)
 	opts = append(opts, gate.option())
 	h, err := libp2p.New(opts...)
 	if err != nil {
@@ -153,6 +155,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		h:      h,
+		nd:     noDialHost{h},
 		bwc:    bwc,
 		self:   h.ID(),
 		gate:   gate,
@@ -185,7 +188,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
 		pubsub.WithRawTracer(&n.traffic),
 	}
-	n.ps, err = pubsub.NewGossipSub(nctx, h, append(psOpts, cfg.pubsubOptions...)...)
+	n.ps, err = pubsub.NewGossipSub(nctx, n.nd, append(psOpts, cfg.pubsubOptions...)...)
 	if err != nil {
 		return fail(fmt.Errorf("gossip: start gossipsub: %w", err))
 	}
@@ -211,7 +214,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		short := cfg.Topics[i]
 		n.wg.Go(func() { n.read(nctx, short, sub) })
 	}
-	n.red = newRedialer(h, cfg, &n.wg)
+	n.red = newRedialer(h, cfg, gate.allowed, &n.wg)
 	n.wg.Go(func() { n.red.run(nctx, boot) })
 	n.log.Info("gossip: started", "id", n.self, "addrs", n.Addrs(), "topics", cfg.Topics, "bootstrap", len(boot))
 	return n, nil
@@ -379,9 +382,10 @@ func (n *Node) Refused() uint64 { return n.gate.refused.Load() }
 // SetAllowPeers replaces Config.AllowPeers while the node runs: from now on
 // only the listed peers (and the node itself) may connect, or any peer if
 // allow is empty. Connections open to peers no longer listed are closed,
-// and returned.
+// and returned; known peers that are now listed are dialled.
 func (n *Node) SetAllowPeers(allow []peer.ID) (closed []peer.ID) {
 	n.gate.set(allow)
+	n.red.poke()
 	for _, p := range n.h.Network().Peers() {
 		if !n.gate.allowed(p) {
 			_ = n.h.Network().ClosePeer(p)
@@ -411,8 +415,25 @@ func (n *Node) BandwidthByProtocol() map[protocol.ID]metrics.Stats {
 func (n *Node) Traffic() Traffic { return n.traffic.traffic() }
 
 // Host returns the node's libp2p host, for protocols of its own (anti-entropy
-// sync). Do not close it: Close does.
-func (n *Node) Host() host.Host { return n.h }
+// sync). Its NewStream never dials: it opens the stream on a connection
+// that is already up, and fails if there is none (see [noDialHost]); only
+// the node's redialer dials known peers, with backoff. Do not close it:
+// Close does.
+func (n *Node) Host() host.Host { return n.nd }
+
+// noDialHost is a host whose NewStream uses existing connections only.
+// Streams opened on our own in reaction to a new connection (GossipSub
+// greeting a new peer, an anti-entropy exchange) would otherwise dial the
+// peer again if that connection has closed meanwhile, outside any backoff:
+// a peer whose gater closes every connection right after the handshake
+// (one whose allowlist does not name us) would then be redialled in a
+// tight loop, each new connection starting the next stream.
+type noDialHost struct{ host.Host }
+
+// NewStream opens a stream to p over a connection that is already up.
+func (h noDialHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
+	return h.Host.NewStream(network.WithNoDial(ctx, "rumor: only the redialer dials"), p, pids...)
+}
 
 // Close stops GossipSub and every goroutine the node started, waits for
 // them, closes the host and then the Messages channel. It is idempotent and

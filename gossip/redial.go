@@ -3,6 +3,7 @@ package gossip
 import (
 	"cmp"
 	"context"
+	"errors"
 	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
@@ -13,12 +14,32 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
 // protectTag marks known peers in the connection manager so it never trims
 // their connections.
 const protectTag = "rumor-known-peer"
+
+// RefusedRedialMax is the backoff ceiling for a peer that refuses us: one
+// whose connections keep closing right after they open (under
+// refusedConnLife: most likely its allowlist does not name us, and its
+// gater hangs up once the handshake has named us) or whose dials a
+// connection gater refuses. Its backoff doubles from Config.RedialMin as
+// for any lost peer, but up to this ceiling (or Config.RedialMax if that is
+// longer) instead of RedialMax: about ten dials in its first five minutes,
+// then one every 2.5 to 5 minutes. A connection to it that lives normally
+// (past the stable age, see redialer.stable) resets the backoff.
+const RefusedRedialMax = 5 * time.Minute
+
+// refusedConnLife: a connection closed sooner than this after it opened
+// (or than the stable age, if that is shorter) counts as a refusal.
+const refusedConnLife = time.Second
+
+// refusedWarnAfter is the number of refusals in a row after which the
+// redialer says, once, that the peer seems not to admit us.
+const refusedWarnAfter = 2
 
 // redialer keeps every known peer connected. Its state is owned by the run
 // goroutine; other goroutines talk to it through add and results.
@@ -27,10 +48,14 @@ type redialer struct {
 	log         *slog.Logger
 	rnd         *rand.Rand
 	min, max    time.Duration
+	refusedMax  time.Duration // backoff ceiling of a peer that refuses us
 	stable      time.Duration // a connection that lasted this long resets the backoff
+	young       time.Duration // a connection closed younger than this is a refusal
 	dialTimeout time.Duration
-	maxPeers    int             // 0: dial every known peer
-	wg          *sync.WaitGroup // owner of the dial goroutines
+	maxPeers    int                // 0: dial every known peer
+	allowed     func(peer.ID) bool // our own allowlist: peers it refuses are not dialled
+	wg          *sync.WaitGroup    // owner of the dial goroutines
+	wake        chan struct{}      // a connection opened or closed, or the allowlist changed
 
 	add     chan peer.AddrInfo
 	results chan dialResult
@@ -44,9 +69,12 @@ type knownPeer struct {
 	rank     uint64    // lower is better: a hash of both ids
 	kept     bool      // among the first maxPeers by rank: always redialled
 	failures int       // dials failed (or connections lost young) since the last stable connection
+	refusals int       // of those, connections closed right after they opened and dials a gater refused
+	warned   bool      // the refusals were logged; cleared by a stable connection
 	since    time.Time // when we last saw it connected; zero while disconnected
 	next     time.Time // when to dial next; zero if not scheduled
 	dialing  bool
+	lost     bool // while dialing: a connection was seen and lost (and counted) already
 }
 
 type dialResult struct {
@@ -54,20 +82,35 @@ type dialResult struct {
 	err error
 }
 
-func newRedialer(h host.Host, cfg Config, wg *sync.WaitGroup) *redialer {
+// newRedialer makes a redialer of h's known peers; allowed is the node's
+// own allowlist.
+func newRedialer(h host.Host, cfg Config, allowed func(peer.ID) bool, wg *sync.WaitGroup) *redialer {
+	stable := min(cfg.RedialMax, 10*cfg.RedialMin)
 	return &redialer{
 		h:           h,
 		log:         cfg.Logger,
 		rnd:         cfg.Rand,
 		min:         cfg.RedialMin,
 		max:         cfg.RedialMax,
-		stable:      min(cfg.RedialMax, 10*cfg.RedialMin),
+		refusedMax:  max(RefusedRedialMax, cfg.RedialMax),
+		stable:      stable,
+		young:       min(refusedConnLife, stable),
 		dialTimeout: cfg.DialTimeout,
 		maxPeers:    cfg.MaxPeers,
+		allowed:     allowed,
 		wg:          wg,
+		wake:        make(chan struct{}, 1),
 		add:         make(chan peer.AddrInfo),
 		results:     make(chan dialResult),
 		peers:       make(map[peer.ID]*knownPeer),
+	}
+}
+
+// poke wakes the run loop for a reconcile; it never blocks.
+func (r *redialer) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -80,13 +123,7 @@ func newRedialer(h host.Host, cfg Config, wg *sync.WaitGroup) *redialer {
 // event would say so. A connection made before run starts is seen by the
 // first reconcile.
 func (r *redialer) run(ctx context.Context, initial []peer.AddrInfo) {
-	wake := make(chan struct{}, 1)
-	poke := func(network.Network, network.Conn) {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	}
+	poke := func(network.Network, network.Conn) { r.poke() }
 	notify := &network.NotifyBundle{ConnectedF: poke, DisconnectedF: poke}
 	r.h.Network().Notify(notify)
 	defer r.h.Network().StopNotify(notify)
@@ -104,7 +141,7 @@ func (r *redialer) run(ctx context.Context, initial []peer.AddrInfo) {
 			r.remember(ai)
 		case res := <-r.results:
 			r.finished(res, time.Now())
-		case <-wake:
+		case <-r.wake:
 		case <-timer.C:
 		}
 	}
@@ -155,12 +192,28 @@ func (r *redialer) finished(res dialResult, now time.Time) {
 	k.dialing = false
 	if res.err != nil {
 		k.failures++
-		k.next = now.Add(r.delay(k.failures))
+		if errors.Is(res.err, swarm.ErrGaterDisallowedConnection) {
+			k.refusals++
+		}
+		k.next = now.Add(r.delayOf(k))
 		r.log.Debug("gossip: dial failed", "peer", res.id, "failures", k.failures, "retry_in", k.next.Sub(now), "err", res.err)
+		r.warnRefused(res.id, k, "dials refused by a connection gater")
 		return
 	}
-	if k.since.IsZero() {
-		k.since = now
+	switch {
+	case r.h.Network().Connectedness(res.id) == network.Connected:
+		if k.since.IsZero() {
+			k.since = now
+		}
+	case !k.lost:
+		// The connection closed before we saw it: right after it
+		// opened, a refusal. (One seen and lost was counted then.)
+		k.failures++
+		k.refusals++
+		k.next = now.Add(r.delayOf(k))
+		r.log.Debug("gossip: dialled peer closed the connection at once", "peer", res.id, "redial_in", k.next.Sub(now))
+		r.warnRefused(res.id, k, "connections closed right after they opened")
+		return
 	}
 	k.next = time.Time{}
 }
@@ -218,7 +271,11 @@ func (r *redialer) reconcile(ctx context.Context, now time.Time, timer *time.Tim
 		if r.h.Network().Connectedness(id) == network.Connected {
 			if k.since.IsZero() {
 				k.since = now
-				r.log.Info("gossip: peer connected", "peer", id)
+				if k.refusals > 0 {
+					r.log.Debug("gossip: peer connected", "peer", id) // see warnRefused
+				} else {
+					r.log.Info("gossip: peer connected", "peer", id)
+				}
 				// Seen connected before any dial result (a dial that
 				// timed out can still complete in the swarm): look again
 				// once it is past the young age, in case it is a dial
@@ -227,34 +284,61 @@ func (r *redialer) reconcile(ctx context.Context, now time.Time, timer *time.Tim
 					earliest = young
 				}
 			}
+			if k.failures > 0 {
+				if stable := k.since.Add(r.stable); now.Before(stable) {
+					// Look again when it has held: that resets the backoff.
+					if earliest.IsZero() || stable.Before(earliest) {
+						earliest = stable
+					}
+				} else {
+					r.recovered(id, k)
+				}
+			}
 			k.next = time.Time{}
 			continue
 		}
 		if !k.since.IsZero() {
 			// Just lost it. A connection that held resets the backoff and is
 			// redialled at once; one that dropped young counts as a failure, so
-			// a peer that accepts and then hangs up is not hammered.
-			if now.Sub(k.since) >= r.stable {
-				k.failures = 0
-			} else {
+			// a peer that accepts and then hangs up is not hammered, and one
+			// that dropped right after it opened as a refusal, whose backoff
+			// grows up to refusedMax.
+			lived, quiet := now.Sub(k.since), k.refusals > 0
+			switch {
+			case lived >= r.stable:
+				r.recovered(id, k)
+			case lived < r.young:
+				k.failures++
+				k.refusals++
+			default:
 				k.failures++
 			}
 			k.since = time.Time{}
-			k.next = now.Add(r.delay(k.failures))
-			r.log.Info("gossip: peer disconnected", "peer", id, "redial_in", k.next.Sub(now))
+			k.lost = k.dialing
+			k.next = now.Add(r.delayOf(k))
+			logAt := slog.LevelInfo
+			if quiet {
+				logAt = slog.LevelDebug // it keeps refusing us: said once by warnRefused
+			}
+			r.log.Log(ctx, logAt, "gossip: peer disconnected", "peer", id, "lived", lived.Round(time.Millisecond), "redial_in", k.next.Sub(now))
+			r.warnRefused(id, k, "connections closed right after they opened")
 		}
 		if k.dialing {
+			continue
+		}
+		if !r.allowed(id) {
+			k.next = time.Time{} // not dialled while our own allowlist refuses it
 			continue
 		}
 		if !k.kept && busy >= r.maxPeers {
 			continue // enough peers: dialled again only if some go
 		}
 		if k.next.IsZero() {
-			k.next = now.Add(r.delay(k.failures))
+			k.next = now.Add(r.delayOf(k))
 		}
 		if !now.Before(k.next) {
 			k.next = time.Time{}
-			k.dialing = true
+			k.dialing, k.lost = true, false
 			busy++
 			r.dial(ctx, id, k.addrs)
 			continue
@@ -311,20 +395,47 @@ func (r *redialer) dial(ctx context.Context, id peer.ID, addrs []ma.Multiaddr) {
 	})
 }
 
-// delay is the wait before the next dial after the given number of
-// consecutive failures: none after zero, then exponential from min to max,
-// with jitter drawn from [d/2, d].
-func (r *redialer) delay(failures int) time.Duration {
+// delayOf is the wait before the next dial of k after its consecutive
+// failures: none after zero, then exponential from min to max (to
+// refusedMax once k has refused us), with jitter drawn from [d/2, d].
+func (r *redialer) delayOf(k *knownPeer) time.Duration {
+	if k.refusals > 0 {
+		return r.backoff(k.failures, r.refusedMax)
+	}
+	return r.backoff(k.failures, r.max)
+}
+
+// backoff is none after zero failures, then exponential from min up to
+// ceiling, with jitter drawn from [d/2, d].
+func (r *redialer) backoff(failures int, ceiling time.Duration) time.Duration {
 	if failures <= 0 {
 		return 0
 	}
 	d := r.min
-	for i := 1; i < failures && d < r.max; i++ {
+	for i := 1; i < failures && d < ceiling; i++ {
 		d *= 2
 	}
-	d = min(d, r.max)
+	d = min(d, ceiling)
 	if half := d / 2; half > 0 {
 		d = half + time.Duration(r.rnd.Int64N(int64(half)+1))
 	}
 	return d
+}
+
+// warnRefused says once, until it admits us again, that a peer refuses us.
+func (r *redialer) warnRefused(id peer.ID, k *knownPeer, how string) {
+	if k.warned || k.refusals < refusedWarnAfter {
+		return
+	}
+	k.warned = true
+	r.log.Warn("gossip: peer keeps refusing our connections: we are probably not in its allow_peers; redialling it with backoff",
+		"peer", id, "seen", how, "refusals", k.refusals, "backoff_max", r.refusedMax)
+}
+
+// recovered resets k's backoff after a connection that held.
+func (r *redialer) recovered(id peer.ID, k *knownPeer) {
+	if k.warned {
+		r.log.Info("gossip: peer admits our connections again", "peer", id)
+	}
+	k.failures, k.refusals, k.warned = 0, 0, false
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,16 +126,16 @@ func TestAddPeer(t *testing.T) {
 // doubling from RedialMin to RedialMax with jitter in [d/2, d].
 func TestRedialDelay(t *testing.T) {
 	r := &redialer{min: 100 * time.Millisecond, max: 1 * time.Second, rnd: rand.New(rand.NewPCG(5, 6))}
-	if d := r.delay(0); d != 0 {
-		t.Errorf("delay(0) = %v, want 0", d)
+	if d := r.delayOf(&knownPeer{}); d != 0 {
+		t.Errorf("delay after no failure = %v, want 0", d)
 	}
 	for failures, ceiling := range map[int]time.Duration{
 		1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond,
 		4: 800 * time.Millisecond, 5: time.Second, 50: time.Second, 1000: time.Second,
 	} {
 		for range 100 {
-			if d := r.delay(failures); d < ceiling/2 || d > ceiling {
-				t.Fatalf("delay(%d) = %v, want in [%v, %v]", failures, d, ceiling/2, ceiling)
+			if d := r.delayOf(&knownPeer{failures: failures}); d < ceiling/2 || d > ceiling {
+				t.Fatalf("delay after %d failures = %v, want in [%v, %v]", failures, d, ceiling/2, ceiling)
 			}
 		}
 	}
@@ -293,5 +294,98 @@ func TestMaxPeersTrimsADialThatCompletedOutsideTheRedialer(t *testing.T) {
 	})
 	if !connected(a, keep) {
 		t.Error("a lost its ranked peer")
+	}
+}
+
+// TestRefusedPeerIsNotHammered: B's allowlist leaves A out, and A joins
+// through B, so B's gater closes each of A's connections right after the
+// handshake. A stream that A opens on its own once a connection has closed
+// (as an anti-entropy exchange queued for that connection would) must not
+// dial B again, and A's redialer must back off: B sees a handful of
+// connection attempts in a few seconds, not hundreds. Each side says so
+// once. When B admits A and a connection holds, A says that too.
+func TestRefusedPeerIsNotHammered(t *testing.T) {
+	const (
+		window      = 3 * time.Second
+		maxAttempts = 12 // backoff from 20 ms doubling: 9 dials fit in 5 s at most
+	)
+	logA, logB := newLogRecorder(), newLogRecorder()
+	bCfg := testConfig(t)
+	bCfg.AllowPeers = []peer.ID{mustID(t, testConfig(t))}
+	bCfg.Logger = logB.logger()
+	b, _ := startNode(t, bCfg)
+	aCfg := testConfig(t)
+	aCfg.Bootstrap = []string{addrOf(t, b, "tcp")}
+	aCfg.Logger = logA.logger()
+	a, _ := startNode(t, aCfg)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var openers sync.WaitGroup
+	opener := &network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
+		if c.RemotePeer() != b.ID() {
+			return
+		}
+		openers.Go(func() {
+			if s, err := a.Host().NewStream(ctx, b.ID(), "/rumor-test/after-close/1"); err == nil {
+				_ = s.Reset()
+			}
+		})
+	}}
+	a.Host().Network().Notify(opener)
+	t.Cleanup(func() {
+		a.Host().Network().StopNotify(opener)
+		cancel()
+		openers.Wait()
+	})
+
+	eventually(t, waitFor, "B refuses A", func() bool { return b.Refused() > 0 })
+	before, linesA := b.Refused(), len(logA.lines())
+	time.Sleep(window) // a measurement window, not a wait for an event
+	attempts, lines := b.Refused()-before, logA.lines()[linesA:]
+	t.Logf("B refused A %d times in %v; A logged %d lines at info and above: %q", attempts, window, len(lines), lines)
+	if attempts > maxAttempts {
+		t.Errorf("B refused %d connections of A in %v, want at most %d", attempts, window, maxAttempts)
+	}
+	if len(lines) > 3 {
+		// Its warning, and the first refused connection opening and
+		// closing, if that falls in the window.
+		t.Errorf("A logged %d lines in %v, want at most 3", len(lines), window)
+	}
+	if n := logA.count("gossip: peer keeps refusing our connections: we are probably not in its allow_peers"); n != 1 {
+		t.Errorf("A warned %d times that B refuses it, want once", n)
+	}
+	if n, all := logB.count("gossip: refused connection: peer "+a.ID().String()+" is not in allow_peers"), logB.count("refused"); n != 1 || all != 1 {
+		t.Errorf("B logged the refusal of A %d times (%d refusal lines), want once", n, all)
+	}
+
+	// A's next redial may be seconds away; B dials A instead, and A's
+	// redialer sees the connection hold.
+	b.SetAllowPeers(nil)
+	b.AddPeer(peer.AddrInfo{ID: a.ID(), Addrs: a.Host().Addrs()})
+	eventually(t, waitFor, "A connected to B once admitted, and says so", func() bool {
+		return connected(a, b) && logA.count("gossip: peer admits our connections again") == 1
+	})
+}
+
+// TestRedialDelayOfRefusingPeer: a peer that refused us backs off up to
+// RefusedRedialMax instead of RedialMax; others keep RedialMax.
+func TestRedialDelayOfRefusingPeer(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.RedialMin, cfg.RedialMax = 100*time.Millisecond, time.Second
+	r := newRedialer(nil, cfg, nil, nil)
+	for _, tc := range []struct {
+		k        knownPeer
+		lo, hi   time.Duration
+		describe string
+	}{
+		{knownPeer{failures: 30}, 500 * time.Millisecond, time.Second, "lost peer"},
+		{knownPeer{failures: 30, refusals: 1}, RefusedRedialMax / 2, RefusedRedialMax, "refusing peer"},
+		{knownPeer{failures: 3, refusals: 3}, 200 * time.Millisecond, 400 * time.Millisecond, "refusing peer, third failure"},
+	} {
+		for range 100 {
+			if d := r.delayOf(&tc.k); d < tc.lo || d > tc.hi {
+				t.Fatalf("%s: delayOf = %v, want in [%v, %v]", tc.describe, d, tc.lo, tc.hi)
+			}
+		}
 	}
 }
