@@ -2,11 +2,13 @@ package gossip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -18,8 +20,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	quicgo "github.com/quic-go/quic-go"
 )
 
 // Queue sizes. go-libp2p-pubsub's defaults (32) lose most messages of an
@@ -129,9 +133,16 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	bwc := metrics.NewBandwidthCounter()
 	opts := []libp2p.Option{
 		libp2p.Identity(cfg.Identity),
-		libp2p.ListenAddrStrings(cfg.Listen...),
+		// Listened on below, one address at a time, so that each failure
+		// is an error: libp2p starts if any one address works.
+		libp2p.NoListenAddrs,
 		libp2p.Security(noise.ID, noise.New),
-		libp2p.Transport(tcp.NewTCPTransport),
+		// Without SO_REUSEPORT (libp2p's default sets it on TCP and QUIC
+		// sockets) a second node on the same address fails to bind,
+		// instead of sharing the port and getting a random half of the
+		// first one's connections.
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
+		libp2p.QUICReuse(newQUICConnManager),
 		libp2p.BandwidthReporter(bwc),
 		libp2p.DisableRelay(),
 	}
@@ -169,6 +180,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cancel() // stops GossipSub; no goroutine of ours runs yet
 		_ = h.Close()
 		return nil, err
+	}
+	if err := listen(h, cfg.Listen); err != nil {
+		return fail(err)
 	}
 
 	psOpts := []pubsub.Option{
@@ -218,6 +232,53 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.wg.Go(func() { n.red.run(nctx, boot) })
 	n.log.Info("gossip: started", "id", n.self, "addrs", n.Addrs(), "topics", cfg.Topics, "bootstrap", len(boot))
 	return n, nil
+}
+
+// listen makes h listen on every address, and fails on the first one it
+// cannot bind, naming it.
+func listen(h host.Host, addrs []string) error {
+	sw, ok := h.Network().(interface{ AddListenAddr(ma.Multiaddr) error })
+	if !ok {
+		return fmt.Errorf("gossip: listen: the libp2p network is a %T, which cannot listen on one address at a time", h.Network())
+	}
+	for i, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return fmt.Errorf("gossip: config: Listen[%d] %q: %w", i, s, err) // validate checked it
+		}
+		if err := sw.AddListenAddr(a); err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("gossip: listen %s: %w (another program, perhaps another agent on this host, is bound to it: set listen to a free address)", s, err)
+			}
+			return fmt.Errorf("gossip: listen %s: %w (check the listen setting)", s, err)
+		}
+	}
+	return nil
+}
+
+// newQUICConnManager is the QUIC connection manager that libp2p makes by
+// default (inbound connections are accounted to the resource manager from
+// the start, which also decides when to verify source addresses), but
+// with SO_REUSEPORT off: a second node on the same UDP address fails to
+// bind. Dials then use a socket of their own instead of the listener's.
+func newQUICConnManager(key quicgo.StatelessResetKey, tokenKey quicgo.TokenGeneratorKey, rcmgr network.ResourceManager) (*quicreuse.ConnManager, error) {
+	return quicreuse.NewConnManager(key, tokenKey,
+		quicreuse.DisableReuseport(),
+		quicreuse.ConnContext(func(ctx context.Context, ci *quicgo.ClientInfo) (context.Context, error) {
+			addr, err := quicreuse.ToQuicMultiaddr(ci.RemoteAddr, quicgo.Version1)
+			if err != nil {
+				addr = nil // the resource manager decides
+			}
+			scope, err := rcmgr.OpenConnection(network.DirInbound, false, addr)
+			if err != nil {
+				return ctx, err
+			}
+			ctx = network.WithConnManagementScope(ctx, scope)
+			context.AfterFunc(ctx, scope.Done)
+			return ctx, nil
+		}),
+		quicreuse.VerifySourceAddress(rcmgr.VerifySourceAddress),
+	)
 }
 
 // read moves validated messages of one topic from other peers to n.msgs,
