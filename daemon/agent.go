@@ -419,23 +419,42 @@ func (a *Agent) learnPeer(d crdt.Delta) {
 	if crdt.Decode(d.Value, &v) != nil {
 		return
 	}
-	pid, err := peer.Decode(id)
-	if err != nil {
-		return
-	}
-	ai := peer.AddrInfo{ID: pid}
-	for _, s := range v.Addrs {
-		if m, err := ma.NewMultiaddr(s); err == nil {
-			if p2p, err := peer.AddrInfoFromP2pAddr(m); err == nil {
-				ai.Addrs = append(ai.Addrs, p2p.Addrs...)
-			}
-		}
-	}
-	if len(ai.Addrs) == 0 {
+	ai, ok := heartbeatPeer(id, v.Addrs)
+	if !ok {
 		return
 	}
 	a.known.Add(id, struct{}{})
 	a.node.AddPeer(ai)
+}
+
+// heartbeatPeer returns what to dial for the node that announced addrs in
+// its heartbeat node/<id>: the addresses that end in /p2p/<id>, its own id,
+// and hold no other /p2p/ component, without that suffix. The others are
+// dropped: an address without the node's id, or naming another node,
+// would make every agent that hears the heartbeat dial somebody else (and
+// anyone who can publish can announce one). ok is false if id is not a
+// node id or no address is left.
+func heartbeatPeer(id string, addrs []string) (ai peer.AddrInfo, ok bool) {
+	pid, err := peer.Decode(id)
+	if err != nil {
+		return peer.AddrInfo{}, false
+	}
+	ai.ID = pid
+	for _, s := range addrs {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			continue
+		}
+		p2p, err := peer.AddrInfoFromP2pAddr(m)
+		if err != nil || p2p.ID != pid || len(p2p.Addrs) != 1 {
+			continue
+		}
+		if _, err := p2p.Addrs[0].ValueForProtocol(ma.P_P2P); err == nil {
+			continue // through another node (a relay)
+		}
+		ai.Addrs = append(ai.Addrs, p2p.Addrs[0])
+	}
+	return ai, len(ai.Addrs) > 0
 }
 
 // every runs fn every d until ctx ends.

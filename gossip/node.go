@@ -412,9 +412,13 @@ func (n *Node) Addrs() []string {
 }
 
 // AddPeer makes ai a known peer: it is dialled now and redialled with
-// backoff whenever disconnected, for the life of the node. Calling it again
-// for a known peer adds any new addresses. It is a no-op after Close and for
-// the node's own ID.
+// backoff whenever disconnected, for the life of the node. Until it has
+// been seen connected it is a stranger (its addresses may be somebody
+// else's): dials to strangers are rate limited, 8 at once and then 4 a
+// second over all of them, and a stranger whose dials fail backs off
+// fourfold per failure up to [RefusedRedialMax]. Calling it again for a
+// known peer adds any new addresses. It is a no-op after Close and for the
+// node's own ID.
 func (n *Node) AddPeer(ai peer.AddrInfo) {
 	if ai.ID == n.self {
 		return

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/time/rate"
 )
 
 // protectTag marks known peers in the connection manager so it never trims
@@ -41,6 +42,23 @@ const refusedConnLife = time.Second
 // redialer says, once, that the peer seems not to admit us.
 const refusedWarnAfter = 2
 
+// Dials to strangers: peers given to AddPeer (heard of from other nodes)
+// that the node has never seen connected. Anyone who can publish can make
+// every node hear of peers whose addresses are somebody else's, so these
+// dials are rate limited: at most firstDialBurst at once, then
+// firstDialRate a second, over all strangers together (a node joining a
+// cluster dials its 32 best-ranked peers in about 6 s; the others dial it
+// meanwhile). A stranger whose dials fail backs off by a factor of
+// strangerBackoffFactor per failure (from Config.RedialMin: 0.5 s, 2 s,
+// 8 s, 32 s, ...) up to RefusedRedialMax. Bootstrap peers, which the
+// operator gave, and peers that have been connected are no strangers:
+// their redials are neither limited nor slowed.
+const (
+	firstDialRate         = 4 // per second
+	firstDialBurst        = 8
+	strangerBackoffFactor = 4
+)
+
 // redialer keeps every known peer connected. Its state is owned by the run
 // goroutine; other goroutines talk to it through add and results.
 type redialer struct {
@@ -56,6 +74,7 @@ type redialer struct {
 	allowed     func(peer.ID) bool // our own allowlist: peers it refuses are not dialled
 	wg          *sync.WaitGroup    // owner of the dial goroutines
 	wake        chan struct{}      // a connection opened or closed, or the allowlist changed
+	strangers   *rate.Limiter      // dials to peers never seen connected (see firstDialRate)
 
 	add     chan peer.AddrInfo
 	results chan dialResult
@@ -75,6 +94,7 @@ type knownPeer struct {
 	next     time.Time // when to dial next; zero if not scheduled
 	dialing  bool
 	lost     bool // while dialing: a connection was seen and lost (and counted) already
+	vouched  bool // a bootstrap peer, or one seen connected: no stranger (see firstDialRate)
 }
 
 type dialResult struct {
@@ -100,6 +120,7 @@ func newRedialer(h host.Host, cfg Config, allowed func(peer.ID) bool, wg *sync.W
 		allowed:     allowed,
 		wg:          wg,
 		wake:        make(chan struct{}, 1),
+		strangers:   rate.NewLimiter(firstDialRate, firstDialBurst),
 		add:         make(chan peer.AddrInfo),
 		results:     make(chan dialResult),
 		peers:       make(map[peer.ID]*knownPeer),
@@ -129,6 +150,9 @@ func (r *redialer) run(ctx context.Context, initial []peer.AddrInfo) {
 	defer r.h.Network().StopNotify(notify)
 	for _, ai := range initial {
 		r.remember(ai)
+		if k := r.peers[ai.ID]; k != nil {
+			k.vouched = true // the operator gave it
+		}
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -202,6 +226,7 @@ func (r *redialer) finished(res dialResult, now time.Time) {
 	}
 	switch {
 	case r.h.Network().Connectedness(res.id) == network.Connected:
+		k.vouched = true
 		if k.since.IsZero() {
 			k.since = now
 		}
@@ -269,6 +294,7 @@ func (r *redialer) reconcile(ctx context.Context, now time.Time, timer *time.Tim
 	for _, id := range r.order {
 		k := r.peers[id]
 		if r.h.Network().Connectedness(id) == network.Connected {
+			k.vouched = true
 			if k.since.IsZero() {
 				k.since = now
 				if k.refusals > 0 {
@@ -336,6 +362,13 @@ func (r *redialer) reconcile(ctx context.Context, now time.Time, timer *time.Tim
 		if k.next.IsZero() {
 			k.next = now.Add(r.delayOf(k))
 		}
+		if !now.Before(k.next) && !k.vouched && !r.strangers.AllowN(now, 1) {
+			// Out of tokens for strangers: look again at the next one.
+			if at := r.nextToken(now); earliest.IsZero() || at.Before(earliest) {
+				earliest = at
+			}
+			continue
+		}
 		if !now.Before(k.next) {
 			k.next = time.Time{}
 			k.dialing, k.lost = true, false
@@ -396,30 +429,43 @@ func (r *redialer) dial(ctx context.Context, id peer.ID, addrs []ma.Multiaddr) {
 }
 
 // delayOf is the wait before the next dial of k after its consecutive
-// failures: none after zero, then exponential from min to max (to
-// refusedMax once k has refused us), with jitter drawn from [d/2, d].
+// failures: none after zero, then doubling from min to max (to refusedMax
+// once k has refused us; growing by strangerBackoffFactor up to refusedMax
+// for a stranger), with jitter drawn from [d/2, d].
 func (r *redialer) delayOf(k *knownPeer) time.Duration {
-	if k.refusals > 0 {
-		return r.backoff(k.failures, r.refusedMax)
+	switch {
+	case !k.vouched:
+		return r.backoff(k.failures, strangerBackoffFactor, r.refusedMax)
+	case k.refusals > 0:
+		return r.backoff(k.failures, 2, r.refusedMax)
 	}
-	return r.backoff(k.failures, r.max)
+	return r.backoff(k.failures, 2, r.max)
 }
 
-// backoff is none after zero failures, then exponential from min up to
-// ceiling, with jitter drawn from [d/2, d].
-func (r *redialer) backoff(failures int, ceiling time.Duration) time.Duration {
+// backoff is none after zero failures, then growing by factor from min up
+// to ceiling, with jitter drawn from [d/2, d].
+func (r *redialer) backoff(failures int, factor time.Duration, ceiling time.Duration) time.Duration {
 	if failures <= 0 {
 		return 0
 	}
 	d := r.min
 	for i := 1; i < failures && d < ceiling; i++ {
-		d *= 2
+		d *= factor
 	}
 	d = min(d, ceiling)
 	if half := d / 2; half > 0 {
 		d = half + time.Duration(r.rnd.Int64N(int64(half)+1))
 	}
 	return d
+}
+
+// nextToken is when the stranger dial limiter has a token again.
+func (r *redialer) nextToken(now time.Time) time.Time {
+	missing := 1 - r.strangers.TokensAt(now)
+	if missing <= 0 {
+		return now
+	}
+	return now.Add(time.Duration(missing/float64(r.strangers.Limit())*float64(time.Second)) + time.Millisecond)
 }
 
 // warnRefused says once, until it admits us again, that a peer refuses us.

@@ -5,14 +5,18 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // connIDs returns the IDs of a's connections to b.
@@ -126,7 +130,7 @@ func TestAddPeer(t *testing.T) {
 // doubling from RedialMin to RedialMax with jitter in [d/2, d].
 func TestRedialDelay(t *testing.T) {
 	r := &redialer{min: 100 * time.Millisecond, max: 1 * time.Second, rnd: rand.New(rand.NewPCG(5, 6))}
-	if d := r.delayOf(&knownPeer{}); d != 0 {
+	if d := r.delayOf(&knownPeer{vouched: true}); d != 0 {
 		t.Errorf("delay after no failure = %v, want 0", d)
 	}
 	for failures, ceiling := range map[int]time.Duration{
@@ -134,7 +138,7 @@ func TestRedialDelay(t *testing.T) {
 		4: 800 * time.Millisecond, 5: time.Second, 50: time.Second, 1000: time.Second,
 	} {
 		for range 100 {
-			if d := r.delayOf(&knownPeer{failures: failures}); d < ceiling/2 || d > ceiling {
+			if d := r.delayOf(&knownPeer{failures: failures, vouched: true}); d < ceiling/2 || d > ceiling {
 				t.Fatalf("delay after %d failures = %v, want in [%v, %v]", failures, d, ceiling/2, ceiling)
 			}
 		}
@@ -368,7 +372,8 @@ func TestRefusedPeerIsNotHammered(t *testing.T) {
 }
 
 // TestRedialDelayOfRefusingPeer: a peer that refused us backs off up to
-// RefusedRedialMax instead of RedialMax; others keep RedialMax.
+// RefusedRedialMax instead of RedialMax, and so does a stranger (never
+// connected, not a bootstrap peer), faster; others keep RedialMax.
 func TestRedialDelayOfRefusingPeer(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.RedialMin, cfg.RedialMax = 100*time.Millisecond, time.Second
@@ -378,9 +383,12 @@ func TestRedialDelayOfRefusingPeer(t *testing.T) {
 		lo, hi   time.Duration
 		describe string
 	}{
-		{knownPeer{failures: 30}, 500 * time.Millisecond, time.Second, "lost peer"},
-		{knownPeer{failures: 30, refusals: 1}, RefusedRedialMax / 2, RefusedRedialMax, "refusing peer"},
-		{knownPeer{failures: 3, refusals: 3}, 200 * time.Millisecond, 400 * time.Millisecond, "refusing peer, third failure"},
+		{knownPeer{failures: 30, vouched: true}, 500 * time.Millisecond, time.Second, "lost peer"},
+		{knownPeer{failures: 30, refusals: 1, vouched: true}, RefusedRedialMax / 2, RefusedRedialMax, "refusing peer"},
+		{knownPeer{failures: 3, refusals: 3, vouched: true}, 200 * time.Millisecond, 400 * time.Millisecond, "refusing peer, third failure"},
+		{knownPeer{failures: 1}, 50 * time.Millisecond, 100 * time.Millisecond, "stranger, first failure"},
+		{knownPeer{failures: 3}, 800 * time.Millisecond, 1600 * time.Millisecond, "stranger, third failure"},
+		{knownPeer{failures: 30}, RefusedRedialMax / 2, RefusedRedialMax, "stranger"},
 	} {
 		for range 100 {
 			if d := r.delayOf(&tc.k); d < tc.lo || d > tc.hi {
@@ -388,4 +396,77 @@ func TestRedialDelayOfRefusingPeer(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestStrangerDialsAreRateLimited: peers heard of from others (AddPeer)
+// and never connected, all of whose addresses point at one victim that is
+// no libp2p node (as planted node/ entries would), are dialled at most
+// firstDialBurst at once and then firstDialRate a second, and back off
+// faster than known peers: the victim sees a bounded number of
+// connections, not one per peer per redial. A bootstrap peer is no
+// stranger: its redials are not limited.
+func TestStrangerDialsAreRateLimited(t *testing.T) {
+	const (
+		strangers = 20
+		window    = 3 * time.Second
+	)
+	victim, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits atomic.Int64
+	accepting := make(chan struct{})
+	go func() {
+		defer close(accepting)
+		for {
+			c, err := victim.Accept()
+			if err != nil {
+				return
+			}
+			hits.Add(1)
+			_ = c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = victim.Close()
+		<-accepting
+	})
+	at, err := manet.FromNetAddr(victim.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := New(context.Background(), testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	start := time.Now()
+	for range strangers {
+		n.AddPeer(peer.AddrInfo{ID: mustID(t, testConfig(t)), Addrs: []ma.Multiaddr{at}})
+	}
+	time.Sleep(window) // a measurement window, not a wait for an event
+	got, elapsed := hits.Load(), time.Since(start)
+	limit := int64(firstDialBurst + firstDialRate*elapsed.Seconds() + 1)
+	t.Logf("%d strangers at one address: %d connections in %v (limit %d)", strangers, got, elapsed.Round(time.Millisecond), limit)
+	if got > limit {
+		t.Errorf("the victim saw %d connections in %v, want at most %d", got, elapsed, limit)
+	}
+	if got < firstDialBurst {
+		t.Errorf("the victim saw %d connections, want at least the burst of %d: are strangers dialled at all?", got, firstDialBurst)
+	}
+
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A bootstrap peer at the victim's address is redialled on the usual
+	// schedule (doubling from 20 ms to RedialMax, 200 ms, here: ten dials
+	// in about 1.5 s), not a stranger's (growing fourfold: six dials in
+	// 15 s).
+	cfg := testConfig(t)
+	cfg.Bootstrap = []string{at.String() + "/p2p/" + mustID(t, testConfig(t)).String()}
+	before := hits.Load()
+	startNode(t, cfg)
+	eventually(t, waitFor, "ten redials of the bootstrap peer", func() bool { return hits.Load()-before >= 10 })
 }
