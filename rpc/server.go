@@ -32,7 +32,7 @@ const shutdownTimeout = 5 * time.Second
 //	DELETE /v1/svc/{service}/{instance}       204
 //	GET    /v1/bl/{list}                      []BlacklistEntry
 //	PUT    /v1/bl/{list}/{id}                 BlacklistAdd -> BlacklistEntry
-//	GET    /v1/bl/{list}/{id}                 BlacklistCheck
+//	GET    /v1/bl/{list}/{id}                 BlacklistCheck; 404 if absent
 //	DELETE /v1/bl/{list}/{id}                 204
 //	GET    /v1/task                           []Task
 //	GET    /v1/task/{id}                      Task
@@ -248,7 +248,10 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		return BlacklistCheck{Present: ok, Entry: e}, nil
+		if !ok {
+			return nil, NotFound("%s is not on list %s", id, l)
+		}
+		return BlacklistCheck{Present: true, Entry: e}, nil
 	})
 	s.handle("DELETE /v1/bl/{list}/{id}", func(r *http.Request) (any, error) {
 		l, id, err := segments2(r, "list", "id")
