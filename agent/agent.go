@@ -115,7 +115,7 @@ func New(cfg config.Config, opts Options) (*Agent, error) {
 		events: newLeaseEvents(), lag: obs.NewLagProbe(), known: known, closed: make(chan struct{}),
 	}
 	if cfg.PSKFile != "" {
-		psk, err := loadPSK(cfg.PSKFile)
+		psk, err := config.LoadPSK(cfg.PSKFile)
 		if err != nil {
 			return nil, err
 		}
@@ -339,7 +339,7 @@ func (a *Agent) learnPeer(d crdt.Delta) {
 	if crdt.Decode(d.Value, &v) != nil {
 		return
 	}
-	ai, ok := heartbeatAddrs(id, v.Addrs)
+	ai, ok := membership.HeartbeatPeer(id, v.Addrs)
 	if !ok {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/rumor-dev/rumor/membership"
 	"github.com/rumor-dev/rumor/replica"
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/view"
 )
 
 // Status implements rpc.API.
@@ -75,10 +76,10 @@ func (a *Agent) Members(context.Context) ([]rpc.Member, error) {
 	heard[a.self] = now
 	var out []rpc.Member
 	for _, e := range a.store.List("node/") {
-		m := memberView(e.Winner())
+		m := view.Member(e.Winner())
 		m.Self, m.Connected = m.Node == a.self, connected[m.Node]
 		m.Services, m.Leases = services[m.Node], leases[m.Node]
-		m.State, m.LastHeard = table.State(m.Node).String(), msTime(heard[m.Node])
+		m.State, m.LastHeard = table.State(m.Node).String(), view.Time(heard[m.Node])
 		out = append(out, m)
 	}
 	return out, nil
@@ -268,7 +269,7 @@ func (a *Agent) Watch(ctx context.Context, prefix string, fn func(rpc.Event) err
 			d := ev.Delta
 			err := fn(rpc.Event{
 				Key: d.Key, Op: d.Op.String(), Node: d.Stamp.Node, Stamp: d.Stamp.HLC.String(),
-				Time: stampTime(d.Stamp), Value: a.eventValue(ev.Entry, a.nowMS()),
+				Time: view.StampTime(d.Stamp), Value: a.eventValue(ev.Entry, a.nowMS()),
 			})
 			if err != nil {
 				return err

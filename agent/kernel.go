@@ -10,6 +10,7 @@ import (
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/lease"
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/view"
 )
 
 // lease resolves the kernel's current lease from the local store.
@@ -237,7 +238,7 @@ func (a *Agent) emit(ev lease.Event) {
 	}
 	a.events.send(rpc.Event{
 		Key: ev.Lease.Kernel, Op: "lease", Lease: string(ev.Kind), Node: a.self, Stamp: crdt.MakeHLC(now, 0).String(),
-		Time: msTime(now), Value: a.kernelView(ev.Lease, now),
+		Time: view.Time(now), Value: a.kernelView(ev.Lease, now),
 	})
 }
 

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -65,27 +64,12 @@ func (a *Agent) Reload(cfg config.Config) (ReloadResult, error) {
 	}
 	a.rl.mu.Lock()
 	defer a.rl.mu.Unlock()
-	if err := cfg.Validate(); err != nil {
+	next, applied, needRestart, err := config.Merge(*a.liveConfig(), cfg, a.opts.LogLevel != nil)
+	if err != nil {
 		return res, err
 	}
-	cur := a.liveConfig()
-	next := *cur // the running config: restart-only keys stay as they are
-	changed := map[string]bool{}
-	for _, f := range config.Fields() {
-		if config.SameValue(f.Value(cur), f.Value(&cfg)) {
-			continue
-		}
-		changed[f.Key] = true
-		if slices.Contains(config.Reloadable, f.Key) && (f.Key != "log_level" || a.opts.LogLevel != nil) {
-			f.Value(&next).Set(f.Value(&cfg))
-			res.Applied = append(res.Applied, f.Key)
-		} else {
-			res.NeedRestart = append(res.NeedRestart, f.Key)
-		}
-	}
-	if err := next.Validate(); err != nil {
-		return ReloadResult{}, fmt.Errorf("%w (with the settings this agent runs with; restart it to change those)", err)
-	}
+	res.Applied, res.NeedRestart = applied, needRestart
+	changed := func(key string) bool { return slices.Contains(applied, key) }
 	for _, key := range res.NeedRestart {
 		a.log.Warn("config change needs a restart to take effect", "key", key)
 	}
@@ -93,16 +77,16 @@ func (a *Agent) Reload(cfg config.Config) (ReloadResult, error) {
 		a.log.Info("config reloaded: nothing to change", "restart_needed", len(res.NeedRestart))
 		return res, nil
 	}
-	if changed["log_level"] && a.opts.LogLevel != nil {
+	if changed("log_level") {
 		level, _ := config.ParseLevel(next.LogLevel) // validated
 		a.opts.LogLevel.Set(level)
 	}
-	if changed["bl_writers"] {
+	if changed("bl_writers") {
 		a.rep.SetPolicy(replica.NewPolicy(next.BLWriters))
 	}
 	a.rep.SetLimits(limitsOf(next))
-	if changed["allow_peers"] {
-		allow, err := peerIDs(next.AllowPeers)
+	if changed("allow_peers") {
+		allow, err := config.PeerIDs(next.AllowPeers)
 		if err != nil {
 			return ReloadResult{}, err // validated: cannot happen
 		}

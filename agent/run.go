@@ -59,9 +59,8 @@ func rpcOptions(c *config.Config) rpc.Options {
 }
 
 // serveAPI serves the local API on the Unix socket and, if api_listen is
-// set, on loopback TCP with a bearer token, until ctx is done. The channel
-// yields once, when every listener has stopped: nil, or the error of the
-// first one that failed on its own (which stops the others).
+// set, on loopback TCP with a bearer token, until ctx is done (see
+// rpc.Server.ServeAll).
 func (a *Agent) serveAPI(ctx context.Context) (<-chan error, error) {
 	sock := a.cfg.SocketPath()
 	if err := a.privateDataDir(sock); err != nil {
@@ -74,19 +73,18 @@ func (a *Agent) serveAPI(ctx context.Context) (<-chan error, error) {
 	a.rl.api.Store(srv)
 	a.rl.mu.Unlock()
 	var (
-		serves []func(context.Context) error
-		tln    net.Listener
+		tln   net.Listener
+		token string
 	)
 	if a.cfg.APIListen != "" {
-		token, err := rpc.ReadToken(a.cfg.APITokenFile)
-		if err != nil {
+		var err error
+		if token, err = rpc.ReadToken(a.cfg.APITokenFile); err != nil {
 			return nil, fmt.Errorf("api_token_file: %w", err)
 		}
 		if tln, err = rpc.ListenLoopback(a.cfg.APIListen); err != nil {
 			return nil, fmt.Errorf("api_listen: %w", err)
 		}
 		a.log.Info("local API listening on TCP (bearer token required)", "addr", tln.Addr().String())
-		serves = append(serves, func(ctx context.Context) error { return srv.ServeToken(ctx, tln, token) })
 	}
 	ln, err := rpc.ListenUnix(sock)
 	if err != nil {
@@ -96,26 +94,7 @@ func (a *Agent) serveAPI(ctx context.Context) (<-chan error, error) {
 		return nil, err
 	}
 	a.log.Info("local API listening", "socket", sock)
-	serves = append(serves, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
-
-	sctx, stop := context.WithCancel(ctx)
-	errc := make(chan error, len(serves))
-	for _, serve := range serves {
-		go func() { errc <- serve(sctx) }()
-	}
-	out := make(chan error, 1)
-	go func() {
-		defer stop()
-		var first error
-		for range serves {
-			if err := <-errc; err != nil && first == nil {
-				first = err
-				stop()
-			}
-		}
-		out <- first
-	}()
-	return out, nil
+	return srv.ServeAll(ctx, ln, tln, token), nil
 }
 
 // privateDataDir makes the data dir mode 0700 when the socket lives in it:

@@ -14,10 +14,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
 	ma "github.com/multiformats/go-multiaddr"
 	"gopkg.in/yaml.v3"
 
@@ -367,4 +369,60 @@ func SameValue(a, b reflect.Value) bool {
 		return true
 	}
 	return reflect.DeepEqual(a.Interface(), b.Interface())
+}
+
+// Merge returns what a running agent applies of next, a whole config loaded
+// as at start, over cur, the config it runs with: cur with the Reloadable
+// keys that changed taken from next (log_level only if reloadLog), the
+// keys it applied, and the other changed keys, which need a restart. The
+// result is validated: an error (next invalid, alone or with the restart-
+// only settings of cur) means nothing may change.
+func Merge(cur, next Config, reloadLog bool) (merged Config, applied, needRestart []string, err error) {
+	if err := next.Validate(); err != nil {
+		return cur, nil, nil, err
+	}
+	merged = cur // the running config: restart-only keys stay as they are
+	for _, f := range Fields() {
+		if SameValue(f.Value(&cur), f.Value(&next)) {
+			continue
+		}
+		if slices.Contains(Reloadable, f.Key) && (f.Key != "log_level" || reloadLog) {
+			f.Value(&merged).Set(f.Value(&next))
+			applied = append(applied, f.Key)
+		} else {
+			needRestart = append(needRestart, f.Key)
+		}
+	}
+	if err := merged.Validate(); err != nil {
+		return cur, nil, nil, fmt.Errorf("%w (with the settings this agent runs with; restart it to change those)", err)
+	}
+	return merged, applied, needRestart, nil
+}
+
+// PeerIDs parses node ids (as Validate has checked them).
+func PeerIDs(ids []string) ([]peer.ID, error) {
+	out := make([]peer.ID, 0, len(ids))
+	for _, s := range ids {
+		p, err := peer.Decode(s)
+		if err != nil {
+			return nil, fmt.Errorf("config: node id %q: %w", s, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// LoadPSK reads the private-network key file psk_file names, in the v1
+// format that `rumor keygen --psk` writes (/key/swarm/psk/1.0.0/, an
+// encoding line, then the 32-byte key).
+func LoadPSK(path string) (pnet.PSK, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: psk_file: %w", err)
+	}
+	psk, err := pnet.DecodeV1PSK(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("config: psk_file: %s is not a private-network key (create one with `rumor keygen --psk --out FILE`): %w", path, err)
+	}
+	return psk, nil
 }

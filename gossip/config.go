@@ -37,7 +37,9 @@ type Config struct {
 	// /ip4/127.0.0.1/udp/0/quic-v1. At least one.
 	Listen []string
 	// Bootstrap are multiaddrs ending in /p2p/<id>. They are dialled at start
-	// and kept connected like peers given to [Node.AddPeer].
+	// and kept connected like peers given to [Node.AddPeer], but are no
+	// strangers before they first connect: their dials are not rate limited
+	// and back off as those of a lost peer.
 	Bootstrap []string
 	// Identity is the node's libp2p key; its peer ID is the node's identity
 	// on the wire. Required.

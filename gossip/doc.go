@@ -15,7 +15,11 @@
 // GossipSub does not redial lost peers, so a Node keeps every known peer
 // (the bootstrap list plus [Node.AddPeer]) connected itself: when a
 // connection drops it redials at once and then with jittered exponential
-// backoff until the peer is back.
+// backoff until the peer is back, up to [RefusedRedialMax] for a peer
+// whose connections close right after they open (one whose allowlist does
+// not name us). That redialer is the only thing that dials: streams opened
+// through the host (GossipSub's, and those of [Node.Host]'s users) use the
+// connections that are up.
 //
 // The package knows nothing about what the bytes mean: it imports no other
 // rumor package.

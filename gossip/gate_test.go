@@ -79,7 +79,7 @@ func TestAllowPeersRefusesOthersOnTCPAndQUIC(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := member.Host().Connect(context.Background(), *ai); err == nil {
+			if err := member.h.Connect(context.Background(), *ai); err == nil {
 				t.Fatal("dial to the stranger succeeded")
 			}
 			if member.Refused() <= before {
@@ -102,7 +102,7 @@ func TestPSKSeparatesNetworks(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := startNode(t, cCfg)
-	if err := c.Host().Connect(context.Background(), *ai); err == nil {
+	if err := c.h.Connect(context.Background(), *ai); err == nil {
 		t.Fatal("a peer with another key connected")
 	}
 	if connected(a, c) {

@@ -3,8 +3,10 @@ package gossip
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,7 +130,7 @@ func eventuallyDiag(t *testing.T, timeout time.Duration, what string, cond func(
 }
 
 func connected(a, b *Node) bool {
-	return a.Host().Network().Connectedness(b.ID()) == network.Connected
+	return a.h.Network().Connectedness(b.ID()) == network.Connected
 }
 
 // warmUp publishes fresh payloads from each of pubs, every few
@@ -168,4 +170,43 @@ func warmUp(t *testing.T, topic string, pubs []*Node, all []*collector) {
 		}
 		<-tick.C
 	}
+}
+
+// logRecorder is a slog handler that keeps the messages logged at info
+// level and above.
+type logRecorder struct {
+	mu   *sync.Mutex
+	msgs *[]string
+}
+
+func newLogRecorder() logRecorder { return logRecorder{mu: new(sync.Mutex), msgs: new([]string)} }
+
+func (l logRecorder) logger() *slog.Logger { return slog.New(l) }
+
+func (logRecorder) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelInfo }
+func (l logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	*l.msgs = append(*l.msgs, r.Message)
+	return nil
+}
+func (l logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l logRecorder) WithGroup(string) slog.Handler      { return l }
+
+// lines returns the messages logged so far.
+func (l logRecorder) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(*l.msgs)
+}
+
+// count returns how many messages logged so far contain s.
+func (l logRecorder) count(s string) int {
+	k := 0
+	for _, m := range l.lines() {
+		if strings.Contains(m, s) {
+			k++
+		}
+	}
+	return k
 }

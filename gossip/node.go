@@ -3,11 +3,13 @@ package gossip
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -15,12 +17,15 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/metrics"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	quicgo "github.com/quic-go/quic-go"
 )
 
 // Queue sizes. go-libp2p-pubsub's defaults (32) lose most messages of an
@@ -72,7 +77,8 @@ type Message struct {
 type Node struct {
 	cfg  Config
 	log  *slog.Logger
-	h    host.Host
+	h    host.Host  // the libp2p host; the redialer alone dials through it
+	nd   noDialHost // h for everyone else: GossipSub, the streams of OpenStream
 	ps   *pubsub.PubSub
 	bwc  *metrics.BandwidthCounter
 	self peer.ID
@@ -130,9 +136,16 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	bwc := metrics.NewBandwidthCounter()
 	opts := []libp2p.Option{
 		libp2p.Identity(cfg.Identity),
-		libp2p.ListenAddrStrings(cfg.Listen...),
+		// Listened on below, one address at a time, so that each failure
+		// is an error: libp2p starts if any one address works.
+		libp2p.NoListenAddrs,
 		libp2p.Security(noise.ID, noise.New),
-		libp2p.Transport(tcp.NewTCPTransport),
+		// Without SO_REUSEPORT (libp2p's default sets it on TCP and QUIC
+		// sockets) a second node on the same address fails to bind,
+		// instead of sharing the port and getting a random half of the
+		// first one's connections.
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
+		libp2p.QUICReuse(newQUICConnManager),
 		libp2p.BandwidthReporter(bwc),
 		libp2p.DisableRelay(),
 	}
@@ -144,7 +157,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	opts = append(opts, cfg.HostOptions...)
 	// Installed even without a list, so that SetAllowPeers can add one;
 	// after HostOptions, so that it chains the gater they set, if any.
-	gate := newAllowGater(self, cfg.AllowPeers)
+	gate := newAllowGater(self, cfg.AllowPeers, cfg.Logger)
 	opts = append(opts, gate.option())
 	h, err := libp2p.New(opts...)
 	if err != nil {
@@ -156,6 +169,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		h:      h,
+		nd:     noDialHost{h},
 		bwc:    bwc,
 		self:   h.ID(),
 		gate:   gate,
@@ -169,6 +183,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cancel() // stops GossipSub; no goroutine of ours runs yet
 		_ = h.Close()
 		return nil, err
+	}
+	if err := listen(h, cfg.Listen); err != nil {
+		return fail(err)
 	}
 
 	psOpts := []pubsub.Option{
@@ -196,7 +213,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
 		pubsub.WithRawTracer(&n.traffic),
 	}
-	n.ps, err = pubsub.NewGossipSub(nctx, h, append(psOpts, cfg.pubsubOptions...)...)
+	n.ps, err = pubsub.NewGossipSub(nctx, n.nd, append(psOpts, cfg.pubsubOptions...)...)
 	if err != nil {
 		return fail(fmt.Errorf("gossip: start gossipsub: %w", err))
 	}
@@ -222,7 +239,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		short := cfg.Topics[i]
 		n.wg.Go(func() { n.read(nctx, short, sub) })
 	}
-	n.red = newRedialer(h, cfg, &n.wg)
+	n.red = newRedialer(h, cfg, gate.allowed, &n.wg)
 	n.wg.Go(func() { n.red.run(nctx, boot) })
 	n.log.Info("gossip: started", "id", n.self, "addrs", n.Addrs(), "topics", cfg.Topics, "bootstrap", len(boot))
 	return n, nil
@@ -235,6 +252,53 @@ func messageID(m *pb.Message) string {
 	h.Write([]byte{0})
 	h.Write(m.Data)
 	return string(h.Sum(nil))
+}
+
+// listen makes h listen on every address, and fails on the first one it
+// cannot bind, naming it.
+func listen(h host.Host, addrs []string) error {
+	sw, ok := h.Network().(interface{ AddListenAddr(ma.Multiaddr) error })
+	if !ok {
+		return fmt.Errorf("gossip: listen: the libp2p network is a %T, which cannot listen on one address at a time", h.Network())
+	}
+	for i, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return fmt.Errorf("gossip: config: Listen[%d] %q: %w", i, s, err) // validate checked it
+		}
+		if err := sw.AddListenAddr(a); err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("gossip: listen %s: %w (another program, perhaps another agent on this host, is bound to it: set listen to a free address)", s, err)
+			}
+			return fmt.Errorf("gossip: listen %s: %w (check the listen setting)", s, err)
+		}
+	}
+	return nil
+}
+
+// newQUICConnManager is the QUIC connection manager that libp2p makes by
+// default (inbound connections are accounted to the resource manager from
+// the start, which also decides when to verify source addresses), but
+// with SO_REUSEPORT off: a second node on the same UDP address fails to
+// bind. Dials then use a socket of their own instead of the listener's.
+func newQUICConnManager(key quicgo.StatelessResetKey, tokenKey quicgo.TokenGeneratorKey, rcmgr network.ResourceManager) (*quicreuse.ConnManager, error) {
+	return quicreuse.NewConnManager(key, tokenKey,
+		quicreuse.DisableReuseport(),
+		quicreuse.ConnContext(func(ctx context.Context, ci *quicgo.ClientInfo) (context.Context, error) {
+			addr, err := quicreuse.ToQuicMultiaddr(ci.RemoteAddr, quicgo.Version1)
+			if err != nil {
+				addr = nil // the resource manager decides
+			}
+			scope, err := rcmgr.OpenConnection(network.DirInbound, false, addr)
+			if err != nil {
+				return ctx, err
+			}
+			ctx = network.WithConnManagementScope(ctx, scope)
+			context.AfterFunc(ctx, scope.Done)
+			return ctx, nil
+		}),
+		quicreuse.VerifySourceAddress(rcmgr.VerifySourceAddress),
+	)
 }
 
 // read moves validated messages of one topic from other peers to n.msgs,
@@ -365,9 +429,13 @@ func (n *Node) Addrs() []string {
 }
 
 // AddPeer makes ai a known peer: it is dialled now and redialled with
-// backoff whenever disconnected, for the life of the node. Calling it again
-// for a known peer adds any new addresses. It is a no-op after Close and for
-// the node's own ID.
+// backoff whenever disconnected, for the life of the node. Until it has
+// been seen connected it is a stranger (its addresses may be somebody
+// else's): dials to strangers are rate limited, 8 at once and then 4 a
+// second over all of them, and a stranger whose dials fail backs off
+// fourfold per failure up to [RefusedRedialMax]. Calling it again for a
+// known peer adds any new addresses. It is a no-op after Close and for the
+// node's own ID.
 func (n *Node) AddPeer(ai peer.AddrInfo) {
 	if ai.ID == n.self {
 		return
@@ -396,9 +464,10 @@ func (n *Node) Refused() uint64 { return n.gate.refused.Load() }
 // SetAllowPeers replaces Config.AllowPeers while the node runs: from now on
 // only the listed peers (and the node itself) may connect, or any peer if
 // allow is empty. Connections open to peers no longer listed are closed,
-// and returned.
+// and returned; known peers that are now listed are dialled.
 func (n *Node) SetAllowPeers(allow []peer.ID) (closed []peer.ID) {
 	n.gate.set(allow)
+	n.red.poke()
 	for _, p := range n.h.Network().Peers() {
 		if !n.gate.allowed(p) {
 			_ = n.h.Network().ClosePeer(p)
@@ -427,9 +496,19 @@ func (n *Node) BandwidthByProtocol() map[protocol.ID]metrics.Stats {
 // IDONTWANT/IHAVE/IWANT control traffic.
 func (n *Node) Traffic() Traffic { return n.traffic.traffic() }
 
-// Host returns the node's libp2p host, for protocols of its own (anti-entropy
-// sync). Do not close it: Close does.
-func (n *Node) Host() host.Host { return n.h }
+// noDialHost is a host whose NewStream uses existing connections only.
+// Streams opened on our own in reaction to a new connection (GossipSub
+// greeting a new peer, an anti-entropy exchange) would otherwise dial the
+// peer again if that connection has closed meanwhile, outside any backoff:
+// a peer whose gater closes every connection right after the handshake
+// (one whose allowlist does not name us) would then be redialled in a
+// tight loop, each new connection starting the next stream.
+type noDialHost struct{ host.Host }
+
+// NewStream opens a stream to p over a connection that is already up.
+func (h noDialHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
+	return h.Host.NewStream(network.WithNoDial(ctx, "rumor: only the redialer dials"), p, pids...)
+}
 
 // Close stops GossipSub and every goroutine the node started, waits for
 // them, closes the host and then the Messages channel. It is idempotent and

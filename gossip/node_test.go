@@ -3,14 +3,17 @@ package gossip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"go/parser"
 	"go/token"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -187,4 +190,71 @@ func TestImportsNoRumorPackage(t *testing.T) {
 			}
 		}
 	}
+}
+
+// freePort returns a port that was free on 127.0.0.1 for network ("tcp"
+// or "udp") a moment ago.
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestSecondNodeOnTheSameAddressFails: libp2p sets SO_REUSEPORT, so a
+// second node on the same TCP or QUIC address would bind it too and the
+// kernel would split the first one's incoming connections between them.
+// The second New must fail instead, naming the address, even when its
+// other addresses are free; the first node keeps working.
+func TestSecondNodeOnTheSameAddressFails(t *testing.T) {
+	for _, tc := range []struct{ name, network, format string }{
+		{"tcp", "tcp", "/ip4/127.0.0.1/tcp/%d"},
+		{"quic", "udp", "/ip4/127.0.0.1/udp/%d/quic-v1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := fmt.Sprintf(tc.format, freePort(t, tc.network))
+			first := testConfig(t)
+			first.Listen = []string{addr}
+			a, _ := startNode(t, first)
+
+			for _, listen := range [][]string{
+				{addr},
+				{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1", addr}, // only the last one busy
+			} {
+				second := testConfig(t)
+				second.Listen = listen
+				n, err := New(context.Background(), second)
+				if err == nil {
+					_ = n.Close()
+					t.Fatalf("second node listening on %v started; want an error", listen)
+				}
+				if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "gossip: listen "+addr+": ") ||
+					!strings.Contains(err.Error(), "set listen to a free address") {
+					t.Errorf("second New on %v: %v; want EADDRINUSE naming %s and the listen setting", listen, err, addr)
+				}
+			}
+
+			// The first node still takes connections.
+			b, _ := startNode(t, testConfig(t))
+			ai, err := peer.AddrInfoFromString(a.Addrs()[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.h.Connect(context.Background(), *ai); err != nil {
+				t.Fatalf("connect to the first node: %v", err)
+			}
+		})
+	}
+	checkNoGoroutines(t)
 }

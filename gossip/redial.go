@@ -3,6 +3,7 @@ package gossip
 import (
 	"cmp"
 	"context"
+	"errors"
 	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
@@ -13,12 +14,50 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/time/rate"
 )
 
 // protectTag marks known peers in the connection manager so it never trims
 // their connections.
 const protectTag = "rumor-known-peer"
+
+// RefusedRedialMax is the backoff ceiling for a peer that refuses us: one
+// whose connections keep closing right after they open (under
+// refusedConnLife: most likely its allowlist does not name us, and its
+// gater hangs up once the handshake has named us) or whose dials a
+// connection gater refuses. Its backoff doubles from Config.RedialMin as
+// for any lost peer, but up to this ceiling (or Config.RedialMax if that is
+// longer) instead of RedialMax: about ten dials in its first five minutes,
+// then one every 2.5 to 5 minutes. A connection to it that lives normally
+// (past the stable age, see redialer.stable) resets the backoff.
+const RefusedRedialMax = 5 * time.Minute
+
+// refusedConnLife: a connection closed sooner than this after it opened
+// (or than the stable age, if that is shorter) counts as a refusal.
+const refusedConnLife = time.Second
+
+// refusedWarnAfter is the number of refusals in a row after which the
+// redialer says, once, that the peer seems not to admit us.
+const refusedWarnAfter = 2
+
+// Dials to strangers: peers given to AddPeer (heard of from other nodes)
+// that the node has never seen connected. Anyone who can publish can make
+// every node hear of peers whose addresses are somebody else's, so these
+// dials are rate limited: at most firstDialBurst at once, then
+// firstDialRate a second, over all strangers together (a node joining a
+// cluster dials its 32 best-ranked peers in about 6 s; the others dial it
+// meanwhile). A stranger whose dials fail backs off by a factor of
+// strangerBackoffFactor per failure (from Config.RedialMin: 0.5 s, 2 s,
+// 8 s, 32 s, ...) up to RefusedRedialMax. Bootstrap peers, which the
+// operator gave, and peers that have been connected are no strangers:
+// their redials are neither limited nor slowed.
+const (
+	firstDialRate         = 4 // per second
+	firstDialBurst        = 8
+	strangerBackoffFactor = 4
+)
 
 // redialer keeps every known peer connected. Its state is owned by the run
 // goroutine; other goroutines talk to it through add and results.
@@ -27,10 +66,15 @@ type redialer struct {
 	log         *slog.Logger
 	rnd         *rand.Rand
 	min, max    time.Duration
+	refusedMax  time.Duration // backoff ceiling of a peer that refuses us
 	stable      time.Duration // a connection that lasted this long resets the backoff
+	young       time.Duration // a connection closed younger than this is a refusal
 	dialTimeout time.Duration
-	maxPeers    int             // 0: dial every known peer
-	wg          *sync.WaitGroup // owner of the dial goroutines
+	maxPeers    int                // 0: dial every known peer
+	allowed     func(peer.ID) bool // our own allowlist: peers it refuses are not dialled
+	wg          *sync.WaitGroup    // owner of the dial goroutines
+	wake        chan struct{}      // a connection opened or closed, or the allowlist changed
+	strangers   *rate.Limiter      // dials to peers never seen connected (see firstDialRate)
 
 	add     chan peer.AddrInfo
 	results chan dialResult
@@ -44,9 +88,13 @@ type knownPeer struct {
 	rank     uint64    // lower is better: a hash of both ids
 	kept     bool      // among the first maxPeers by rank: always redialled
 	failures int       // dials failed (or connections lost young) since the last stable connection
+	refusals int       // of those, connections closed right after they opened and dials a gater refused
+	warned   bool      // the refusals were logged; cleared by a stable connection
 	since    time.Time // when we last saw it connected; zero while disconnected
 	next     time.Time // when to dial next; zero if not scheduled
 	dialing  bool
+	lost     bool // while dialing: a connection was seen and lost (and counted) already
+	vouched  bool // a bootstrap peer, or one seen connected: no stranger (see firstDialRate)
 }
 
 type dialResult struct {
@@ -54,20 +102,36 @@ type dialResult struct {
 	err error
 }
 
-func newRedialer(h host.Host, cfg Config, wg *sync.WaitGroup) *redialer {
+// newRedialer makes a redialer of h's known peers; allowed is the node's
+// own allowlist.
+func newRedialer(h host.Host, cfg Config, allowed func(peer.ID) bool, wg *sync.WaitGroup) *redialer {
+	stable := min(cfg.RedialMax, 10*cfg.RedialMin)
 	return &redialer{
 		h:           h,
 		log:         cfg.Logger,
 		rnd:         cfg.Rand,
 		min:         cfg.RedialMin,
 		max:         cfg.RedialMax,
-		stable:      min(cfg.RedialMax, 10*cfg.RedialMin),
+		refusedMax:  max(RefusedRedialMax, cfg.RedialMax),
+		stable:      stable,
+		young:       min(refusedConnLife, stable),
 		dialTimeout: cfg.DialTimeout,
 		maxPeers:    cfg.MaxPeers,
+		allowed:     allowed,
 		wg:          wg,
+		wake:        make(chan struct{}, 1),
+		strangers:   rate.NewLimiter(firstDialRate, firstDialBurst),
 		add:         make(chan peer.AddrInfo),
 		results:     make(chan dialResult),
 		peers:       make(map[peer.ID]*knownPeer),
+	}
+}
+
+// poke wakes the run loop for a reconcile; it never blocks.
+func (r *redialer) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -80,18 +144,15 @@ func newRedialer(h host.Host, cfg Config, wg *sync.WaitGroup) *redialer {
 // event would say so. A connection made before run starts is seen by the
 // first reconcile.
 func (r *redialer) run(ctx context.Context, initial []peer.AddrInfo) {
-	wake := make(chan struct{}, 1)
-	poke := func(network.Network, network.Conn) {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	}
+	poke := func(network.Network, network.Conn) { r.poke() }
 	notify := &network.NotifyBundle{ConnectedF: poke, DisconnectedF: poke}
 	r.h.Network().Notify(notify)
 	defer r.h.Network().StopNotify(notify)
 	for _, ai := range initial {
 		r.remember(ai)
+		if k := r.peers[ai.ID]; k != nil {
+			k.vouched = true // the operator gave it
+		}
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -104,7 +165,7 @@ func (r *redialer) run(ctx context.Context, initial []peer.AddrInfo) {
 			r.remember(ai)
 		case res := <-r.results:
 			r.finished(res, time.Now())
-		case <-wake:
+		case <-r.wake:
 		case <-timer.C:
 		}
 	}
@@ -155,12 +216,29 @@ func (r *redialer) finished(res dialResult, now time.Time) {
 	k.dialing = false
 	if res.err != nil {
 		k.failures++
-		k.next = now.Add(r.delay(k.failures))
+		if errors.Is(res.err, swarm.ErrGaterDisallowedConnection) {
+			k.refusals++
+		}
+		k.next = now.Add(r.delayOf(k))
 		r.log.Debug("gossip: dial failed", "peer", res.id, "failures", k.failures, "retry_in", k.next.Sub(now), "err", res.err)
+		r.warnRefused(res.id, k, "dials refused by a connection gater")
 		return
 	}
-	if k.since.IsZero() {
-		k.since = now
+	switch {
+	case r.h.Network().Connectedness(res.id) == network.Connected:
+		k.vouched = true
+		if k.since.IsZero() {
+			k.since = now
+		}
+	case !k.lost:
+		// The connection closed before we saw it: right after it
+		// opened, a refusal. (One seen and lost was counted then.)
+		k.failures++
+		k.refusals++
+		k.next = now.Add(r.delayOf(k))
+		r.log.Debug("gossip: dialled peer closed the connection at once", "peer", res.id, "redial_in", k.next.Sub(now))
+		r.warnRefused(res.id, k, "connections closed right after they opened")
+		return
 	}
 	k.next = time.Time{}
 }
@@ -216,9 +294,14 @@ func (r *redialer) reconcile(ctx context.Context, now time.Time, timer *time.Tim
 	for _, id := range r.order {
 		k := r.peers[id]
 		if r.h.Network().Connectedness(id) == network.Connected {
+			k.vouched = true
 			if k.since.IsZero() {
 				k.since = now
-				r.log.Info("gossip: peer connected", "peer", id)
+				if k.refusals > 0 {
+					r.log.Debug("gossip: peer connected", "peer", id) // see warnRefused
+				} else {
+					r.log.Info("gossip: peer connected", "peer", id)
+				}
 				// Seen connected before any dial result (a dial that
 				// timed out can still complete in the swarm): look again
 				// once it is past the young age, in case it is a dial
@@ -227,34 +310,68 @@ func (r *redialer) reconcile(ctx context.Context, now time.Time, timer *time.Tim
 					earliest = young
 				}
 			}
+			if k.failures > 0 {
+				if stable := k.since.Add(r.stable); now.Before(stable) {
+					// Look again when it has held: that resets the backoff.
+					if earliest.IsZero() || stable.Before(earliest) {
+						earliest = stable
+					}
+				} else {
+					r.recovered(id, k)
+				}
+			}
 			k.next = time.Time{}
 			continue
 		}
 		if !k.since.IsZero() {
 			// Just lost it. A connection that held resets the backoff and is
 			// redialled at once; one that dropped young counts as a failure, so
-			// a peer that accepts and then hangs up is not hammered.
-			if now.Sub(k.since) >= r.stable {
-				k.failures = 0
-			} else {
+			// a peer that accepts and then hangs up is not hammered, and one
+			// that dropped right after it opened as a refusal, whose backoff
+			// grows up to refusedMax.
+			lived, quiet := now.Sub(k.since), k.refusals > 0
+			switch {
+			case lived >= r.stable:
+				r.recovered(id, k)
+			case lived < r.young:
+				k.failures++
+				k.refusals++
+			default:
 				k.failures++
 			}
 			k.since = time.Time{}
-			k.next = now.Add(r.delay(k.failures))
-			r.log.Info("gossip: peer disconnected", "peer", id, "redial_in", k.next.Sub(now))
+			k.lost = k.dialing
+			k.next = now.Add(r.delayOf(k))
+			logAt := slog.LevelInfo
+			if quiet {
+				logAt = slog.LevelDebug // it keeps refusing us: said once by warnRefused
+			}
+			r.log.Log(ctx, logAt, "gossip: peer disconnected", "peer", id, "lived", lived.Round(time.Millisecond), "redial_in", k.next.Sub(now))
+			r.warnRefused(id, k, "connections closed right after they opened")
 		}
 		if k.dialing {
+			continue
+		}
+		if !r.allowed(id) {
+			k.next = time.Time{} // not dialled while our own allowlist refuses it
 			continue
 		}
 		if !k.kept && busy >= r.maxPeers {
 			continue // enough peers: dialled again only if some go
 		}
 		if k.next.IsZero() {
-			k.next = now.Add(r.delay(k.failures))
+			k.next = now.Add(r.delayOf(k))
+		}
+		if !now.Before(k.next) && !k.vouched && !r.strangers.AllowN(now, 1) {
+			// Out of tokens for strangers: look again at the next one.
+			if at := r.nextToken(now); earliest.IsZero() || at.Before(earliest) {
+				earliest = at
+			}
+			continue
 		}
 		if !now.Before(k.next) {
 			k.next = time.Time{}
-			k.dialing = true
+			k.dialing, k.lost = true, false
 			busy++
 			r.dial(ctx, id, k.addrs)
 			continue
@@ -311,20 +428,60 @@ func (r *redialer) dial(ctx context.Context, id peer.ID, addrs []ma.Multiaddr) {
 	})
 }
 
-// delay is the wait before the next dial after the given number of
-// consecutive failures: none after zero, then exponential from min to max,
-// with jitter drawn from [d/2, d].
-func (r *redialer) delay(failures int) time.Duration {
+// delayOf is the wait before the next dial of k after its consecutive
+// failures: none after zero, then doubling from min to max (to refusedMax
+// once k has refused us; growing by strangerBackoffFactor up to refusedMax
+// for a stranger), with jitter drawn from [d/2, d].
+func (r *redialer) delayOf(k *knownPeer) time.Duration {
+	switch {
+	case !k.vouched:
+		return r.backoff(k.failures, strangerBackoffFactor, r.refusedMax)
+	case k.refusals > 0:
+		return r.backoff(k.failures, 2, r.refusedMax)
+	}
+	return r.backoff(k.failures, 2, r.max)
+}
+
+// backoff is none after zero failures, then growing by factor from min up
+// to ceiling, with jitter drawn from [d/2, d].
+func (r *redialer) backoff(failures int, factor time.Duration, ceiling time.Duration) time.Duration {
 	if failures <= 0 {
 		return 0
 	}
 	d := r.min
-	for i := 1; i < failures && d < r.max; i++ {
-		d *= 2
+	for i := 1; i < failures && d < ceiling; i++ {
+		d *= factor
 	}
-	d = min(d, r.max)
+	d = min(d, ceiling)
 	if half := d / 2; half > 0 {
 		d = half + time.Duration(r.rnd.Int64N(int64(half)+1))
 	}
 	return d
+}
+
+// nextToken is when the stranger dial limiter has a token again.
+func (r *redialer) nextToken(now time.Time) time.Time {
+	missing := 1 - r.strangers.TokensAt(now)
+	if missing <= 0 {
+		return now
+	}
+	return now.Add(time.Duration(missing/float64(r.strangers.Limit())*float64(time.Second)) + time.Millisecond)
+}
+
+// warnRefused says once, until it admits us again, that a peer refuses us.
+func (r *redialer) warnRefused(id peer.ID, k *knownPeer, how string) {
+	if k.warned || k.refusals < refusedWarnAfter {
+		return
+	}
+	k.warned = true
+	r.log.Warn("gossip: peer keeps refusing our connections: we are probably not in its allow_peers; redialling it with backoff",
+		"peer", id, "seen", how, "refusals", k.refusals, "backoff_max", r.refusedMax)
+}
+
+// recovered resets k's backoff after a connection that held.
+func (r *redialer) recovered(id peer.ID, k *knownPeer) {
+	if k.warned {
+		r.log.Info("gossip: peer admits our connections again", "peer", id)
+	}
+	k.failures, k.refusals, k.warned = 0, 0, false
 }

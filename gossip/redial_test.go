@@ -5,19 +5,24 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // connIDs returns the IDs of a's connections to b.
 func connIDs(a, b *Node) map[string]bool {
 	ids := make(map[string]bool)
-	for _, c := range a.Host().Network().ConnsToPeer(b.ID()) {
+	for _, c := range a.h.Network().ConnsToPeer(b.ID()) {
 		ids[c.ID()] = true
 	}
 	return ids
@@ -37,7 +42,7 @@ func TestRedialAfterConnectionClosed(t *testing.T) {
 		from, to *Node
 	}{{"B closes", b, a}, {"A closes", a, b}} {
 		old := connIDs(b, a)
-		if err := side.from.Host().Network().ClosePeer(side.to.ID()); err != nil {
+		if err := side.from.h.Network().ClosePeer(side.to.ID()); err != nil {
 			t.Fatalf("%s: ClosePeer: %v", side.name, err)
 		}
 		eventually(t, waitFor, side.name+": B reconnected to A on a new connection", func() bool {
@@ -71,7 +76,7 @@ func TestRedialAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, waitFor, "B to see A gone", func() bool {
-		return b.Host().Network().Connectedness(a.ID()) != network.Connected
+		return b.h.Network().Connectedness(a.ID()) != network.Connected
 	})
 
 	// Same identity, same address (the port A was given).
@@ -93,7 +98,7 @@ func TestRedialAfterRestart(t *testing.T) {
 func TestAddPeer(t *testing.T) {
 	a, _ := startNode(t, testConfig(t))
 	b, _ := startNode(t, testConfig(t))
-	ai := peer.AddrInfo{ID: a.ID(), Addrs: a.Host().Addrs()}
+	ai := peer.AddrInfo{ID: a.ID(), Addrs: a.h.Addrs()}
 	b.AddPeer(ai)
 	b.AddPeer(ai)
 	b.AddPeer(ai)
@@ -103,7 +108,7 @@ func TestAddPeer(t *testing.T) {
 		t.Errorf("B.Peers() = %v, want [%s]", got, a.ID())
 	}
 	old := connIDs(b, a)
-	if err := a.Host().Network().ClosePeer(b.ID()); err != nil {
+	if err := a.h.Network().ClosePeer(b.ID()); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, waitFor, "B to redial A", func() bool {
@@ -116,7 +121,7 @@ func TestAddPeer(t *testing.T) {
 		return len(ids) > 0
 	})
 	b.AddPeer(ai) // still idempotent while connected
-	if n := len(b.Host().Network().ConnsToPeer(a.ID())); n != 1 {
+	if n := len(b.h.Network().ConnsToPeer(a.ID())); n != 1 {
 		t.Errorf("B has %d connections to A, want 1", n)
 	}
 }
@@ -125,16 +130,16 @@ func TestAddPeer(t *testing.T) {
 // doubling from RedialMin to RedialMax with jitter in [d/2, d].
 func TestRedialDelay(t *testing.T) {
 	r := &redialer{min: 100 * time.Millisecond, max: 1 * time.Second, rnd: rand.New(rand.NewPCG(5, 6))}
-	if d := r.delay(0); d != 0 {
-		t.Errorf("delay(0) = %v, want 0", d)
+	if d := r.delayOf(&knownPeer{vouched: true}); d != 0 {
+		t.Errorf("delay after no failure = %v, want 0", d)
 	}
 	for failures, ceiling := range map[int]time.Duration{
 		1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond,
 		4: 800 * time.Millisecond, 5: time.Second, 50: time.Second, 1000: time.Second,
 	} {
 		for range 100 {
-			if d := r.delay(failures); d < ceiling/2 || d > ceiling {
-				t.Fatalf("delay(%d) = %v, want in [%v, %v]", failures, d, ceiling/2, ceiling)
+			if d := r.delayOf(&knownPeer{failures: failures, vouched: true}); d < ceiling/2 || d > ceiling {
+				t.Fatalf("delay after %d failures = %v, want in [%v, %v]", failures, d, ceiling/2, ceiling)
 			}
 		}
 	}
@@ -181,7 +186,7 @@ func TestMaxPeersKeepsRankedPeersAndStillSpreads(t *testing.T) {
 	for _, n := range nodes {
 		for _, o := range nodes {
 			if o != n {
-				n.AddPeer(peer.AddrInfo{ID: o.ID(), Addrs: o.Host().Addrs()})
+				n.AddPeer(peer.AddrInfo{ID: o.ID(), Addrs: o.h.Addrs()})
 			}
 		}
 	}
@@ -200,7 +205,7 @@ func TestMaxPeersKeepsRankedPeersAndStillSpreads(t *testing.T) {
 	}
 	outbound := func(n *Node) int {
 		c := 0
-		for _, conn := range n.Host().Network().Conns() {
+		for _, conn := range n.h.Network().Conns() {
 			if conn.Stat().Direction == network.DirOutbound {
 				c++
 			}
@@ -210,7 +215,7 @@ func TestMaxPeersKeepsRankedPeersAndStillSpreads(t *testing.T) {
 	conns := func() string {
 		var b strings.Builder
 		for i, n := range nodes {
-			fmt.Fprintf(&b, "node %d: %d conns, %d outbound\n", i, len(n.Host().Network().Conns()), outbound(n))
+			fmt.Fprintf(&b, "node %d: %d conns, %d outbound\n", i, len(n.h.Network().Conns()), outbound(n))
 		}
 		return b.String()
 	}
@@ -237,7 +242,7 @@ func TestMaxPeersKeepsRankedPeersAndStillSpreads(t *testing.T) {
 
 	// A cut link to a ranked peer comes back.
 	victim := kept(3)[0]
-	if err := nodes[3].Host().Network().ClosePeer(victim.ID()); err != nil {
+	if err := nodes[3].h.Network().ClosePeer(victim.ID()); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, waitFor, "node 3 redials its ranked peer", func() bool { return connected(nodes[3], victim) })
@@ -286,15 +291,15 @@ func TestMaxPeersTrimsADialThatCompletedOutsideTheRedialer(t *testing.T) {
 	if rank(a.ID(), c.ID()) < rank(a.ID(), b.ID()) {
 		keep, extra = c, b
 	}
-	a.AddPeer(peer.AddrInfo{ID: keep.ID(), Addrs: keep.Host().Addrs()})
+	a.AddPeer(peer.AddrInfo{ID: keep.ID(), Addrs: keep.h.Addrs()})
 	eventually(t, waitFor, "a connected to its ranked peer", func() bool { return connected(a, keep) })
-	a.AddPeer(peer.AddrInfo{ID: extra.ID(), Addrs: extra.Host().Addrs()})
+	a.AddPeer(peer.AddrInfo{ID: extra.ID(), Addrs: extra.h.Addrs()})
 	// The late completion of a dial the redialer gave up on.
-	if err := a.Host().Connect(context.Background(), peer.AddrInfo{ID: extra.ID(), Addrs: extra.Host().Addrs()}); err != nil {
+	if err := a.h.Connect(context.Background(), peer.AddrInfo{ID: extra.ID(), Addrs: extra.h.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, waitFor, "a's dial to the peer beyond max_peers closed", func() bool {
-		for _, conn := range a.Host().Network().ConnsToPeer(extra.ID()) {
+		for _, conn := range a.h.Network().ConnsToPeer(extra.ID()) {
 			if conn.Stat().Direction == network.DirOutbound {
 				return false
 			}
@@ -304,4 +309,174 @@ func TestMaxPeersTrimsADialThatCompletedOutsideTheRedialer(t *testing.T) {
 	if !connected(a, keep) {
 		t.Error("a lost its ranked peer")
 	}
+}
+
+// TestRefusedPeerIsNotHammered: B's allowlist leaves A out, and A joins
+// through B, so B's gater closes each of A's connections right after the
+// handshake. A stream that A opens on its own once a connection has closed
+// (as an anti-entropy exchange queued for that connection would) must not
+// dial B again, and A's redialer must back off: B sees a handful of
+// connection attempts in a few seconds, not hundreds. Each side says so
+// once. When B admits A and a connection holds, A says that too.
+func TestRefusedPeerIsNotHammered(t *testing.T) {
+	const (
+		window      = 3 * time.Second
+		maxAttempts = 12 // backoff from 20 ms doubling: 9 dials fit in 5 s at most
+	)
+	logA, logB := newLogRecorder(), newLogRecorder()
+	bCfg := testConfig(t)
+	bCfg.AllowPeers = []peer.ID{mustID(t, testConfig(t))}
+	bCfg.Logger = logB.logger()
+	b, _ := startNode(t, bCfg)
+	aCfg := testConfig(t)
+	aCfg.Bootstrap = []string{addrOf(t, b, "tcp")}
+	aCfg.Logger = logA.logger()
+	a, _ := startNode(t, aCfg)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var openers sync.WaitGroup
+	opener := &network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
+		if c.RemotePeer() != b.ID() {
+			return
+		}
+		openers.Go(func() {
+			if s, err := a.nd.NewStream(ctx, b.ID(), "/rumor-test/after-close/1"); err == nil {
+				_ = s.Reset()
+			}
+		})
+	}}
+	a.h.Network().Notify(opener)
+	t.Cleanup(func() {
+		a.h.Network().StopNotify(opener)
+		cancel()
+		openers.Wait()
+	})
+
+	eventually(t, waitFor, "B refuses A", func() bool { return b.Refused() > 0 })
+	before, linesA := b.Refused(), len(logA.lines())
+	time.Sleep(window) // a measurement window, not a wait for an event
+	attempts, lines := b.Refused()-before, logA.lines()[linesA:]
+	t.Logf("B refused A %d times in %v; A logged %d lines at info and above: %q", attempts, window, len(lines), lines)
+	if attempts > maxAttempts {
+		t.Errorf("B refused %d connections of A in %v, want at most %d", attempts, window, maxAttempts)
+	}
+	if len(lines) > 3 {
+		// Its warning, and the first refused connection opening and
+		// closing, if that falls in the window.
+		t.Errorf("A logged %d lines in %v, want at most 3", len(lines), window)
+	}
+	if n := logA.count("gossip: peer keeps refusing our connections: we are probably not in its allow_peers"); n != 1 {
+		t.Errorf("A warned %d times that B refuses it, want once", n)
+	}
+	if n, all := logB.count("gossip: refused connection: peer "+a.ID().String()+" is not in allow_peers"), logB.count("refused"); n != 1 || all != 1 {
+		t.Errorf("B logged the refusal of A %d times (%d refusal lines), want once", n, all)
+	}
+
+	// A's next redial may be seconds away; B dials A instead, and A's
+	// redialer sees the connection hold.
+	b.SetAllowPeers(nil)
+	b.AddPeer(peer.AddrInfo{ID: a.ID(), Addrs: a.h.Addrs()})
+	eventually(t, waitFor, "A connected to B once admitted, and says so", func() bool {
+		return connected(a, b) && logA.count("gossip: peer admits our connections again") == 1
+	})
+}
+
+// TestRedialDelayOfRefusingPeer: a peer that refused us backs off up to
+// RefusedRedialMax instead of RedialMax, and so does a stranger (never
+// connected, not a bootstrap peer), faster; others keep RedialMax.
+func TestRedialDelayOfRefusingPeer(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.RedialMin, cfg.RedialMax = 100*time.Millisecond, time.Second
+	r := newRedialer(nil, cfg, nil, nil)
+	for _, tc := range []struct {
+		k        knownPeer
+		lo, hi   time.Duration
+		describe string
+	}{
+		{knownPeer{failures: 30, vouched: true}, 500 * time.Millisecond, time.Second, "lost peer"},
+		{knownPeer{failures: 30, refusals: 1, vouched: true}, RefusedRedialMax / 2, RefusedRedialMax, "refusing peer"},
+		{knownPeer{failures: 3, refusals: 3, vouched: true}, 200 * time.Millisecond, 400 * time.Millisecond, "refusing peer, third failure"},
+		{knownPeer{failures: 1}, 50 * time.Millisecond, 100 * time.Millisecond, "stranger, first failure"},
+		{knownPeer{failures: 3}, 800 * time.Millisecond, 1600 * time.Millisecond, "stranger, third failure"},
+		{knownPeer{failures: 30}, RefusedRedialMax / 2, RefusedRedialMax, "stranger"},
+	} {
+		for range 100 {
+			if d := r.delayOf(&tc.k); d < tc.lo || d > tc.hi {
+				t.Fatalf("%s: delayOf = %v, want in [%v, %v]", tc.describe, d, tc.lo, tc.hi)
+			}
+		}
+	}
+}
+
+// TestStrangerDialsAreRateLimited: peers heard of from others (AddPeer)
+// and never connected, all of whose addresses point at one victim that is
+// no libp2p node (as planted node/ entries would), are dialled at most
+// firstDialBurst at once and then firstDialRate a second, and back off
+// faster than known peers: the victim sees a bounded number of
+// connections, not one per peer per redial. A bootstrap peer is no
+// stranger: its redials are not limited.
+func TestStrangerDialsAreRateLimited(t *testing.T) {
+	const (
+		strangers = 20
+		window    = 3 * time.Second
+	)
+	victim, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits atomic.Int64
+	accepting := make(chan struct{})
+	go func() {
+		defer close(accepting)
+		for {
+			c, err := victim.Accept()
+			if err != nil {
+				return
+			}
+			hits.Add(1)
+			_ = c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = victim.Close()
+		<-accepting
+	})
+	at, err := manet.FromNetAddr(victim.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := New(context.Background(), testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	start := time.Now()
+	for range strangers {
+		n.AddPeer(peer.AddrInfo{ID: mustID(t, testConfig(t)), Addrs: []ma.Multiaddr{at}})
+	}
+	time.Sleep(window) // a measurement window, not a wait for an event
+	got, elapsed := hits.Load(), time.Since(start)
+	limit := int64(firstDialBurst + firstDialRate*elapsed.Seconds() + 1)
+	t.Logf("%d strangers at one address: %d connections in %v (limit %d)", strangers, got, elapsed.Round(time.Millisecond), limit)
+	if got > limit {
+		t.Errorf("the victim saw %d connections in %v, want at most %d", got, elapsed, limit)
+	}
+	if got < firstDialBurst {
+		t.Errorf("the victim saw %d connections, want at least the burst of %d: are strangers dialled at all?", got, firstDialBurst)
+	}
+
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A bootstrap peer at the victim's address is redialled on the usual
+	// schedule (doubling from 20 ms to RedialMax, 200 ms, here: ten dials
+	// in about 1.5 s), not a stranger's (growing fourfold: six dials in
+	// 15 s).
+	cfg := testConfig(t)
+	cfg.Bootstrap = []string{at.String() + "/p2p/" + mustID(t, testConfig(t)).String()}
+	before := hits.Load()
+	startNode(t, cfg)
+	eventually(t, waitFor, "ten redials of the bootstrap peer", func() bool { return hits.Load()-before >= 10 })
 }

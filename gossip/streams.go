@@ -38,7 +38,7 @@ func (n *Node) OpenStream(ctx context.Context, p peer.ID, proto string) (Stream,
 	if n.h.Network().Connectedness(p) != network.Connected {
 		return nil, fmt.Errorf("gossip: open %s to %s: %w", proto, p, ErrNotConnected)
 	}
-	s, err := n.h.NewStream(network.WithNoDial(ctx, "streams use open connections only"), p, protocol.ID(proto))
+	s, err := n.nd.NewStream(ctx, p, protocol.ID(proto))
 	if err != nil {
 		return nil, fmt.Errorf("gossip: open %s to %s: %w", proto, p, err)
 	}

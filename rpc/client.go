@@ -160,17 +160,25 @@ func (c *Client) BlacklistRemove(ctx context.Context, list, id string) error {
 	return c.do(ctx, http.MethodDelete, p, nil, nil)
 }
 
-// BlacklistHas returns the entry and whether id is on list now.
+// BlacklistHas returns the entry and whether id is on list now. An absent
+// id is no error: the entry then names only list and id.
 func (c *Client) BlacklistHas(ctx context.Context, list, id string) (BlacklistEntry, bool, error) {
 	var out BlacklistCheck
 	p, err := path("bl", seg{"list", list}, seg{"id", id})
 	if err != nil {
 		return BlacklistEntry{}, false, err
 	}
+	absent := BlacklistEntry{List: list, ID: id}
 	if err := c.do(ctx, http.MethodGet, p, nil, &out); err != nil {
+		if CodeOf(err) == CodeNotFound {
+			return absent, false, nil
+		}
 		return BlacklistEntry{}, false, err
 	}
-	return out.Entry, out.Present, nil
+	if !out.Present {
+		return absent, false, nil // an agent from before absent ids were 404
+	}
+	return out.Entry, true, nil
 }
 
 // BlacklistList returns the ids on list.

@@ -298,6 +298,54 @@ func TestErrorCodes(t *testing.T) {
 	}
 }
 
+// TestBlacklistHasAbsentIsNotFound: GET /v1/bl/{list}/{id} answers an
+// absent id 404 with code not_found, like the other routes for a missing
+// key, not 200 with a zero entry; Client.BlacklistHas reports it as not
+// present, without an error, and passes other errors on.
+func TestBlacklistHasAbsentIsNotFound(t *testing.T) {
+	a := startAgent(t, nil)
+	ctx := ctxT(t)
+	hc := rawClient(a.sock)
+	check(a.client.BlacklistAdd(ctx, "tokens", "t1", rpc.BlacklistAdd{Reason: "logout"})).must(t)
+	get := func(p string) (int, []byte) {
+		t.Helper()
+		resp, err := hc.Get("http://rumor" + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, b
+	}
+
+	status, body := get("/v1/bl/tokens/nope")
+	var e rpc.Error
+	if err := json.Unmarshal(body, &e); status != http.StatusNotFound || err != nil || e.Code != rpc.CodeNotFound || !strings.Contains(e.Message, "nope is not on list tokens") {
+		t.Errorf("GET absent id: HTTP %d %s, want 404 with code not_found", status, body)
+	}
+	status, body = get("/v1/bl/tokens/t1")
+	var chk rpc.BlacklistCheck
+	if err := json.Unmarshal(body, &chk); status != http.StatusOK || err != nil || !chk.Present || chk.Entry.ID != "t1" {
+		t.Errorf("GET present id: HTTP %d %s, want 200 with the entry", status, body)
+	}
+
+	got, ok, err := a.client.BlacklistHas(ctx, "tokens", "nope")
+	if err != nil || ok {
+		t.Fatalf("BlacklistHas absent = %v, %v; want false, nil", ok, err)
+	}
+	equal(t, "BlacklistHas absent entry", got, rpc.BlacklistEntry{List: "tokens", ID: "nope"})
+	if _, ok, err := a.client.BlacklistHas(ctx, "tokens", "t1"); err != nil || !ok {
+		t.Errorf("BlacklistHas present = %v, %v; want true, nil", ok, err)
+	}
+	a.fake.SetError("BlacklistHas", errors.New("disk on fire"))
+	if _, ok, err := a.client.BlacklistHas(ctx, "tokens", "t1"); rpc.CodeOf(err) != rpc.CodeInternal || ok {
+		t.Errorf("BlacklistHas with a failing agent = %v, %v; want an internal error", ok, err)
+	}
+}
+
 // TestBadBodies sends bad request bodies, most of which the Client would
 // never send.
 func TestBadBodies(t *testing.T) {

@@ -32,7 +32,7 @@ const shutdownTimeout = 5 * time.Second
 //	DELETE /v1/svc/{service}/{instance}       204
 //	GET    /v1/bl/{list}                      []BlacklistEntry
 //	PUT    /v1/bl/{list}/{id}                 BlacklistAdd -> BlacklistEntry
-//	GET    /v1/bl/{list}/{id}                 BlacklistCheck
+//	GET    /v1/bl/{list}/{id}                 BlacklistCheck; 404 if absent
 //	DELETE /v1/bl/{list}/{id}                 204
 //	GET    /v1/task                           []Task
 //	GET    /v1/task/{id}                      Task
@@ -248,7 +248,10 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		return BlacklistCheck{Present: ok, Entry: e}, nil
+		if !ok {
+			return nil, NotFound("%s is not on list %s", id, l)
+		}
+		return BlacklistCheck{Present: true, Entry: e}, nil
 	})
 	s.handle("DELETE /v1/bl/{list}/{id}", func(r *http.Request) (any, error) {
 		l, id, err := segments2(r, "list", "id")
@@ -554,4 +557,33 @@ func checkSegment(name, v string) error {
 		return BadRequest("%s %q must not contain '/'", name, v)
 	}
 	return nil
+}
+
+// ServeAll serves on the Unix socket listener unix and, if tcp is not nil,
+// on tcp with a bearer token (see ServeToken), until ctx is done. The
+// channel yields once, when both have stopped: nil, or the error of the
+// first that failed on its own (which stops the other).
+func (s *Server) ServeAll(ctx context.Context, unix, tcp net.Listener, token string) <-chan error {
+	serves := []func(context.Context) error{func(ctx context.Context) error { return s.Serve(ctx, unix) }}
+	if tcp != nil {
+		serves = append(serves, func(ctx context.Context) error { return s.ServeToken(ctx, tcp, token) })
+	}
+	sctx, stop := context.WithCancel(ctx)
+	errc := make(chan error, len(serves))
+	for _, serve := range serves {
+		go func() { errc <- serve(sctx) }()
+	}
+	out := make(chan error, 1)
+	go func() {
+		defer stop()
+		var first error
+		for range serves {
+			if err := <-errc; err != nil && first == nil {
+				first = err
+				stop()
+			}
+		}
+		out <- first
+	}()
+	return out
 }

@@ -14,11 +14,14 @@ var ErrAgentUnreachable = errors.New("rpc: agent unreachable")
 // without saying why, for example because it is shutting down.
 var ErrWatchClosed = errors.New("rpc: the agent closed the watch stream")
 
-// BlacklistCheck is the answer to a bl has request (GET /v1/bl/{list}/{id}).
+// BlacklistCheck is the answer to a bl has request (GET /v1/bl/{list}/{id})
+// for an id on the list; an absent id is answered 404 with code not_found,
+// which Client.BlacklistHas reports as not present. `rumor bl has -o json`
+// prints one either way.
 type BlacklistCheck struct {
 	Present bool `json:"present"`
-	// Entry is the entry when Present, else whatever the agent knows (often
-	// the zero value).
+	// Entry is the entry when Present; when not, it names only the list
+	// and the id.
 	Entry BlacklistEntry `json:"entry"`
 }
 
