@@ -18,8 +18,8 @@ const memoryStore = "in-memory store (store.New(), no bbolt persistence)"
 // MemoryResult is figure 4 at one key count: heap held by a store per svc key.
 type MemoryResult struct {
 	// Store says which store was measured (in-memory, not persistent).
-	Store        string  `json:"store"`
-	Keys         int     `json:"keys"`
+	Store string `json:"store"`
+	Keys  int    `json:"keys"`
 	// PerBatch is how many deltas each writer signed as one batch (one
 	// cert, shared by them in the store): 256 as a busy publisher sends
 	// them, 1 as an idle one does.
