@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -14,14 +15,16 @@ const recordVersion = 2
 
 // The on-disk form of one entry is a CBOR array
 //
-//	[recordVersion, [[hlc, node, op, expiry, epoch, task, value, sig, pos], ...]]
+//	[recordVersion, [[hlc, node, op, expiry, epoch, task, value, cert, pos], ...]]
 //
-// The key is the bbolt key and is not repeated per delta. sig names the
-// delta's cert in the certs bucket (the cert's 64-byte signature; empty for
-// a local write whose batch was not signed yet) and pos is the delta's
-// place in it. A cert is stored once however many records use it:
+// The key is the bbolt key and is not repeated per delta. cert is the
+// number under which the delta's cert is stored in the certs bucket (0 for
+// a local write whose batch was not signed yet; numbers are the file's
+// own, given when a cert is first written) and pos the delta's place in
+// it. A cert is stored once however many records use it:
 //
-//	certs bucket: sig -> certVersion, then the cert's hashes (32 bytes each)
+//	certs bucket: cert number (8 bytes, big endian) -> certVersion, the
+//	              64-byte signature, then the cert's hashes (32 bytes each)
 //
 // This is the store's own encoding rather than wire.Encode: a file that
 // this build wrote must always be readable by it, whatever the network
@@ -41,24 +44,25 @@ type recDelta struct {
 	Epoch  uint64
 	Task   uint8
 	Value  []byte
-	Sig    []byte
+	Cert   uint64
 	Pos    uint16
 }
 
 // certVersion leads every stored cert.
 const certVersion = 1
 
-// encodeEntry encodes e's deltas for the entries bucket.
-func encodeEntry(e crdt.Entry) ([]byte, error) {
+// encodeEntry encodes e's deltas for the entries bucket; certNum gives the
+// number each cert is stored under.
+func encodeEntry(e crdt.Entry, certNum func(*crdt.Cert) uint64) ([]byte, error) {
 	r := record{Version: recordVersion, Deltas: make([]recDelta, len(e.Deltas))}
 	for i, d := range e.Deltas {
 		r.Deltas[i] = recDelta{
 			HLC: uint64(d.Stamp.HLC), Node: d.Stamp.Node, Op: uint8(d.Op),
 			Expiry: d.Expiry, Epoch: d.Epoch, Task: uint8(d.Task), Value: d.Value,
-			Sig: []byte{}, Pos: d.Proof.Pos,
+			Pos: d.Proof.Pos,
 		}
 		if c := d.Proof.Cert; c != nil {
-			r.Deltas[i].Sig = c.Sig[:]
+			r.Deltas[i].Cert = certNum(c)
 		}
 	}
 	b, err := wire.Marshal(r)
@@ -68,32 +72,37 @@ func encodeEntry(e crdt.Entry) ([]byte, error) {
 	return b, nil
 }
 
-// encodeCert encodes c's hashes for the certs bucket.
+// certKey is the bbolt key of cert number n.
+func certKey(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+// encodeCert encodes c for the certs bucket.
 func encodeCert(c *crdt.Cert) []byte {
-	b := make([]byte, 1, 1+len(c.Hashes)*wire.HashSize)
+	b := make([]byte, 1, 1+wire.SigSize+len(c.Hashes)*wire.HashSize)
 	b[0] = certVersion
+	b = append(b, c.Sig[:]...)
 	for _, h := range c.Hashes {
 		b = append(b, h[:]...)
 	}
 	return b
 }
 
-// decodeCert decodes a stored cert; sig is its bbolt key.
-func decodeCert(sig, b []byte) (*crdt.Cert, error) {
+// decodeCert decodes a stored cert and its number (its bbolt key).
+func decodeCert(k, b []byte) (uint64, *crdt.Cert, error) {
+	const head = 1 + wire.SigSize
 	switch {
-	case len(sig) != wire.SigSize:
-		return nil, fmt.Errorf("%w: cert key of %d bytes", errBadRecord, len(sig))
+	case len(k) != 8 || binary.BigEndian.Uint64(k) == 0:
+		return 0, nil, fmt.Errorf("%w: cert number %x", errBadRecord, k)
 	case len(b) == 0 || b[0] != certVersion:
-		return nil, fmt.Errorf("%w: cert of unknown version", errBadRecord)
-	case (len(b)-1)%wire.HashSize != 0 || len(b) == 1 || (len(b)-1)/wire.HashSize > 1<<16:
-		return nil, fmt.Errorf("%w: cert of %d bytes", errBadRecord, len(b))
+		return 0, nil, fmt.Errorf("%w: cert of unknown version", errBadRecord)
+	case len(b) <= head || (len(b)-head)%wire.HashSize != 0 || (len(b)-head)/wire.HashSize > 1<<16:
+		return 0, nil, fmt.Errorf("%w: cert of %d bytes", errBadRecord, len(b))
 	}
-	c := &crdt.Cert{Hashes: make([][wire.HashSize]byte, (len(b)-1)/wire.HashSize)}
-	copy(c.Sig[:], sig)
+	c := &crdt.Cert{Hashes: make([][wire.HashSize]byte, (len(b)-head)/wire.HashSize)}
+	copy(c.Sig[:], b[1:head])
 	for i := range c.Hashes {
-		copy(c.Hashes[i][:], b[1+i*wire.HashSize:])
+		copy(c.Hashes[i][:], b[head+i*wire.HashSize:])
 	}
-	return c, nil
+	return binary.BigEndian.Uint64(k), c, nil
 }
 
 // errBadRecord is the cause of every decode failure; callers wrap it in
@@ -106,7 +115,7 @@ var errBadRecord = errors.New("bad record")
 // records in strictly increasing crdt.CompareRecords order, already
 // pruned), and every cert a delta names must be in certs. The result does
 // not alias b.
-func decodeEntry(key string, b []byte, certs map[[wire.SigSize]byte]*crdt.Cert) (crdt.Entry, error) {
+func decodeEntry(key string, b []byte, certs map[uint64]*crdt.Cert) (crdt.Entry, error) {
 	var r record
 	if err := wire.Unmarshal(b, &r); err != nil {
 		return crdt.Entry{}, fmt.Errorf("%w: key %q: %v", errBadRecord, key, err)
@@ -127,22 +136,19 @@ func decodeEntry(key string, b []byte, certs map[[wire.SigSize]byte]*crdt.Cert) 
 			Key: key, Stamp: crdt.Stamp{HLC: crdt.HLC(w.HLC), Node: w.Node}, Op: crdt.Op(w.Op),
 			Expiry: w.Expiry, Epoch: w.Epoch, Task: crdt.TaskState(w.Task), Value: w.Value,
 		}
-		switch len(w.Sig) {
-		case 0:
+		if w.Cert == 0 {
 			if w.Pos != 0 {
 				return crdt.Entry{}, fmt.Errorf("%w: key %q: position without a cert", errBadRecord, key)
 			}
-		case wire.SigSize:
-			c := certs[[wire.SigSize]byte(w.Sig)]
+		} else {
+			c := certs[w.Cert]
 			if c == nil {
-				return crdt.Entry{}, fmt.Errorf("%w: key %q: names a cert the file does not hold", errBadRecord, key)
+				return crdt.Entry{}, fmt.Errorf("%w: key %q: names cert %d, which the file does not hold", errBadRecord, key, w.Cert)
 			}
 			if int(w.Pos) >= len(c.Hashes) {
 				return crdt.Entry{}, fmt.Errorf("%w: key %q: position %d of a cert of %d", errBadRecord, key, w.Pos, len(c.Hashes))
 			}
 			d.Proof = crdt.Proof{Cert: c, Pos: w.Pos}
-		default:
-			return crdt.Entry{}, fmt.Errorf("%w: key %q: cert name of %d bytes", errBadRecord, key, len(w.Sig))
 		}
 		if i > 0 && crdt.CompareRecords(e.Deltas[i-1], d) >= 0 {
 			return crdt.Entry{}, fmt.Errorf("%w: key %q: records out of order at %d", errBadRecord, key, i)

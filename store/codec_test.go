@@ -7,18 +7,25 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/rumor-dev/rumor/crdt"
-	"github.com/rumor-dev/rumor/wire"
 )
 
-// certsOf returns the certs e's deltas name, by signature.
-func certsOf(e crdt.Entry) map[[wire.SigSize]byte]*crdt.Cert {
-	out := map[[wire.SigSize]byte]*crdt.Cert{}
-	for _, d := range e.Deltas {
-		if c := d.Proof.Cert; c != nil {
-			out[c.Sig] = c
-		}
+// numbering numbers certs as a file would: each a number of its own, from 1.
+type numbering struct {
+	of    map[*crdt.Cert]uint64
+	certs map[uint64]*crdt.Cert
+}
+
+func newNumbering() *numbering {
+	return &numbering{of: map[*crdt.Cert]uint64{}, certs: map[uint64]*crdt.Cert{}}
+}
+
+func (n *numbering) num(c *crdt.Cert) uint64 {
+	if k, ok := n.of[c]; ok {
+		return k
 	}
-	return out
+	k := uint64(len(n.of) + 1)
+	n.of[c], n.certs[k] = k, c
+	return k
 }
 
 func TestCodecRoundTrip(t *testing.T) {
@@ -28,11 +35,12 @@ func TestCodecRoundTrip(t *testing.T) {
 	tie := rec("kernel/k1", 2000, "n1", crdt.OpRenew, 1, 7000)
 	s.Apply(tie)
 	for _, e := range s.List("") {
-		b, err := encodeEntry(e)
+		nums := newNumbering()
+		b, err := encodeEntry(e, nums.num)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := decodeEntry(e.Key, b, certsOf(e))
+		got, err := decodeEntry(e.Key, b, nums.certs)
 		if err != nil {
 			t.Fatalf("%s: %v", e.Key, err)
 		}
@@ -57,13 +65,12 @@ func TestDecodeIsStrict(t *testing.T) {
 		}
 		return b
 	}
-	sig := make([]byte, 64)
-	certs := map[[wire.SigSize]byte]*crdt.Cert{[wire.SigSize]byte(sig): {Hashes: make([][32]byte, 2)}}
-	delta := []any{uint64(5), "n1", uint8(crdt.OpPut), int64(0), uint64(0), uint8(0), []byte("x"), sig, 1}
-	k1 := []any{uint64(crdt.MakeHLC(2, 0)), "n1", uint8(crdt.OpClaim), int64(9), uint64(1), uint8(0), []byte(nil), []byte{}, 0}
-	k0 := []any{uint64(crdt.MakeHLC(1, 0)), "n1", uint8(crdt.OpClaim), int64(9), uint64(1), uint8(0), []byte(nil), []byte{}, 0}
+	certs := map[uint64]*crdt.Cert{7: {Hashes: make([][32]byte, 2)}}
+	delta := []any{uint64(5), "n1", uint8(crdt.OpPut), int64(0), uint64(0), uint8(0), []byte("x"), 7, 1}
+	k1 := []any{uint64(crdt.MakeHLC(2, 0)), "n1", uint8(crdt.OpClaim), int64(9), uint64(1), uint8(0), []byte(nil), 0, 0}
+	k0 := []any{uint64(crdt.MakeHLC(1, 0)), "n1", uint8(crdt.OpClaim), int64(9), uint64(1), uint8(0), []byte(nil), 0, 0}
 	// Same stamp, content out of order: OpRenew sorts after OpClaim.
-	kRenew := []any{uint64(crdt.MakeHLC(1, 0)), "n1", uint8(crdt.OpRenew), int64(9), uint64(1), uint8(0), []byte(nil), []byte{}, 0}
+	kRenew := []any{uint64(crdt.MakeHLC(1, 0)), "n1", uint8(crdt.OpRenew), int64(9), uint64(1), uint8(0), []byte(nil), 0, 0}
 	with := func(f func([]any)) []any { d := append([]any{}, delta...); f(d); return d }
 
 	if _, err := decodeEntry("svc/a/1", mustMarshal([]any{2, []any{delta}}), certs); err != nil {
@@ -84,10 +91,10 @@ func TestDecodeIsStrict(t *testing.T) {
 		"op overflows uint8":   {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[2] = 300 })}})},
 		"negative hlc":         {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[0] = -5 })}})},
 		"node not text":        {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[1] = []byte("n1") })}})},
-		"unknown cert":         {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[7] = make([]byte, 63); d[7] = append(d[7].([]byte), 1) })}})},
-		"short cert name":      {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[7] = sig[:10] })}})},
+		"unknown cert":         {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[7] = 8 })}})},
+		"cert not a number":    {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[7] = []byte("x") })}})},
 		"position past cert":   {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[8] = 2 })}})},
-		"position, no cert":    {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[7] = []byte{} })}})},
+		"position, no cert":    {"svc/a/1", mustMarshal([]any{2, []any{with(func(d []any) { d[7] = 0 })}})},
 		"map instead":          {"svc/a/1", mustMarshal(map[string]any{"v": 1})},
 		"tagged":               {"svc/a/1", mustMarshal(cbor.Tag{Number: 55799, Content: []any{2, []any{delta}}})},
 		"indefinite array":     {"svc/a/1", []byte{0x9f, 0x02, 0x80, 0xff}},
@@ -114,22 +121,18 @@ func TestDecodeIsStrict(t *testing.T) {
 }
 
 func FuzzDecodeEntry(f *testing.F) {
+	nums := newNumbering()
 	for _, e := range func() []crdt.Entry { s := New(); s.Apply(sample()...); return s.List("") }() {
-		b, _ := encodeEntry(e)
+		b, _ := encodeEntry(e, nums.num)
 		f.Add(e.Key, b)
 	}
-	certs := map[[wire.SigSize]byte]*crdt.Cert{}
-	for _, d := range sample() {
-		if c := d.Proof.Cert; c != nil {
-			certs[c.Sig] = c
-		}
-	}
+	certs := nums.certs
 	f.Fuzz(func(t *testing.T, key string, b []byte) {
 		e, err := decodeEntry(key, b, certs)
 		if err != nil {
 			return
 		}
-		b2, err := encodeEntry(e)
+		b2, err := encodeEntry(e, nums.num)
 		if err != nil {
 			t.Fatal(err)
 		}

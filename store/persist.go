@@ -114,7 +114,7 @@ var (
 	bucketMeta    = []byte("meta")    // format version, HLC reservation
 	bucketKV      = []byte("kv")      // SetMeta values
 	bucketEntries = []byte("entries") // key -> encoded entry
-	bucketCerts   = []byte("certs")   // cert signature -> the cert's hashes
+	bucketCerts   = []byte("certs")   // cert number -> the cert (see codec.go)
 	keyFormat     = []byte("format")
 	keyHLC        = []byte("hlc")
 )
@@ -146,11 +146,13 @@ type disk struct {
 	hlc    crdt.HLC
 	meta   map[string][]byte
 
-	// onDisk names the certs the file holds (or that a flush in progress
-	// writes) and deadCerts those no record uses any more, to delete at
-	// the next flush. Guarded by the store's mu.
-	onDisk    map[[wire.SigSize]byte]struct{}
-	deadCerts map[[wire.SigSize]byte]struct{}
+	// onDisk numbers the certs the file holds (or that a flush in progress
+	// writes), by signature; deadCerts holds the numbers of those no
+	// record uses any more, to delete at the next flush; nextCert is the
+	// next number to give. Guarded by the store's mu.
+	onDisk    map[[wire.SigSize]byte]uint64
+	deadCerts map[uint64]struct{}
+	nextCert  uint64
 	// refused is how many deltas Options.Check refused at Open.
 	refused int
 }
@@ -218,11 +220,12 @@ func Open(path string, opts Options) (*Store, error) {
 		path: path, db: db, opts: opts, log: log,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		hlc: st.hlc, meta: st.meta, refused: st.refused,
-		onDisk: st.certs, deadCerts: make(map[[wire.SigSize]byte]struct{}),
+		onDisk: st.certs, deadCerts: make(map[uint64]struct{}), nextCert: st.nextCert,
 	}
 	if s.onDisk == nil {
-		s.onDisk = make(map[[wire.SigSize]byte]struct{})
+		s.onDisk = make(map[[wire.SigSize]byte]uint64)
 	}
+	s.nextCert = max(s.nextCert, 1)
 	for _, k := range st.rewrite {
 		s.dirty[k] = struct{}{}
 	}
@@ -240,7 +243,8 @@ type loaded struct {
 	entries *index
 	hlc     crdt.HLC
 	meta    map[string][]byte
-	certs   map[[wire.SigSize]byte]struct{} // the certs the file holds
+	certs    map[[wire.SigSize]byte]uint64 // the certs the file holds, numbered
+	nextCert uint64                        // above every number in use
 	refused int                             // deltas Options.Check refused
 	rewrite []string                        // keys to write again without them
 }
@@ -360,16 +364,20 @@ func loadFile(path string, lockTimeout time.Duration) (st loaded, err error) {
 				return err
 			}
 		}
-		certs := make(map[[wire.SigSize]byte]*crdt.Cert)
-		st.certs = make(map[[wire.SigSize]byte]struct{})
+		certs := make(map[uint64]*crdt.Cert)
+		st.certs = make(map[[wire.SigSize]byte]uint64)
 		if cb := tx.Bucket(bucketCerts); cb != nil {
 			if err := cb.ForEach(func(k, v []byte) error {
-				c, err := decodeCert(k, v)
+				n, c, err := decodeCert(k, v)
 				if err != nil {
 					return corruptError(path, err)
 				}
-				certs[c.Sig] = c
-				st.certs[c.Sig] = struct{}{}
+				if _, dup := st.certs[c.Sig]; dup {
+					return corruptError(path, fmt.Errorf("cert %d repeats another", n))
+				}
+				certs[n] = c
+				st.certs[c.Sig] = n
+				st.nextCert = max(st.nextCert, n+1)
 				return nil
 			}); err != nil {
 				return err
@@ -538,27 +546,32 @@ func (s *Store) flushLocked() error {
 		return nil
 	}
 	dirty, dead := s.dirty, s.deadCerts
-	s.dirty, s.deadCerts = make(map[string]struct{}), make(map[[wire.SigSize]byte]struct{})
+	s.dirty, s.deadCerts = make(map[string]struct{}), make(map[uint64]struct{})
 	s.flushing = len(dirty)
 	batch := make([]pending, 0, len(dirty))
-	var certs []*crdt.Cert // to write: used by a record and not on disk yet
+	numbers := make(map[*crdt.Cert]uint64) // of every cert the batch's records name
+	var certs []*crdt.Cert                 // to write: used by a record and not on disk yet
 	for k := range dirty {
 		// Entries are values whose slices are never modified, so the
 		// snapshot stays valid after the lock is released.
 		e, ok := s.entries.Get(k)
 		batch = append(batch, pending{key: k, entry: e, ok: ok})
 		for _, d := range e.Deltas {
-			if c := d.Proof.Cert; c != nil {
-				if _, on := s.onDisk[c.Sig]; !on {
-					s.onDisk[c.Sig] = struct{}{}
-					certs = append(certs, c)
-				}
+			c := d.Proof.Cert
+			if c == nil {
+				continue
 			}
-		}
-	}
-	for sig := range dead {
-		if _, on := s.onDisk[sig]; on {
-			delete(dead, sig) // used again since it was found dead
+			if _, seen := numbers[c]; seen {
+				continue
+			}
+			n, on := s.onDisk[c.Sig]
+			if !on {
+				n = s.nextCert
+				s.nextCert++
+				s.onDisk[c.Sig] = n
+				certs = append(certs, c)
+			}
+			numbers[c] = n
 		}
 	}
 	s.mu.Unlock()
@@ -567,13 +580,13 @@ func (s *Store) flushLocked() error {
 	slices.SortFunc(batch, func(a, b pending) int { return strings.Compare(a.key, b.key) })
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		cb := tx.Bucket(bucketCerts)
-		for sig := range dead {
-			if err := cb.Delete(sig[:]); err != nil {
+		for n := range dead {
+			if err := cb.Delete(certKey(n)); err != nil {
 				return err
 			}
 		}
 		for _, c := range certs {
-			if err := cb.Put(c.Sig[:], encodeCert(c)); err != nil {
+			if err := cb.Put(certKey(numbers[c]), encodeCert(c)); err != nil {
 				return err
 			}
 		}
@@ -589,7 +602,7 @@ func (s *Store) flushLocked() error {
 				}
 				continue
 			}
-			v, err := encodeEntry(p.entry)
+			v, err := encodeEntry(p.entry, func(c *crdt.Cert) uint64 { return numbers[c] })
 			if err != nil {
 				return err
 			}
@@ -613,8 +626,8 @@ func (s *Store) flushLocked() error {
 			for _, c := range certs {
 				delete(s.onDisk, c.Sig)
 			}
-			for sig := range dead {
-				s.deadCerts[sig] = struct{}{}
+			for n := range dead {
+				s.deadCerts[n] = struct{}{}
 			}
 		}
 		s.mu.Unlock()
@@ -846,10 +859,10 @@ func (s *Store) collectCertsLocked() {
 			}
 		}
 	}
-	for sig := range s.onDisk {
+	for sig, n := range s.onDisk {
 		if _, ok := used[sig]; !ok {
 			delete(s.onDisk, sig)
-			s.deadCerts[sig] = struct{}{}
+			s.deadCerts[n] = struct{}{}
 		}
 	}
 }

@@ -102,11 +102,11 @@ func diskEntries(t testing.TB, s *Store) map[string]crdt.Entry {
 	t.Helper()
 	out := map[string]crdt.Entry{}
 	if err := s.db.View(func(tx *bolt.Tx) error {
-		certs := map[[wire.SigSize]byte]*crdt.Cert{}
+		certs := map[uint64]*crdt.Cert{}
 		if err := tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
-			c, err := decodeCert(k, v)
+			n, c, err := decodeCert(k, v)
 			if err == nil {
-				certs[c.Sig] = c
+				certs[n] = c
 			}
 			return err
 		}); err != nil {
@@ -462,11 +462,12 @@ func TestNotARumorFileRefused(t *testing.T) {
 }
 
 func TestBadRecordRefused(t *testing.T) {
-	good, err := encodeEntry(crdt.Entry{Key: "svc/a/1", Deltas: []crdt.Delta{put("svc/a/1", 5, "n", "x")}})
+	noCert := func(*crdt.Cert) uint64 { return 0 }
+	good, err := encodeEntry(crdt.Entry{Key: "svc/a/1", Deltas: []crdt.Delta{put("svc/a/1", 5, "n", "x")}}, noCert)
 	if err != nil {
 		t.Fatal(err)
 	}
-	two, err := encodeEntry(crdt.Entry{Key: "svc/a/1", Deltas: []crdt.Delta{put("svc/a/1", 5, "n", "x"), put("svc/a/1", 6, "n", "y")}})
+	two, err := encodeEntry(crdt.Entry{Key: "svc/a/1", Deltas: []crdt.Delta{put("svc/a/1", 5, "n", "x"), put("svc/a/1", 6, "n", "y")}}, noCert)
 	if err != nil {
 		t.Fatal(err)
 	}

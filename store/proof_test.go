@@ -34,7 +34,13 @@ func diskCerts(t *testing.T, s *Store) map[[wire.SigSize]byte]bool {
 	t.Helper()
 	out := map[[wire.SigSize]byte]bool{}
 	if err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketCerts).ForEach(func(k, _ []byte) error { out[[wire.SigSize]byte(k)] = true; return nil })
+		return tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
+			_, c, err := decodeCert(k, v)
+			if err == nil {
+				out[c.Sig] = true
+			}
+			return err
+		})
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -141,10 +141,13 @@ func (s *Store) Attach(ds []crdt.Delta) {
 	defer s.mu.Unlock()
 	persist := false
 	for _, d := range ds {
-		if d.Proof.Cert == nil || !s.attachLocked(d) {
+		if d.Proof.Cert == nil || !s.attachLocked(d) || s.dirty == nil || (s.ephemeral != nil && s.ephemeral(d.Key)) {
 			continue
 		}
-		if s.dirty != nil && (s.ephemeral == nil || !s.ephemeral(d.Key)) {
+		// A key still waiting for its flush is written with the proof
+		// anyway (the flush reads the entry as it is then); one already
+		// written (or being written) unsigned is written again.
+		if _, waiting := s.dirty[d.Key]; !waiting {
 			s.dirty[d.Key] = struct{}{}
 			persist = true
 		}
