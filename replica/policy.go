@@ -21,7 +21,7 @@ const (
 	ReasonForged      = "forged-writer" // the proof does not verify for the writer it names
 	ReasonNotOwner    = "not-owner"     // a write only the key's owner may make
 	ReasonNotAllowed  = "not-allowed"   // a writer the configured policy leaves out (bl_writers)
-	ReasonBadEpoch    = "bad-epoch"     // a lease epoch past the ceiling or more than one past the last
+	ReasonBadEpoch    = "bad-epoch"     // a lease epoch of 0 or past EpochCeiling
 	ReasonClockSkew   = "clock-skew"    // stamped further ahead than max_skew
 )
 
@@ -35,7 +35,17 @@ var Reasons = []string{
 // EpochCeiling is the highest fencing token a lease may take: 2^53 − 1,
 // exact in every JSON reader, and more claims than a kernel can see. A
 // record past it is refused, so no claim can make the next epoch
-// overflow.
+// overflow (a claim at 2^64 − 1 used to take a kernel from its holder and
+// leave it unclaimable: the next epoch wrapped to 0, which every peer
+// refuses).
+//
+// The bound is a pure function of the record, as the rest of the write
+// policy: every agent judges a record the same way, whatever it holds. A
+// bound relative to the last epoch an agent holds ("at most one more")
+// cannot be: merges drop the records of superseded epochs at once, so an
+// agent that missed two epochs (partitioned while a kernel changed hands
+// twice) could never accept the current one, and would disagree about the
+// holder for good. make chaos found exactly that.
 const EpochCeiling = 1<<53 - 1
 
 // Refusal is a delta (or a whole gossip message) that the replica refused,
@@ -168,22 +178,6 @@ func checkDelta(d crdt.Delta) error {
 		}
 	default:
 		return refuse(ReasonBadKey, "unknown namespace %q", ns)
-	}
-	return nil
-}
-
-// checkEpoch refuses a lease record whose epoch is more than one past the
-// highest this replica holds for its kernel (last): no claimant can have
-// seen such an epoch's predecessor, so it could only take the kernel from
-// its holder by a jump and, near the ceiling, leave it unclaimable. A
-// replica that holds no record of the kernel (a new one, or records
-// collected long ago) takes any epoch up to the ceiling. The refusal is
-// soft (Ignore): the records in between may still be on their way, and
-// anti-entropy offers the record again.
-func checkEpoch(d crdt.Delta, last uint64) error {
-	if last > 0 && d.Epoch > last+1 {
-		return &Refusal{Reason: ReasonBadEpoch, Ignore: true,
-			Err: fmt.Errorf("%s on %q at epoch %d, but the last epoch seen is %d", d.Op, d.Key, d.Epoch, last)}
 	}
 	return nil
 }

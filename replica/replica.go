@@ -112,8 +112,8 @@ type Replica struct {
 	policy atomic.Pointer[Policy]
 	limits atomic.Pointer[Limits]
 
-	// mu serialises the stateful steps of ingest (epoch bound, skew, HLC,
-	// merge) and stamping: one Step at a time, like raft's.
+	// mu serialises the stateful steps of ingest (skew, HLC, merge) and
+	// stamping: one step at a time, like raft's.
 	mu       sync.Mutex
 	hlc      crdt.Clock
 	reserved int64 // wall ms up to which stamps are durably reserved
@@ -319,9 +319,6 @@ func (r *Replica) Write(d crdt.Delta) (crdt.Delta, bool, error) {
 		d.Expiry += ahead
 	}
 	err = r.policy.Load().check(d)
-	if err == nil && crdt.NamespaceOf(d.Key) == crdt.NSKernel {
-		err = checkEpoch(d, r.lastEpoch(d.Key, nil))
-	}
 	if err != nil {
 		r.mu.Unlock()
 		r.stats.refuse(Local, ReasonOf(err), 1)
@@ -400,8 +397,8 @@ func (r *Replica) Merge(ds []crdt.Delta) int {
 func (r *Replica) Entries(prefix string) []crdt.Entry { return r.store.List(prefix) }
 
 // ingest admits ds from a peer and applies what it admits: limits, the
-// signer, the write policy, then, one batch at a time, the epoch bound,
-// the clock-skew bound, the HLC and the merge. With whole set (gossip), one
+// signer, the write policy, then, one batch at a time, the clock-skew
+// bound, the HLC and the merge. With whole set (gossip), one
 // refused delta refuses them all and nothing is applied. It returns how
 // many deltas changed the state and one error per delta (a *Refusal).
 func (r *Replica) ingest(src Source, ds []crdt.Delta, whole bool) (int, []error) {
@@ -437,7 +434,6 @@ func (r *Replica) ingest(src Source, ds []crdt.Delta, whole bool) (int, []error)
 
 	maxSkew := r.cfg.MaxSkew.Milliseconds()
 	r.mu.Lock()
-	epochs := map[string]uint64{} // kernels' last epoch, as this batch raises it
 	ok := ds[:0:0]
 	for i, d := range ds {
 		if errs[i] != nil {
@@ -446,12 +442,6 @@ func (r *Replica) ingest(src Source, ds []crdt.Delta, whole bool) (int, []error)
 		if err := crdt.CheckSkew(d.Stamp.HLC, now, maxSkew); err != nil {
 			errs[i] = &Refusal{Reason: ReasonClockSkew, Ignore: true, Err: fmt.Errorf("from %s: %w", d.Stamp.Node, err)}
 			continue
-		}
-		if crdt.NamespaceOf(d.Key) == crdt.NSKernel {
-			if errs[i] = checkEpoch(d, r.lastEpoch(d.Key, epochs)); errs[i] != nil {
-				continue
-			}
-			epochs[d.Key] = max(epochs[d.Key], d.Epoch)
 		}
 		ok = append(ok, d)
 	}
@@ -508,16 +498,6 @@ func (r *Replica) refuseAll(src Source, errs []error) bool {
 		}
 	}
 	return false
-}
-
-// lastEpoch is the highest epoch this replica holds for kernel key, or the
-// batch has raised it to. Called with r.mu held.
-func (r *Replica) lastEpoch(key string, batch map[string]uint64) uint64 {
-	last := batch[key]
-	if e, ok := r.store.Get(key); ok {
-		last = max(last, crdt.Resolve(e).MaxEpoch)
-	}
-	return last
 }
 
 // checkOwnClock warns when a peer's fresh heartbeat is stamped further
