@@ -240,13 +240,13 @@ func Open(path string, opts Options) (*Store, error) {
 
 // loaded is what loadFile read.
 type loaded struct {
-	entries *index
-	hlc     crdt.HLC
-	meta    map[string][]byte
+	entries  *index
+	hlc      crdt.HLC
+	meta     map[string][]byte
 	certs    map[[wire.SigSize]byte]uint64 // the certs the file holds, numbered
 	nextCert uint64                        // above every number in use
-	refused int                             // deltas Options.Check refused
-	rewrite []string                        // keys to write again without them
+	refused  int                           // deltas Options.Check refused
+	rewrite  []string                      // keys to write again without them
 }
 
 // checkBatch is how many deltas Options.Check judges at a time.
