@@ -23,6 +23,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"gopkg.in/yaml.v3"
 
+	"github.com/rumor-dev/rumor/gossip"
 	"github.com/rumor-dev/rumor/membership"
 	"github.com/rumor-dev/rumor/rpc"
 )
@@ -252,7 +253,7 @@ func (c Config) Validate() error {
 	}
 	if c.PSKFile != "" {
 		for _, l := range c.Listen {
-			if m, err := ma.NewMultiaddr(l); err == nil && isQUIC(m) {
+			if m, err := ma.NewMultiaddr(l); err == nil && gossip.IsQUIC(m) {
 				bad("psk_file", "cannot be used with the QUIC listen address %s: libp2p's private network (pnet) covers TCP only, so QUIC peers would join without the key; listen on TCP only", l)
 			}
 		}
@@ -272,17 +273,6 @@ func (c Config) Validate() error {
 		bad("log_format", "must be text or json, got %q", c.LogFormat)
 	}
 	return errors.Join(errs...)
-}
-
-// isQUIC reports whether m uses a QUIC-based transport.
-func isQUIC(m ma.Multiaddr) bool {
-	for _, c := range m {
-		switch c.Code() {
-		case ma.P_QUIC, ma.P_QUIC_V1, ma.P_WEBTRANSPORT:
-			return true
-		}
-	}
-	return false
 }
 
 // Membership returns the failure detector's timings.

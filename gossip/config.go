@@ -152,7 +152,7 @@ func (c Config) validate() error {
 		if err != nil {
 			return fmt.Errorf("gossip: config: Listen[%d] %q: %w", i, s, err)
 		}
-		if c.PSK != nil && isQUIC(m) {
+		if c.PSK != nil && IsQUIC(m) {
 			return fmt.Errorf("gossip: config: Listen[%d] %q is QUIC, but a private network key (PSK) protects TCP only: libp2p's pnet does not cover QUIC; listen on TCP only or drop the PSK", i, s)
 		}
 	}

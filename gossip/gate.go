@@ -132,9 +132,9 @@ func (g *allowGater) InterceptUpgraded(c network.Conn) (bool, control.Disconnect
 	return g.next.InterceptUpgraded(c)
 }
 
-// isQUIC reports whether m uses a QUIC-based transport, which a libp2p
+// IsQUIC reports whether m uses a QUIC-based transport, which a libp2p
 // private network (pnet) does not cover.
-func isQUIC(m ma.Multiaddr) bool {
+func IsQUIC(m ma.Multiaddr) bool {
 	for _, c := range m {
 		switch c.Code() {
 		case ma.P_QUIC, ma.P_QUIC_V1, ma.P_WEBTRANSPORT:

@@ -32,7 +32,7 @@ var allowed = map[string][]string{
 	"lease":       {"crdt"},
 	"tasks":       {"crdt"},
 	"replica":     {"crdt", "wire", "store", "identity", "clock"},
-	"config":      {"membership", "rpc"},
+	"config":      {"membership", "rpc", "gossip"},
 	"obs":         {"rpc"},
 	"view":        {"crdt", "membership", "rpc"},
 	"rpc":         {},
