@@ -50,6 +50,9 @@ type Options struct {
 	Logger      *slog.Logger
 	Rand        *rand.Rand
 	HostOptions []libp2p.Option
+	// Transports, if not nil, replace the libp2p transports (the
+	// simulated cluster passes its simulated network's QUIC).
+	Transports []libp2p.Option
 	// DropGossip, when set, makes the agent ignore gossip messages
 	// received from the peers it returns true for (tests: convergence by
 	// anti-entropy alone).
@@ -170,6 +173,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		Logger:          a.log,
 		Rand:            rand.New(rand.NewPCG(a.rand.Uint64(), a.rand.Uint64())),
 		HostOptions:     a.opts.HostOptions,
+		Transports:      a.opts.Transports,
 		AllowPeers:      allow,
 		PSK:             a.psk,
 		RedialMin:       a.cfg.RedialMin,

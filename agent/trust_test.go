@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -18,10 +16,10 @@ import (
 	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/identity"
+	"github.com/rumor-dev/rumor/internal/forge"
 	"github.com/rumor-dev/rumor/replica"
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/rumor-dev/rumor/store"
-	"github.com/rumor-dev/rumor/wire"
 )
 
 // The trust model, tried by a member: mallory is in allow_peers (it may
@@ -39,24 +37,6 @@ type attempt struct {
 	name   string
 	d      crdt.Delta // as it travels, with whatever proof mallory gives it
 	reason string     // why it is refused; "" for a replay, which is admitted
-}
-
-// forgeCert signs ds with priv as a cert (the format identity documents),
-// whatever writer the deltas name: what a member can make with its own key.
-func forgeCert(priv ed25519.PrivateKey, cluster string, ds []crdt.Delta) []crdt.Delta {
-	c := &crdt.Cert{Hashes: make([][wire.HashSize]byte, len(ds))}
-	msg := []byte("rumor-cert-v1\x00" + cluster + "\x00")
-	msg = binary.AppendUvarint(msg, uint64(len(ds)))
-	for i, d := range ds {
-		c.Hashes[i] = wire.Hash(d)
-		msg = append(msg, c.Hashes[i][:]...)
-	}
-	copy(c.Sig[:], ed25519.Sign(priv, msg))
-	out := slices.Clone(ds)
-	for i := range out {
-		out[i].Proof = crdt.Proof{Cert: c, Pos: uint16(i)}
-	}
-	return out
 }
 
 // signedWinner waits until a's write to key has its proof (the store takes
@@ -88,8 +68,7 @@ func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mRaw, _ := mKey.Raw()
-	mPriv := ed25519.PrivateKey(mRaw)
+	mPriv := forge.Ed25519(mKey)
 	mSigner, _ := identity.NewSigner(mKey, "default")
 	mallory := mSigner.ID()
 	policy := func(c *config.Config) {
@@ -150,11 +129,11 @@ func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 	at := func(node string, i int) crdt.Stamp { return crdt.Stamp{HLC: now + crdt.HLC(i), Node: node} }
 	inName := func(i int, d crdt.Delta, victim string) crdt.Delta {
 		d.Stamp = at(victim, i)
-		return forgeCert(mPriv, "default", []crdt.Delta{d})[0]
+		return forge.Cert(mPriv, "default", []crdt.Delta{d})[0]
 	}
 	own := func(i int, d crdt.Delta) crdt.Delta {
 		d.Stamp = at(mallory, i)
-		return forgeCert(mPriv, "default", []crdt.Delta{d})[0] // mallory's valid signature
+		return forge.Cert(mPriv, "default", []crdt.Delta{d})[0] // mallory's valid signature
 	}
 	tampered := func(d crdt.Delta, change func(*crdt.Delta)) crdt.Delta {
 		change(&d) // the proof stays that of the original
@@ -193,7 +172,7 @@ func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 	// The forged certs are well formed: mallory's own writes made the same
 	// way verify.
 	if errs := identity.NewVerifier("default").Verify([]crdt.Delta{own(99, crdt.Delta{Key: "svc/web/m", Op: crdt.OpPut, Value: up})}); errs[0] != nil {
-		t.Fatalf("forgeCert makes bad certs: %v", errs[0])
+		t.Fatalf("forge.Cert makes bad certs: %v", errs[0])
 	}
 	wantRefused := map[string]uint64{}
 	replays := uint64(0)

@@ -65,6 +65,11 @@ type Config struct {
 	// Rand provides the redial jitter. It is used by one goroutine of the
 	// node only and must not be shared. Nil seeds one from the time.
 	Rand *rand.Rand
+	// Transports, if not nil, replace the node's transports (TCP without
+	// SO_REUSEPORT, and QUIC unless PSK is set): tests pass a simulated
+	// network's QUIC here. The Listen and Bootstrap addresses must be
+	// ones these transports speak.
+	Transports []libp2p.Option
 	// HostOptions are appended after the node's own libp2p options, so they
 	// can override them (tests: a ConnectionGater, say).
 	HostOptions []libp2p.Option

@@ -140,19 +140,19 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		// is an error: libp2p starts if any one address works.
 		libp2p.NoListenAddrs,
 		libp2p.Security(noise.ID, noise.New),
-		// Without SO_REUSEPORT (libp2p's default sets it on TCP and QUIC
-		// sockets) a second node on the same address fails to bind,
-		// instead of sharing the port and getting a random half of the
-		// first one's connections.
-		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
-		libp2p.QUICReuse(newQUICConnManager),
 		libp2p.BandwidthReporter(bwc),
 		libp2p.DisableRelay(),
 	}
 	if cfg.PSK != nil {
 		opts = append(opts, libp2p.PrivateNetwork(cfg.PSK))
-	} else {
-		opts = append(opts, libp2p.Transport(quic.NewTransport))
+	}
+	switch {
+	case cfg.Transports != nil:
+		opts = append(opts, cfg.Transports...)
+	case cfg.PSK != nil:
+		opts = append(opts, tcpTransport)
+	default:
+		opts = append(opts, tcpTransport, libp2p.QUICReuse(newQUICConnManager), libp2p.Transport(quic.NewTransport))
 	}
 	opts = append(opts, cfg.HostOptions...)
 	// Installed even without a list, so that SetAllowPeers can add one;
@@ -244,6 +244,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.log.Info("gossip: started", "id", n.self, "addrs", n.Addrs(), "topics", cfg.Topics, "bootstrap", len(boot))
 	return n, nil
 }
+
+// tcpTransport is TCP without SO_REUSEPORT (libp2p's default sets it on TCP
+// and QUIC sockets): a second node on the same address fails to bind,
+// instead of sharing the port and getting a random half of the first one's
+// connections.
+var tcpTransport = libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport())
 
 // messageID names a message by the SHA-256 of its topic and payload.
 func messageID(m *pb.Message) string {

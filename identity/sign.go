@@ -20,10 +20,11 @@ import (
 // purpose (libp2p's handshakes sign under their own prefixes).
 const domain = "rumor-cert-v1\x00"
 
-// message returns the bytes a cert's signature covers: the domain, the
-// cluster (a write in one cluster is no write in another), the number of
-// deltas and their hashes, in batch order.
-func message(cluster string, hashes [][wire.HashSize]byte) []byte {
+// CertMessage returns the bytes a cert's signature covers: the domain
+// "rumor-cert-v1\x00", the cluster and a 0 byte (a write in one cluster is
+// no write in another), the number of deltas as a uvarint and their hashes,
+// in batch order. Tests use it to make certs the Signer would not.
+func CertMessage(cluster string, hashes [][wire.HashSize]byte) []byte {
 	b := make([]byte, 0, len(domain)+len(cluster)+1+binary.MaxVarintLen64+len(hashes)*wire.HashSize)
 	b = append(b, domain...)
 	b = append(append(b, cluster...), 0)
@@ -74,7 +75,7 @@ func (s *Signer) Sign(ds []crdt.Delta) error {
 		}
 		cert.Hashes[i] = wire.Hash(d)
 	}
-	copy(cert.Sig[:], ed25519.Sign(s.priv, message(s.cluster, cert.Hashes)))
+	copy(cert.Sig[:], ed25519.Sign(s.priv, CertMessage(s.cluster, cert.Hashes)))
 	for i := range ds {
 		ds[i].Proof = crdt.Proof{Cert: cert, Pos: uint16(i)}
 	}
@@ -153,7 +154,7 @@ func (v *Verifier) verifyCert(c *crdt.Cert, writer string) error {
 	if err != nil {
 		return err
 	}
-	msg := message(v.cluster, c.Hashes)
+	msg := CertMessage(v.cluster, c.Hashes)
 	h := sha256.New()
 	h.Write([]byte(writer))
 	h.Write([]byte{0})
