@@ -212,33 +212,57 @@ func TestCutoffLeavesRecentWritesOut(t *testing.T) {
 	}
 }
 
-// TestCutoffComparesOlderRecordsOfAFreshKernel: a kernel whose holder
-// renews all the time always has a fresh record. A periodic exchange must
-// still compare its older records, so that a competing claim lost by one
-// replica is repaired within one interval. (The cutoff used to leave out
-// every key with a record newer than it: with a short lease, two replicas
-// kept different holders for as long as the holder renewed.)
-func TestCutoffComparesOlderRecordsOfAFreshKernel(t *testing.T) {
+// TestCutoffComparesEveryRecordOfAKernel: a kernel whose holder renews
+// all the time always has a fresh record, and its records are pruned to
+// the newest renewal. A periodic exchange must still compare it, so that a
+// competing claim or a renewal that one replica lost is repaired within
+// one interval. (The cutoff first left out every key with a record newer
+// than it: with a short lease, two replicas kept different holders for as
+// long as the holder renewed. Then it left out the fresh records only:
+// since the newest renewal replaces the older ones, every renewal was left
+// out, and a replica that missed them saw the lease expire while its
+// holder renewed it — make chaos' holders-disagree, and the simulated
+// scenario holder-renewal-repair.)
+func TestCutoffComparesEveryRecordOfAKernel(t *testing.T) {
 	k := func(ms int64, node string, op crdt.Op, epoch uint64, exp int64) crdt.Delta {
 		return crdt.Delta{Key: "kernel/k1", Stamp: crdt.Stamp{HLC: crdt.MakeHLC(ms, 0), Node: node}, Op: op, Epoch: epoch, Expiry: exp}
 	}
-	claimA := sign(k(1000, "a", crdt.OpClaim, 1, 4000))
-	claimB := sign(k(999, "b", crdt.OpClaim, 1, 4000)) // earlier: b wins epoch 1
-	renewA := sign(k(9000, "a", crdt.OpRenew, 1, 12000))
-	x, y := store.New(), store.New()
-	x.Apply(claimA[0], claimB[0], renewA[0])
-	y.Apply(claimA[0], renewA[0]) // y lost b's claim
-	if crdt.Resolve(mustGet(t, x, "kernel/k1")).Holder == crdt.Resolve(mustGet(t, y, "kernel/k1")).Holder {
-		t.Fatal("test setup: the replicas agree already")
-	}
-	cutoff := crdt.MakeHLC(5000, 0) // renewA is too fresh to compare
-	sa, _ := exchangeBefore(t, replica{y}, replica{x}, cutoff)
-	if sa.Repaired == 0 {
-		t.Fatal("a claim older than the cutoff was not repaired because the kernel has a fresh record")
-	}
-	if hx, hy := crdt.Resolve(mustGet(t, x, "kernel/k1")), crdt.Resolve(mustGet(t, y, "kernel/k1")); hx.Holder != hy.Holder || hx.Holder != "b" {
-		t.Fatalf("holders after the exchange: %s and %s, want b", hx.Holder, hy.Holder)
-	}
+	cutoff := crdt.MakeHLC(5000, 0) // renewals at 9000 are too fresh to compare
+	t.Run("lost claim", func(t *testing.T) {
+		claimA := sign(k(1000, "a", crdt.OpClaim, 1, 4000))
+		claimB := sign(k(999, "b", crdt.OpClaim, 1, 4000)) // earlier: b wins epoch 1
+		renewA := sign(k(9000, "a", crdt.OpRenew, 1, 12000))
+		x, y := store.New(), store.New()
+		x.Apply(claimA[0], claimB[0], renewA[0])
+		y.Apply(claimA[0], renewA[0]) // y lost b's claim
+		if crdt.Resolve(mustGet(t, x, "kernel/k1")).Holder == crdt.Resolve(mustGet(t, y, "kernel/k1")).Holder {
+			t.Fatal("test setup: the replicas agree already")
+		}
+		sa, _ := exchangeBefore(t, replica{y}, replica{x}, cutoff)
+		if sa.Repaired == 0 {
+			t.Fatal("a lost claim was not repaired because the kernel has a fresh record")
+		}
+		if hx, hy := crdt.Resolve(mustGet(t, x, "kernel/k1")), crdt.Resolve(mustGet(t, y, "kernel/k1")); hx.Holder != hy.Holder || hx.Holder != "b" {
+			t.Fatalf("holders after the exchange: %s and %s, want b", hx.Holder, hy.Holder)
+		}
+	})
+	t.Run("lost renewals", func(t *testing.T) {
+		claim := sign(k(1000, "a", crdt.OpClaim, 1, 4000))
+		renew := sign(k(9000, "a", crdt.OpRenew, 1, 12000))
+		x, y := store.New(), store.New()
+		x.Apply(claim[0], renew[0])
+		y.Apply(claim[0]) // y missed every renewal: to it the lease expired at 4000
+		sa, _ := exchangeBefore(t, replica{y}, replica{x}, cutoff)
+		if sa.Repaired == 0 {
+			t.Fatal("the holder's renewal was not repaired: it is always fresher than the cutoff")
+		}
+		if ly := crdt.Resolve(mustGet(t, y, "kernel/k1")); ly.Expiry != 12000 {
+			t.Fatalf("expiry after the exchange %d, want 12000", ly.Expiry)
+		}
+		if sa, _ := exchangeBefore(t, replica{y}, replica{x}, cutoff); sa.Buckets != 0 {
+			t.Fatalf("equal kernels still differ: %+v", sa)
+		}
+	})
 }
 
 func mustGet(t *testing.T, s *store.Store, key string) crdt.Entry {

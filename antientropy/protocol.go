@@ -108,14 +108,18 @@ func deltasHash(key string, ds []crdt.Delta) uint64 {
 // DigestOf computes the digest of a set of entries.
 func DigestOf(entries []crdt.Entry) Digest { return DigestBefore(entries, 0) }
 
-// DigestBefore computes the digest of what the entries held at before: of
-// every record stamped at or before it (0 means every record). A register
-// whose winner is newer is left out (what it held before is gone); a
-// kernel, a set of records, contributes the records that old, so that a
-// lease renewed all the time, whose newest record is always fresh, still
-// has its older records compared: a lost claim or renewal among them is
-// repaired by the next periodic exchange. Two replicas that hold the same
-// such records have equal digests, whatever newer writes each has.
+// DigestBefore computes the digest of the entries as a periodic exchange
+// compares them: a register whose winner is stamped after before is left
+// out (a write that gossip is likely still delivering; 0 leaves out
+// nothing). A kernel is compared whole, whatever its stamps: its records
+// are pruned to a bounded set in which the newest renewal replaces the
+// older ones, so a lease renewed every ttl/3 — more often than the cutoff
+// lags — always has a fresh record and never an older renewal. Leaving
+// fresh records out would leave every renewal out: an agent that missed
+// the renewals by gossip would see the lease expire while its holder
+// renews it, for as long as it does (make chaos' "holders-disagree").
+// Compared whole, a kernel costs at most one small entry sent again when
+// an exchange falls within a renewal's gossip delay.
 func DigestBefore(entries []crdt.Entry, before crdt.HLC) Digest {
 	d := make(Digest, len(crdt.Namespaces))
 	for _, e := range entries {
@@ -124,12 +128,8 @@ func DigestBefore(entries []crdt.Entry, before crdt.HLC) Digest {
 			continue
 		}
 		ds := e.Deltas
-		if before != 0 {
-			if crdt.IsSet(crdt.NamespaceOf(e.Key)) {
-				ds = slices.DeleteFunc(slices.Clone(ds), func(r crdt.Delta) bool { return r.Stamp.HLC > before })
-			} else if len(ds) > 0 && ds[len(ds)-1].Stamp.HLC > before {
-				ds = nil
-			}
+		if before != 0 && !crdt.IsSet(crdt.NamespaceOf(e.Key)) && len(ds) > 0 && ds[len(ds)-1].Stamp.HLC > before {
+			ds = nil
 		}
 		if len(ds) > 0 {
 			d[ns][bucketOf(e.Key)] ^= deltasHash(e.Key, ds)
