@@ -38,6 +38,9 @@ type Op struct {
 	Err     string    `json:"err,omitempty"`
 	// Granted is a kernel claim's verdict.
 	Granted bool `json:"granted,omitempty"`
+	// Epoch is the lease epoch a kernel operation acted on: the epoch a
+	// claim was granted, and that of the renewals and the release of it.
+	Epoch uint64 `json:"epoch,omitempty"`
 	// Acked is the write an OK operation made, read back from its agent
 	// right after the acknowledgement: either the write itself or, if a
 	// later write had already superseded it there, that later write. Each

@@ -426,6 +426,7 @@ func (r *runner) check(rep *report, w *workload) {
 		}
 	}
 	rep.Ops["unread"] = w.unread
+	rep.Ops["superseded"] = w.superseded
 	rep.Samples = len(w.samples)
 	for _, k := range views[0] {
 		rep.Holders = append(rep.Holders, fmt.Sprintf("%s: holder %s epoch %d live %v", k.ID, chaos.ShortID(k.Holder), k.Epoch, k.Live))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -37,8 +38,11 @@ type workload struct {
 	mu      sync.Mutex
 	ops     []chaos.Op
 	samples []chaos.Sample
-	unread  int      // acked ops whose write could not be read back (agent gone)
-	missing []string // acked ops whose write the agent did not hold right after
+	unread  int // acked ops whose write could not be read back (agent gone)
+	// superseded counts acked kernel renewals and releases whose record a
+	// claim of a later epoch had already replaced when read back.
+	superseded int
+	missing    []string // acked ops whose write the agent did not hold right after
 }
 
 func (w *workload) record(op chaos.Op) {
@@ -83,7 +87,10 @@ func pause(ctx context.Context, d time.Duration) bool {
 
 // call runs one operation on agent a under the gate, classifies its
 // outcome and, if it was acknowledged, reads back the write it made.
-func (w *workload) call(ctx context.Context, a *agent, kind, key string, fn func(context.Context) (granted bool, err error)) chaos.Op {
+//
+// epoch, if not nil, is the lease epoch a kernel operation acts on, read
+// once fn has run (a claim's fn sets it to the epoch of its claim).
+func (w *workload) call(ctx context.Context, a *agent, kind, key string, epoch *uint64, fn func(context.Context) (granted bool, err error)) chaos.Op {
 	w.gate.RLock()
 	defer w.gate.RUnlock()
 	op := chaos.Op{Agent: a.i - 1, Kind: kind, Key: key, Start: time.Now()}
@@ -91,6 +98,9 @@ func (w *workload) call(ctx context.Context, a *agent, kind, key string, fn func
 	granted, err := fn(cctx)
 	cancel()
 	op.End, op.Granted = time.Now(), granted
+	if epoch != nil {
+		op.Epoch = *epoch
+	}
 	switch {
 	case err == nil:
 		op.Outcome = chaos.OK
@@ -137,6 +147,17 @@ func (w *workload) readBack(ctx context.Context, a *agent, op *chaos.Op) {
 	if found == nil && op.Kind == "kernel-claim" && !op.Granted {
 		return // a claim on a kernel seen held is denied without writing a record
 	}
+	if found == nil && op.Epoch > 0 && slices.ContainsFunc(recs, func(r rpc.Record) bool { return r.Key == op.Key && r.Epoch > op.Epoch }) {
+		// A claim of a later epoch (another agent's, made when our lease
+		// looked expired to it: a pause, a partition) reached the agent
+		// between the write and this read: a kernel keeps no record of an
+		// epoch below the winning one, so ours is gone, superseded as a
+		// register's write is by a later one.
+		w.mu.Lock()
+		w.superseded++
+		w.mu.Unlock()
+		return
+	}
 	if found == nil {
 		w.mu.Lock()
 		w.missing = append(w.missing, fmt.Sprintf("%s on agent %d at %s: acked, but the agent holds no record of it", op.Kind, a.i-1, op.End.Format("15:04:05.000")))
@@ -157,35 +178,35 @@ func (w *workload) dataClient(ctx context.Context, a *agent, rng *rand.Rand) {
 		case p < 25:
 			inst := fmt.Sprintf("n%d-%d", a.i, rng.IntN(instances))
 			status := []string{"up", "draining", "up"}[rng.IntN(3)]
-			op = w.call(ctx, a, "svc-set", "svc/chaos/"+inst, func(c context.Context) (bool, error) {
+			op = w.call(ctx, a, "svc-set", "svc/chaos/"+inst, nil, func(c context.Context) (bool, error) {
 				_, err := a.client.ServiceSet(c, "chaos", inst, rpc.ServiceSet{Addr: fmt.Sprintf("10.0.0.%d:%d", a.i, rng.IntN(65536)), Status: status})
 				return false, err
 			})
 		case p < 32:
 			inst := fmt.Sprintf("n%d-%d", a.i, rng.IntN(instances))
-			op = w.call(ctx, a, "svc-delete", "svc/chaos/"+inst, func(c context.Context) (bool, error) {
+			op = w.call(ctx, a, "svc-delete", "svc/chaos/"+inst, nil, func(c context.Context) (bool, error) {
 				return false, a.client.ServiceDelete(c, "chaos", inst)
 			})
 		case p < 57:
 			id := fmt.Sprintf("u%d", rng.IntN(blIDs))
-			op = w.call(ctx, a, "bl-add", "bl/chaos/"+id, func(c context.Context) (bool, error) {
+			op = w.call(ctx, a, "bl-add", "bl/chaos/"+id, nil, func(c context.Context) (bool, error) {
 				_, err := a.client.BlacklistAdd(c, "chaos", id, rpc.BlacklistAdd{Reason: fmt.Sprintf("agent %d", a.i)})
 				return false, err
 			})
 		case p < 80:
 			id := fmt.Sprintf("u%d", rng.IntN(blIDs))
-			op = w.call(ctx, a, "bl-remove", "bl/chaos/"+id, func(c context.Context) (bool, error) {
+			op = w.call(ctx, a, "bl-remove", "bl/chaos/"+id, nil, func(c context.Context) (bool, error) {
 				return false, a.client.BlacklistRemove(c, "chaos", id)
 			})
 		case p < 92:
 			id, owner := fmt.Sprintf("t%d", rng.IntN(tasks)), w.ids[rng.IntN(len(w.ids))]
-			op = w.call(ctx, a, "task-assign", "task/"+id, func(c context.Context) (bool, error) {
+			op = w.call(ctx, a, "task-assign", "task/"+id, nil, func(c context.Context) (bool, error) {
 				_, err := a.client.TaskAssign(c, id, rpc.TaskAssign{Node: owner})
 				return false, err
 			})
 		default:
 			id := fmt.Sprintf("t%d", rng.IntN(tasks))
-			op = w.call(ctx, a, "task-cancel", "task/"+id, func(c context.Context) (bool, error) {
+			op = w.call(ctx, a, "task-cancel", "task/"+id, nil, func(c context.Context) (bool, error) {
 				_, err := a.client.TaskCancel(c, id)
 				return false, err
 			})
@@ -203,8 +224,10 @@ func (w *workload) kernelClient(ctx context.Context, a *agent, rng *rand.Rand) {
 		}
 		k := fmt.Sprintf("k%d", rng.IntN(kernels))
 		key := "kernel/" + k
-		claim := w.call(ctx, a, "kernel-claim", key, func(c context.Context) (bool, error) {
+		var epoch uint64
+		claim := w.call(ctx, a, "kernel-claim", key, &epoch, func(c context.Context) (bool, error) {
 			res, err := a.client.KernelClaim(c, k, rpc.KernelClaim{TTLMillis: leaseTTL.Milliseconds(), Job: fmt.Sprintf("agent %d", a.i)})
+			epoch = res.Kernel.Epoch
 			return res.Granted, err
 		})
 		w.record(claim)
@@ -215,7 +238,7 @@ func (w *workload) kernelClient(ctx context.Context, a *agent, rng *rand.Rand) {
 			return
 		}
 		if rng.IntN(2) == 0 {
-			w.record(w.call(ctx, a, "kernel-renew", key, func(c context.Context) (bool, error) {
+			w.record(w.call(ctx, a, "kernel-renew", key, &epoch, func(c context.Context) (bool, error) {
 				_, err := a.client.KernelRenew(c, k, rpc.KernelRenew{TTLMillis: leaseTTL.Milliseconds()})
 				return false, err
 			}))
@@ -223,7 +246,7 @@ func (w *workload) kernelClient(ctx context.Context, a *agent, rng *rand.Rand) {
 				return
 			}
 		}
-		w.record(w.call(ctx, a, "kernel-release", key, func(c context.Context) (bool, error) {
+		w.record(w.call(ctx, a, "kernel-release", key, &epoch, func(c context.Context) (bool, error) {
 			_, err := a.client.KernelRelease(c, k)
 			return false, err
 		}))
