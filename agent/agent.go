@@ -277,13 +277,16 @@ func (a *Agent) nowMS() int64 { return a.clock.Now().UnixMilli() }
 
 // write is a local write: the replica stamps, admits and stores d, and
 // publishes it. It returns the delta and whether it changed the store.
-func (a *Agent) write(d crdt.Delta) (crdt.Delta, bool, error) {
+func (a *Agent) write(d crdt.Delta) (crdt.Delta, bool, error) { return a.writeIf(d, nil) }
+
+// writeIf is write, made only if cond passes (see replica.WriteIf).
+func (a *Agent) writeIf(d crdt.Delta, cond func(crdt.Entry) error) (crdt.Delta, bool, error) {
 	select {
 	case <-a.closed:
 		return d, false, ErrStopped
 	default:
 	}
-	d, changed, err := a.rep.Write(d)
+	d, changed, err := a.rep.WriteIf(d, cond)
 	switch {
 	case errors.Is(err, replica.ErrLimit):
 		return d, false, rpc.BadRequest("%v", err)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,8 +42,21 @@ func (a *Agent) leaseTTL(ms int64) (int64, error) {
 // KernelClaim implements rpc.API, following DESIGN.md's lease rule (see
 // lease.Decide): refuse at once if another node holds a live lease (judged
 // with the skew bound as margin); otherwise gossip a claim for the next
-// epoch, wait the settle window for competing claims, and report whether
-// ours is still the winner.
+// epoch, wait the settle window for competing claims, exchange the
+// kernel's records with every connected peer, and report whether ours is
+// still the winner.
+//
+// The exchange is what makes a grant safe in a connected cluster whatever
+// gossip's delays: a claim is decided and written in one step (nothing is
+// merged in between), and a key exchange hands the peer our records before
+// it answers with its own. So for two claimants A and B that exchange
+// with each other, either B wrote its claim before it got ours, and our
+// exchange with B brings it back, or B decides after it got ours, sees the
+// kernel held and does not claim. Both then judge the same claims and name
+// the same winner. Gossip's settle window still covers the peers we have
+// no connection to (a cluster larger than max_peers), as it alone did
+// before; a peer that does not answer within settle_max is left out, as a
+// partitioned one is.
 func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim) (rpc.ClaimResult, error) {
 	if err := badName("kernel id", id); err != nil {
 		return rpc.ClaimResult{}, err
@@ -51,36 +65,56 @@ func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim)
 	if err != nil {
 		return rpc.ClaimResult{}, err
 	}
-	key, now := crdt.KernelKey(id), a.nowMS()
-	l := a.lease(key)
+	key := crdt.KernelKey(id)
 	settle := a.settleWindow()
-	dec := lease.Decide(l, a.self, now, a.cfg.MaxSkew.Milliseconds(), settle.Milliseconds())
-	switch dec.Action {
-	case lease.Renew:
-		k, err := a.renew(l, ttl)
-		a.leases.Track(a.lease(key), ttl, now) // held before a restart, or by a lost claim race
-		return rpc.ClaimResult{Granted: err == nil, Kernel: k}, err
-	case lease.Deny:
-		// If that claim is younger than a settle window, a claim with a
-		// smaller stamp may still be on its way: name the winner only once
-		// the competing claim has settled.
-		if dec.WaitMS > 0 {
-			if err := a.sleep(ctx, time.Duration(dec.WaitMS)*time.Millisecond); err != nil {
-				return rpc.ClaimResult{}, err
-			}
-			l = a.lease(key)
-		}
-		a.claimDenied(l)
-		return rpc.ClaimResult{Kernel: a.kernelView(l, a.nowMS())}, nil
+	decide := func(l crdt.Lease) lease.Decision {
+		return lease.Decide(l, a.self, a.nowMS(), a.cfg.MaxSkew.Milliseconds(), settle.Milliseconds())
 	}
-	claim, _, err := a.write(crdt.Delta{Key: key, Op: crdt.OpClaim, Epoch: dec.Epoch, Expiry: now + ttl, Value: []byte(req.Job)})
+	var claim crdt.Delta
+	for {
+		l := a.lease(key)
+		dec := decide(l)
+		switch dec.Action {
+		case lease.Renew:
+			k, err := a.renew(l, ttl)
+			a.leases.Track(a.lease(key), ttl, a.nowMS()) // held before a restart, or by a lost claim race
+			return rpc.ClaimResult{Granted: err == nil, Kernel: k}, err
+		case lease.Deny:
+			// If that claim is younger than a settle window, a claim with a
+			// smaller stamp may still be on its way: name the winner only
+			// once the competing claim has settled.
+			if dec.WaitMS > 0 {
+				if err := a.sleep(ctx, time.Duration(dec.WaitMS)*time.Millisecond); err != nil {
+					return rpc.ClaimResult{}, err
+				}
+				l = a.lease(key)
+			}
+			a.claimDenied(l)
+			return rpc.ClaimResult{Kernel: a.kernelView(l, a.nowMS())}, nil
+		}
+		claim, _, err = a.writeIf(crdt.Delta{Key: key, Op: crdt.OpClaim, Epoch: dec.Epoch, Expiry: a.nowMS() + ttl, Value: []byte(req.Job)},
+			func(cur crdt.Entry) error {
+				if cur.Key == "" {
+					cur.Key = key
+				}
+				if again := decide(crdt.Resolve(cur)); again.Action != lease.Claim || again.Epoch != dec.Epoch {
+					return errClaimRaced
+				}
+				return nil
+			})
+		if !errors.Is(err, errClaimRaced) {
+			break
+		}
+		// A record arrived between our look and our write: look again.
+	}
 	if err != nil {
 		return rpc.ClaimResult{}, err
 	}
 	if err := a.sleep(ctx, settle); err != nil {
 		return rpc.ClaimResult{}, err
 	}
-	l = a.lease(key)
+	a.exchangeKey(ctx, key)
+	l := a.lease(key)
 	won := l.Granted == claim.Stamp
 	if won {
 		a.emit(a.leases.Granted(l, ttl, a.nowMS()))
@@ -88,6 +122,26 @@ func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim)
 		a.claimDenied(l)
 	}
 	return rpc.ClaimResult{Granted: won, Kernel: a.kernelView(l, a.nowMS())}, nil
+}
+
+// errClaimRaced: the kernel changed between a claim's decision and its
+// write.
+var errClaimRaced = errors.New("agent: kernel changed while claiming")
+
+// exchangeKey runs a key exchange of key with every connected peer at
+// once, and returns when all have ended or settle_max has passed.
+func (a *Agent) exchangeKey(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.SettleMax)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, p := range a.node.Peers() {
+		wg.Go(func() {
+			if err := a.sync.PushKey(ctx, p, key); err != nil {
+				a.log.Debug("kernel claim: key exchange failed", "kernel", crdt.LastSegment(key), "peer", shortID(p.String()), "err", err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // renew extends a lease this node holds.

@@ -368,3 +368,90 @@ func readFrame(r *bufio.Reader, want byte, v any) error {
 	}
 	return nil
 }
+
+// frameKey opens a key exchange: the key, as a CBOR string.
+const frameKey = 5
+
+// KeyProtocol is the libp2p protocol of key exchanges in a cluster.
+func KeyProtocol(cluster string) string { return "/rumor/" + cluster + "/key/1" }
+
+// PushKey runs the asking side of a key exchange over rw: it sends its
+// signed records of key; the peer merges them, then answers with its own
+// records of key as they are after that merge, which PushKey merges. So
+// when PushKey returns, the peer holds every record the asker held and the
+// asker every record the peer held once it had the asker's: a peer that
+// decides anything about key after answering decides knowing the asker's
+// records (a kernel claim relies on it: see the agent's KernelClaim).
+func PushKey(rw io.ReadWriter, st State, key string) (Stats, error) {
+	var s Stats
+	if _, ok := nsIndex(key); !ok {
+		return s, fmt.Errorf("antientropy: key exchange of %q: not a rumor key", key)
+	}
+	w := bufio.NewWriter(rw)
+	if err := writeFrame(w, frameKey, key); err != nil {
+		return s, err
+	}
+	if err := sendKey(w, st, key, &s); err != nil {
+		return s, err
+	}
+	return s, receiveKey(bufio.NewReader(rw), st, key, &s)
+}
+
+// AnswerKey runs the answering side of a key exchange over rw.
+func AnswerKey(rw io.ReadWriter, st State) (Stats, error) {
+	var s Stats
+	r := bufio.NewReader(rw)
+	var key string
+	if err := readFrame(r, frameKey, &key); err != nil {
+		return s, err
+	}
+	if _, ok := nsIndex(key); !ok {
+		return s, fmt.Errorf("%w: key exchange of %q: not a rumor key", ErrProtocol, key)
+	}
+	if err := receiveKey(r, st, key, &s); err != nil {
+		return s, err
+	}
+	return s, sendKey(bufio.NewWriter(rw), st, key, &s)
+}
+
+// sendKey sends st's signed records of key, then done.
+func sendKey(w *bufio.Writer, st State, key string, s *Stats) error {
+	var mine []crdt.Entry
+	for _, e := range st.Entries(key) {
+		if e.Key == key {
+			mine = append(mine, e)
+		}
+	}
+	ns, _ := nsIndex(key)
+	return sendEntries(w, mine, []BucketID{{NS: uint8(ns), Bucket: bucketOf(key)}}, s)
+}
+
+// receiveKey receives records of key until done and merges them; a record
+// of any other key is a protocol error, and none of its chunk is merged.
+func receiveKey(r *bufio.Reader, st State, key string, s *Stats) error {
+	only := &oneKey{State: st, key: key}
+	if err := receiveEntries(r, only, s); err != nil {
+		return err
+	}
+	if only.other != "" {
+		return fmt.Errorf("%w: key exchange of %q carried a record of %q", ErrProtocol, key, only.other)
+	}
+	return nil
+}
+
+// oneKey is a State that merges records of one key only.
+type oneKey struct {
+	State
+	key   string
+	other string // a key of a record refused
+}
+
+func (o *oneKey) Merge(ds []crdt.Delta) int {
+	for _, d := range ds {
+		if d.Key != o.key {
+			o.other = d.Key
+			return 0
+		}
+	}
+	return o.State.Merge(ds)
+}

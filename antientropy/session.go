@@ -3,6 +3,7 @@ package antientropy
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -107,20 +108,25 @@ func (s *Syncer) Run(ctx context.Context) {
 		ended   bool
 		serving sync.WaitGroup
 	)
-	stop := s.t.Handle(Protocol(s.cfg.Cluster), func(st Stream) {
-		mu.Lock()
-		if ended {
+	handle := func(answer func(io.ReadWriter, State) (Stats, error)) func(Stream) {
+		return func(st Stream) {
+			mu.Lock()
+			if ended {
+				mu.Unlock()
+				_ = st.Close()
+				return
+			}
+			serving.Add(1)
 			mu.Unlock()
-			_ = st.Close()
-			return
+			defer serving.Done()
+			s.serve(ctx, st, answer)
 		}
-		serving.Add(1)
-		mu.Unlock()
-		defer serving.Done()
-		s.serve(ctx, st)
-	})
+	}
+	stopSync := s.t.Handle(Protocol(s.cfg.Cluster), handle(Respond))
+	stopKey := s.t.Handle(KeyProtocol(s.cfg.Cluster), handle(AnswerKey))
 	defer func() {
-		stop()
+		stopSync()
+		stopKey()
 		mu.Lock()
 		ended = true
 		mu.Unlock()
@@ -176,13 +182,31 @@ func (s *Syncer) exchange(ctx context.Context, p peer.ID, full bool) {
 }
 
 // serve answers an exchange a peer started.
-func (s *Syncer) serve(ctx context.Context, st Stream) {
+func (s *Syncer) serve(ctx context.Context, st Stream, answer func(io.ReadWriter, State) (Stats, error)) {
 	defer st.Close()
 	stop := context.AfterFunc(ctx, func() { _ = st.Close() })
 	defer stop()
 	_ = st.SetDeadline(time.Now().Add(Timeout))
-	stats, err := Respond(st, s.st)
+	stats, err := answer(st, s.st)
 	s.done("answered", st.Peer(), stats, err)
+}
+
+// PushKey runs a key exchange of key with p (see the function PushKey),
+// within ctx. It fails if no connection to p is open.
+func (s *Syncer) PushKey(ctx context.Context, p peer.ID, key string) error {
+	st, err := s.t.OpenStream(ctx, p, KeyProtocol(s.cfg.Cluster))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	stop := context.AfterFunc(ctx, func() { _ = st.Close() })
+	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(dl)
+	}
+	stats, err := PushKey(st, s.st, key)
+	s.done("key exchange", p, stats, err)
+	return err
 }
 
 func (s *Syncer) done(role string, p peer.ID, st Stats, err error) {

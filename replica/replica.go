@@ -292,6 +292,14 @@ func (r *Replica) SetLimits(l Limits) { r.limits.Store(&l) }
 // publishing. It returns the stamped delta and whether it changed the
 // store. A write over a bound fails with an error wrapping ErrLimit.
 func (r *Replica) Write(d crdt.Delta) (crdt.Delta, bool, error) {
+	return r.WriteIf(d, nil)
+}
+
+// WriteIf is Write, made only if cond, called with the key's entry as it
+// is at the instant of the write (no delta is merged in between), returns
+// nil; its error is returned as is. A kernel claim uses it to claim only a
+// kernel still free, whatever arrived since it looked.
+func (r *Replica) WriteIf(d crdt.Delta, cond func(cur crdt.Entry) error) (crdt.Delta, bool, error) {
 	select {
 	case <-r.closed:
 		return d, false, ErrStopped
@@ -302,6 +310,13 @@ func (r *Replica) Write(d crdt.Delta) (crdt.Delta, bool, error) {
 		return d, false, fmt.Errorf("refused: %w: %w", ErrLimit, err)
 	}
 	r.mu.Lock()
+	if cond != nil {
+		cur, _ := r.store.Get(d.Key)
+		if err := cond(cur); err != nil {
+			r.mu.Unlock()
+			return d, false, err
+		}
+	}
 	wall := r.nowMS()
 	st, err := r.stamp(wall)
 	if err != nil {

@@ -386,3 +386,29 @@ func TestRestoreVerifiesTheStateFile(t *testing.T) {
 		t.Fatal("the own unsigned write was not published")
 	}
 }
+
+// TestWriteIfJudgesTheEntryAtTheWrite: WriteIf's condition sees the key's
+// entry as it is when the write is made, and its error stops the write.
+func TestWriteIfJudgesTheEntryAtTheWrite(t *testing.T) {
+	self := newNode(t)
+	r := open(t, self, clock.System{}, nil)
+	first, _, err := r.Write(put("svc/web/a", "up"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("held")
+	var seen crdt.Entry
+	_, changed, err := r.WriteIf(put("svc/web/a", "down"), func(cur crdt.Entry) error { seen = cur; return stop })
+	if !errors.Is(err, stop) || changed {
+		t.Fatalf("WriteIf with a refusing condition: changed %v, err %v", changed, err)
+	}
+	if w := seen.Winner(); !w.Equal(first) {
+		t.Fatalf("condition saw %+v, want the first write", w)
+	}
+	if e, _ := r.Store().Get("svc/web/a"); !e.Winner().Equal(first) {
+		t.Fatalf("store holds %+v after a refused WriteIf", e.Winner())
+	}
+	if _, changed, err := r.WriteIf(put("svc/web/a", "down"), func(crdt.Entry) error { return nil }); err != nil || !changed {
+		t.Fatalf("WriteIf with a passing condition: changed %v, err %v", changed, err)
+	}
+}
