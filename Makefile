@@ -6,7 +6,7 @@ CONFIG  ?= configs/rumor.yaml
 PKGS    := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run demo test test-deps test-short lint fuzz bench bench-short chaos clean
+.PHONY: all build run demo test test-deps test-short lint fuzz bench bench-short chaos sim clean
 
 all: build
 
@@ -23,11 +23,18 @@ demo: build
 	./scripts/demo.sh
 
 # Everything CI checks: formatting, vet, staticcheck, the race-enabled test
-# suite (which includes the fuzz seed corpora and the end-to-end binary
-# test), then the short benchmark.
+# suite (which includes the fuzz seed corpora, the end-to-end binary test,
+# the simulated scenarios of up to 16 agents and the real-TCP ones), every
+# simulated scenario without the race detector, then the short benchmark.
 test: lint test-deps
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
+	$(MAKE) sim
 	$(MAKE) bench-short
+
+# The simulated cluster (internal/sim): every scenario of
+# internal/sim/testdata/scenarios, up to 50 agents, in virtual time.
+sim:
+	GO=$(GO) ./scripts/sim.sh
 
 # Headless Chromium for the status page test (agent TestStatusPageBrowser),
 # from Debian when run as root; without it that test skips, saying why.

@@ -42,6 +42,10 @@ var allowed = map[string][]string{
 	"cli":             {"rpc"},
 	"chaos":           {"crdt", "rpc"},
 	"internal/netcut": {},
+	// Test support: a member's forgeries, and the simulated cluster.
+	"internal/forge": {"crdt", "wire", "identity"},
+	"internal/sim": {"agent", "config", "crdt", "identity", "antientropy", "gossip", "replica", "rpc", "wire",
+		"internal/forge", "internal/netcut"},
 	"internal/layers": {},
 	"bench/benchstat": {},
 }
