@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
@@ -110,243 +109,6 @@ func sameState(agents []*Agent, prefix string) error {
 	return nil
 }
 
-func TestWriteOnAnyAgentReachesAll(t *testing.T) {
-	ctx := context.Background()
-	as := startCluster(t, 8, nil)
-	if _, err := as[1].ServiceSet(ctx, "web", "w1", rpc.ServiceSet{Addr: "10.0.0.1:80", Status: "up", Tags: map[string]string{"zone": "a"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := as[2].BlacklistAdd(ctx, "fraud", "user42", rpc.BlacklistAdd{Reason: "chargeback"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := as[3].TaskAssign(ctx, "job7", rpc.TaskAssign{Node: as[4].ID()}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := as[5].KernelClaim(ctx, "gpu0", rpc.KernelClaim{Job: "train"})
-	if err != nil || !res.Granted {
-		t.Fatalf("claim on an idle cluster: %+v, %v", res, err)
-	}
-	eventually(t, 10*time.Second, "every namespace everywhere", func() error {
-		for _, a := range as {
-			if s, err := a.ServiceGet(ctx, "web", "w1"); err != nil || s.Addr != "10.0.0.1:80" || !s.Up || s.Owner != as[1].ID() {
-				return fmt.Errorf("%s: svc %+v %v", shortID(a.ID()), s, err)
-			}
-			if _, ok, _ := a.BlacklistHas(ctx, "fraud", "user42"); !ok {
-				return fmt.Errorf("%s: blacklist entry missing", shortID(a.ID()))
-			}
-			if tk, err := a.TaskGet(ctx, "job7"); err != nil || tk.Owner != as[4].ID() {
-				return fmt.Errorf("%s: task %+v %v", shortID(a.ID()), tk, err)
-			}
-			if k, err := a.KernelGet(ctx, "gpu0"); err != nil || k.Holder != as[5].ID() || !k.Live {
-				return fmt.Errorf("%s: kernel %+v %v", shortID(a.ID()), k, err)
-			}
-		}
-		return nil
-	})
-	// Cancel from a node that neither owns nor assigned the task: the
-	// owner's agent turns the request into "cancelled" everywhere.
-	if tk, err := as[6].TaskCancel(ctx, "job7"); err != nil || tk.State != "cancel-requested" {
-		t.Fatalf("cancel: %+v, %v", tk, err)
-	}
-	eventually(t, 10*time.Second, "task cancelled everywhere", func() error {
-		for _, a := range as {
-			if tk, _ := a.TaskGet(ctx, "job7"); tk.State != "cancelled" || tk.UpdatedBy != as[4].ID() {
-				return fmt.Errorf("%s: task %+v", shortID(a.ID()), tk)
-			}
-		}
-		return nil
-	})
-	// Another node may not take over a live service instance.
-	if _, err := as[0].ServiceSet(ctx, "web", "w1", rpc.ServiceSet{Status: "up"}); rpc.CodeOf(err) != rpc.CodeDenied {
-		t.Fatalf("svc set on another node's instance: err %v, want denied", err)
-	}
-	for _, p := range []string{"svc/", "bl/", "task/", "kernel/"} { // node/ changes with every heartbeat
-		if err := sameState(as, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func TestConcurrentConflictingWritesConverge(t *testing.T) {
-	ctx := context.Background()
-	as := startCluster(t, 8, nil)
-	var wg sync.WaitGroup
-	for i, a := range as {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(i), 99))
-			for j := range 40 {
-				id := fmt.Sprintf("u%d", r.IntN(5))
-				switch r.IntN(4) {
-				case 0, 1:
-					_, _ = a.BlacklistAdd(ctx, "race", id, rpc.BlacklistAdd{Reason: fmt.Sprintf("by %d #%d", i, j)})
-				case 2:
-					_ = a.BlacklistRemove(ctx, "race", id)
-				case 3:
-					// Concurrent creation of the same instance: LWW picks one owner.
-					_, _ = a.ServiceSet(ctx, "db", fmt.Sprintf("i%d", r.IntN(3)), rpc.ServiceSet{Status: "up", Addr: fmt.Sprint(i)})
-				}
-				if _, err := a.TaskAssign(ctx, fmt.Sprintf("t%d", r.IntN(3)), rpc.TaskAssign{Node: as[r.IntN(len(as))].ID()}); err != nil && rpc.CodeOf(err) != rpc.CodeDenied {
-					t.Error(err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	converged := func() error {
-		for _, p := range []string{"bl/", "svc/", "task/"} {
-			if err := sameState(as, p); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	eventually(t, 15*time.Second, "identical state after the races", converged)
-	// Re-add after remove works: the last write by stamp decides.
-	if err := as[0].BlacklistRemove(ctx, "race", "u0"); err != nil {
-		t.Fatal(err)
-	}
-	// Re-add after remove works once the adder has seen the remove (before
-	// that, an add with a smaller stamp correctly loses to it).
-	removal, _ := as[0].Store().Get("bl/race/u0")
-	eventually(t, 10*time.Second, "remove seen by the re-adder", func() error {
-		if e, _ := as[7].Store().Get("bl/race/u0"); !e.Winner().Equal(removal.Winner()) {
-			return fmt.Errorf("%s has not seen the removal yet", shortID(as[7].ID()))
-		}
-		return nil
-	})
-	if _, err := as[7].BlacklistAdd(ctx, "race", "u0", rpc.BlacklistAdd{}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 15*time.Second, "identical state on all agents", func() error {
-		if err := converged(); err != nil {
-			return err
-		}
-		for _, a := range as {
-			if _, ok, _ := a.BlacklistHas(ctx, "race", "u0"); !ok {
-				return fmt.Errorf("%s: u0 not re-added", shortID(a.ID()))
-			}
-		}
-		return nil
-	})
-	if n := len(as[0].Store().List("bl/race/")); n == 0 {
-		t.Fatal("no blacklist writes landed")
-	}
-}
-
-func TestBlacklistTTLExpiresEverywhere(t *testing.T) {
-	ctx := context.Background()
-	as := startCluster(t, 8, nil)
-	if _, err := as[3].BlacklistAdd(ctx, "tokens", "tok1", rpc.BlacklistAdd{TTLMillis: 1500}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := as[3].BlacklistAdd(ctx, "tokens", "keep", rpc.BlacklistAdd{}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "entry with ttl visible everywhere", func() error {
-		for _, a := range as {
-			if l, _ := a.BlacklistList(ctx, "tokens"); len(l) != 2 {
-				return fmt.Errorf("%s lists %d entries, want 2", shortID(a.ID()), len(l))
-			}
-		}
-		return nil
-	})
-	eventually(t, 10*time.Second, "entry gone everywhere after expiry", func() error {
-		for _, a := range as {
-			if _, ok, _ := a.BlacklistHas(ctx, "tokens", "tok1"); ok {
-				return fmt.Errorf("%s still has tok1", shortID(a.ID()))
-			}
-			if _, ok, _ := a.BlacklistHas(ctx, "tokens", "keep"); !ok {
-				return fmt.Errorf("%s lost the entry without ttl", shortID(a.ID()))
-			}
-		}
-		return nil
-	})
-}
-
-func TestKernelContentionOneWinnerPerRound(t *testing.T) {
-	ctx := context.Background()
-	// The settle window must exceed the worst gossip delay of the burst of
-	// 8 simultaneous claims: a few ms in a normal build, but up to ~400 ms
-	// measured under the race detector on 2 cores.
-	settle := 250 * time.Millisecond
-	if raceEnabled {
-		settle = time.Second
-	}
-	as := startCluster(t, 8, func(c *config.Config) { c.Settle = settle })
-	const rounds = 50
-	for round := range rounds {
-		results := make([]rpc.ClaimResult, len(as))
-		errs := make([]error, len(as))
-		var wg sync.WaitGroup
-		for i, a := range as {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i], errs[i] = a.KernelClaim(ctx, "k", rpc.KernelClaim{TTLMillis: 60_000})
-			}()
-		}
-		wg.Wait()
-		var winner string
-		granted := 0
-		for i, r := range results {
-			if errs[i] != nil {
-				t.Fatalf("round %d: agent %d: %v", round, i, errs[i])
-			}
-			if r.Granted {
-				granted++
-				winner = as[i].ID()
-			}
-		}
-		if granted != 1 {
-			t.Fatalf("round %d: %d claims granted, want exactly 1: %+v", round, granted, results)
-		}
-		for i, r := range results {
-			if r.Kernel.Holder != winner {
-				for j, r := range results {
-					t.Logf("agent %d (%s): granted=%v holder=%s epoch=%d granted_at=%v", j, shortID(as[j].ID()), r.Granted, shortID(r.Kernel.Holder), r.Kernel.Epoch, r.Kernel.Granted.Format("15:04:05.000"))
-				}
-				e, _ := as[i].Store().Get("kernel/k")
-				for _, d := range e.Deltas {
-					if d.Epoch == results[0].Kernel.Epoch {
-						t.Logf("agent %d now holds: %s epoch %d by %s at %v", i, d.Op, d.Epoch, shortID(d.Stamp.Node), d.Stamp.HLC)
-					}
-				}
-				p99, n := as[i].rep.GossipDelayP99()
-				t.Logf("agent %d delay p99 %v over %d samples", i, p99, n)
-				t.Fatalf("round %d: agent %d names holder %s, winner is %s", round, i, shortID(r.Kernel.Holder), shortID(winner))
-			}
-		}
-		// Every agent agrees on the holder; then the winner releases and
-		// the release reaches everyone before the next round.
-		epoch := results[0].Kernel.Epoch
-		eventually(t, 10*time.Second, "holder agreed", func() error {
-			for _, a := range as {
-				if k, _ := a.KernelGet(ctx, "k"); k.Holder != winner || k.Epoch != epoch || !k.Live {
-					return fmt.Errorf("round %d: %s sees %+v", round, shortID(a.ID()), k)
-				}
-			}
-			return nil
-		})
-		for _, a := range as {
-			if a.ID() == winner {
-				if _, err := a.KernelRelease(ctx, "k"); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		eventually(t, 10*time.Second, "release seen everywhere", func() error {
-			for _, a := range as {
-				if k, _ := a.KernelGet(ctx, "k"); k.Live {
-					return fmt.Errorf("round %d: %s still sees %+v", round, shortID(a.ID()), k)
-				}
-			}
-			return nil
-		})
-	}
-}
-
 func TestKernelRenewReleaseAndDenial(t *testing.T) {
 	ctx := context.Background()
 	as := startCluster(t, 3, func(c *config.Config) { c.Settle = 100 * time.Millisecond; c.MaxSkew = 200 * time.Millisecond })
@@ -439,3 +201,14 @@ func TestKernelRenewReleaseAndDenial(t *testing.T) {
 
 // errNotYet is what a polled condition returns while it still waits.
 var errNotYet = errors.New("not yet")
+
+// joinAgent starts one more agent that joins through as[0].
+func joinAgent(t *testing.T, as []*Agent, mod func(*config.Config), opts Options) *Agent {
+	t.Helper()
+	cfg := config.LocalConfig(t.TempDir())
+	cfg.Bootstrap = as[0].Addrs()
+	if mod != nil {
+		mod(&cfg)
+	}
+	return startAlone(t, cfg, opts)
+}
