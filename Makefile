@@ -59,6 +59,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./wire -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./antientropy -run '^$$' -fuzz FuzzRespond -fuzztime $(FUZZTIME)
+	$(GO) test ./antientropy -run '^$$' -fuzz FuzzAnswerKey -fuzztime $(FUZZTIME)
 	$(GO) test ./store -run '^$$' -fuzz FuzzDecodeEntry -fuzztime $(FUZZTIME)
 	$(GO) test ./config -run '^$$' -fuzz FuzzLoadConfig -fuzztime $(FUZZTIME)
 	$(GO) test ./rpc -run '^$$' -fuzz FuzzServerRequest -fuzztime $(FUZZTIME)

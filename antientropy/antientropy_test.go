@@ -63,6 +63,18 @@ func exchange(t *testing.T, a, b State) (Stats, Stats) {
 // exchangeBefore runs one session with the given cutoff between a and b.
 func exchangeBefore(t *testing.T, a, b State, before crdt.HLC) (Stats, Stats) {
 	t.Helper()
+	sa, sb, errA, errB := overPipe(
+		func(rw io.ReadWriter) (Stats, error) { return Initiate(rw, a, before) },
+		func(rw io.ReadWriter) (Stats, error) { return Respond(rw, b) })
+	if errA != nil || errB != nil {
+		t.Fatalf("initiate: %v; respond: %v", errA, errB)
+	}
+	return sa, sb
+}
+
+// overPipe runs the two sides of one exchange over an in-memory pipe; a
+// side that fails closes its end, so the other does not wait for it.
+func overPipe(ask, answer func(io.ReadWriter) (Stats, error)) (Stats, Stats, error, error) {
 	ca, cb := net.Pipe()
 	defer ca.Close()
 	defer cb.Close()
@@ -72,18 +84,18 @@ func exchangeBefore(t *testing.T, a, b State, before crdt.HLC) (Stats, Stats) {
 	}
 	done := make(chan res, 1)
 	go func() {
-		s, err := Respond(cb, b)
+		s, err := answer(cb)
+		if err != nil {
+			cb.Close()
+		}
 		done <- res{s, err}
 	}()
-	sa, err := Initiate(ca, a, before)
-	if err != nil {
-		t.Fatalf("initiate: %v", err)
+	sa, errA := ask(ca)
+	if errA != nil {
+		ca.Close()
 	}
-	rb := <-done
-	if rb.err != nil {
-		t.Fatalf("respond: %v", rb.err)
-	}
-	return sa, rb.s
+	r := <-done
+	return sa, r.s, errA, r.err
 }
 
 func equalStores(a, b *store.Store) error {

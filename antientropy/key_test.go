@@ -2,7 +2,9 @@ package antientropy
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
+	"io"
 	"net"
 	"testing"
 
@@ -12,29 +14,10 @@ import (
 )
 
 // pushKey runs one key exchange of key from a to b over a pipe.
-func pushKey(t *testing.T, a, b State, key string) (Stats, Stats, error, error) {
-	t.Helper()
-	ca, cb := net.Pipe()
-	defer ca.Close()
-	defer cb.Close()
-	type res struct {
-		s   Stats
-		err error
-	}
-	done := make(chan res, 1)
-	go func() {
-		s, err := AnswerKey(cb, b)
-		if err != nil {
-			cb.Close() // unblocks the asker
-		}
-		done <- res{s, err}
-	}()
-	sa, errA := PushKey(ca, a, key)
-	if errA != nil {
-		ca.Close()
-	}
-	r := <-done
-	return sa, r.s, errA, r.err
+func pushKey(a, b State, key string) (Stats, Stats, error, error) {
+	return overPipe(
+		func(rw io.ReadWriter) (Stats, error) { return PushKey(rw, a, key) },
+		func(rw io.ReadWriter) (Stats, error) { return AnswerKey(rw, b) })
 }
 
 // TestKeyExchangeSwapsOneKey: a key exchange leaves both sides with every
@@ -46,7 +29,7 @@ func TestKeyExchangeSwapsOneKey(t *testing.T) {
 	a, b := store.New(), store.New()
 	a.Apply(sign(k(1000, "a", crdt.OpClaim, 1, "kernel/k1"), k(1000, "a", crdt.OpClaim, 1, "kernel/k10"))...)
 	b.Apply(sign(k(999, "b", crdt.OpClaim, 1, "kernel/k1"), k(999, "b", crdt.OpClaim, 1, "kernel/other"))...)
-	sa, sb, errA, errB := pushKey(t, replica{a}, replica{b}, "kernel/k1")
+	sa, sb, errA, errB := pushKey(replica{a}, replica{b}, "kernel/k1")
 	if errA != nil || errB != nil {
 		t.Fatalf("exchange: %v / %v", errA, errB)
 	}
@@ -102,4 +85,19 @@ func TestKeyExchangeRefusesOtherKeys(t *testing.T) {
 	if b.Len() != 0 {
 		t.Fatalf("merged %d keys from a bad exchange", b.Len())
 	}
+}
+
+// FuzzAnswerKey: the key exchange's answering side never panics on any
+// byte stream, and merges nothing but records of the key it was asked.
+func FuzzAnswerKey(f *testing.F) {
+	f.Add([]byte{frameKey, 9, 0x68, 'k', 'e', 'r', 'n', 'e', 'l', '/', 'k', frameDone, 0})
+	f.Add([]byte{frameKey, 3, 0x62, 'b', 'l'})
+	f.Add([]byte{frameDone, 0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		st := store.New()
+		_, _ = AnswerKey(rw{bytes.NewReader(in), &bytes.Buffer{}}, replica{st})
+		if keys := st.List(""); len(keys) > 1 {
+			t.Fatalf("merged %d keys from one key exchange", len(keys))
+		}
+	})
 }

@@ -103,6 +103,11 @@ func runScenario(t *testing.T, path string, real bool) {
 	if rep.Packets > 0 {
 		traffic = fmt.Sprintf("; %d packets (%.1f MB), %d dropped", rep.Packets, float64(rep.Bytes)/1e6, rep.Dropped)
 	}
+	var each []string
+	for i, w := range rep.Waits {
+		each = append(each, fmt.Sprintf("line %s %v", rep.Lines[i], w.Round(time.Millisecond)))
+	}
+	t.Logf("observations held after: %s", strings.Join(each, ", "))
 	t.Logf("%d agents: %s %v, wall %v; %d observations, the slowest held after %v%s",
 		rep.Agents, clock, virtual.Round(time.Millisecond), took.Round(time.Millisecond), len(rep.Waits), slowest.Round(time.Millisecond), traffic)
 	summary.Lock()

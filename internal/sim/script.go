@@ -87,8 +87,10 @@ type Script struct {
 type Report struct {
 	// Agents is how many agents the cluster had.
 	Agents int
-	// Waits are how long the observations took to hold.
+	// Waits are how long the observations took to hold, in file order;
+	// Lines are their directives' line numbers.
 	Waits []time.Duration
+	Lines []string
 	// Packets, Bytes and Dropped count the simulated network's traffic
 	// (zero on real TCP).
 	Packets, Bytes, Dropped uint64
@@ -666,6 +668,8 @@ func (s *Script) observe(d *datadriven.TestData) string {
 		got := s.look(d)
 		if strings.TrimSpace(got) == want {
 			s.Report.Waits = append(s.Report.Waits, time.Since(start))
+			_, line, _ := strings.Cut(d.Pos, ":")
+			s.Report.Lines = append(s.Report.Lines, line)
 			return got
 		}
 		if time.Since(start) >= within {
