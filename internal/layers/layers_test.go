@@ -42,10 +42,12 @@ var allowed = map[string][]string{
 	"cli":             {"rpc"},
 	"chaos":           {"crdt", "rpc"},
 	"internal/netcut": {},
-	// Test support: a member's forgeries, and the simulated cluster.
+	// Test support: a member's forgeries, the simulated cluster, and the
+	// scenarios that drive it.
 	"internal/forge": {"crdt", "wire", "identity"},
-	"internal/sim": {"agent", "config", "crdt", "identity", "antientropy", "gossip", "replica", "rpc", "wire",
+	"internal/cluster": {"agent", "config", "crdt", "identity", "antientropy", "gossip", "wire",
 		"internal/forge", "internal/netcut"},
+	"internal/sim":    {"internal/cluster", "config", "crdt", "replica", "rpc"},
 	"internal/layers": {},
 	"bench/benchstat": {},
 }

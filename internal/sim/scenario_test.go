@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/rumor-dev/rumor/internal/cluster"
 )
 
 // summary adds up what the scenarios of one test binary run measured.
@@ -85,7 +86,7 @@ func runScenario(t *testing.T, path string, real bool) {
 	if real {
 		run(t)
 	} else {
-		Test(t, run)
+		cluster.Test(t, run)
 	}
 	if rep == nil {
 		return // failed

@@ -13,6 +13,8 @@ import (
 	"github.com/cockroachdb/datadriven"
 
 	"github.com/rumor-dev/rumor/config"
+	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/internal/cluster"
 	"github.com/rumor-dev/rumor/replica"
 	"github.com/rumor-dev/rumor/rpc"
 )
@@ -74,8 +76,8 @@ import (
 type Script struct {
 	t    testing.TB
 	real bool
-	c    *Cluster
-	advs map[string]*Adversary
+	c    *cluster.Cluster
+	advs map[string]*adversary
 	// Report collects what the scenario measured.
 	Report *Report
 	// MaxAgents, if not 0, skips scenarios of more agents (the race
@@ -98,14 +100,14 @@ type Report struct {
 
 // Finish records the network's counters in the report.
 func (s *Script) Finish() {
-	if s.c != nil && s.c.net != nil {
-		s.Report.Packets, s.Report.Bytes, s.Report.Dropped = s.c.net.Stats()
+	if s.c != nil && s.c.Network() != nil {
+		s.Report.Packets, s.Report.Bytes, s.Report.Dropped = s.c.Network().Stats()
 	}
 }
 
 // NewScript prepares a scenario run; real runs it on real TCP.
 func NewScript(t testing.TB, real bool) *Script {
-	return &Script{t: t, real: real, advs: make(map[string]*Adversary), Report: &Report{}}
+	return &Script{t: t, real: real, advs: make(map[string]*adversary), Report: &Report{}}
 }
 
 // Run is the datadriven handler: it runs one directive and returns its
@@ -131,7 +133,7 @@ func (s *Script) Run(t *testing.T, d *datadriven.TestData) string {
 	case "deaf":
 		nodes := s.c.Nodes()
 		if s.arg(d, 0) != "all" {
-			nodes = []*Node{s.node(d, 0)}
+			nodes = []*cluster.Node{s.node(d, 0)}
 		}
 		for _, n := range nodes {
 			n.SetDeaf(s.arg(d, 1) == "on")
@@ -145,8 +147,8 @@ func (s *Script) Run(t *testing.T, d *datadriven.TestData) string {
 	case "loss":
 		var p float64
 		d.ScanArgs(t, "p", &p)
-		if s.c.net != nil {
-			s.c.net.SetLoss(p)
+		if s.c.Network() != nil {
+			s.c.Network().SetLoss(p)
 		}
 		return "ok"
 	case "latency":
@@ -156,8 +158,8 @@ func (s *Script) Run(t *testing.T, d *datadriven.TestData) string {
 			if !ok || err != nil {
 				d.Fatalf(t, "latency: want <region>-<region>=<duration>, got %s", a)
 			}
-			if s.c.net != nil {
-				s.c.net.SetLatency(ra, rb, dur)
+			if s.c.Network() != nil {
+				s.c.Network().SetLatency(ra, rb, dur)
 			}
 		}
 		return "ok"
@@ -184,10 +186,10 @@ func (s *Script) Run(t *testing.T, d *datadriven.TestData) string {
 		return "ok"
 	case "adversary":
 		name := s.arg(d, 0)
-		s.advs[name] = s.c.NewAdversary(len(s.advs))
+		s.advs[name] = &adversary{Adversary: s.c.NewAdversary(len(s.advs))}
 		return "ok"
 	case "forge":
-		return s.adversary(d).forge(d, s)
+		return s.forge(d)
 	case "capture":
 		a := s.adversary(d)
 		n := s.node(d, 1)
@@ -199,7 +201,11 @@ func (s *Script) Run(t *testing.T, d *datadriven.TestData) string {
 		a.captured = append(a.captured, e.Winner())
 		return "ok"
 	case "replay":
-		return s.adversary(d).replay(d, s)
+		a := s.adversary(d)
+		if len(a.captured) == 0 {
+			d.Fatalf(t, "replay: nothing captured")
+		}
+		return s.send(d, a, a.captured)
 	case "converged", "holder", "svc", "bl", "task", "member", "refused":
 		return s.observe(d)
 	}
@@ -237,16 +243,16 @@ func (s *Script) dur(d *datadriven.TestData, key string, def time.Duration) time
 }
 
 // node returns the node named by the i-th argument; it must run.
-func (s *Script) node(d *datadriven.TestData, i int) *Node {
+func (s *Script) node(d *datadriven.TestData, i int) *cluster.Node {
 	n := s.c.Node(s.arg(d, i))
 	if n == nil {
-		d.Fatalf(s.t, "%s: no node %q (the cluster has %d)", d.Cmd, s.arg(d, i), len(s.c.nodes))
+		d.Fatalf(s.t, "%s: no node %q (the cluster has %d)", d.Cmd, s.arg(d, i), len(s.c.Nodes()))
 	}
 	return n
 }
 
 // agentOf returns the running agent of the i-th argument's node.
-func (s *Script) agentOf(d *datadriven.TestData, i int) *Node {
+func (s *Script) agentOf(d *datadriven.TestData, i int) *cluster.Node {
 	n := s.node(d, i)
 	if n.Agent() == nil {
 		d.Fatalf(s.t, "%s: %s is killed", d.Cmd, n.Name())
@@ -254,7 +260,14 @@ func (s *Script) agentOf(d *datadriven.TestData, i int) *Node {
 	return n
 }
 
-func (s *Script) adversary(d *datadriven.TestData) *Adversary {
+// adversary is an adversary of the script, and the signed writes it
+// captured to replay.
+type adversary struct {
+	*cluster.Adversary
+	captured []crdt.Delta
+}
+
+func (s *Script) adversary(d *datadriven.TestData) *adversary {
 	a := s.advs[s.arg(d, 0)]
 	if a == nil {
 		d.Fatalf(s.t, "%s: no adversary %q", d.Cmd, s.arg(d, 0))
@@ -267,7 +280,7 @@ func (s *Script) cluster(d *datadriven.TestData) string {
 	if s.c != nil {
 		d.Fatalf(s.t, "cluster: already started")
 	}
-	opts := Options{Seed: 1}
+	opts := cluster.Options{Seed: 1}
 	var yaml strings.Builder
 	var latencies []string
 	loss := 0.0
@@ -315,9 +328,9 @@ func (s *Script) cluster(d *datadriven.TestData) string {
 			s.t.Fatal(err)
 		}
 	}
-	s.c = New(s.t, opts)
+	s.c = cluster.New(s.t, opts)
 	s.Report.Agents = opts.N
-	if s.c.net != nil {
+	if s.c.Network() != nil {
 		for _, l := range latencies {
 			pair, dur, ok := strings.Cut(l, ":")
 			ra, rb, ok2 := strings.Cut(pair, "-")
@@ -325,9 +338,9 @@ func (s *Script) cluster(d *datadriven.TestData) string {
 			if !ok || !ok2 || err != nil {
 				d.Fatalf(s.t, "cluster: latency %q: want <region>-<region>:<duration>", l)
 			}
-			s.c.net.SetLatency(ra, rb, x)
+			s.c.Network().SetLatency(ra, rb, x)
 		}
-		s.c.net.SetLoss(loss)
+		s.c.Network().SetLoss(loss)
 	}
 	return "ok"
 }
@@ -336,10 +349,10 @@ func (s *Script) cluster(d *datadriven.TestData) string {
 // node names separated by commas, "region:<r>", or "rest" (every node in
 // no other group).
 func (s *Script) partition(d *datadriven.TestData) string {
-	var groups [][]*Node
-	var cur []*Node
+	var groups [][]*cluster.Node
+	var cur []*cluster.Node
 	rest := -1
-	taken := map[*Node]bool{}
+	taken := map[*cluster.Node]bool{}
 	flush := func() {
 		if len(cur) > 0 || rest == len(groups) {
 			groups = append(groups, cur)
@@ -354,7 +367,7 @@ func (s *Script) partition(d *datadriven.TestData) string {
 			rest = len(groups)
 		case strings.HasPrefix(a.Key, "region:"):
 			r := strings.TrimPrefix(a.Key, "region:")
-			for _, n := range s.c.nodes {
+			for _, n := range s.c.Nodes() {
 				if n.Region == r {
 					cur = append(cur, n)
 					taken[n] = true
@@ -373,7 +386,7 @@ func (s *Script) partition(d *datadriven.TestData) string {
 	}
 	flush()
 	if rest >= 0 {
-		for _, n := range s.c.nodes {
+		for _, n := range s.c.Nodes() {
 			if !taken[n] {
 				groups[rest] = append(groups[rest], n)
 			}
@@ -493,9 +506,9 @@ func (s *Script) claimRace(d *datadriven.TestData) string {
 // ids replaced by node names.
 func (s *Script) errText(err error) string {
 	msg := err.Error()
-	for _, n := range s.c.nodes {
-		if n.id != "" {
-			msg = strings.ReplaceAll(msg, n.id, n.Name())
+	for _, n := range s.c.Nodes() {
+		if n.ID() != "" {
+			msg = strings.ReplaceAll(msg, n.ID(), n.Name())
 		}
 	}
 	return "error: " + msg
@@ -513,7 +526,7 @@ func (s *Script) claimRounds(d *datadriven.TestData) string {
 	live := s.c.Live()
 	for round := range rounds {
 		type result struct {
-			n   *Node
+			n   *cluster.Node
 			res rpc.ClaimResult
 			err error
 		}
@@ -564,13 +577,13 @@ func (s *Script) waitFor(within time.Duration, want string, f func() string) str
 		if got == want || time.Since(start) >= within {
 			return got
 		}
-		time.Sleep(pollEvery)
+		time.Sleep(cluster.PollEvery)
 	}
 }
 
 // holderOf observes kernel k on one node.
-func (s *Script) holderOf(k string) func(*Node) string {
-	return func(n *Node) string {
+func (s *Script) holderOf(k string) func(*cluster.Node) string {
+	return func(n *cluster.Node) string {
 		kv, err := n.Agent().KernelGet(context.Background(), k)
 		if err != nil {
 			return "none"
@@ -675,7 +688,7 @@ func (s *Script) observe(d *datadriven.TestData) string {
 		if time.Since(start) >= within {
 			return got // datadriven shows the difference
 		}
-		time.Sleep(pollEvery)
+		time.Sleep(cluster.PollEvery)
 	}
 }
 
@@ -685,7 +698,7 @@ func (s *Script) look(d *datadriven.TestData) string {
 	if d.Cmd == "converged" {
 		return s.converged()
 	}
-	var per func(n *Node) string
+	var per func(n *cluster.Node) string
 	switch d.Cmd {
 	case "holder":
 		out := s.group(s.holderOf(s.arg(d, 0)))
@@ -699,7 +712,7 @@ func (s *Script) look(d *datadriven.TestData) string {
 		return out
 	case "svc":
 		svc, inst, _ := strings.Cut(s.arg(d, 0), "/")
-		per = func(n *Node) string {
+		per = func(n *cluster.Node) string {
 			v, err := n.Agent().ServiceGet(ctx, svc, inst)
 			if err != nil {
 				return "absent"
@@ -708,7 +721,7 @@ func (s *Script) look(d *datadriven.TestData) string {
 		}
 	case "bl":
 		list, id, _ := strings.Cut(s.arg(d, 0), "/")
-		per = func(n *Node) string {
+		per = func(n *cluster.Node) string {
 			if _, ok, _ := n.Agent().BlacklistHas(ctx, list, id); ok {
 				return "present"
 			}
@@ -716,7 +729,7 @@ func (s *Script) look(d *datadriven.TestData) string {
 		}
 	case "task":
 		id := s.arg(d, 0)
-		per = func(n *Node) string {
+		per = func(n *cluster.Node) string {
 			tk, err := n.Agent().TaskGet(ctx, id)
 			if err != nil {
 				return "absent"
@@ -725,7 +738,7 @@ func (s *Script) look(d *datadriven.TestData) string {
 		}
 	case "member":
 		target := s.node(d, 0)
-		per = func(n *Node) string {
+		per = func(n *cluster.Node) string {
 			ms, _ := n.Agent().Members(ctx)
 			for _, m := range ms {
 				if m.Node == target.ID() {
@@ -736,7 +749,7 @@ func (s *Script) look(d *datadriven.TestData) string {
 		}
 	case "refused":
 		path, reason := s.source(d), s.val(d, "reason", "")
-		per = func(n *Node) string {
+		per = func(n *cluster.Node) string {
 			if n.Agent().Replica().Counters()[path].Refused[reason] > 0 {
 				return "counted"
 			}
@@ -765,9 +778,9 @@ func (s *Script) source(d *datadriven.TestData) replica.Source {
 
 // group prints per-node observations: "all: x" when every live node
 // shows x, else one "names: x" line per distinct observation.
-func (s *Script) group(per func(*Node) string) string {
+func (s *Script) group(per func(*cluster.Node) string) string {
 	live := s.c.Live()
-	by := map[string][]*Node{}
+	by := map[string][]*cluster.Node{}
 	for _, n := range live {
 		o := per(n)
 		by[o] = append(by[o], n)
@@ -808,4 +821,64 @@ func (s *Script) converged() string {
 		}
 	}
 	return "converged"
+}
+
+// forge makes a write in another node's name, signed with the adversary's
+// own key, and sends it.
+func (s *Script) forge(d *datadriven.TestData) string {
+	m := s.adversary(d)
+	victim := s.c.Node(s.val(d, "as", ""))
+	if victim == nil || victim.Agent() == nil {
+		d.Fatalf(s.t, "forge: as=<node> missing, unknown or killed")
+	}
+	key := s.val(d, "key", "")
+	if crdt.NamespaceOf(key) == "" {
+		d.Fatalf(s.t, "forge: key=%q is not a rumor key", key)
+	}
+	ctx := context.Background()
+	delta := crdt.Delta{Key: key, Stamp: m.Stamp(victim.ID())}
+	switch op := s.val(d, "op", "put"); op {
+	case "put":
+		delta.Op, delta.Value = crdt.OpPut, crdt.Encode(crdt.ServiceValue{Status: s.val(d, "status", "up")})
+		if crdt.NamespaceOf(key) == crdt.NSBlacklist {
+			delta.Value = nil
+		}
+	case "delete":
+		delta.Op = crdt.OpDelete
+	case "claim", "renew", "release":
+		delta.Op = map[string]crdt.Op{"claim": crdt.OpClaim, "renew": crdt.OpRenew, "release": crdt.OpRelease}[op]
+		k, _ := victim.Agent().KernelGet(ctx, strings.TrimPrefix(key, "kernel/"))
+		delta.Epoch, delta.Expiry = k.Epoch, time.Now().Add(time.Hour).UnixMilli()
+		if op == "claim" {
+			delta.Epoch++
+		}
+	case "task":
+		st, ok := crdt.ParseTaskState(s.val(d, "state", "failed"))
+		if !ok {
+			d.Fatalf(s.t, "forge: unknown task state")
+		}
+		tk, _ := victim.Agent().TaskGet(ctx, strings.TrimPrefix(key, "task/"))
+		delta.Op, delta.Task, delta.Value = crdt.OpPut, st, crdt.Encode(crdt.TaskValue{Owner: tk.Owner, Result: "forged"})
+	default:
+		d.Fatalf(s.t, "forge: unknown op %q", op)
+	}
+	return s.send(d, m, []crdt.Delta{m.Forge(delta)})
+}
+
+// send delivers ds by the way via= names (default gossip).
+func (s *Script) send(d *datadriven.TestData, m *adversary, ds []crdt.Delta) string {
+	if err := m.Send(ds, s.val(d, "via", cluster.ViaGossip)); err != nil {
+		return s.errText(err)
+	}
+	return "ok"
+}
+
+// sortedNames returns the names of nodes, sorted.
+func sortedNames(ns []*cluster.Node) []string {
+	var out []string
+	for _, n := range ns {
+		out = append(out, n.Name())
+	}
+	slices.Sort(out)
+	return out
 }

@@ -1,10 +1,11 @@
-// Package sim runs clusters of rumor agents for tests: on a simulated
+// Package cluster runs clusters of rumor agents for tests: on a simulated
 // network in virtual time (go-libp2p's QUIC over marcopolo/simnet, inside a
 // testing/synctest bubble), or on real TCP on 127.0.0.1 in real time, with
 // the same operations: writes, link cuts, loss, region latency, clock skew,
-// kill and restart from the same data directory. Scenarios written as data
-// (testdata/scenarios/*.txt, see Script) drive it.
-package sim
+// kill and restart from the same data directory, and adversaries that
+// forge and replay. Scenarios written as data (package internal/sim)
+// drive it.
+package cluster
 
 import (
 	"context"
@@ -14,7 +15,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,7 +116,7 @@ func (n *Node) Skew() time.Duration { return time.Duration(n.offset.Load()) }
 func New(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	if opts.N < 1 {
-		t.Fatalf("sim: N = %d", opts.N)
+		t.Fatalf("cluster: N = %d", opts.N)
 	}
 	if opts.Latency == 0 {
 		opts.Latency = time.Millisecond
@@ -132,7 +132,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		n := &Node{Index: i, c: c, dir: filepath.Join(root, "n"+strconv.Itoa(i+1))}
 		id, err := writeKey(n.dir, opts.Seed, i)
 		if err != nil {
-			t.Fatalf("sim: %v", err)
+			t.Fatalf("cluster: %v", err)
 		}
 		n.id = id
 		if len(opts.Regions) > 0 {
@@ -148,7 +148,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	}
 	for _, n := range c.nodes {
 		if err := c.start(n); err != nil {
-			t.Fatalf("sim: start %s: %v", n.Name(), err)
+			t.Fatalf("cluster: start %s: %v", n.Name(), err)
 		}
 	}
 	c.WaitFormed(formTimeout(opts.N))
@@ -295,11 +295,11 @@ func tcpPort(addrs []string) int {
 func (c *Cluster) Kill(n *Node) {
 	a := n.Agent()
 	if a == nil {
-		c.t.Fatalf("sim: kill %s: not running", n.Name())
+		c.t.Fatalf("cluster: kill %s: not running", n.Name())
 	}
 	c.isolate(n, true)
 	if err := a.Close(); err != nil {
-		c.t.Errorf("sim: close %s: %v", n.Name(), err)
+		c.t.Errorf("cluster: close %s: %v", n.Name(), err)
 	}
 	c.mu.Lock()
 	n.agent = nil
@@ -310,10 +310,10 @@ func (c *Cluster) Kill(n *Node) {
 // Restart starts a killed node again from its data directory.
 func (c *Cluster) Restart(n *Node) {
 	if n.Agent() != nil {
-		c.t.Fatalf("sim: restart %s: already running", n.Name())
+		c.t.Fatalf("cluster: restart %s: already running", n.Name())
 	}
 	if err := c.start(n); err != nil {
-		c.t.Fatalf("sim: restart %s: %v", n.Name(), err)
+		c.t.Fatalf("cluster: restart %s: %v", n.Name(), err)
 	}
 }
 
@@ -411,7 +411,7 @@ func (c *Cluster) Close() {
 		c.net.Close()
 	}
 	if err := errors.Join(errs...); err != nil {
-		c.t.Errorf("sim: close: %v", err)
+		c.t.Errorf("cluster: close: %v", err)
 	}
 }
 
@@ -440,8 +440,9 @@ func (c *Cluster) WaitFormed(timeout time.Duration) {
 	})
 }
 
-// pollEvery is how often Eventually checks its condition.
-const pollEvery = 10 * time.Millisecond
+// PollEvery is how often Eventually, and the scenarios' observations,
+// check their condition.
+const PollEvery = 10 * time.Millisecond
 
 // Eventually checks cond every 10 ms until it returns nil, and fails the
 // test with cond's last error if it has not within timeout. It returns how
@@ -457,16 +458,6 @@ func (c *Cluster) Eventually(timeout time.Duration, what string, cond func() err
 		if time.Since(start) > timeout {
 			c.t.Fatalf("%s: not within %v: %v", what, timeout, err)
 		}
-		time.Sleep(pollEvery)
+		time.Sleep(PollEvery)
 	}
-}
-
-// sortedNames returns the names of nodes, sorted.
-func sortedNames(ns []*Node) []string {
-	var s []string
-	for _, n := range ns {
-		s = append(s, n.Name())
-	}
-	slices.Sort(s)
-	return s
 }

@@ -1,13 +1,13 @@
-package sim
+package cluster
 
 import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
-	"github.com/cockroachdb/datadriven"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/rumor-dev/rumor/antientropy"
@@ -25,12 +25,11 @@ var clusterName = defaultConfig.Cluster
 // with its own key that validates nothing, publishes whatever it likes and
 // offers whatever it likes in anti-entropy exchanges.
 type Adversary struct {
-	c        *Cluster
-	node     *gossip.Node
-	signer   *identity.Signer
-	priv     ed25519.PrivateKey
-	seq      int
-	captured []crdt.Delta
+	c      *Cluster
+	node   *gossip.Node
+	signer *identity.Signer
+	priv   ed25519.PrivateKey
+	seq    int
 }
 
 // NewAdversary joins an adversary (the k-th) to the cluster, connected to
@@ -66,7 +65,7 @@ func (c *Cluster) NewAdversary(k int) *Adversary {
 	}
 	n, err := gossip.New(context.Background(), cfg)
 	if err != nil {
-		c.t.Fatalf("sim: adversary: %v", err)
+		c.t.Fatalf("cluster: adversary: %v", err)
 	}
 	c.t.Cleanup(func() { _ = n.Close() })
 	c.Eventually(formTimeout(len(live)), "adversary connected to every agent", func() error {
@@ -81,113 +80,86 @@ func (c *Cluster) NewAdversary(k int) *Adversary {
 	return &Adversary{c: c, node: n, signer: signer, priv: forge.Ed25519(key)}
 }
 
-// forge makes a write in another node's name, signed with the adversary's
-// own key, and sends it.
-func (m *Adversary) forge(d *datadriven.TestData, s *Script) string {
-	victim := s.c.Node(s.val(d, "as", ""))
-	if victim == nil {
-		d.Fatalf(s.t, "forge: as=<node> missing or unknown")
-	}
-	key := s.val(d, "key", "")
-	if crdt.NamespaceOf(key) == "" {
-		d.Fatalf(s.t, "forge: key=%q is not a rumor key", key)
-	}
+// Forge signs d, a write in any node's name, with the adversary's own key,
+// as one cert: what a member can make of another's write.
+func (m *Adversary) Forge(d crdt.Delta) crdt.Delta {
+	return forge.Cert(m.priv, clusterName, []crdt.Delta{d})[0]
+}
+
+// Stamp returns a fresh stamp in node's name, from the adversary's clock.
+func (m *Adversary) Stamp(node string) crdt.Stamp {
 	m.seq++
-	delta := crdt.Delta{Key: key, Stamp: crdt.Stamp{HLC: crdt.MakeHLC(time.Now().UnixMilli(), uint16(m.seq)), Node: victim.ID()}}
-	switch op := s.val(d, "op", "put"); op {
-	case "put":
-		delta.Op, delta.Value = crdt.OpPut, crdt.Encode(crdt.ServiceValue{Status: s.val(d, "status", "up")})
-		if crdt.NamespaceOf(key) == crdt.NSBlacklist {
-			delta.Value = nil
-		}
-	case "delete":
-		delta.Op = crdt.OpDelete
-	case "claim", "renew", "release":
-		delta.Op = map[string]crdt.Op{"claim": crdt.OpClaim, "renew": crdt.OpRenew, "release": crdt.OpRelease}[op]
-		k, _ := victim.Agent().KernelGet(context.Background(), strings.TrimPrefix(key, "kernel/"))
-		delta.Epoch, delta.Expiry = k.Epoch, time.Now().Add(time.Hour).UnixMilli()
-		if op == "claim" {
-			delta.Epoch++
-		}
-	case "task":
-		st, ok := crdt.ParseTaskState(s.val(d, "state", "failed"))
-		if !ok {
-			d.Fatalf(s.t, "forge: unknown task state")
-		}
-		tk, _ := victim.Agent().TaskGet(context.Background(), strings.TrimPrefix(key, "task/"))
-		delta.Op, delta.Task, delta.Value = crdt.OpPut, st, crdt.Encode(crdt.TaskValue{Owner: tk.Owner, Result: "forged"})
-	default:
-		d.Fatalf(s.t, "forge: unknown op %q", op)
-	}
-	return m.send(d, s, forge.Cert(m.priv, clusterName, []crdt.Delta{delta}))
+	return crdt.Stamp{HLC: crdt.MakeHLC(time.Now().UnixMilli(), uint16(m.seq)), Node: node}
 }
 
-// replay sends every captured write again, as it was signed.
-func (m *Adversary) replay(d *datadriven.TestData, s *Script) string {
-	if len(m.captured) == 0 {
-		d.Fatalf(s.t, "replay: nothing captured")
-	}
-	return m.send(d, s, m.captured)
-}
+// Ways an adversary sends deltas.
+const (
+	ViaGossip = "gossip" // published on the namespace's topic
+	ViaAE     = "ae"     // offered in an anti-entropy exchange
+	ViaKey    = "key"    // offered in a key exchange, as a kernel claimant does
+)
 
-// send delivers ds by gossip or by anti-entropy (via=ae) to every live
-// agent.
-func (m *Adversary) send(d *datadriven.TestData, s *Script, ds []crdt.Delta) string {
+// Send delivers ds to every live agent by the way via names.
+func (m *Adversary) Send(ds []crdt.Delta, via string) error {
 	ctx := context.Background()
-	switch via := s.val(d, "via", "gossip"); via {
-	case "gossip":
+	switch via {
+	case ViaGossip:
 		for _, x := range ds {
 			// A replay alone is the very message its writer sent, which
 			// GossipSub drops unseen as a duplicate: sent with a write
 			// of the adversary's own, it is a new message, and judged.
-			msg := []crdt.Delta{x, m.own(x)}
-			b, err := wire.Encode(msg)
+			b, err := wire.Encode([]crdt.Delta{x, m.own(x)})
 			if err != nil {
-				d.Fatalf(s.t, "forge: encode: %v", err)
+				return err
 			}
 			if err := m.node.Publish(ctx, string(crdt.NamespaceOf(x.Key)), b); err != nil {
-				return "error: " + err.Error()
+				return err
 			}
 		}
-	case "ae":
+	case ViaAE:
 		st := offer{}
 		for _, x := range ds {
 			st = append(st, crdt.Entry{Key: x.Key, Deltas: []crdt.Delta{x}})
 		}
-		for _, n := range s.c.Live() {
-			p, _ := peer.Decode(n.ID())
-			str, err := m.node.OpenStream(ctx, p, antientropy.Protocol(clusterName))
-			if err != nil {
-				return fmt.Sprintf("error: open a sync stream to %s: %v", n.Name(), err)
-			}
-			_, err = antientropy.Initiate(str, st, 0)
-			_ = str.Close()
-			if err != nil {
-				return fmt.Sprintf("error: exchange with %s: %v", n.Name(), err)
+		for _, n := range m.c.Live() {
+			if err := m.exchange(n, antientropy.Protocol(clusterName), func(rw io.ReadWriter) error {
+				_, err := antientropy.Initiate(rw, st, 0)
+				return err
+			}); err != nil {
+				return err
 			}
 		}
-	case "key":
-		// One key exchange per delta and agent: the exchange a claimant
-		// runs with its peers, carrying whatever the adversary offers.
+	case ViaKey:
+		// One key exchange per delta and agent.
 		for _, x := range ds {
 			st := offer{{Key: x.Key, Deltas: []crdt.Delta{x}}}
-			for _, n := range s.c.Live() {
-				p, _ := peer.Decode(n.ID())
-				str, err := m.node.OpenStream(ctx, p, antientropy.KeyProtocol(clusterName))
-				if err != nil {
-					return fmt.Sprintf("error: open a key stream to %s: %v", n.Name(), err)
-				}
-				_, err = antientropy.PushKey(str, st, x.Key)
-				_ = str.Close()
-				if err != nil {
-					return fmt.Sprintf("error: key exchange with %s: %v", n.Name(), err)
+			for _, n := range m.c.Live() {
+				if err := m.exchange(n, antientropy.KeyProtocol(clusterName), func(rw io.ReadWriter) error {
+					_, err := antientropy.PushKey(rw, st, x.Key)
+					return err
+				}); err != nil {
+					return err
 				}
 			}
 		}
 	default:
-		d.Fatalf(s.t, "via=%q: want gossip, ae or key", via)
+		return fmt.Errorf("cluster: send via %q: want %s, %s or %s", via, ViaGossip, ViaAE, ViaKey)
 	}
-	return "ok"
+	return nil
+}
+
+// exchange runs f on a stream of proto to n's agent.
+func (m *Adversary) exchange(n *Node, proto string, f func(io.ReadWriter) error) error {
+	p, _ := peer.Decode(n.ID())
+	str, err := m.node.OpenStream(context.Background(), p, proto)
+	if err != nil {
+		return fmt.Errorf("open %s to %s: %w", proto, n.Name(), err)
+	}
+	defer str.Close()
+	if err := f(str); err != nil {
+		return fmt.Errorf("%s with %s: %w", proto, n.Name(), err)
+	}
+	return nil
 }
 
 // own returns a harmless write of the adversary's own in x's namespace

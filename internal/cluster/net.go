@@ -1,4 +1,4 @@
-package sim
+package cluster
 
 import (
 	"fmt"
@@ -187,7 +187,7 @@ func (n *Network) Transports(ip string) []libp2p.Option {
 		quicreuse.OverrideSourceIPSelector(func() (quicreuse.SourceIPSelector, error) { return sourceIP{parsed}, nil }),
 		quicreuse.OverrideListenUDP(func(_ string, addr *net.UDPAddr) (net.PacketConn, error) {
 			if !addr.IP.Equal(parsed) {
-				return nil, fmt.Errorf("sim: node %s cannot listen on %s", ip, addr)
+				return nil, fmt.Errorf("cluster: node %s cannot listen on %s", ip, addr)
 			}
 			c := n.net.NewEndpoint(addr, simnet.NodeBiDiLinkSettings{
 				Uplink:   simnet.LinkSettings{BitsPerSecond: linkBits},
