@@ -169,8 +169,7 @@ func (s *Syncer) exchange(ctx context.Context, p peer.ID, full bool) {
 		}
 		return
 	}
-	defer st.Close()
-	stop := context.AfterFunc(ctx, func() { _ = st.Close() })
+	stop := abortOnDone(ctx, st)
 	defer stop()
 	_ = st.SetDeadline(time.Now().Add(Timeout))
 	var before crdt.HLC
@@ -178,16 +177,37 @@ func (s *Syncer) exchange(ctx context.Context, p peer.ID, full bool) {
 		before = s.cfg.Cutoff()
 	}
 	stats, err := Initiate(st, s.st, before)
+	end(st, err)
 	s.done("initiated", p, stats, err)
+}
+
+// abortOnDone resets st when ctx ends, until the returned stop is called.
+// Reset, not Close: libp2p's Close of a stream whose protocol reply has
+// not arrived yet waits for it, and pushes the read deadline out to do so,
+// which would hold a Read that ctx was meant to end (a key exchange with
+// a cut-off peer ran past its timeout by seconds in the simulated cluster
+// scenario claim-with-silent-peer).
+func abortOnDone(ctx context.Context, st Stream) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { _ = st.Reset() })
+}
+
+// end closes st after an exchange that succeeded, and resets it after
+// one that failed (the peer may never answer a close).
+func end(st Stream, err error) {
+	if err != nil {
+		_ = st.Reset()
+		return
+	}
+	_ = st.Close()
 }
 
 // serve answers an exchange a peer started.
 func (s *Syncer) serve(ctx context.Context, st Stream, answer func(io.ReadWriter, State) (Stats, error)) {
-	defer st.Close()
-	stop := context.AfterFunc(ctx, func() { _ = st.Close() })
+	stop := abortOnDone(ctx, st)
 	defer stop()
 	_ = st.SetDeadline(time.Now().Add(Timeout))
 	stats, err := answer(st, s.st)
+	end(st, err)
 	s.done("answered", st.Peer(), stats, err)
 }
 
@@ -198,13 +218,13 @@ func (s *Syncer) PushKey(ctx context.Context, p peer.ID, key string) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	stop := context.AfterFunc(ctx, func() { _ = st.Close() })
+	stop := abortOnDone(ctx, st)
 	defer stop()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = st.SetDeadline(dl)
 	}
 	stats, err := PushKey(st, s.st, key)
+	end(st, err)
 	s.done("key exchange", p, stats, err)
 	return err
 }

@@ -17,7 +17,14 @@ import (
 // node's own (anti-entropy).
 type Stream interface {
 	io.ReadWriter
+	// Close ends the stream in good order: it waits (up to libp2p's
+	// negotiation timeout, pushing any earlier read deadline out) for the
+	// protocol handshake if nothing was read yet.
 	Close() error
+	// Reset aborts the stream at once, in both directions, and unblocks
+	// a Read or Write in progress: the way to stop an exchange that has
+	// run out of time.
+	Reset() error
 	SetDeadline(time.Time) error
 	// Peer is the node at the other end, authenticated by the handshake.
 	Peer() peer.ID
