@@ -55,8 +55,8 @@ func (a *Agent) leaseTTL(ms int64) (int64, error) {
 // kernel held and does not claim. Both then judge the same claims and name
 // the same winner. Gossip's settle window still covers the peers we have
 // no connection to (a cluster larger than max_peers), as it alone did
-// before; a peer that does not answer within settle_max is left out, as a
-// partitioned one is.
+// before; a peer that does not answer within settle_max (or a third of the
+// TTL, if less) is left out, as a partitioned one is.
 func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim) (rpc.ClaimResult, error) {
 	if err := badName("kernel id", id); err != nil {
 		return rpc.ClaimResult{}, err
@@ -113,7 +113,7 @@ func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim)
 	if err := a.sleep(ctx, settle); err != nil {
 		return rpc.ClaimResult{}, err
 	}
-	a.exchangeKey(ctx, key)
+	a.exchangeKey(ctx, key, ttl)
 	l := a.lease(key)
 	won := l.Granted == claim.Stamp
 	if won {
@@ -129,9 +129,12 @@ func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim)
 var errClaimRaced = errors.New("agent: kernel changed while claiming")
 
 // exchangeKey runs a key exchange of key with every connected peer at
-// once, and returns when all have ended or settle_max has passed.
-func (a *Agent) exchangeKey(ctx context.Context, key string) {
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.SettleMax)
+// once, and returns when all have ended, or settle_max or a third of the
+// lease's ttl (ms) has passed, whichever is sooner: a peer that has not
+// answered by then is left out, as a cut-off one is, and the lease keeps
+// two thirds of its life for the holder to renew it.
+func (a *Agent) exchangeKey(ctx context.Context, key string, ttl int64) {
+	ctx, cancel := context.WithTimeout(ctx, min(a.cfg.SettleMax, time.Duration(ttl)*time.Millisecond/3))
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, p := range a.node.Peers() {

@@ -124,10 +124,13 @@ func NewHolder(self string) *Holder {
 }
 
 // Granted records l, just won by this node's claim of ttl ms, and returns
-// the event.
+// the event. The lease's life counts from its claim's stamp, not from now:
+// a claim judged late (a long settle window, a key exchange that waited
+// for a silent peer) is renewed at the next Step if a third of its TTL has
+// passed since it was made.
 func (h *Holder) Granted(l crdt.Lease, ttl, nowMS int64) Event {
 	h.mu.Lock()
-	h.held[l.Kernel] = &held{lease: l, ttl: ttl, renewed: nowMS}
+	h.held[l.Kernel] = &held{lease: l, ttl: ttl, renewed: min(l.Granted.HLC.WallMS(), nowMS)}
 	h.mu.Unlock()
 	return Event{Kind: Granted, Lease: l}
 }

@@ -137,3 +137,17 @@ func TestResume(t *testing.T) {
 		t.Fatalf("after resume: %+v", st)
 	}
 }
+
+// TestLateGrantRenewsAtOnce: a claim judged late in its TTL (a long key
+// exchange) counts its life from its stamp: the first Step renews it if a
+// third of the TTL has passed since the claim, instead of waiting a third
+// of the TTL from the grant, by when it would have expired (make chaos).
+func TestLateGrantRenewsAtOnce(t *testing.T) {
+	h := NewHolder(me)
+	l := leaseOf(me, 1, 1000, 4000) // claimed at 1000 for 3 s
+	h.Granted(l, 3000, 3100)        // judged 2.1 s later
+	st := h.Step(3150, func(string) crdt.Lease { return l }, false, false)
+	if len(st.Renew) != 1 || st.Renew[0].Expiry != 6150 || len(st.Events) != 0 {
+		t.Fatalf("first step after a late grant: %+v, want a renewal to 6150", st)
+	}
+}
