@@ -142,12 +142,34 @@ func TestDoubleGrants(t *testing.T) {
 }
 
 func TestHoldersAgree(t *testing.T) {
-	a := []rpc.Kernel{{ID: "k", Holder: "n1", Epoch: 2, Live: true}}
-	if vs := HoldersAgree([][]rpc.Kernel{a, a, a}); len(vs) != 0 {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	view := func(skew time.Duration, ks ...rpc.Kernel) View {
+		return View{Now: now.Add(skew), Slack: 10 * time.Millisecond, Kernels: ks}
+	}
+	a := rpc.Kernel{ID: "k", Holder: "n1", Epoch: 2, Live: true, Expires: now.Add(2 * time.Second)}
+	if vs := HoldersAgree([]View{view(0, a), view(0, a), view(0, a)}); len(vs) != 0 {
 		t.Fatal(vs)
 	}
-	b := []rpc.Kernel{{ID: "k", Holder: "n2", Epoch: 2, Live: true}}
-	if vs := HoldersAgree([][]rpc.Kernel{a, b, nil}); len(vs) != 2 {
+	b := a
+	b.Holder = "n2"
+	if vs := HoldersAgree([]View{view(0, a), view(0, b), view(0)}); len(vs) != 2 {
 		t.Fatalf("disagreement and missing kernel: %v", vs)
+	}
+	// An agent 3 s ahead reads the same lease, expiring 2 s from now on
+	// the first agent's clock, as expired: its clock explains it.
+	expired := a
+	expired.Live = false
+	if vs := HoldersAgree([]View{view(0, a), view(3*time.Second, expired)}); len(vs) != 0 {
+		t.Fatalf("a liveness the clocks explain: %v", vs)
+	}
+	// With clocks 1 s apart, the expiry is not between them: a violation.
+	if vs := HoldersAgree([]View{view(0, a), view(time.Second, expired)}); len(vs) != 1 {
+		t.Fatalf("a liveness the clocks do not explain: %v", vs)
+	}
+	// Nor do clocks explain a released lease seen live.
+	released := expired
+	released.Released = true
+	if vs := HoldersAgree([]View{view(0, a), view(3*time.Second, released)}); len(vs) != 1 {
+		t.Fatalf("a release seen live elsewhere: %v", vs)
 	}
 }

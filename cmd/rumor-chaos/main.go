@@ -393,14 +393,16 @@ func (r *runner) check(rep *report, w *workload) {
 	for n, a := range r.agents {
 		nodes[a.id] = n
 	}
-	var views [][]rpc.Kernel
+	var views []chaos.View
 	for n, a := range r.agents {
+		before := time.Now()
 		ks, err := a.client.KernelList(ctx)
 		if err != nil {
 			rep.Violations = append(rep.Violations, chaos.Violation{Check: "final-state", Detail: fmt.Sprintf("agent %d: %v", n, err)})
 			return
 		}
-		views = append(views, ks)
+		took := time.Since(before)
+		views = append(views, chaos.View{Now: before.Add(took / 2).Add(a.offset), Slack: took/2 + 50*time.Millisecond, Kernels: ks})
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -428,7 +430,7 @@ func (r *runner) check(rep *report, w *workload) {
 	rep.Ops["unread"] = w.unread
 	rep.Ops["superseded"] = w.superseded
 	rep.Samples = len(w.samples)
-	for _, k := range views[0] {
+	for _, k := range views[0].Kernels {
 		rep.Holders = append(rep.Holders, fmt.Sprintf("%s: holder %s epoch %d live %v", k.ID, chaos.ShortID(k.Holder), k.Epoch, k.Live))
 	}
 	for _, a := range r.agents {
