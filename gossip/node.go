@@ -452,6 +452,17 @@ func (n *Node) AddPeer(ai peer.AddrInfo) {
 	}
 }
 
+// TopicPeers returns the peers known to be subscribed to topic (a short
+// name): those a publication on it goes to directly. A connected peer is
+// not among them until its subscription announcement has arrived.
+func (n *Node) TopicPeers(topic string) []peer.ID {
+	t, ok := n.topics[topic]
+	if !ok {
+		return nil
+	}
+	return t.ListPeers()
+}
+
 // Peers returns the peers the node is connected to now.
 func (n *Node) Peers() []peer.ID { return n.h.Network().Peers() }
 

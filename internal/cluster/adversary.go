@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,11 +69,19 @@ func (c *Cluster) NewAdversary(k int) *Adversary {
 		c.t.Fatalf("cluster: adversary: %v", err)
 	}
 	c.t.Cleanup(func() { _ = n.Close() })
-	c.Eventually(formTimeout(len(live)), "adversary connected to every agent", func() error {
+	// A forged publication goes only to the peers the adversary knows
+	// subscribe (agents refuse it and do not relay it): wait until every
+	// agent's subscriptions have arrived, not just its connection.
+	c.Eventually(formTimeout(len(live)), "adversary connected to every agent and knows its topics", func() error {
 		for _, l := range live {
 			p, _ := peer.Decode(l.ID())
 			if !n.Connected(p) {
 				return fmt.Errorf("not connected to %s", l.Name())
+			}
+			for _, topic := range topics {
+				if !slices.Contains(n.TopicPeers(topic), p) {
+					return fmt.Errorf("%s's subscription to %s not yet known", l.Name(), topic)
+				}
 			}
 		}
 		return nil
