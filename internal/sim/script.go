@@ -280,7 +280,7 @@ func (s *Script) cluster(d *datadriven.TestData) string {
 	if s.c != nil {
 		d.Fatalf(s.t, "cluster: already started")
 	}
-	opts := cluster.Options{Seed: 1}
+	opts := cluster.Options{Seed: 1, Real: s.real}
 	var yaml strings.Builder
 	var latencies []string
 	loss := 0.0
