@@ -169,45 +169,41 @@ func (s *Syncer) exchange(ctx context.Context, p peer.ID, full bool) {
 		}
 		return
 	}
-	stop := abortOnDone(ctx, st)
-	defer stop()
-	_ = st.SetDeadline(time.Now().Add(Timeout))
 	var before crdt.HLC
 	if !full && s.cfg.Cutoff != nil {
 		before = s.cfg.Cutoff()
 	}
-	stats, err := Initiate(st, s.st, before)
-	end(st, err)
+	stats, err := within(ctx, st, func(rw io.ReadWriter) (Stats, error) { return Initiate(rw, s.st, before) })
 	s.done("initiated", p, stats, err)
 }
 
-// abortOnDone resets st when ctx ends, until the returned stop is called.
-// Reset, not Close: libp2p's Close of a stream whose protocol reply has
-// not arrived yet waits for it, and pushes the read deadline out to do so,
-// which would hold a Read that ctx was meant to end (a key exchange with
-// a cut-off peer ran past its timeout by seconds in the simulated cluster
-// scenario claim-with-silent-peer).
-func abortOnDone(ctx context.Context, st Stream) (stop func() bool) {
-	return context.AfterFunc(ctx, func() { _ = st.Reset() })
-}
-
-// end closes st after an exchange that succeeded, and resets it after
-// one that failed (the peer may never answer a close).
-func end(st Stream, err error) {
+// within runs f on st until ctx ends: st's deadline is ctx's, and when
+// ctx ends st is reset, not closed (libp2p's Close of a stream whose
+// protocol reply has not arrived yet waits for it and pushes the read
+// deadline out to do so, which held a key exchange with a cut-off peer
+// seconds past its timeout in the simulated scenario
+// claim-with-silent-peer). Afterwards st is closed if f succeeded, and
+// reset if it failed (the peer may never answer a close).
+func within(ctx context.Context, st Stream, f func(io.ReadWriter) (Stats, error)) (Stats, error) {
+	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
+	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(dl)
+	}
+	stats, err := f(st)
 	if err != nil {
 		_ = st.Reset()
-		return
+	} else {
+		_ = st.Close()
 	}
-	_ = st.Close()
+	return stats, err
 }
 
-// serve answers an exchange a peer started.
+// serve answers an exchange a peer started, within Timeout.
 func (s *Syncer) serve(ctx context.Context, st Stream, answer func(io.ReadWriter, State) (Stats, error)) {
-	stop := abortOnDone(ctx, st)
-	defer stop()
-	_ = st.SetDeadline(time.Now().Add(Timeout))
-	stats, err := answer(st, s.st)
-	end(st, err)
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	stats, err := within(ctx, st, func(rw io.ReadWriter) (Stats, error) { return answer(rw, s.st) })
 	s.done("answered", st.Peer(), stats, err)
 }
 
@@ -218,13 +214,7 @@ func (s *Syncer) PushKey(ctx context.Context, p peer.ID, key string) error {
 	if err != nil {
 		return err
 	}
-	stop := abortOnDone(ctx, st)
-	defer stop()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = st.SetDeadline(dl)
-	}
-	stats, err := PushKey(st, s.st, key)
-	end(st, err)
+	stats, err := within(ctx, st, func(rw io.ReadWriter) (Stats, error) { return PushKey(rw, s.st, key) })
 	s.done("key exchange", p, stats, err)
 	return err
 }
