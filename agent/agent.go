@@ -8,6 +8,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -81,6 +82,7 @@ type Agent struct {
 	mon     *membership.Monitor
 	sync    *antientropy.Syncer
 	leases  *lease.Holder
+	owners  *owners
 	events  *leaseEvents
 	lag     *obs.LagProbe
 	metrics *obs.Server // nil without metrics_addr
@@ -155,6 +157,14 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.store = a.rep.Store()
 	a.leases = lease.NewHolder(a.self)
+	st := a.store
+	saved, _ := st.Meta(ownersMeta)
+	a.owners = newOwners(saved, func(by map[string]owner) {
+		b, _ := json.Marshal(by) // strings and numbers: cannot fail
+		if err := st.SetMeta(ownersMeta, b); err != nil {
+			a.log.Warn("saving lease owners", "err", err)
+		}
+	})
 	a.mon = membership.NewMonitor(membership.MonitorConfig{
 		Self: a.self, Heartbeat: a.cfg.Heartbeat, Detector: a.cfg.Membership(), Region: a.cfg.Region, Version: Version,
 	}, func(d crdt.Delta) error { _, _, err := a.write(d); return err }, a.clock, a.log)
@@ -236,10 +246,22 @@ func limitsOf(c config.Config) replica.Limits {
 }
 
 // Close stops the agent's loops and its network, publishes what is queued
-// and flushes its state, and waits for all of it. It is idempotent.
-func (a *Agent) Close() error {
+// and flushes its state, and waits for all of it. It releases the leases
+// the agent holds first: a graceful stop frees its kernels at once, where
+// a crash leaves them held until they run out. It is idempotent.
+func (a *Agent) Close() error { return a.close(true) }
+
+// Crash stops the agent as Close does, except that it leaves its leases
+// held, as a crash would (tests and the simulated cluster: a restart then
+// resumes them).
+func (a *Agent) Crash() error { return a.close(false) }
+
+func (a *Agent) close(release bool) error {
 	var err error
 	a.closeOnce.Do(func() {
+		if release && a.node != nil {
+			a.releaseAll() // while writes are still taken and published
+		}
 		close(a.closed)
 		if a.cancel != nil {
 			a.cancel()

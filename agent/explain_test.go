@@ -44,11 +44,11 @@ func TestExplainRegisterAndKernel(t *testing.T) {
 		t.Fatalf("superseded = %+v; want a's add, lost to a later clock", x.Superseded)
 	}
 
-	res, err := a.KernelClaim(ctx, "gpu", rpc.KernelClaim{TTLMillis: 60_000})
+	res, err := a.KernelClaim(ctx, "gpu", rpc.KernelClaim{Keep: true, TTLMillis: 60_000})
 	if err != nil || !res.Granted {
 		t.Fatalf("claim: %+v %v", res, err)
 	}
-	if _, err := a.KernelRelease(ctx, "gpu"); err != nil {
+	if _, err := a.KernelRelease(ctx, "gpu", rpc.KernelRelease{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "b sees the release", func() error {
@@ -57,7 +57,7 @@ func TestExplainRegisterAndKernel(t *testing.T) {
 		}
 		return nil
 	})
-	if res, err := b.KernelClaim(ctx, "gpu", rpc.KernelClaim{TTLMillis: 60_000}); err != nil || !res.Granted || res.Kernel.Epoch != 2 {
+	if res, err := b.KernelClaim(ctx, "gpu", rpc.KernelClaim{Keep: true, TTLMillis: 60_000}); err != nil || !res.Granted || res.Kernel.Epoch != 2 {
 		t.Fatalf("b's claim: %+v %v", res, err)
 	}
 	if _, err := b.KernelRenew(ctx, "gpu", rpc.KernelRenew{TTLMillis: 120_000}); err != nil {

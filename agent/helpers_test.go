@@ -111,8 +111,10 @@ func sameState(agents []*Agent, prefix string) error {
 
 func TestKernelRenewReleaseAndDenial(t *testing.T) {
 	ctx := context.Background()
-	as := startCluster(t, 3, func(c *config.Config) { c.Settle = 100 * time.Millisecond; c.MaxSkew = 200 * time.Millisecond })
-	res, err := as[0].KernelClaim(ctx, "jup", rpc.KernelClaim{TTLMillis: 800, Job: "nb1"})
+	as := startCluster(t, 3, func(c *config.Config) {
+		c.Settle, c.MaxSkew, c.LeaseMargin = 100*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+	})
+	res, err := as[0].KernelClaim(ctx, "jup", rpc.KernelClaim{Keep: true, TTLMillis: 800, Job: "nb1"})
 	if err != nil || !res.Granted || res.Kernel.Epoch != 1 {
 		t.Fatalf("claim: %+v %v", res, err)
 	}
@@ -122,7 +124,7 @@ func TestKernelRenewReleaseAndDenial(t *testing.T) {
 		}
 		return nil
 	})
-	res, err = as[1].KernelClaim(ctx, "jup", rpc.KernelClaim{})
+	res, err = as[1].KernelClaim(ctx, "jup", rpc.KernelClaim{Keep: true})
 	if err != nil || res.Granted || res.Kernel.Holder != as[0].ID() {
 		t.Fatalf("claim of a held kernel: %+v %v; want denied naming %s", res, err, as[0].ID())
 	}
@@ -133,7 +135,7 @@ func TestKernelRenewReleaseAndDenial(t *testing.T) {
 	if err != nil || !k.Live || time.Until(k.Expires) < 50*time.Second {
 		t.Fatalf("renew: %+v %v", k, err)
 	}
-	if _, err := as[0].KernelRelease(ctx, "jup"); err != nil {
+	if _, err := as[0].KernelRelease(ctx, "jup", rpc.KernelRelease{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "release visible", func() error {
@@ -160,7 +162,7 @@ func TestKernelRenewReleaseAndDenial(t *testing.T) {
 		}
 		return nil
 	})
-	res, err = as[2].KernelClaim(ctx, "jup", rpc.KernelClaim{TTLMillis: 300})
+	res, err = as[2].KernelClaim(ctx, "jup", rpc.KernelClaim{Keep: true, TTLMillis: 300})
 	if err != nil || !res.Granted || res.Kernel.Epoch != 2 {
 		t.Fatalf("claim after release: %+v %v", res, err)
 	}
@@ -188,7 +190,7 @@ func TestKernelRenewReleaseAndDenial(t *testing.T) {
 	// margin another node takes the kernel at the next epoch.
 	as[2].Close()
 	eventually(t, 5*time.Second, "expired lease can be claimed", func() error {
-		res, err := as[1].KernelClaim(ctx, "jup", rpc.KernelClaim{})
+		res, err := as[1].KernelClaim(ctx, "jup", rpc.KernelClaim{Keep: true})
 		if err != nil || !res.Granted {
 			return fmt.Errorf("%+v %v", res, err)
 		}

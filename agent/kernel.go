@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,12 +30,19 @@ func (a *Agent) settleWindow() time.Duration {
 	return lease.SettleWindow(a.cfg.Settle, p99, a.cfg.SettleMin, a.cfg.SettleMax)
 }
 
+// leaseTTL is the TTL a claim or renewal of ms asks for (0: lease_ttl). A
+// TTL below the settle bound plus lease_margin is refused: the claim could
+// be granted with no time left to use it.
 func (a *Agent) leaseTTL(ms int64) (int64, error) {
 	if ms < 0 {
 		return 0, rpc.BadRequest("ttl must not be negative")
 	}
 	if ms == 0 {
 		return a.cfg.LeaseTTL.Milliseconds(), nil
+	}
+	if floor := a.cfg.MinLeaseTTL(); ms < floor.Milliseconds() {
+		return 0, rpc.BadRequest("ttl %v is below the minimum lease TTL %v (settle bound %v + lease_margin %v)",
+			time.Duration(ms)*time.Millisecond, floor, a.cfg.SettleBound(), a.cfg.LeaseMargin)
 	}
 	return ms, nil
 }
@@ -57,7 +65,19 @@ func (a *Agent) leaseTTL(ms int64) (int64, error) {
 // no connection to (a cluster larger than max_peers), as it alone did
 // before; a peer that does not answer within settle_max (or a third of the
 // TTL, if less) is left out, as a partitioned one is.
+//
+// A one-shot claim (this method) is the agent's: with req.Keep the agent
+// renews it every ttl/3 until it is released, without it the lease runs out
+// after its TTL unless renewed. A one-shot claim of a kernel that a
+// one-shot claim of this agent holds renews it; one that a session holds
+// is denied. With req.WaitMillis the claim waits its turn (see wait).
 func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim) (rpc.ClaimResult, error) {
+	return a.claimWaiting(ctx, id, req, owner{Keep: req.Keep}, nil)
+}
+
+// claimWaiting claims id for w, waiting up to req.WaitMillis for it while
+// another claimant holds it; waiting is called once if it must wait.
+func (a *Agent) claimWaiting(ctx context.Context, id string, req rpc.KernelClaim, w owner, waiting func(rpc.Kernel) error) (rpc.ClaimResult, error) {
 	if err := badName("kernel id", id); err != nil {
 		return rpc.ClaimResult{}, err
 	}
@@ -65,19 +85,39 @@ func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim)
 	if err != nil {
 		return rpc.ClaimResult{}, err
 	}
+	if req.WaitMillis < 0 {
+		return rpc.ClaimResult{}, rpc.BadRequest("wait must not be negative")
+	}
+	if req.WaitMillis == 0 {
+		return a.claim(ctx, id, req.Job, ttl, w)
+	}
+	return a.wait(ctx, id, req, ttl, w, waiting)
+}
+
+// claim runs one claim of id for w (see KernelClaim).
+func (a *Agent) claim(ctx context.Context, id, job string, ttl int64, w owner) (rpc.ClaimResult, error) {
 	key := crdt.KernelKey(id)
 	settle := a.settleWindow()
 	decide := func(l crdt.Lease) lease.Decision {
 		return lease.Decide(l, a.self, a.nowMS(), a.cfg.MaxSkew.Milliseconds(), settle.Milliseconds())
 	}
-	var claim crdt.Delta
+	var (
+		claim crdt.Delta
+		err   error
+	)
 	for {
 		l := a.lease(key)
 		dec := decide(l)
+		if dec.Action == lease.Renew && !a.owners.mayUse(l, w.Session) {
+			// Held by another session of this agent, or claimed by one
+			// that is still settling: another claimant, on this host.
+			dec = lease.Decision{Action: lease.Deny}
+		}
 		switch dec.Action {
 		case lease.Renew:
 			k, err := a.renew(l, ttl)
-			a.leases.Track(a.lease(key), ttl, a.nowMS()) // held before a restart, or by a lost claim race
+			// Held before a restart, or by a lost claim race.
+			a.leases.Track(a.lease(key), ttl, a.nowMS(), w.Session == "" && w.Keep)
 			return rpc.ClaimResult{Granted: err == nil, Kernel: k}, err
 		case lease.Deny:
 			// If that claim is younger than a settle window, a claim with a
@@ -92,12 +132,16 @@ func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim)
 			a.claimDenied(l)
 			return rpc.ClaimResult{Kernel: a.kernelView(l, a.nowMS())}, nil
 		}
-		claim, _, err = a.writeIf(crdt.Delta{Key: key, Op: crdt.OpClaim, Epoch: dec.Epoch, Expiry: a.nowMS() + ttl, Value: []byte(req.Job)},
+		w.Epoch = dec.Epoch
+		claim, _, err = a.writeIf(crdt.Delta{Key: key, Op: crdt.OpClaim, Epoch: dec.Epoch, Expiry: a.nowMS() + ttl, Value: []byte(job)},
 			func(cur crdt.Entry) error {
 				if cur.Key == "" {
 					cur.Key = key
 				}
 				if again := decide(crdt.Resolve(cur)); again.Action != lease.Claim || again.Epoch != dec.Epoch {
+					return errClaimRaced
+				}
+				if _, ok := a.owners.claim(key, w); !ok {
 					return errClaimRaced
 				}
 				return nil
@@ -108,20 +152,38 @@ func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim)
 		// A record arrived between our look and our write: look again.
 	}
 	if err != nil {
+		a.owners.drop(key, w.Epoch)
 		return rpc.ClaimResult{}, err
 	}
 	if err := a.sleep(ctx, settle); err != nil {
+		a.abandon(key, claim)
 		return rpc.ClaimResult{}, err
 	}
 	a.exchangeKey(ctx, key, ttl)
 	l := a.lease(key)
 	won := l.Granted == claim.Stamp
+	if won && ctx.Err() != nil {
+		a.abandon(key, claim) // the claimant has gone: nobody would use or release it
+		return rpc.ClaimResult{}, ctx.Err()
+	}
 	if won {
-		a.emit(a.leases.Granted(l, ttl, a.nowMS()))
+		a.emit(a.leases.Granted(l, ttl, a.nowMS(), w.Session == "" && w.Keep))
 	} else {
+		a.owners.drop(key, w.Epoch)
 		a.claimDenied(l)
 	}
 	return rpc.ClaimResult{Granted: won, Kernel: a.kernelView(l, a.nowMS())}, nil
+}
+
+// abandon gives up claim, whose claimant went away while it settled:
+// released if it won, forgotten if not.
+func (a *Agent) abandon(key string, claim crdt.Delta) {
+	defer a.owners.drop(key, claim.Epoch)
+	if l := a.lease(key); l.Granted == claim.Stamp && !l.Released {
+		if _, _, err := a.write(crdt.Delta{Key: key, Op: crdt.OpRelease, Epoch: claim.Epoch}); err != nil {
+			a.log.Warn("release of an abandoned claim", "kernel", crdt.LastSegment(key), "err", err)
+		}
+	}
 }
 
 // errClaimRaced: the kernel changed between a claim's decision and its
@@ -167,22 +229,30 @@ func (a *Agent) KernelRenew(_ context.Context, id string, req rpc.KernelRenew) (
 	}
 	key := crdt.KernelKey(id)
 	l := a.lease(key)
-	if l.Holder != a.self || !l.Live(a.nowMS()) {
-		return rpc.Kernel{}, a.notHolder(id, l)
+	if l.Holder != a.self || !l.Live(a.nowMS()) || !a.owners.mayUse(l, req.Session) {
+		return rpc.Kernel{}, a.notOwner(id, l, req.Session)
 	}
 	k, err := a.renew(l, ttl)
 	if err == nil {
-		a.leases.Renewed(key, a.lease(key), ttl, a.nowMS())
+		a.emit(a.leases.Renewed(key, a.lease(key), ttl, a.nowMS()))
 	}
 	return k, err
 }
 
-// KernelRelease implements rpc.API.
-func (a *Agent) KernelRelease(_ context.Context, id string) (rpc.Kernel, error) {
+// KernelRelease implements rpc.API: the release of a session's lease or a
+// one-shot claim's, or an operator's forced release (see forceRelease).
+func (a *Agent) KernelRelease(ctx context.Context, id string, req rpc.KernelRelease) (rpc.Kernel, error) {
 	if err := badName("kernel id", id); err != nil {
 		return rpc.Kernel{}, err
 	}
-	return a.release(a.lease(crdt.KernelKey(id)))
+	if req.Force {
+		return a.forceRelease(ctx, id, req.Reason)
+	}
+	l := a.lease(crdt.KernelKey(id))
+	if l.Holder == a.self && !a.owners.mayUse(l, req.Session) {
+		return rpc.Kernel{}, a.notOwner(id, l, req.Session)
+	}
+	return a.release(l)
 }
 
 // release writes the release of l, a lease of this node.
@@ -194,15 +264,64 @@ func (a *Agent) release(l crdt.Lease) (rpc.Kernel, error) {
 	if _, _, err := a.write(crdt.Delta{Key: l.Kernel, Op: crdt.OpRelease, Epoch: l.Epoch}); err != nil {
 		return rpc.Kernel{}, err
 	}
+	a.owners.drop(l.Kernel, l.Epoch)
 	l = a.lease(l.Kernel)
 	a.emit(a.leases.Released(l))
 	return a.kernelView(l, a.nowMS()), nil
+}
+
+// forceRelease frees kernel id whoever holds it: an operator's way out of
+// a holder that is dead or stuck. It claims the next epoch at once, without
+// waiting for the holder's lease to run out (the highest epoch wins, so the
+// holder's agent reports "lost" as soon as the claim reaches it), and
+// releases that claim. The claim's job records who forced it, when (its
+// stamp) and which epoch it took away. A claim of the same epoch by a
+// waiter may win over it; the kernel is then that claimant's, as it
+// should be.
+func (a *Agent) forceRelease(ctx context.Context, id, reason string) (rpc.Kernel, error) {
+	key := crdt.KernelKey(id)
+	l := a.lease(key)
+	now := a.nowMS()
+	if l.Holder == "" || l.Released {
+		return a.kernelView(l, now), nil // free already
+	}
+	job := fmt.Sprintf("forced release of epoch %d (held by %s) by %s", l.Epoch, l.Holder, a.self)
+	if reason != "" {
+		job += ": " + reason
+	}
+	if len(job) > a.cfg.MaxValueBytes {
+		return rpc.Kernel{}, rpc.BadRequest("reason is too long: the record would be %d bytes, max_value_bytes is %d", len(job), a.cfg.MaxValueBytes)
+	}
+	epoch := l.MaxEpoch + 1
+	if _, _, err := a.write(crdt.Delta{Key: key, Op: crdt.OpClaim, Epoch: epoch, Expiry: now + a.cfg.MinLeaseTTL().Milliseconds(), Value: []byte(job)}); err != nil {
+		return rpc.Kernel{}, err
+	}
+	if _, _, err := a.write(crdt.Delta{Key: key, Op: crdt.OpRelease, Epoch: epoch}); err != nil {
+		return rpc.Kernel{}, err
+	}
+	a.log.Warn("kernel released by force", "kernel", id, "epoch", l.Epoch, "holder", shortID(l.Holder), "reason", reason)
+	a.exchangeKey(ctx, key, a.cfg.MinLeaseTTL().Milliseconds())
+	return a.kernelView(a.lease(key), a.nowMS()), nil
 }
 
 // claimDenied counts and logs a claim of this agent that another won.
 func (a *Agent) claimDenied(l crdt.Lease) {
 	a.denied.Add(1)
 	a.log.Info("kernel claim denied", "kernel", crdt.LastSegment(l.Kernel), "epoch", l.Epoch, "holder", shortID(l.Holder))
+}
+
+// notOwner is the error for a renewal or release by session (a one-shot
+// claim's if "") of a lease it does not hold.
+func (a *Agent) notOwner(id string, l crdt.Lease, session string) error {
+	if l.Holder == a.self && l.Live(a.nowMS()) {
+		if w, ok := a.owners.get(l.Kernel, l.Epoch); ok && w.Session != session {
+			if w.Session == "" {
+				return rpc.Denied("kernel %s is held by a one-shot claim of this node (epoch %d), not by session %s", id, l.Epoch, session)
+			}
+			return rpc.Denied("kernel %s is held by session %s of this node (epoch %d)", id, w.Session, l.Epoch)
+		}
+	}
+	return a.notHolder(id, l)
 }
 
 func (a *Agent) notHolder(id string, l crdt.Lease) error {
@@ -241,8 +360,35 @@ func (a *Agent) resumeLeases() {
 		ls = append(ls, crdt.Resolve(e))
 	}
 	now := a.nowMS()
-	for _, l := range a.leases.Resume(ls, now) {
+	var sessions []crdt.Lease
+	keep := func(l crdt.Lease) bool {
+		w, ok := a.owners.get(l.Kernel, l.Epoch)
+		if ok && w.Session != "" {
+			sessions = append(sessions, l)
+		}
+		return ok && w.Keep
+	}
+	for _, l := range a.leases.Resume(ls, now, keep) {
 		a.log.Info("resuming lease held before restart", "kernel", crdt.LastSegment(l.Kernel), "epoch", l.Epoch, "live", l.Live(now))
+	}
+	// A session's client lost its stream with the agent: free its kernel.
+	for _, l := range sessions {
+		if _, err := a.release(l); err != nil {
+			a.log.Warn("release of a session's lease after restart", "kernel", crdt.LastSegment(l.Kernel), "err", err)
+		}
+	}
+}
+
+// releaseAll releases every lease this agent holds: a graceful stop. A
+// released lease is free everywhere within one gossip round; one left to
+// expire would keep its kernel held for up to its TTL.
+func (a *Agent) releaseAll() {
+	for _, l := range a.leases.Leases() {
+		if cur := a.lease(l.Kernel); cur.Holder == a.self && cur.Epoch == l.Epoch && !cur.Released {
+			if _, err := a.release(cur); err != nil {
+				a.log.Warn("release on stop", "kernel", crdt.LastSegment(l.Kernel), "err", err)
+			}
+		}
 	}
 }
 
@@ -272,6 +418,11 @@ func (a *Agent) stepLeases() {
 	st := a.leases.Step(a.nowMS(), a.lease, a.mon.Partitioned(), a.cfg.SelfFence)
 	for _, ev := range st.Events {
 		a.emit(ev)
+	}
+	for _, ev := range st.Events {
+		if ev.Kind == lease.Lost || ev.Kind == lease.Expired || ev.Kind == lease.Released {
+			a.owners.dropUpTo(ev.Lease.Kernel, ev.Lease.Epoch)
+		}
 	}
 	for _, l := range st.Release {
 		if _, err := a.release(l); err != nil {

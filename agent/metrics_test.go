@@ -111,7 +111,7 @@ func TestMetrics(t *testing.T) {
 	if _, err := a.BlacklistAdd(ctx, "fraud", "u1", rpc.BlacklistAdd{}); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := a.KernelClaim(ctx, "k0", rpc.KernelClaim{}); err != nil || !r.Granted {
+	if r, err := a.KernelClaim(ctx, "k0", rpc.KernelClaim{Keep: true}); err != nil || !r.Granted {
 		t.Fatalf("claim on a: %+v, %v", r, err)
 	}
 	eventually(t, 10*time.Second, "b sees a's lease", func() error {
@@ -120,7 +120,7 @@ func TestMetrics(t *testing.T) {
 		}
 		return nil
 	})
-	if r, err := b.KernelClaim(ctx, "k0", rpc.KernelClaim{}); err != nil || r.Granted {
+	if r, err := b.KernelClaim(ctx, "k0", rpc.KernelClaim{Keep: true}); err != nil || r.Granted {
 		t.Fatalf("claim on b: %+v, %v; want denied", r, err)
 	}
 

@@ -28,7 +28,7 @@ func TestReadsCarryOriginAndStaleness(t *testing.T) {
 	if _, err := a.TaskAssign(ctx, "t1", rpc.TaskAssign{}); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := a.KernelClaim(ctx, "gpu", rpc.KernelClaim{TTLMillis: 60_000}); err != nil || !res.Granted {
+	if res, err := a.KernelClaim(ctx, "gpu", rpc.KernelClaim{Keep: true, TTLMillis: 60_000}); err != nil || !res.Granted {
 		t.Fatalf("claim: %+v %v", res, err)
 	}
 	origins := func() (map[string]rpc.Origin, error) {

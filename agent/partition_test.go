@@ -114,7 +114,7 @@ func TestPartitionedLeasesResolveAfterHeal(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r, err := l.as[i].KernelClaim(ctx, "k", rpc.KernelClaim{TTLMillis: 60_000})
+				r, err := l.as[i].KernelClaim(ctx, "k", rpc.KernelClaim{Keep: true, TTLMillis: 60_000})
 				if err != nil {
 					t.Error(err)
 				}
@@ -176,7 +176,7 @@ func TestPartitionedLeasesResolveAfterHeal(t *testing.T) {
 		stop()
 		for _, a := range l.as {
 			if a.ID() == holder {
-				if _, err := a.KernelRelease(ctx, "k"); err != nil {
+				if _, err := a.KernelRelease(ctx, "k", rpc.KernelRelease{}); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -52,12 +52,12 @@ func TestRestartServesStateResumesLeasesNeverReusesStamps(t *testing.T) {
 	if err := a.BlacklistRemove(ctx, "l", "u2"); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := a.KernelClaim(ctx, "k", rpc.KernelClaim{TTLMillis: 3000}); err != nil || !r.Granted {
+	if r, err := a.KernelClaim(ctx, "k", rpc.KernelClaim{Keep: true, TTLMillis: 3000}); err != nil || !r.Granted {
 		t.Fatalf("claim: %+v %v", r, err)
 	}
 	before := maxStamp(a)
 	id := a.ID()
-	a.Close()
+	a.Crash() // a graceful stop would release the lease
 
 	b := startAlone(t, cfg, Options{})
 	if b.ID() != id {

@@ -59,7 +59,7 @@ func TestIsolatedHolderIsSuspectAndSelfFences(t *testing.T) {
 			})
 			holder := l.as[0]
 			events := watchLeases(t, holder, "kernel/")
-			if r, err := holder.KernelClaim(ctx, "k", rpc.KernelClaim{TTLMillis: 600}); err != nil || !r.Granted {
+			if r, err := holder.KernelClaim(ctx, "k", rpc.KernelClaim{Keep: true, TTLMillis: 600}); err != nil || !r.Granted {
 				t.Fatalf("claim: %+v %v", r, err)
 			}
 			waitLease(t, events, rpc.LeaseGranted)

@@ -102,7 +102,7 @@ func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 	oldTask := signedWinner(t, a1, "task/t1")
 	_, err = a1.TaskUpdate(ctx, "t1", rpc.TaskUpdate{State: "done", Result: "ok"})
 	mustDo(err)
-	res, err := a0.KernelClaim(ctx, "k", rpc.KernelClaim{TTLMillis: 120_000})
+	res, err := a0.KernelClaim(ctx, "k", rpc.KernelClaim{Keep: true, TTLMillis: 120_000})
 	if err != nil || !res.Granted {
 		t.Fatalf("claim: %+v %v", res, err)
 	}

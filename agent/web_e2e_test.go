@@ -86,7 +86,7 @@ func TestStatusPageBrowser(t *testing.T) {
 	start := time.Now()
 	agents := startCluster(t, 3, func(c *config.Config) { c.MetricsAddr = "127.0.0.1:0" })
 	ctx := context.Background()
-	if r, err := agents[1].KernelClaim(ctx, "jupyter-0", rpc.KernelClaim{Job: "notebook-1"}); err != nil || !r.Granted {
+	if r, err := agents[1].KernelClaim(ctx, "jupyter-0", rpc.KernelClaim{Keep: true, Job: "notebook-1"}); err != nil || !r.Granted {
 		t.Fatalf("claim: %+v, %v", r, err)
 	}
 	for i, a := range agents {

@@ -51,7 +51,7 @@ func TestStatusJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if r, err := a.KernelClaim(ctx, "k0", rpc.KernelClaim{Job: "j1"}); err != nil || !r.Granted {
+	if r, err := a.KernelClaim(ctx, "k0", rpc.KernelClaim{Keep: true, Job: "j1"}); err != nil || !r.Granted {
 		t.Fatalf("claim: %+v, %v", r, err)
 	}
 	base := "http://" + a.MetricsAddr()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -316,10 +317,12 @@ func newClient(c *cli.Context, socket string) (*rpc.Client, error) {
 // ArgsUsage string.
 func argSpec(usage string) (req, opt int) {
 	for _, f := range strings.Fields(usage) {
-		switch f[0] {
-		case '<':
+		switch {
+		case f[0] == '<':
 			req++
-		case '[':
+		case strings.HasSuffix(f, "...]"):
+			opt = math.MaxInt - req // any number
+		case f[0] == '[':
 			opt++
 		}
 	}

@@ -29,6 +29,7 @@ func commands() []*cli.Command {
 		blCommand(),
 		taskCommand(),
 		kernelCommand(),
+		lockCommand(),
 		explainCommand(),
 		{
 			Name:      "watch",
@@ -338,12 +339,20 @@ fencing token the resource can check.`,
 				Name:      "claim",
 				Usage:     "claim a kernel's lease; exit 3 naming the holder if another node has it",
 				ArgsUsage: "<id>",
+				Description: `A one-shot claim: the lease belongs to the agent, not to this command, and
+runs out after --ttl unless renewed ("kernel renew") or, with --keep, the agent
+renews it every ttl/3 until "kernel release". A program that needs the kernel
+while it runs should hold it with "rumor lock" (or the API's session stream):
+its lease is released when it exits and runs out if it hangs or dies.
+With --wait the claim queues while another claimant holds the kernel.`,
 				Flags: []cli.Flag{
 					&cli.DurationFlag{Name: "ttl", Usage: "lease length, e.g. 30s", DefaultText: "the agent's"},
 					&cli.StringFlag{Name: "job", Usage: "what the lease is for, shown to others"},
+					&cli.BoolFlag{Name: "keep", Usage: "have the agent renew the lease until it is released"},
+					&cli.DurationFlag{Name: "wait", Usage: "how long to wait for the kernel, queued in turn (0: do not wait)"},
 					outputFlag(),
 				},
-				Action: action(false, cmdKernelClaim),
+				Action: action(true, cmdKernelClaim), // --timeout applies to it, plus --wait
 			},
 			{
 				Name:      "renew",
@@ -367,11 +376,24 @@ fencing token the resource can check.`,
 			},
 			{
 				Name:      "release",
-				Usage:     "give up a lease this node holds",
+				Usage:     "give up a lease this node holds (a one-shot claim's), or free a kernel by force",
 				ArgsUsage: "<id>",
-				Flags:     []cli.Flag{outputFlag()},
+				Description: `Releases the lease a one-shot claim of this node holds. A session's lease
+(rumor lock) is released by its own client. With --force, frees the kernel
+whoever holds it, for a holder that is dead or stuck: the agent claims the
+next epoch at once and releases it; the holder's agent reports lease:lost and
+its rumor lock stops its command. The record (kernel who -o json, explain)
+says who forced it, when, and which epoch.`,
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "force", Usage: "free the kernel whoever holds it"},
+					&cli.StringFlag{Name: "reason", Usage: "why, recorded with a forced release"},
+					outputFlag(),
+				},
 				Action: action(false, func(ctx context.Context, k *call) error {
-					kn, err := k.client.KernelRelease(ctx, k.args[0])
+					if k.c.IsSet("reason") && !k.c.Bool("force") {
+						return usagef(k.c, "--reason goes with --force")
+					}
+					kn, err := k.client.KernelRelease(ctx, k.args[0], rpc.KernelRelease{Force: k.c.Bool("force"), Reason: k.c.String("reason")})
 					if err != nil {
 						return err
 					}
@@ -441,7 +463,16 @@ func cmdKernelClaim(ctx context.Context, k *call) error {
 	if err != nil {
 		return err
 	}
-	res, err := k.client.KernelClaim(ctx, k.args[0], rpc.KernelClaim{TTLMillis: ms, Job: k.c.String("job")})
+	wait := k.c.Duration("wait")
+	if wait < 0 {
+		return usagef(k.c, "--wait must not be negative, got %v", wait)
+	}
+	if t := k.c.Duration("timeout"); t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t+wait)
+		defer cancel()
+	}
+	res, err := k.client.KernelClaim(ctx, k.args[0], rpc.KernelClaim{TTLMillis: ms, Job: k.c.String("job"), Keep: k.c.Bool("keep"), WaitMillis: wait.Milliseconds()})
 	if err != nil {
 		return err
 	}

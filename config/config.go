@@ -79,6 +79,12 @@ type Config struct {
 	SelfFence bool `yaml:"self_fence"`
 	// LeaseTTL is the default kernel lease TTL.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// LeaseMargin is how long before a lease's end, on its own monotonic
+	// clock, a session's client stops using the kernel (rumor lock
+	// signals its command by then). A TTL below the settle bound (settle,
+	// or settle_max when settle is derived) plus this margin is refused:
+	// it could be granted with no time left to use it.
+	LeaseMargin time.Duration `yaml:"lease_margin"`
 	// Settle fixes the kernel claim settle window; 0 derives it from the
 	// measured gossip delay (3 x p99, within SettleMin..SettleMax).
 	Settle    time.Duration `yaml:"settle"`
@@ -150,6 +156,7 @@ func DefaultConfig() Config {
 		SuspectAfter:        3 * time.Second,
 		DeadAfter:           4 * time.Second,
 		LeaseTTL:            30 * time.Second,
+		LeaseMargin:         500 * time.Millisecond,
 		SettleMin:           50 * time.Millisecond,
 		SettleMax:           2 * time.Second,
 		MaxMessageBytes:     1 << 20,
@@ -214,6 +221,11 @@ func (c Config) Validate() error {
 	}
 	if c.Settle < 0 {
 		bad("settle", "must not be negative, got %v", c.Settle)
+	}
+	if c.LeaseMargin < 0 {
+		bad("lease_margin", "must not be negative, got %v", c.LeaseMargin)
+	} else if floor := c.MinLeaseTTL(); c.LeaseTTL > 0 && c.LeaseTTL < floor {
+		bad("lease_ttl", "%v is below the minimum lease TTL %v (settle bound %v + lease_margin %v)", c.LeaseTTL, floor, c.SettleBound(), c.LeaseMargin)
 	}
 	if c.MaxPeers < 0 {
 		bad("max_peers", "must not be negative (0: every known node), got %d", c.MaxPeers)
@@ -416,3 +428,16 @@ func LoadPSK(path string) (pnet.PSK, error) {
 	}
 	return psk, nil
 }
+
+// SettleBound is the longest settle window a claim can wait: settle if
+// fixed, else settle_max.
+func (c *Config) SettleBound() time.Duration {
+	if c.Settle > 0 {
+		return c.Settle
+	}
+	return c.SettleMax
+}
+
+// MinLeaseTTL is the shortest lease TTL the agent grants: the settle bound
+// plus lease_margin.
+func (c *Config) MinLeaseTTL() time.Duration { return c.SettleBound() + c.LeaseMargin }

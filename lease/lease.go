@@ -90,6 +90,10 @@ type held struct {
 	ttl     int64 // ms, the claim's length; renewals extend by the same
 	renewed int64 // wall ms of the last renewal (or the grant)
 	suspect bool  // a suspect event was sent for the current episode
+	// auto: Step renews the lease every ttl/3. Otherwise only its
+	// client's renewals keep it (a session's keepalives, kernel renew),
+	// and Step reports it expired when they stop.
+	auto bool
 }
 
 // Renewal is a renewal record a holder must write.
@@ -124,26 +128,37 @@ func NewHolder(self string) *Holder {
 }
 
 // Granted records l, just won by this node's claim of ttl ms, and returns
-// the event. The lease's life counts from its claim's stamp, not from now:
-// a claim judged late (a long settle window, a key exchange that waited
-// for a silent peer) is renewed at the next Step if a third of its TTL has
-// passed since it was made.
-func (h *Holder) Granted(l crdt.Lease, ttl, nowMS int64) Event {
+// the event; with auto, Step renews it every ttl/3. The lease's life counts
+// from its claim's stamp, not from now: a claim judged late (a long settle
+// window, a key exchange that waited for a silent peer) is renewed at the
+// next Step if a third of its TTL has passed since it was made.
+func (h *Holder) Granted(l crdt.Lease, ttl, nowMS int64, auto bool) Event {
 	h.mu.Lock()
-	h.held[l.Kernel] = &held{lease: l, ttl: ttl, renewed: min(l.Granted.HLC.WallMS(), nowMS)}
+	h.held[l.Kernel] = &held{lease: l, ttl: ttl, renewed: min(l.Granted.HLC.WallMS(), nowMS), auto: auto}
 	h.mu.Unlock()
 	return Event{Kind: Granted, Lease: l}
 }
 
-// Track makes sure l, a live lease of this node, is held and renewed every
-// ttl/3 (a claim of a kernel this node held already, maybe since before a
-// restart). A lease held already keeps its state.
-func (h *Holder) Track(l crdt.Lease, ttl, nowMS int64) {
+// Track makes sure l, a live lease of this node, is held (renewed every
+// ttl/3 if auto): a lease this node held already, maybe since before a
+// restart. A lease held already keeps its state.
+func (h *Holder) Track(l crdt.Lease, ttl, nowMS int64, auto bool) {
 	h.mu.Lock()
 	if _, ok := h.held[l.Kernel]; !ok {
-		h.held[l.Kernel] = &held{lease: l, ttl: ttl, renewed: nowMS}
+		h.held[l.Kernel] = &held{lease: l, ttl: ttl, renewed: nowMS, auto: auto}
 	}
 	h.mu.Unlock()
+}
+
+// Leases returns the leases this node holds, in key order.
+func (h *Holder) Leases() []crdt.Lease {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]crdt.Lease, 0, len(h.held))
+	for _, k := range slices.Sorted(maps.Keys(h.held)) {
+		out = append(out, h.held[k].lease)
+	}
+	return out
 }
 
 // Renewed records that this node renewed its lease on key, now l, with
@@ -166,10 +181,11 @@ func (h *Holder) Released(l crdt.Lease) Event {
 }
 
 // Resume takes back the leases this node held before a restart, from the
-// kernels' leases as resolved from its state: it renews them again, or,
-// if they ran out meanwhile, the next Step reports them expired. It
-// returns the leases it took back.
-func (h *Holder) Resume(ls []crdt.Lease, nowMS int64) []crdt.Lease {
+// kernels' leases as resolved from its state: it renews those auto says to
+// renew again, holds the others until they run out, and the next Step
+// reports any that ran out meanwhile expired. It returns the leases it
+// took back.
+func (h *Holder) Resume(ls []crdt.Lease, nowMS int64, auto func(crdt.Lease) bool) []crdt.Lease {
 	var out []crdt.Lease
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -181,7 +197,7 @@ func (h *Holder) Resume(ls []crdt.Lease, nowMS int64) []crdt.Lease {
 		if !l.Renewed.IsZero() {
 			from = l.Renewed.HLC.WallMS()
 		}
-		h.held[l.Kernel] = &held{lease: l, ttl: max(l.Expiry-from, 1), renewed: min(from, nowMS)}
+		h.held[l.Kernel] = &held{lease: l, ttl: max(l.Expiry-from, 1), renewed: min(from, nowMS), auto: auto(l)}
 		out = append(out, l)
 	}
 	return out
@@ -200,7 +216,8 @@ func (h *Holder) Held() int {
 // one past its expiry expired; those are forgotten. While partitioned
 // (cut off from more than half of the nodes recently seen) every lease
 // gets one suspect event per episode and, with selfFence, is to be
-// released at once. The others are due for renewal every ttl/3.
+// released at once. The others that renew automatically are due for
+// renewal every ttl/3.
 func (h *Holder) Step(nowMS int64, current func(key string) crdt.Lease, partitioned, selfFence bool) Step {
 	var st Step
 	h.mu.Lock()
@@ -234,7 +251,7 @@ func (h *Holder) Step(nowMS int64, current func(key string) crdt.Lease, partitio
 				continue
 			}
 		}
-		if nowMS-x.renewed >= x.ttl/3 {
+		if x.auto && nowMS-x.renewed >= x.ttl/3 {
 			st.Renew = append(st.Renew, Renewal{Kernel: key, Epoch: l.Epoch, Expiry: nowMS + x.ttl, TTL: x.ttl})
 		}
 	}

@@ -64,7 +64,7 @@ func kinds(evs []Event) []Kind {
 func TestHolderStep(t *testing.T) {
 	h := NewHolder(me)
 	l := leaseOf(me, 1, 1000, 4000)
-	if ev := h.Granted(l, 3000, 1000); ev.Kind != Granted || h.Held() != 1 {
+	if ev := h.Granted(l, 3000, 1000, true); ev.Kind != Granted || h.Held() != 1 {
 		t.Fatalf("granted: %+v, held %d", ev, h.Held())
 	}
 	cur := l
@@ -110,7 +110,7 @@ func TestHolderStep(t *testing.T) {
 		{"released", func() crdt.Lease { l := leaseOf(me, 1, 1000, 9000); l.Released = true; return l }(), 2000, Released},
 	} {
 		h := NewHolder(me)
-		h.Granted(leaseOf(me, 1, 1000, 4000), 3000, 1000)
+		h.Granted(leaseOf(me, 1, 1000, 4000), 3000, 1000, true)
 		if st := h.Step(tc.now, func(string) crdt.Lease { return tc.at }, false, false); !slices.Equal(kinds(st.Events), []Kind{tc.want}) || h.Held() != 0 {
 			t.Errorf("%s: %+v", tc.name, st)
 		}
@@ -127,7 +127,7 @@ func TestResume(t *testing.T) {
 	released.Kernel, released.Released = "kernel/r", true
 	theirs := leaseOf(other, 1, 1000, 7000)
 	theirs.Kernel = "kernel/t"
-	got := h.Resume([]crdt.Lease{mine, released, theirs}, 5000)
+	got := h.Resume([]crdt.Lease{mine, released, theirs}, 5000, func(crdt.Lease) bool { return true })
 	if len(got) != 1 || got[0] != mine || h.Held() != 1 {
 		t.Fatalf("resumed %+v", got)
 	}
@@ -145,7 +145,7 @@ func TestResume(t *testing.T) {
 func TestLateGrantRenewsAtOnce(t *testing.T) {
 	h := NewHolder(me)
 	l := leaseOf(me, 1, 1000, 4000) // claimed at 1000 for 3 s
-	h.Granted(l, 3000, 3100)        // judged 2.1 s later
+	h.Granted(l, 3000, 3100, true)  // judged 2.1 s later
 	st := h.Step(3150, func(string) crdt.Lease { return l }, false, false)
 	if len(st.Renew) != 1 || st.Renew[0].Expiry != 6150 || len(st.Events) != 0 {
 		t.Fatalf("first step after a late grant: %+v, want a renewal to 6150", st)

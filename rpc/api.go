@@ -42,7 +42,13 @@ type API interface {
 	// normal result, not an error.
 	KernelClaim(ctx context.Context, id string, req KernelClaim) (ClaimResult, error)
 	KernelRenew(ctx context.Context, id string, req KernelRenew) (Kernel, error)
-	KernelRelease(ctx context.Context, id string) (Kernel, error)
+	KernelRelease(ctx context.Context, id string, req KernelRelease) (Kernel, error)
+	// KernelSession claims a kernel for a session (waiting if asked) and
+	// calls fn with the verdict, then with what happens to the lease,
+	// until ctx is done (then it releases the lease and returns nil), fn
+	// returns an error, or the lease ends. The session holds the lease
+	// only while its client renews it (KernelRenew with its id).
+	KernelSession(ctx context.Context, id string, req KernelClaim, fn func(SessionEvent) error) error
 	KernelGet(ctx context.Context, id string) (Kernel, error)
 	KernelList(ctx context.Context) ([]Kernel, error)
 

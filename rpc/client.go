@@ -247,9 +247,50 @@ func (c *Client) KernelRenew(ctx context.Context, id string, req KernelRenew) (K
 	return c.kernelPost(ctx, id, "renew", req)
 }
 
-// KernelRelease gives up a lease the agent's node holds.
-func (c *Client) KernelRelease(ctx context.Context, id string) (Kernel, error) {
-	return c.kernelPost(ctx, id, "release", nil)
+// KernelRelease gives up a lease the agent's node holds (a session's, a
+// one-shot claim's, or, with Force, whoever's).
+func (c *Client) KernelRelease(ctx context.Context, id string, req KernelRelease) (Kernel, error) {
+	return c.kernelPost(ctx, id, "release", req)
+}
+
+// KernelSession opens a session that claims kernel id (see
+// API.KernelSession) and calls fn with each of its events until ctx is
+// done (then it returns nil and the agent releases the lease), fn returns
+// an error (returned), or the agent ends the stream: after a final event
+// (denied, lost, expired, released) it returns nil; otherwise an *Error or
+// ErrWatchClosed. fn is called from KernelSession's goroutine.
+func (c *Client) KernelSession(ctx context.Context, id string, req KernelClaim, fn func(SessionEvent) error) error {
+	p, err := path("kernel", seg{"id", id})
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("rpc: encode request: %w", err)
+	}
+	final := false
+	err = c.stream(ctx, http.MethodPost, p+"/session", bytes.NewReader(b), func(dec *json.Decoder) error {
+		var line struct {
+			SessionEvent
+			Code  string `json:"code,omitempty"`
+			Error string `json:"error,omitempty"`
+		}
+		if err := dec.Decode(&line); err != nil {
+			return readError{err}
+		}
+		if line.Error != "" || line.Code != "" {
+			return lineError(line.Code, line.Error)
+		}
+		switch line.Event {
+		case SessionDenied, SessionLost, SessionExpired, SessionReleased:
+			final = true
+		}
+		return fn(line.SessionEvent)
+	})
+	if final && errors.Is(err, ErrWatchClosed) {
+		return nil
+	}
+	return err
 }
 
 func (c *Client) kernelPost(ctx context.Context, id, verb string, req any) (Kernel, error) {
@@ -294,7 +335,23 @@ func (c *Client) Explain(ctx context.Context, key string) (Explanation, error) {
 // or the agent ends the stream (then it returns why: an *Error, or
 // ErrWatchClosed). fn is called from Watch's goroutine.
 func (c *Client) Watch(ctx context.Context, prefix string, fn func(Event) error) error {
-	req, err := c.newRequest(ctx, http.MethodGet, "/v1/watch?"+url.Values{"prefix": {prefix}}.Encode(), nil)
+	return c.stream(ctx, http.MethodGet, "/v1/watch?"+url.Values{"prefix": {prefix}}.Encode(), nil, func(dec *json.Decoder) error {
+		var line streamLine
+		if err := dec.Decode(&line); err != nil {
+			return readError{err}
+		}
+		if line.Error != "" || line.Code != "" {
+			return lineError(line.Code, line.Error)
+		}
+		return fn(line.Event)
+	})
+}
+
+// stream sends a request whose response is an NDJSON stream and calls next
+// to read and handle each line, until ctx is done (nil), the stream ends
+// (ErrWatchClosed) or next fails (its error).
+func (c *Client) stream(ctx context.Context, method, p string, body io.Reader, next func(*json.Decoder) error) error {
+	req, err := c.newRequest(ctx, method, p, body)
 	if err != nil {
 		return err
 	}
@@ -311,27 +368,35 @@ func (c *Client) Watch(ctx context.Context, prefix string, fn func(Event) error)
 	}
 	dec := json.NewDecoder(resp.Body)
 	for {
-		var line streamLine
-		if err := dec.Decode(&line); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, io.EOF) {
-				return ErrWatchClosed
-			}
-			return fmt.Errorf("rpc: watch: read stream: %w", err)
+		err := next(dec)
+		if err == nil {
+			continue
 		}
-		if line.Error != "" || line.Code != "" {
-			code := line.Code
-			if code == "" {
-				code = CodeInternal
-			}
-			return &Error{Code: code, Message: line.Error}
+		if ctx.Err() != nil {
+			return nil
 		}
-		if err := fn(line.Event); err != nil {
-			return err
+		var re readError
+		if !errors.As(err, &re) {
+			return err // the line's error, or next's caller's
 		}
+		if errors.Is(re.err, io.EOF) {
+			return ErrWatchClosed
+		}
+		return fmt.Errorf("rpc: read stream: %w", re.err)
 	}
+}
+
+// readError is a failure to read a stream's next line.
+type readError struct{ err error }
+
+func (e readError) Error() string { return e.err.Error() }
+
+// lineError is the error a stream's last line reports.
+func lineError(code, msg string) error {
+	if code == "" {
+		code = CodeInternal
+	}
+	return &Error{Code: code, Message: msg}
 }
 
 // do sends a request with body in (if not nil) as JSON and decodes a

@@ -210,7 +210,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("KernelClaim of a held kernel = %+v", res)
 	}
 	want.Released, want.Live = true, false
-	equal(t, "KernelRelease", check(c.KernelRelease(ctx, "gpu0")).must(t), want)
+	equal(t, "KernelRelease", check(c.KernelRelease(ctx, "gpu0", rpc.KernelRelease{})).must(t), want)
 	equal(t, "KernelList", check(c.KernelList(ctx)).must(t), check(fake.KernelList(ctx)).must(t))
 }
 

@@ -43,7 +43,8 @@ const shutdownTimeout = 5 * time.Second
 //	GET    /v1/kernel/{id}                    Kernel
 //	POST   /v1/kernel/{id}/claim              KernelClaim -> ClaimResult
 //	POST   /v1/kernel/{id}/renew              KernelRenew -> Kernel
-//	POST   /v1/kernel/{id}/release            Kernel
+//	POST   /v1/kernel/{id}/release            KernelRelease -> Kernel
+//	POST   /v1/kernel/{id}/session            KernelClaim -> NDJSON stream of SessionEvent
 //	GET    /v1/watch?prefix=P                 NDJSON stream of Event
 //	GET    /v1/backup                         snapshot of the state (see Backuper)
 //
@@ -322,7 +323,9 @@ func (s *Server) routes() {
 		}
 		return s.api.KernelGet(r.Context(), id)
 	})
-	s.handle("POST /v1/kernel/{id}/claim", func(r *http.Request) (any, error) {
+	// A claim may wait its turn for as long as it asks (wait_ms): its own
+	// bound, not request_timeout's.
+	s.handleUntimed("POST /v1/kernel/{id}/claim", func(r *http.Request) (any, error) {
 		id, err := segment(r, "id")
 		if err != nil {
 			return nil, err
@@ -349,20 +352,36 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := decode[struct{}](r); err != nil {
+		req, err := decode[KernelRelease](r)
+		if err != nil {
 			return nil, err
 		}
-		return s.api.KernelRelease(r.Context(), id)
+		return s.api.KernelRelease(r.Context(), id, req)
 	})
 
+	s.mux.HandleFunc("POST /v1/kernel/{id}/session", s.session)
 	s.mux.HandleFunc("GET /v1/watch", s.watch)
 	s.mux.HandleFunc("GET /v1/backup", s.backup)
 }
 
 // handle registers fn for pattern. fn's value is written as JSON with 200,
 // or as 204 No Content when it is nil; its error as an error response.
+// Options.RequestTimeout bounds it.
 func (s *Server) handle(pattern string, fn func(r *http.Request) (any, error)) {
-	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := s.handler(fn)
+	if s.opts.RequestTimeout > 0 {
+		h = http.TimeoutHandler(h, s.opts.RequestTimeout, timeoutBody(s.opts.RequestTimeout))
+	}
+	s.mux.Handle(pattern, h)
+}
+
+// handleUntimed is handle for a request that bounds its own time.
+func (s *Server) handleUntimed(pattern string, fn func(r *http.Request) (any, error)) {
+	s.mux.Handle(pattern, s.handler(fn))
+}
+
+func (s *Server) handler(fn func(r *http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxRequestBytes.Load())
 		v, err := fn(r)
 		if err != nil {
@@ -381,10 +400,6 @@ func (s *Server) handle(pattern string, fn func(r *http.Request) (any, error)) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(append(b, '\n'))
 	})
-	if s.opts.RequestTimeout > 0 {
-		h = http.TimeoutHandler(h, s.opts.RequestTimeout, timeoutBody(s.opts.RequestTimeout))
-	}
-	s.mux.Handle(pattern, h)
 }
 
 // timeoutBody is the JSON error a request that outlives d is answered with.
@@ -423,6 +438,37 @@ func asError(err error) *Error {
 // watch streams events under ?prefix= as NDJSON until the client goes away,
 // the server shuts down, or the API ends the watch.
 func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
+	prefix := r.URL.Query().Get("prefix")
+	s.stream(w, r, "watch "+prefix, func(ctx context.Context, send func(any) error) error {
+		return s.api.Watch(ctx, prefix, func(ev Event) error { return send(ev) })
+	})
+}
+
+// session streams a kernel session's events as NDJSON until the client
+// goes away (the agent then releases the session's lease), the server
+// shuts down, or the lease ends.
+func (s *Server) session(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.maxRequestBytes.Load())
+	id, err := segment(r, "id")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := decode[KernelClaim](r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.stream(w, r, "session "+id, func(ctx context.Context, send func(any) error) error {
+		return s.api.KernelSession(ctx, id, req, func(ev SessionEvent) error { return send(ev) })
+	})
+}
+
+// stream runs serve, which writes lines with send, as an NDJSON response:
+// one JSON value per line, flushed as it is sent. Streams count against
+// max_watchers. If serve fails, a last line {"code": ..., "error": ...}
+// says why.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, what string, serve func(ctx context.Context, send func(any) error) error) {
 	n := s.watchers.Add(1)
 	defer s.watchers.Add(-1)
 	if limit := s.maxWatchers.Load(); limit > 0 && n > limit {
@@ -442,20 +488,20 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// mu serializes writes and keeps fn from writing after the handler
-	// returns, whatever the API does with fn.
+	// mu serializes writes and keeps send from writing after the handler
+	// returns, whatever the API does with it.
 	var (
 		mu   sync.Mutex
 		done bool
 	)
 	enc := json.NewEncoder(w)
-	fn := func(ev Event) error {
+	send := func(v any) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if done {
 			return errStreamDone
 		}
-		if err := enc.Encode(ev); err != nil {
+		if err := enc.Encode(v); err != nil {
 			return fmt.Errorf("rpc: write event: %w", err)
 		}
 		if err := rc.Flush(); err != nil {
@@ -463,28 +509,22 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	}
-	prefix := r.URL.Query().Get("prefix")
-	s.log.Debug("rpc: watch start", "prefix", prefix)
-	err := s.api.Watch(ctx, prefix, fn)
+	s.log.Debug("rpc: stream start", "stream", what)
+	err := serve(ctx, send)
 
 	mu.Lock()
 	defer mu.Unlock()
 	done = true
 	if err == nil || ctx.Err() != nil {
-		s.log.Debug("rpc: watch end", "prefix", prefix, "err", err)
+		s.log.Debug("rpc: stream end", "stream", what, "err", err)
 		return
 	}
-	s.log.Debug("rpc: watch dropped", "prefix", prefix, "err", err)
-	_ = enc.Encode(asStreamError(err))
+	s.log.Debug("rpc: stream dropped", "stream", what, "err", err)
+	_ = enc.Encode(asError(err))
 	_ = rc.Flush()
 }
 
 var errStreamDone = errors.New("rpc: watch stream is closed")
-
-func asStreamError(err error) streamLine {
-	e := asError(err)
-	return streamLine{Code: e.Code, Error: e.Message}
-}
 
 // list returns xs, or an empty slice if xs is nil, so lists encode as [].
 func list[T any](xs []T, err error) (any, error) {

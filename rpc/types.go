@@ -157,16 +157,84 @@ type Task struct {
 	Origin
 }
 
-// KernelClaim is the body of a kernel claim request.
+// KernelClaim is the body of a kernel claim or session request.
 type KernelClaim struct {
 	TTLMillis int64  `json:"ttl_ms,omitempty"` // 0: the agent's default lease TTL
 	Job       string `json:"job,omitempty"`
+	// Keep makes the agent renew a one-shot claim's lease every ttl/3
+	// until it is released. Without it the lease runs out after ttl_ms
+	// unless renewed (kernel renew): a program that dies does not leave
+	// the kernel held. Sessions ignore it: they hold the lease while the
+	// client keeps them alive.
+	Keep bool `json:"keep,omitempty"`
+	// WaitMillis queues the claim for up to this long while another
+	// claimant holds the kernel: waiters are granted in the order they
+	// started waiting (see Kernel.Waiters). 0 does not wait.
+	WaitMillis int64 `json:"wait_ms,omitempty"`
+	// Once makes a session a run-once job's: the slot (e.g.
+	// nightly-2026-12-05) whose job runs once across the cluster. Once
+	// granted, the agent fetches the slot's record (task
+	// once:<kernel>:<slot>) from its peers; if a run completed, the
+	// granted event carries it in Once and the job must not run again.
+	// Otherwise the agent marks the slot running on this node, and the
+	// client records the outcome with TaskUpdate (done or failed).
+	Once string `json:"once,omitempty"`
 }
 
 // KernelRenew is the body of a kernel renew request.
 type KernelRenew struct {
 	TTLMillis int64 `json:"ttl_ms,omitempty"` // 0: the agent's default lease TTL
+	// Session renews the lease of this session (a session's keepalive);
+	// empty renews a one-shot claim's lease.
+	Session string `json:"session,omitempty"`
 }
+
+// KernelRelease is the body of a kernel release request.
+type KernelRelease struct {
+	// Session releases the lease of this session; empty releases a
+	// one-shot claim's lease.
+	Session string `json:"session,omitempty"`
+	// Force frees the kernel whoever holds it (an operator's release of a
+	// dead or stuck holder): the agent claims the next epoch at once and
+	// releases it, so the old holder's agent reports "lost". It is
+	// recorded as that claim's job: who forced it, when, which epoch.
+	Force  bool   `json:"force,omitempty"`
+	Reason string `json:"reason,omitempty"` // recorded with a forced release
+}
+
+// Session events, the Event field of a SessionEvent.
+const (
+	SessionWaiting  = "waiting"  // queued behind the holder (and earlier waiters)
+	SessionGranted  = "granted"  // the session holds the lease; Session names it
+	SessionDenied   = "denied"   // not granted (the wait ran out, or no wait): the stream ends
+	SessionRenewed  = "renewed"  // a keepalive renewed the lease
+	SessionSuspect  = "suspect"  // the agent is cut off from most of the cluster: stop using the kernel
+	SessionLost     = "lost"     // another claim won (a partition healed, a forced release): the stream ends
+	SessionExpired  = "expired"  // the lease ran out without a keepalive: the stream ends
+	SessionReleased = "released" // the lease was released: the stream ends
+)
+
+// SessionEvent is one line of a kernel session stream.
+type SessionEvent struct {
+	Event string `json:"event"`
+	// Session is the session's id, for its keepalives (KernelRenew) and
+	// release.
+	Session string `json:"session,omitempty"`
+	// TTLMillis is the lease's length: a keepalive sent at t extends it
+	// to at least t+ttl on the agent's clock.
+	TTLMillis int64 `json:"ttl_ms,omitempty"`
+	// MarginMillis is the agent's lease_margin: how long before the
+	// lease's end, on its own monotonic clock, a client should have
+	// stopped using the kernel.
+	MarginMillis int64  `json:"margin_ms,omitempty"`
+	Kernel       Kernel `json:"kernel"`
+	// Once is a run-once session's slot record (granted events): running
+	// on this node, or done or failed if the job ran already.
+	Once *Task `json:"once,omitempty"`
+}
+
+// OnceTask is the id of the task that records run-once slot of kernel.
+func OnceTask(kernel, slot string) string { return "once:" + kernel + ":" + slot }
 
 // ClaimResult is the verdict on a claim.
 type ClaimResult struct {
@@ -185,7 +253,20 @@ type Kernel struct {
 	Released bool      `json:"released,omitempty"`
 	// Live is true while the lease is held (not released, not expired).
 	Live bool `json:"live"`
+	// Session is the local session that holds the lease, on the holder's
+	// agent only ("" for a one-shot claim).
+	Session string `json:"session,omitempty"`
+	// Waiters are the claims queued for the kernel, first first.
+	Waiters []Waiter `json:"waiters,omitempty"`
 	Origin
+}
+
+// Waiter is a claim queued for a kernel.
+type Waiter struct {
+	Node    string    `json:"node"`
+	Session string    `json:"session"`
+	Since   time.Time `json:"since"`
+	Job     string    `json:"job,omitempty"`
 }
 
 // Lease events: what happened to a lease this agent holds. They appear on

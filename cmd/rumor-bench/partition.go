@@ -340,7 +340,7 @@ func runPartition(ctx context.Context, pp partitionParams, p params) (res Partit
 		)
 		for s, i := range claimers {
 			wg.Go(func() {
-				results[s], errs[s] = c.agents[i].KernelClaim(ctx, partitionKernel, rpc.KernelClaim{TTLMillis: pp.leaseTTL.Milliseconds(), Job: fmt.Sprintf("round %d", round)})
+				results[s], errs[s] = c.agents[i].KernelClaim(ctx, partitionKernel, rpc.KernelClaim{Keep: true, TTLMillis: pp.leaseTTL.Milliseconds(), Job: fmt.Sprintf("round %d", round)})
 				returned[s] = time.Now()
 			})
 		}
@@ -426,7 +426,7 @@ func runPartition(ctx context.Context, pp partitionParams, p params) (res Partit
 		// The winner releases; wait until nobody sees it live.
 		for _, a := range c.agents {
 			if a.ID() == agreed.Holder {
-				if _, err := a.KernelRelease(ctx, partitionKernel); err != nil {
+				if _, err := a.KernelRelease(ctx, partitionKernel, rpc.KernelRelease{}); err != nil {
 					return res, fmt.Errorf("round %d: release: %w", round, err)
 				}
 			}

@@ -226,7 +226,7 @@ func (w *workload) kernelClient(ctx context.Context, a *agent, rng *rand.Rand) {
 		key := "kernel/" + k
 		var epoch uint64
 		claim := w.call(ctx, a, "kernel-claim", key, &epoch, func(c context.Context) (bool, error) {
-			res, err := a.client.KernelClaim(c, k, rpc.KernelClaim{TTLMillis: leaseTTL.Milliseconds(), Job: fmt.Sprintf("agent %d", a.i)})
+			res, err := a.client.KernelClaim(c, k, rpc.KernelClaim{Keep: true, TTLMillis: leaseTTL.Milliseconds(), Job: fmt.Sprintf("agent %d", a.i)})
 			epoch = res.Kernel.Epoch
 			return res.Granted, err
 		})
@@ -247,7 +247,7 @@ func (w *workload) kernelClient(ctx context.Context, a *agent, rng *rand.Rand) {
 			}
 		}
 		w.record(w.call(ctx, a, "kernel-release", key, &epoch, func(c context.Context) (bool, error) {
-			_, err := a.client.KernelRelease(c, k)
+			_, err := a.client.KernelRelease(c, k, rpc.KernelRelease{})
 			return false, err
 		}))
 	}

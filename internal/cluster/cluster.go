@@ -289,7 +289,8 @@ func tcpPort(addrs []string) int {
 
 // Kill stops n's agent as a crash would for the others: from this instant
 // no packet reaches it or leaves it (on real TCP: every connection is
-// refused and closed), then the agent is closed. Its data directory keeps
+// refused and closed), then the agent is closed without releasing its
+// leases, as a crash leaves them. Its data directory keeps
 // what it had flushed, and what Close flushes (a real crash loses at most
 // the writes of the last flush interval; the simulation does not).
 func (c *Cluster) Kill(n *Node) {
@@ -298,7 +299,7 @@ func (c *Cluster) Kill(n *Node) {
 		c.t.Fatalf("cluster: kill %s: not running", n.Name())
 	}
 	c.isolate(n, true)
-	if err := a.Close(); err != nil {
+	if err := a.Crash(); err != nil {
 		c.t.Errorf("cluster: close %s: %v", n.Name(), err)
 	}
 	c.mu.Lock()

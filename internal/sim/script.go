@@ -437,7 +437,7 @@ func (s *Script) write(d *datadriven.TestData) string {
 	case "task-cancel":
 		_, err = a.TaskCancel(ctx, target)
 	case "claim":
-		res, err := a.KernelClaim(ctx, target, rpc.KernelClaim{TTLMillis: ms("ttl"), Job: s.val(d, "job", "")})
+		res, err := a.KernelClaim(ctx, target, rpc.KernelClaim{Keep: true, TTLMillis: ms("ttl"), Job: s.val(d, "job", "")})
 		if err != nil {
 			return s.errText(err)
 		}
@@ -452,7 +452,7 @@ func (s *Script) write(d *datadriven.TestData) string {
 		}
 		return s.kernelText(k)
 	case "release":
-		k, err := a.KernelRelease(ctx, target)
+		k, err := a.KernelRelease(ctx, target, rpc.KernelRelease{})
 		if err != nil {
 			return s.errText(err)
 		}
@@ -485,7 +485,7 @@ func (s *Script) claimRace(d *datadriven.TestData) string {
 		}
 		ag := n.Agent()
 		go func() {
-			res, err := ag.KernelClaim(context.Background(), k, rpc.KernelClaim{TTLMillis: ttl})
+			res, err := ag.KernelClaim(context.Background(), k, rpc.KernelClaim{Keep: true, TTLMillis: ttl})
 			results <- result{res.Granted, err}
 		}()
 	}
@@ -533,7 +533,7 @@ func (s *Script) claimRounds(d *datadriven.TestData) string {
 		results := make(chan result, len(live))
 		for _, n := range live {
 			go func() {
-				res, err := n.Agent().KernelClaim(ctx, k, rpc.KernelClaim{TTLMillis: 60_000})
+				res, err := n.Agent().KernelClaim(ctx, k, rpc.KernelClaim{Keep: true, TTLMillis: 60_000})
 				results <- result{n, res, err}
 			}()
 		}
@@ -557,7 +557,7 @@ func (s *Script) claimRounds(d *datadriven.TestData) string {
 		if got := s.waitFor(2*time.Second, want, func() string { return s.group(s.holderOf(k)) }); got != want {
 			return fmt.Sprintf("round %d: holder after the grant to %s:\n%s", round, winners[0], got)
 		}
-		if _, err := s.c.Node(winners[0]).Agent().KernelRelease(ctx, k); err != nil {
+		if _, err := s.c.Node(winners[0]).Agent().KernelRelease(ctx, k, rpc.KernelRelease{}); err != nil {
 			return fmt.Sprintf("round %d: release: %s", round, s.errText(err))
 		}
 		want = fmt.Sprintf("all: %s epoch=%d released", winners[0], epoch)

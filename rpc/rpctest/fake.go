@@ -501,8 +501,27 @@ func (f *Fake) KernelRenew(ctx context.Context, id string, req rpc.KernelRenew) 
 	return k, nil
 }
 
+// KernelSession implements rpc.API: a claim (never waiting), then, if
+// granted, the session holds the lease until ctx is done and releases it.
+func (f *Fake) KernelSession(ctx context.Context, id string, req rpc.KernelClaim, fn func(rpc.SessionEvent) error) error {
+	res, err := f.KernelClaim(ctx, id, req)
+	if err != nil {
+		return err
+	}
+	if !res.Granted {
+		return fn(rpc.SessionEvent{Event: rpc.SessionDenied, Kernel: res.Kernel})
+	}
+	ttl, _ := leaseTTL(req.TTLMillis)
+	if err := fn(rpc.SessionEvent{Event: rpc.SessionGranted, Session: "fake-session", TTLMillis: ttl.Milliseconds(), Kernel: res.Kernel}); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	_, err = f.KernelRelease(context.WithoutCancel(ctx), id, rpc.KernelRelease{})
+	return err
+}
+
 // KernelRelease implements rpc.API.
-func (f *Fake) KernelRelease(ctx context.Context, id string) (rpc.Kernel, error) {
+func (f *Fake) KernelRelease(ctx context.Context, id string, _ rpc.KernelRelease) (rpc.Kernel, error) {
 	if err := f.before(ctx, "KernelRelease"); err != nil {
 		return rpc.Kernel{}, err
 	}

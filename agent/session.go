@@ -1,0 +1,195 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/tasks"
+)
+
+// KernelSession implements rpc.API: a claim on behalf of one client's
+// session, held only while the session lives. The agent does not renew a
+// session's lease by itself: each keepalive of the client (KernelRenew
+// with the session's id) does. When the client goes away (ctx ends: its
+// connection closed) the lease is released at once; when its keepalives
+// stop, the lease runs out after its TTL. Two sessions are two claimants,
+// even on one host: neither can renew or release the other's lease.
+func (a *Agent) KernelSession(ctx context.Context, id string, req rpc.KernelClaim, fn func(rpc.SessionEvent) error) error {
+	sid := rand.Text()[:16]
+	key := crdt.KernelKey(id)
+	// Subscribed before the claim, so no event of the lease is missed.
+	evs, unsubscribe := a.events.subscribe(key)
+	defer unsubscribe()
+	if req.Once != "" {
+		if err := badName("run-once slot", req.Once); err != nil {
+			return err
+		}
+		if err := badName("run-once task", rpc.OnceTask(id, req.Once)); err != nil {
+			return err
+		}
+	}
+	res, err := a.claimWaiting(ctx, id, req, owner{Session: sid}, func(k rpc.Kernel) error {
+		return fn(rpc.SessionEvent{Event: rpc.SessionWaiting, Kernel: k})
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // the client went away
+		}
+		return err
+	}
+	if !res.Granted {
+		return fn(rpc.SessionEvent{Event: rpc.SessionDenied, Kernel: res.Kernel})
+	}
+	epoch := res.Kernel.Epoch
+	defer a.endSession(key, epoch, sid)
+	ttl, _ := a.leaseTTL(req.TTLMillis) // checked by the claim
+	granted := rpc.SessionEvent{Event: rpc.SessionGranted, Session: sid, TTLMillis: ttl, MarginMillis: a.cfg.LeaseMargin.Milliseconds(), Kernel: res.Kernel}
+	if req.Once != "" {
+		t, err := a.onceBegin(ctx, id, req.Once, epoch, ttl)
+		if err != nil {
+			return err
+		}
+		granted.Once = &t
+	}
+	if err := fn(granted); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.closed:
+			return nil
+		case ev := <-evs:
+			if ev.Key != key {
+				continue // another kernel whose id starts with this one
+			}
+			k, _ := ev.Value.(rpc.Kernel)
+			var out string
+			switch ev.Lease {
+			case rpc.LeaseRenewed:
+				if k.Epoch == epoch {
+					out = rpc.SessionRenewed
+				}
+			case rpc.LeaseSuspect:
+				out = rpc.SessionSuspect
+			case rpc.LeaseLost:
+				out = rpc.SessionLost
+			case rpc.LeaseExpired, rpc.LeaseReleased:
+				if k.Epoch == epoch {
+					out = ev.Lease
+				}
+			}
+			if out == "" {
+				continue
+			}
+			if err := fn(rpc.SessionEvent{Event: out, Session: sid, Kernel: k}); err != nil {
+				return err
+			}
+			if out != rpc.SessionRenewed && out != rpc.SessionSuspect {
+				return nil // the lease has ended
+			}
+		}
+	}
+}
+
+// endSession releases the lease session sid holds on key at epoch, if it
+// still does: its client went away.
+func (a *Agent) endSession(key string, epoch uint64, sid string) {
+	w, ok := a.owners.get(key, epoch)
+	if !ok || w.Session != sid {
+		return
+	}
+	l := a.lease(key)
+	if l.Holder != a.self || l.Epoch != epoch || l.Released {
+		return
+	}
+	if _, err := a.release(l); err != nil {
+		a.log.Debug("session end: release", "kernel", crdt.LastSegment(key), "err", err)
+	}
+}
+
+// wait claims id for w until the claim is granted or req.WaitMillis has
+// passed (then it reports the last denial). Between attempts it sleeps
+// until the kernel's records change or its lease can have run out: no
+// polling. waiting, if not nil, is called after the first denial.
+func (a *Agent) wait(ctx context.Context, id string, req rpc.KernelClaim, ttl int64, w owner, waiting func(rpc.Kernel) error) (rpc.ClaimResult, error) {
+	key := crdt.KernelKey(id)
+	wctx, cancel := context.WithTimeout(ctx, time.Duration(req.WaitMillis)*time.Millisecond)
+	defer cancel()
+	watch := a.store.Watch(key, 16)
+	defer func() { watch.Close() }()
+	var last rpc.ClaimResult
+	for first := true; ; first = false {
+		res, err := a.claim(wctx, id, req.Job, ttl, w)
+		switch {
+		case err != nil && ctx.Err() == nil && wctx.Err() != nil:
+			return last, nil // the wait ran out during an attempt
+		case err != nil:
+			return res, err
+		case res.Granted:
+			return res, nil
+		}
+		last = res
+		if first && waiting != nil {
+			if err := waiting(res.Kernel); err != nil {
+				return res, err
+			}
+		}
+		// Sleep until the records change, or until the lease may be
+		// claimed (its expiry plus the skew margin), whichever is first.
+		l := a.lease(key)
+		next := time.Duration(l.Expiry+a.cfg.MaxSkew.Milliseconds()-a.nowMS()) * time.Millisecond
+		t := time.NewTimer(max(next, a.settleWindow()))
+		select {
+		case _, ok := <-watch.C():
+			if !ok { // fell behind: watch again
+				watch = a.store.Watch(key, 16)
+			}
+		case <-t.C:
+		case <-wctx.Done():
+		case <-a.closed:
+		}
+		t.Stop()
+		if wctx.Err() != nil {
+			if ctx.Err() != nil {
+				return last, ctx.Err()
+			}
+			return last, nil
+		}
+		select {
+		case <-a.closed:
+			return last, ErrStopped
+		default:
+		}
+	}
+}
+
+// onceBegin starts the run of slot of kernel id, whose lease this node
+// holds at epoch: it fetches the slot's record from every connected peer
+// (the last runner wrote it before releasing the kernel, and its release
+// may have come first), and returns it if a run completed; else it marks
+// the slot running on this node, noting a run that did not complete.
+func (a *Agent) onceBegin(ctx context.Context, id, slot string, epoch uint64, ttl int64) (rpc.Task, error) {
+	key := crdt.TaskKey(rpc.OnceTask(id, slot))
+	a.exchangeKey(ctx, key, ttl)
+	result := fmt.Sprintf("run by %s at epoch %d", a.self, epoch)
+	if e, ok := a.store.Get(key); ok {
+		cur := tasks.Decode(e.Winner())
+		if cur.Delta.Task.Terminal() {
+			return a.taskView(cur.Delta), nil
+		}
+		if cur.Value.Owner != a.self || cur.Delta.Task == crdt.TaskRunning {
+			result += fmt.Sprintf("; retry: the run by %s (%s) did not complete", cur.Value.Owner, cur.Value.Result)
+		}
+	}
+	d, _, err := a.write(crdt.Delta{Key: key, Op: crdt.OpPut, Task: crdt.TaskRunning, Value: crdt.Encode(crdt.TaskValue{Owner: a.self, Result: result})})
+	if err != nil {
+		return rpc.Task{}, err
+	}
+	return a.taskView(d), nil
+}

@@ -1,0 +1,379 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rumor-dev/rumor/rpc"
+	"github.com/urfave/cli/v2"
+)
+
+func lockCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "lock",
+		Usage:     "run a command while holding a kernel's lease (like flock, etcdctl lock, consul lock)",
+		ArgsUsage: "<name> <command> [args...]",
+		Description: `Claims the lease <name> for a session of this command (waiting up to --wait
+for it), runs the command with RUMOR_LOCK_NAME, RUMOR_LOCK_EPOCH (the fencing
+token: have the resource refuse a smaller one) and RUMOR_LOCK_HOLDER in its
+environment, renews the lease while it runs, releases it when it exits, and
+exits with its exit code. Put the command after "--" if it has flags of its own:
+   rumor lock --wait 1m gpu-0 -- python train.py --epochs 3
+
+If the lease is lost (another claim won after a partition, or a forced
+release), goes suspect (this agent is cut off from most of the cluster), or
+cannot be confirmed renewed, the command gets --signal, then SIGKILL after
+--grace, so that it has stopped --grace before the lease's end minus the
+agent's lease_margin, measured on this process's own monotonic clock from
+the last renewal it saw confirmed: even a paused or dead agent cannot leave
+it running as a second holder. The signals go to the command's process
+group, so a shell script's children stop too. SIGINT, SIGTERM and SIGHUP sent
+to rumor lock are passed on to the command.
+
+With --once <slot> the command runs at most once per slot across the
+cluster: a replica that gets the lease after a run completed (exit 0: done,
+otherwise failed) prints that run and exits 0 without running it; a slot whose
+runner died mid-run is run again, and its record (task once:<name>:<slot>)
+says so.
+
+Exit codes: the command's (128+n if a signal n ended it), 3 if the lease
+was not granted (no --wait, or it ran out), 1 if the agent failed, 2 for a
+bad command line.`,
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "ttl", Usage: "lease length; renewed every third of it while the command runs", DefaultText: "the agent's lease_ttl"},
+			&cli.DurationFlag{Name: "wait", Usage: "how long to wait for the lease, queued in turn (0: do not wait)"},
+			&cli.StringFlag{Name: "job", Usage: "what the lease is for, shown to others", DefaultText: "the command"},
+			&cli.StringFlag{Name: "once", Usage: "run the command once per `SLOT` across the cluster (e.g. nightly-2026-12-05)"},
+			&cli.StringFlag{Name: "signal", Usage: "signal that stops the command when the lease is lost", Value: "TERM"},
+			&cli.DurationFlag{Name: "grace", Usage: "how long the command has between --signal and SIGKILL", DefaultText: "5s, or a third of ttl minus lease_margin if less"},
+		},
+		Action: action(true, cmdLock),
+	}
+}
+
+func cmdLock(ctx context.Context, k *call) error {
+	ms, err := ttl(k)
+	if err != nil {
+		return err
+	}
+	wait := k.c.Duration("wait")
+	if wait < 0 {
+		return usagef(k.c, "--wait must not be negative, got %v", wait)
+	}
+	grace := k.c.Duration("grace")
+	if k.c.IsSet("grace") && grace <= 0 {
+		return usagef(k.c, "--grace must be positive, got %v", grace)
+	}
+	sig, err := parseSignal(k.c.String("signal"))
+	if err != nil {
+		return usagef(k.c, "--signal: %v", err)
+	}
+	argv := k.args[1:]
+	job := k.c.String("job")
+	if job == "" {
+		job = strings.Join(argv, " ")
+		if len(job) > 200 {
+			job = job[:200]
+		}
+	}
+	l := &locker{
+		client: k.client, name: k.args[0], argv: argv, sig: sig, grace: grace, stderr: k.c.App.ErrWriter, stdout: k.out,
+		req: rpc.KernelClaim{TTLMillis: ms, Job: job, WaitMillis: wait.Milliseconds(), Once: k.c.String("once")},
+	}
+	code, err := l.run(ctx)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+// parseSignal parses a signal name (TERM, SIGTERM, term) or number.
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
+	for n := syscall.Signal(1); n < 32; n++ {
+		if strings.EqualFold(strings.ReplaceAll(unixSignalName(n), "SIG", ""), name) {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown signal %q (want a name such as TERM, INT, HUP, or a number)", s)
+}
+
+// unixSignalName is the SIG name of n, e.g. SIGTERM.
+func unixSignalName(n syscall.Signal) string {
+	names := map[syscall.Signal]string{
+		syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT", syscall.SIGKILL: "SIGKILL",
+		syscall.SIGUSR1: "SIGUSR1", syscall.SIGUSR2: "SIGUSR2", syscall.SIGTERM: "SIGTERM", syscall.SIGALRM: "SIGALRM",
+	}
+	return names[n]
+}
+
+// locker runs one `rumor lock`: a session, the command, and the deadline
+// that stops the command.
+type locker struct {
+	client         *rpc.Client
+	name           string
+	req            rpc.KernelClaim
+	argv           []string
+	sig            syscall.Signal
+	grace          time.Duration // 0: the default
+	stdout, stderr io.Writer
+}
+
+func (l *locker) logf(format string, args ...any) {
+	fmt.Fprintf(l.stderr, "rumor lock: "+format+"\n", args...)
+}
+
+// run acquires the lease, runs the command and returns its exit code.
+func (l *locker) run(ctx context.Context) (int, error) {
+	sctx, endSession := context.WithCancel(ctx)
+	events := make(chan rpc.SessionEvent, 16)
+	sessionDone := make(chan error, 1)
+	go func() {
+		sessionDone <- l.client.KernelSession(sctx, l.name, l.req, func(ev rpc.SessionEvent) error {
+			select {
+			case events <- ev:
+				return nil
+			case <-sctx.Done():
+				return sctx.Err()
+			}
+		})
+	}()
+	defer func() {
+		endSession()
+		<-sessionDone
+	}()
+
+	granted, err := l.acquire(events, sessionDone)
+	if err != nil {
+		return 0, err
+	}
+	ttl := time.Duration(granted.TTLMillis) * time.Millisecond
+	margin := time.Duration(granted.MarginMillis) * time.Millisecond
+	grace := l.grace
+	if grace == 0 {
+		grace = min(5*time.Second, (ttl-margin)/3)
+	}
+	if grace >= ttl-margin {
+		l.release(granted.Session)
+		return 0, &exitError{code: ExitUsage, msg: fmt.Sprintf("--grace %v leaves the command no time: the lease is %v and must stop %v (lease_margin) before its end", grace, ttl, margin)}
+	}
+	if t := granted.Once; t != nil && t.State != "running" {
+		l.logf("slot %s already ran on node %s: %s (%s); not running it again", l.req.Once, t.Owner, t.State, t.Result)
+		l.release(granted.Session)
+		return 0, nil
+	}
+	// Confirm the lease before starting: the deadline counts from a
+	// renewal sent after the grant.
+	s := &supervisor{locker: l, session: granted.Session, ttl: ttl, margin: margin, grace: grace}
+	if err := s.renewNow(ctx); err != nil {
+		l.release(granted.Session)
+		return 0, fmt.Errorf("lease %s was granted but could not be confirmed: %w", l.name, err)
+	}
+	code, fenced, err := s.runCommand(ctx, granted.Kernel, events, sessionDone)
+	if l.req.Once != "" && err == nil && !fenced {
+		state, result := "done", "exit 0"
+		if code != 0 {
+			state, result = "failed", fmt.Sprintf("exit %d", code)
+		}
+		if _, err := l.client.TaskUpdate(context.WithoutCancel(ctx), rpc.OnceTask(l.name, l.req.Once), rpc.TaskUpdate{State: state, Result: result}); err != nil {
+			l.logf("recording slot %s as %s: %v", l.req.Once, state, err)
+		}
+	}
+	l.release(granted.Session)
+	return code, err
+}
+
+// acquire waits for the session's verdict.
+func (l *locker) acquire(events <-chan rpc.SessionEvent, sessionDone <-chan error) (rpc.SessionEvent, error) {
+	for {
+		select {
+		case ev := <-events:
+			switch ev.Event {
+			case rpc.SessionGranted:
+				return ev, nil
+			case rpc.SessionWaiting:
+				l.logf("waiting for %s (held by %s, epoch %d)", l.name, holderName(ev.Kernel.Holder), ev.Kernel.Epoch)
+			case rpc.SessionDenied:
+				msg := fmt.Sprintf("lock %s was not granted", l.name)
+				if h := ev.Kernel.Holder; h != "" && ev.Kernel.Live {
+					msg = fmt.Sprintf("lock %s is held by %s (epoch %d)", l.name, h, ev.Kernel.Epoch)
+				}
+				return ev, &exitError{code: ExitDenied, msg: msg}
+			}
+		case err := <-sessionDone:
+			if err == nil {
+				err = errors.New("the agent ended the session before granting it")
+			}
+			return rpc.SessionEvent{}, err
+		}
+	}
+}
+
+func holderName(h string) string {
+	if h == "" {
+		return "nobody"
+	}
+	return h
+}
+
+// release gives the session's lease back; a lease already gone is fine.
+func (l *locker) release(session string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := l.client.KernelRelease(ctx, l.name, rpc.KernelRelease{Session: session}); err != nil && rpc.CodeOf(err) != rpc.CodeDenied {
+		l.logf("release of %s: %v", l.name, err)
+	}
+}
+
+// supervisor renews a session's lease while its command runs and stops
+// the command before the lease can have run out.
+type supervisor struct {
+	*locker
+	session            string
+	ttl, margin, grace time.Duration
+	// deadline is when the command must have stopped: the send time of the
+	// last renewal the agent confirmed, plus ttl, minus margin. The agent
+	// stamped that renewal after it was sent, so the lease lasts at least
+	// that long on the agent's clock; other nodes wait max_skew more.
+	deadline time.Time
+}
+
+// renewNow sends one keepalive and, if the agent confirms it, moves the
+// deadline.
+func (s *supervisor) renewNow(ctx context.Context) error {
+	sent := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, max(s.ttl/3, 100*time.Millisecond))
+	defer cancel()
+	if _, err := s.client.KernelRenew(ctx, s.name, rpc.KernelRenew{TTLMillis: s.req.TTLMillis, Session: s.session}); err != nil {
+		return err
+	}
+	if d := sent.Add(s.ttl - s.margin); d.After(s.deadline) {
+		s.deadline = d
+	}
+	return nil
+}
+
+// runCommand runs the command until it exits and returns its exit code,
+// and whether it was stopped because the lease was lost or unconfirmed.
+func (s *supervisor) runCommand(ctx context.Context, k rpc.Kernel, events <-chan rpc.SessionEvent, sessionDone <-chan error) (int, bool, error) {
+	cmd := exec.Command(s.argv[0], s.argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, s.stdout, s.stderr
+	cmd.Env = append(os.Environ(),
+		"RUMOR_LOCK_NAME="+s.name,
+		"RUMOR_LOCK_EPOCH="+strconv.FormatUint(k.Epoch, 10),
+		"RUMOR_LOCK_HOLDER="+k.Holder,
+		"RUMOR_LOCK_SESSION="+s.session,
+	)
+	if s.req.Once != "" {
+		cmd.Env = append(cmd.Env, "RUMOR_LOCK_SLOT="+s.req.Once)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		return 0, false, fmt.Errorf("start %s: %w", s.argv[0], err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	signalGroup := func(sig syscall.Signal) { _ = syscall.Kill(-cmd.Process.Pid, sig) }
+
+	type renewal struct{ err error }
+	renewed := make(chan renewal, 1)
+	renewing := false
+	nextRenew := time.NewTimer(s.ttl / 3)
+	defer nextRenew.Stop()
+	stopAt := time.NewTimer(time.Until(s.deadline.Add(-s.grace)))
+	defer stopAt.Stop()
+	var (
+		fenced bool
+		kill   <-chan time.Time
+	)
+	fence := func(why string) {
+		if fenced {
+			return
+		}
+		fenced = true
+		s.logf("%s: sending %s to %s, SIGKILL in %v", why, unixSignalName(s.sig), s.argv[0], s.grace.Round(time.Millisecond))
+		signalGroup(s.sig)
+		kill = time.After(s.grace)
+	}
+	sessionEvents := events
+	for {
+		select {
+		case err := <-exited:
+			signalGroup(syscall.SIGKILL) // what the command left behind in its group
+			return commandExitCode(cmd, err), fenced, nil
+		case sig := <-sigs:
+			signalGroup(sig.(syscall.Signal))
+		case ev := <-sessionEvents:
+			switch ev.Event {
+			case rpc.SessionSuspect:
+				fence("lease " + s.name + " is suspect (this agent is cut off from most of the cluster)")
+			case rpc.SessionLost, rpc.SessionExpired, rpc.SessionReleased:
+				fence("lease " + s.name + " was " + ev.Event)
+			}
+		case err := <-sessionDone:
+			sessionEvents, sessionDone = nil, nil
+			s.logf("session stream ended (%v); the command keeps the lease only until its deadline", err)
+		case <-nextRenew.C:
+			if !renewing && !fenced {
+				renewing = true
+				go func() { renewed <- renewal{s.renewNow(ctx)} }()
+			}
+		case r := <-renewed:
+			renewing = false
+			var next time.Duration
+			switch {
+			case r.err == nil:
+				stopAt.Reset(time.Until(s.deadline.Add(-s.grace)))
+				next = s.ttl / 3
+			case rpc.CodeOf(r.err) == rpc.CodeDenied || rpc.CodeOf(r.err) == rpc.CodeNotFound:
+				fence(fmt.Sprintf("lease %s could not be renewed (%v)", s.name, r.err))
+			default: // the agent did not answer: try again soon, the deadline stands
+				s.logf("renewal of %s failed: %v", s.name, r.err)
+				next = min(s.ttl/10, time.Second)
+			}
+			if next > 0 {
+				nextRenew.Reset(next)
+			}
+		case <-stopAt.C:
+			fence(fmt.Sprintf("lease %s was not confirmed renewed in time", s.name))
+		case <-kill:
+			kill = nil
+			s.logf("%s did not stop within %v: sending SIGKILL", s.argv[0], s.grace.Round(time.Millisecond))
+			signalGroup(syscall.SIGKILL)
+		}
+	}
+}
+
+// commandExitCode is the exit code of the command that ended with err (from Wait):
+// its own, or 128+n if signal n ended it.
+func commandExitCode(cmd *exec.Cmd, err error) int {
+	st := cmd.ProcessState
+	if st == nil {
+		return ExitError
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	if err != nil && st.ExitCode() < 0 {
+		return ExitError
+	}
+	return st.ExitCode()
+}
