@@ -142,9 +142,10 @@ func (l *locker) logf(format string, args ...any) {
 func (l *locker) run(ctx context.Context) (int, error) {
 	sctx, endSession := context.WithCancel(ctx)
 	events := make(chan rpc.SessionEvent, 16)
-	sessionDone := make(chan error, 1)
+	sess := &sessionEnd{done: make(chan struct{})}
 	go func() {
-		sessionDone <- l.client.KernelSession(sctx, l.name, l.req, func(ev rpc.SessionEvent) error {
+		defer close(sess.done)
+		sess.err = l.client.KernelSession(sctx, l.name, l.req, func(ev rpc.SessionEvent) error {
 			select {
 			case events <- ev:
 				return nil
@@ -155,10 +156,10 @@ func (l *locker) run(ctx context.Context) (int, error) {
 	}()
 	defer func() {
 		endSession()
-		<-sessionDone
+		<-sess.done
 	}()
 
-	granted, err := l.acquire(events, sessionDone)
+	granted, err := l.acquire(events, sess)
 	if err != nil {
 		return 0, err
 	}
@@ -184,7 +185,7 @@ func (l *locker) run(ctx context.Context) (int, error) {
 		l.release(granted.Session)
 		return 0, fmt.Errorf("lease %s was granted but could not be confirmed: %w", l.name, err)
 	}
-	code, fenced, err := s.runCommand(ctx, granted.Kernel, events, sessionDone)
+	code, fenced, err := s.runCommand(ctx, granted.Kernel, events, sess.done)
 	if l.req.Once != "" && err == nil && !fenced {
 		state, result := "done", "exit 0"
 		if code != 0 {
@@ -198,8 +199,14 @@ func (l *locker) run(ctx context.Context) (int, error) {
 	return code, err
 }
 
+// sessionEnd is how a session's stream ended: err, once done is closed.
+type sessionEnd struct {
+	done chan struct{}
+	err  error
+}
+
 // acquire waits for the session's verdict.
-func (l *locker) acquire(events <-chan rpc.SessionEvent, sessionDone <-chan error) (rpc.SessionEvent, error) {
+func (l *locker) acquire(events <-chan rpc.SessionEvent, sess *sessionEnd) (rpc.SessionEvent, error) {
 	for {
 		select {
 		case ev := <-events:
@@ -215,11 +222,11 @@ func (l *locker) acquire(events <-chan rpc.SessionEvent, sessionDone <-chan erro
 				}
 				return ev, &exitError{code: ExitDenied, msg: msg}
 			}
-		case err := <-sessionDone:
-			if err == nil {
-				err = errors.New("the agent ended the session before granting it")
+		case <-sess.done:
+			if sess.err == nil {
+				return rpc.SessionEvent{}, errors.New("the agent ended the session before granting it")
 			}
-			return rpc.SessionEvent{}, err
+			return rpc.SessionEvent{}, sess.err
 		}
 	}
 }
@@ -270,7 +277,7 @@ func (s *supervisor) renewNow(ctx context.Context) error {
 
 // runCommand runs the command until it exits and returns its exit code,
 // and whether it was stopped because the lease was lost or unconfirmed.
-func (s *supervisor) runCommand(ctx context.Context, k rpc.Kernel, events <-chan rpc.SessionEvent, sessionDone <-chan error) (int, bool, error) {
+func (s *supervisor) runCommand(ctx context.Context, k rpc.Kernel, events <-chan rpc.SessionEvent, sessionDone <-chan struct{}) (int, bool, error) {
 	cmd := exec.Command(s.argv[0], s.argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, s.stdout, s.stderr
 	cmd.Env = append(os.Environ(),
@@ -328,9 +335,9 @@ func (s *supervisor) runCommand(ctx context.Context, k rpc.Kernel, events <-chan
 			case rpc.SessionLost, rpc.SessionExpired, rpc.SessionReleased:
 				fence("lease " + s.name + " was " + ev.Event)
 			}
-		case err := <-sessionDone:
+		case <-sessionDone:
 			sessionEvents, sessionDone = nil, nil
-			s.logf("session stream ended (%v); the command keeps the lease only until its deadline", err)
+			s.logf("the agent ended the session stream; the command keeps the lease only until its deadline")
 		case <-nextRenew.C:
 			if !renewing && !fenced {
 				renewing = true
