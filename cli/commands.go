@@ -344,12 +344,12 @@ runs out after --ttl unless renewed ("kernel renew") or, with --keep, the agent
 renews it every ttl/3 until "kernel release". A program that needs the kernel
 while it runs should hold it with "rumor lock" (or the API's session stream):
 its lease is released when it exits and runs out if it hangs or dies.
-With --wait the claim queues while another claimant holds the kernel.`,
+With --wait the claim waits while another claimant holds the kernel.`,
 				Flags: []cli.Flag{
 					&cli.DurationFlag{Name: "ttl", Usage: "lease length, e.g. 30s", DefaultText: "the agent's"},
 					&cli.StringFlag{Name: "job", Usage: "what the lease is for, shown to others"},
 					&cli.BoolFlag{Name: "keep", Usage: "have the agent renew the lease until it is released"},
-					&cli.DurationFlag{Name: "wait", Usage: "how long to wait for the kernel, queued in turn (0: do not wait)"},
+					&cli.DurationFlag{Name: "wait", Usage: "how long to wait while another claimant holds the kernel (0: do not wait)"},
 					outputFlag(),
 				},
 				Action: action(true, cmdKernelClaim), // --timeout applies to it, plus --wait

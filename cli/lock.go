@@ -50,7 +50,7 @@ was not granted (no --wait, or it ran out), 1 if the agent failed, 2 for a
 bad command line.`,
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "ttl", Usage: "lease length; renewed every third of it while the command runs", DefaultText: "the agent's lease_ttl"},
-			&cli.DurationFlag{Name: "wait", Usage: "how long to wait for the lease, queued in turn (0: do not wait)"},
+			&cli.DurationFlag{Name: "wait", Usage: "how long to wait while another claimant holds the lease (0: do not wait)"},
 			&cli.StringFlag{Name: "job", Usage: "what the lease is for, shown to others", DefaultText: "the command"},
 			&cli.StringFlag{Name: "once", Usage: "run the command once per `SLOT` across the cluster (e.g. nightly-2026-12-05)"},
 			&cli.StringFlag{Name: "signal", Usage: "signal that stops the command when the lease is lost", Value: "TERM"},

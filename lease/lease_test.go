@@ -151,3 +151,26 @@ func TestLateGrantRenewsAtOnce(t *testing.T) {
 		t.Fatalf("first step after a late grant: %+v, want a renewal to 6150", st)
 	}
 }
+
+// TestClientRenewedLeaseIsNotRenewedByStep: a lease held without auto (a
+// session's, a one-shot claim's) is renewed only by its client: Step never
+// asks for a renewal, and reports it expired once its expiry passes.
+func TestClientRenewedLeaseIsNotRenewedByStep(t *testing.T) {
+	h := NewHolder(me)
+	l := leaseOf(me, 1, 1000, 4000)
+	h.Granted(l, 3000, 1000, false)
+	view := func(string) crdt.Lease { return l }
+	for _, now := range []int64{2000, 3000, 3999} {
+		if st := h.Step(now, view, false, false); len(st.Renew) != 0 || len(st.Events) != 0 {
+			t.Fatalf("at %d: %+v", now, st)
+		}
+	}
+	st := h.Step(4000, view, false, false)
+	if len(st.Events) != 1 || st.Events[0].Kind != Expired || h.Held() != 0 {
+		t.Fatalf("at expiry: %+v, held %d", st, h.Held())
+	}
+	h.Track(l, 3000, 1000, false)
+	if got := h.Leases(); len(got) != 1 || got[0] != l {
+		t.Fatalf("Leases: %+v", got)
+	}
+}

@@ -212,6 +212,43 @@ func TestRoundTrip(t *testing.T) {
 	want.Released, want.Live = true, false
 	equal(t, "KernelRelease", check(c.KernelRelease(ctx, "gpu0", rpc.KernelRelease{})).must(t), want)
 	equal(t, "KernelList", check(c.KernelList(ctx)).must(t), check(fake.KernelList(ctx)).must(t))
+
+	// A session: granted on its stream; when the client goes away, the
+	// server's context ends and the API releases the lease.
+	sctx, endSession := context.WithCancel(ctx)
+	granted := make(chan rpc.SessionEvent, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- c.KernelSession(sctx, "gpu2", rpc.KernelClaim{TTLMillis: 5000}, func(ev rpc.SessionEvent) error {
+			granted <- ev
+			return nil
+		})
+	}()
+	if ev := <-granted; ev.Event != rpc.SessionGranted || ev.Session == "" || ev.Kernel.ID != "gpu2" || !ev.Kernel.Live {
+		t.Errorf("KernelSession = %+v", ev)
+	}
+	endSession()
+	if err := <-done; err != nil {
+		t.Errorf("KernelSession after cancel: %v", err)
+	}
+	for {
+		if k := check(c.KernelGet(ctx, "gpu2")).must(t); k.Released {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the session's lease was not released after its client went away")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	// A denied session ends after its denial, without an error.
+	var denied []string
+	if err := c.KernelSession(ctx, "gpu1", rpc.KernelClaim{}, func(ev rpc.SessionEvent) error {
+		denied = append(denied, ev.Event)
+		return nil
+	}); err != nil || len(denied) != 1 || denied[0] != rpc.SessionDenied {
+		t.Errorf("denied session: %v %v", denied, err)
+	}
 }
 
 // TestPathSegments checks that names with awkward characters survive the

@@ -167,9 +167,9 @@ type KernelClaim struct {
 	// the kernel held. Sessions ignore it: they hold the lease while the
 	// client keeps them alive.
 	Keep bool `json:"keep,omitempty"`
-	// WaitMillis queues the claim for up to this long while another
-	// claimant holds the kernel: waiters are granted in the order they
-	// started waiting (see Kernel.Waiters). 0 does not wait.
+	// WaitMillis makes the claim wait up to this long while another
+	// claimant holds the kernel, trying again when the kernel's records
+	// change or its lease can have run out. 0 does not wait.
 	WaitMillis int64 `json:"wait_ms,omitempty"`
 	// Once makes a session a run-once job's: the slot (e.g.
 	// nightly-2026-12-05) whose job runs once across the cluster. Once
@@ -204,7 +204,7 @@ type KernelRelease struct {
 
 // Session events, the Event field of a SessionEvent.
 const (
-	SessionWaiting  = "waiting"  // queued behind the holder (and earlier waiters)
+	SessionWaiting  = "waiting"  // the kernel is held: the session waits for it
 	SessionGranted  = "granted"  // the session holds the lease; Session names it
 	SessionDenied   = "denied"   // not granted (the wait ran out, or no wait): the stream ends
 	SessionRenewed  = "renewed"  // a keepalive renewed the lease
@@ -256,18 +256,9 @@ type Kernel struct {
 	// Session is the local session that holds the lease, on the holder's
 	// agent only ("" for a one-shot claim).
 	Session string `json:"session,omitempty"`
-	// Waiters are the claims queued for the kernel, first first.
-	Waiters []Waiter `json:"waiters,omitempty"`
 	Origin
 }
 
-// Waiter is a claim queued for a kernel.
-type Waiter struct {
-	Node    string    `json:"node"`
-	Session string    `json:"session"`
-	Since   time.Time `json:"since"`
-	Job     string    `json:"job,omitempty"`
-}
 
 // Lease events: what happened to a lease this agent holds. They appear on
 // watch streams whose prefix covers the kernel's key, with Op "lease".
