@@ -259,7 +259,6 @@ type Kernel struct {
 	Origin
 }
 
-
 // Lease events: what happened to a lease this agent holds. They appear on
 // watch streams whose prefix covers the kernel's key, with Op "lease".
 const (
