@@ -98,6 +98,9 @@ type Agent struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closed    chan struct{}
+	// stopping is closed when a graceful stop begins (drainSessions).
+	stopping chan struct{}
+	stopOnce sync.Once
 }
 
 // New validates cfg and prepares an agent; Start brings it up.
@@ -117,7 +120,7 @@ func New(cfg config.Config, opts Options) (*Agent, error) {
 	known, _ := lru.New[string, struct{}](4096)
 	a := &Agent{
 		cfg: cfg, opts: opts, clock: opts.Clock, log: opts.Logger, rand: opts.Rand,
-		events: newLeaseEvents(), lag: obs.NewLagProbe(), known: known, closed: make(chan struct{}),
+		events: newLeaseEvents(), lag: obs.NewLagProbe(), known: known, closed: make(chan struct{}), stopping: make(chan struct{}),
 	}
 	if cfg.PSKFile != "" {
 		psk, err := config.LoadPSK(cfg.PSKFile)

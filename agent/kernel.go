@@ -89,13 +89,15 @@ func (a *Agent) claimWaiting(ctx context.Context, id string, req rpc.KernelClaim
 		return rpc.ClaimResult{}, rpc.BadRequest("wait must not be negative")
 	}
 	if req.WaitMillis == 0 {
-		return a.claim(ctx, id, req.Job, ttl, w)
+		return a.claim(ctx, id, req.Job, ttl, w, "")
 	}
 	return a.wait(ctx, id, req, ttl, w, waiting)
 }
 
-// claim runs one claim of id for w (see KernelClaim).
-func (a *Agent) claim(ctx context.Context, id, job string, ttl int64, w owner) (rpc.ClaimResult, error) {
+// claim runs one claim of id for w (see KernelClaim), whose wait entry,
+// if it waits, is qid's: a claim of a free kernel is made only by the head
+// of the kernel's wait queue, or by anyone if nobody waits.
+func (a *Agent) claim(ctx context.Context, id, job string, ttl int64, w owner, qid string) (rpc.ClaimResult, error) {
 	key := crdt.KernelKey(id)
 	settle := a.settleWindow()
 	decide := func(l crdt.Lease) lease.Decision {
@@ -112,6 +114,13 @@ func (a *Agent) claim(ctx context.Context, id, job string, ttl int64, w owner) (
 			// Held by another session of this agent, or claimed by one
 			// that is still settling: another claimant, on this host.
 			dec = lease.Decision{Action: lease.Deny}
+		}
+		if dec.Action == lease.Claim {
+			if head, ok := a.overtakes(id, qid); ok {
+				a.log.Info("kernel claim denied: waiters are queued", "kernel", id, "head", shortID(head.Node)+"."+head.Session)
+				a.denied.Add(1)
+				return rpc.ClaimResult{Kernel: a.kernelView(l, a.nowMS())}, nil
+			}
 		}
 		switch dec.Action {
 		case lease.Renew:

@@ -88,6 +88,19 @@ func (o *owners) persistLocked() {
 	}
 }
 
+// sessions counts the leases and claims that sessions own.
+func (o *owners) sessions() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, w := range o.by {
+		if w.Session != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // mayUse reports whether a claim by session (a one-shot claim if "") may
 // renew l, a live lease of this node: only its own owner may, and a lease
 // with no owner recorded is the one-shot claims'.

@@ -16,6 +16,10 @@ import (
 // shutdownGrace bounds a graceful shutdown.
 const shutdownGrace = 800 * time.Millisecond
 
+// sessionDrain bounds how long a graceful stop waits for sessions' clients
+// to stop their commands and release (the agent releases after it).
+const sessionDrain = 500 * time.Millisecond
+
 // Run starts the agent and its local API socket, serves until ctx is
 // cancelled, then shuts down and returns nil (or the error that stopped it).
 func (a *Agent) Run(ctx context.Context) error {
@@ -27,7 +31,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	errc, err := a.serveAPI(ctx)
+	// The API outlives ctx by the sessions' drain: their clients release
+	// through it.
+	sctx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	errc, err := a.serveAPI(sctx)
 	if err != nil {
 		return errorf("local API: %w", err)
 	}
@@ -36,6 +44,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
+	a.drainSessions(sessionDrain)
+	stopServing()
 	t := time.NewTimer(shutdownGrace)
 	defer t.Stop()
 	select {

@@ -58,12 +58,18 @@ func (a *Agent) KernelSession(ctx context.Context, id string, req rpc.KernelClai
 	if err := fn(granted); err != nil {
 		return err
 	}
+	stopping := a.stopping
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-a.closed:
 			return nil
+		case <-stopping:
+			stopping = nil
+			if err := fn(rpc.SessionEvent{Event: rpc.SessionStopping, Session: sid, Kernel: a.kernelView(a.lease(key), a.nowMS())}); err != nil {
+				return err
+			}
 		case ev := <-evs:
 			if ev.Key != key {
 				continue // another kernel whose id starts with this one
@@ -97,6 +103,19 @@ func (a *Agent) KernelSession(ctx context.Context, id string, req rpc.KernelClai
 	}
 }
 
+// drainSessions tells every session that the agent is stopping and waits
+// until their clients have released their leases (having stopped what
+// they ran under them), or until bound has passed. A graceful stop then
+// frees the kernels without letting another host start before the command
+// here has stopped.
+func (a *Agent) drainSessions(bound time.Duration) {
+	a.stopOnce.Do(func() { close(a.stopping) })
+	deadline := time.Now().Add(bound)
+	for a.owners.sessions() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // endSession releases the lease session sid holds on key at epoch, if it
 // still does: its client went away.
 func (a *Agent) endSession(key string, epoch uint64, sid string) {
@@ -123,9 +142,24 @@ func (a *Agent) wait(ctx context.Context, id string, req rpc.KernelClaim, ttl in
 	defer cancel()
 	watch := a.store.Watch(key, 16)
 	defer func() { watch.Close() }()
-	var last rpc.ClaimResult
+	queue := a.store.Watch("wait/"+id+"/", 16)
+	defer func() { queue.Close() }()
+	qid := w.Session
+	if qid == "" {
+		qid = rand.Text()[:16]
+	}
+	var (
+		last      rpc.ClaimResult
+		since     int64     // when this claim joined the queue (0: not yet)
+		refreshAt time.Time // when its wait entry is due for a refresh
+	)
+	defer func() {
+		if since != 0 {
+			a.dequeue(id, qid)
+		}
+	}()
 	for first := true; ; first = false {
-		res, err := a.claim(wctx, id, req.Job, ttl, w)
+		res, err := a.claim(wctx, id, req.Job, ttl, w, qid)
 		switch {
 		case err != nil && ctx.Err() == nil && wctx.Err() != nil:
 			return last, nil // the wait ran out during an attempt
@@ -135,20 +169,34 @@ func (a *Agent) wait(ctx context.Context, id string, req rpc.KernelClaim, ttl in
 			return res, nil
 		}
 		last = res
+		if since == 0 || !time.Now().Before(refreshAt) {
+			if since == 0 {
+				since = a.nowMS()
+			}
+			if err := a.enqueue(id, qid, req.Job, since); err != nil {
+				return res, err
+			}
+			refreshAt = time.Now().Add(a.waitTTL() / 3)
+		}
 		if first && waiting != nil {
-			if err := waiting(res.Kernel); err != nil {
+			if err := waiting(a.kernelView(a.lease(key), a.nowMS())); err != nil {
 				return res, err
 			}
 		}
-		// Sleep until the records change, or until the lease may be
-		// claimed (its expiry plus the skew margin), whichever is first.
+		// Sleep until the kernel's records or its queue change, until the
+		// lease may be claimed (its expiry plus the skew margin), or until
+		// the wait entry is due for a refresh, whichever is first.
 		l := a.lease(key)
 		next := time.Duration(l.Expiry+a.cfg.MaxSkew.Milliseconds()-a.nowMS()) * time.Millisecond
-		t := time.NewTimer(max(next, a.settleWindow()))
+		t := time.NewTimer(min(max(next, a.settleWindow()), time.Until(refreshAt)))
 		select {
 		case _, ok := <-watch.C():
 			if !ok { // fell behind: watch again
 				watch = a.store.Watch(key, 16)
+			}
+		case _, ok := <-queue.C():
+			if !ok {
+				queue = a.store.Watch("wait/"+id+"/", 16)
 			}
 		case <-t.C:
 		case <-wctx.Done():

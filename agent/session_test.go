@@ -288,3 +288,70 @@ func TestRunOnceSlot(t *testing.T) {
 		t.Fatalf("slot with '/': %v", err)
 	}
 }
+
+// TestWaitersAreGrantedInTurn: waiters on three nodes are granted in the
+// order they began to wait, one at a time: a release makes only the head
+// of the queue claim (no herd: one claim record per epoch), a one-shot
+// claim does not jump the queue, and the queue shows in KernelGet.
+func TestWaitersAreGrantedInTurn(t *testing.T) {
+	ctx := context.Background()
+	as := startCluster(t, 3, shortLeases)
+	holder := openSession(as[0], "gpu", rpc.KernelClaim{TTLMillis: 60_000})
+	if ev := holder.next(t); ev.Event != rpc.SessionGranted {
+		t.Fatalf("%+v", ev)
+	}
+	// Waiters, each queued (seen by every node) before the next starts.
+	order := []*Agent{as[1], as[2], as[0]}
+	var waiters []*session
+	for i, a := range order {
+		s := openSession(a, "gpu", rpc.KernelClaim{TTLMillis: 60_000, WaitMillis: 60_000})
+		if ev := s.next(t); ev.Event != rpc.SessionWaiting {
+			t.Fatalf("waiter %d: %+v", i, ev)
+		}
+		waiters = append(waiters, s)
+		eventually(t, 10*time.Second, "every node sees the queue", func() error {
+			for _, b := range as {
+				k, _ := b.KernelGet(ctx, "gpu")
+				if len(k.Waiters) != i+1 {
+					return errNotYet
+				}
+				for j, w := range k.Waiters {
+					if w.Node != order[j].ID() {
+						t.Fatalf("queue on %s: waiter %d is %s, want %s", shortID(b.ID()), j, shortID(w.Node), shortID(order[j].ID()))
+					}
+				}
+			}
+			return nil
+		})
+	}
+	prev := holder
+	for i, s := range waiters {
+		if prev != nil {
+			prev.end(t)
+		}
+		if ev := s.next(t); ev.Event != rpc.SessionGranted || ev.Kernel.Holder != order[i].ID() || ev.Kernel.Epoch != uint64(i+2) {
+			t.Fatalf("waiter %d after the release: %+v", i, ev)
+		}
+		eventually(t, 10*time.Second, "every node holds the same records", func() error { return sameState(as, "kernel/gpu") })
+		e, _ := order[i].Store().Get(crdt.KernelKey("gpu"))
+		claims := 0
+		for _, d := range e.Deltas {
+			if d.Op == crdt.OpClaim && d.Epoch == uint64(i+2) {
+				claims++
+			}
+		}
+		if claims != 1 {
+			t.Fatalf("epoch %d has %d claims: the release woke a herd", i+2, claims)
+		}
+		prev = s
+		if i == 0 {
+			// A one-shot claim does not jump the queue, even of a free kernel.
+			s.end(t)
+			prev = nil
+			if res, err := as[2].KernelClaim(ctx, "gpu", rpc.KernelClaim{TTLMillis: 60_000}); err != nil || res.Granted {
+				t.Fatalf("a one-shot claim while waiters queue: %+v %v", res, err)
+			}
+		}
+	}
+	prev.end(t)
+}

@@ -168,6 +168,10 @@ func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 		{"node: relay of a heartbeat with its addresses changed", tampered(oldBeat, func(d *crdt.Delta) {
 			d.Value = crdt.Encode(crdt.MemberValue{Addrs: []string{"/ip4/6.6.6.6/tcp/1/p2p/" + a0.ID()}})
 		}), replica.ReasonForged},
+		// wait: a place in a kernel's queue
+		{"wait: queued in another node's name", inName(12, crdt.Delta{Key: crdt.WaitKey("k", a1.ID(), "s"), Op: crdt.OpPut, Expiry: now.WallMS() + 60_000, Value: crdt.Encode(crdt.WaitValue{SinceMS: 1})}, a1.ID()), replica.ReasonForged},
+		{"wait: another node's place, own name", own(13, crdt.Delta{Key: crdt.WaitKey("k", a1.ID(), "s"), Op: crdt.OpPut, Expiry: now.WallMS() + 60_000, Value: crdt.Encode(crdt.WaitValue{SinceMS: 1})}), replica.ReasonNotOwner},
+		{"wait: own place, no since", own(14, crdt.Delta{Key: crdt.WaitKey("k", mallory, "s"), Op: crdt.OpPut, Expiry: now.WallMS() + 60_000, Value: []byte(`{}`)}), replica.ReasonBadValue},
 	}
 	// The forged certs are well formed: mallory's own writes made the same
 	// way verify.
@@ -252,6 +256,8 @@ func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 			case crdt.NSBlacklist:
 				// Not in bl_writers: the canary is refused, and counted.
 				canary = crdt.Delta{Key: "bl/canary/c", Op: crdt.OpPut}
+			case crdt.NSWait:
+				canary = crdt.Delta{Key: crdt.WaitKey("canary", mallory, "c"), Op: crdt.OpPut, Expiry: now.WallMS() + 60_000, Value: crdt.Encode(crdt.WaitValue{SinceMS: 1})}
 			default:
 				canary = crdt.Delta{Key: string(ns) + "/canary/c", Op: crdt.OpPut, Value: up}
 			}

@@ -283,8 +283,8 @@ func TestTask(t *testing.T) {
 func TestKernel(t *testing.T) {
 	a := startAgent(t)
 	a.run("kernel", "claim", "gpu0", "--ttl", "30s", "--job", "train").expect(t, 0).table(t,
-		"ID HOLDER EPOCH STATE JOB GRANTED EXPIRES",
-		`gpu0 SELF0001 1 live train \ds ago in (29|30)s`)
+		"ID HOLDER EPOCH STATE JOB GRANTED EXPIRES WAITING",
+		`gpu0 SELF0001 1 live train \ds ago in (29|30)s 0`)
 	a.run("kernel", "who", "gpu0").expect(t, 0).table(t, self+" live")
 	a.run("kernel", "renew", "gpu0", "--ttl", "1m").expect(t, 0, "gpu0", "live")
 	kn := decodeJSON[rpc.Kernel](t, a.run("kernel", "who", "gpu0", "-o", "json").expect(t, 0))
@@ -314,13 +314,20 @@ func TestKernel(t *testing.T) {
 	}
 
 	a.run("kernel", "ls").expect(t, 0).table(t,
-		"ID HOLDER EPOCH STATE JOB GRANTED EXPIRES",
-		`gpu0 SELF0001 2 live - \ds ago in \d+s`,
-		`gpu1 OTHR0002 7 live theirs - in (59m|1h)`)
+		"ID HOLDER EPOCH STATE JOB GRANTED EXPIRES WAITING",
+		`gpu0 SELF0001 2 live - \ds ago in \d+s 0`,
+		`gpu1 OTHR0002 7 live theirs - in (59m|1h) 0`)
 	if l := decodeJSON[[]rpc.Kernel](t, a.run("kernel", "ls", "-o", "json").expect(t, 0)); len(l) != 2 {
 		t.Errorf("kernel ls -o json: %+v", l)
 	}
 	a.run("kernel", "who", "nope").expect(t, 1).stderrHas(t, "no kernel nope")
+
+	// The queue, first first, after the holder's line.
+	since := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	a.fake.PutKernel(rpc.Kernel{ID: "gpu2", Holder: other, Epoch: 3, Expires: time.Now().Add(time.Hour),
+		Waiters: []rpc.Waiter{{Node: self, Session: "s1", Since: since}, {Node: other, Session: "s2", Since: since.Add(time.Second)}}})
+	a.run("kernel", "who", "gpu2").expect(t, 0).table(t, other+" live",
+		"waiting "+self+" s1 2026-12-06T03:00:00Z", "waiting "+other+" s2 2026-12-06T03:00:01Z")
 }
 
 func TestStatusMembers(t *testing.T) {

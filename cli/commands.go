@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/urfave/cli/v2"
@@ -405,7 +406,8 @@ says who forced it, when, and which epoch.`,
 				Usage:     "print the node holding a kernel, and whether the lease is live",
 				ArgsUsage: "<id>",
 				Description: `Prints "<holder node id> <live|expired|released>" on one line, with the full
-node id ("-" if no node ever held it).`,
+node id ("-" if no node ever held it), then one line per queued waiter, in the
+order they will be granted: "waiting <node id> <session> <since>".`,
 				Flags: []cli.Flag{outputFlag()},
 				Action: action(false, func(ctx context.Context, k *call) error {
 					kn, err := k.client.KernelGet(ctx, k.args[0])
@@ -415,8 +417,15 @@ node id ("-" if no node ever held it).`,
 					if k.json {
 						return k.printJSON(kn)
 					}
-					_, err = fmt.Fprintf(k.out, "%s %s\n", dash(kn.Holder), leaseState(kn))
-					return err
+					if _, err := fmt.Fprintf(k.out, "%s %s\n", dash(kn.Holder), leaseState(kn)); err != nil {
+						return err
+					}
+					for _, w := range kn.Waiters {
+						if _, err := fmt.Fprintf(k.out, "waiting %s %s %s\n", w.Node, w.Session, w.Since.Format(time.RFC3339Nano)); err != nil {
+							return err
+						}
+					}
+					return nil
 				}),
 			},
 			{

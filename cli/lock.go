@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -289,7 +290,13 @@ func (s *supervisor) runCommand(ctx context.Context, k rpc.Kernel, events <-chan
 	if s.req.Once != "" {
 		cmd.Env = append(cmd.Env, "RUMOR_LOCK_SLOT="+s.req.Once)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so that a signal reaches a script's children
+	// too; and SIGKILL if rumor lock dies (kill -9), whose agent then
+	// releases the lease at once. The parent-death signal is sent when the
+	// thread that started the command exits: keep this goroutine on it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -334,6 +341,8 @@ func (s *supervisor) runCommand(ctx context.Context, k rpc.Kernel, events <-chan
 				fence("lease " + s.name + " is suspect (this agent is cut off from most of the cluster)")
 			case rpc.SessionLost, rpc.SessionExpired, rpc.SessionReleased:
 				fence("lease " + s.name + " was " + ev.Event)
+			case rpc.SessionStopping:
+				fence("the agent is stopping")
 			}
 		case <-sessionDone:
 			sessionEvents, sessionDone = nil, nil

@@ -149,10 +149,10 @@ func (k *call) kernels(rows []rpc.Kernel, v any) error {
 		return k.printJSON(v)
 	}
 	tw := newTable(k.out)
-	row(tw, "ID", "HOLDER", "EPOCH", "STATE", "JOB", "GRANTED", "EXPIRES")
+	row(tw, "ID", "HOLDER", "EPOCH", "STATE", "JOB", "GRANTED", "EXPIRES", "WAITING")
 	for _, kn := range rows {
 		row(tw, kn.ID, short(kn.Holder), strconv.FormatUint(kn.Epoch, 10), leaseState(kn),
-			dash(kn.Job), k.age(kn.Granted), k.age(kn.Expires))
+			dash(kn.Job), k.age(kn.Granted), k.age(kn.Expires), strconv.Itoa(len(kn.Waiters)))
 	}
 	return tw.Flush()
 }

@@ -199,10 +199,13 @@ const (
 	NSTask      Namespace = "task"
 	NSKernel    Namespace = "kernel"
 	NSNode      Namespace = "node"
+	// NSWait holds the claims queued for kernels: wait/<kernel>/<waiter>,
+	// registers with a TTL that their waiter refreshes.
+	NSWait Namespace = "wait"
 )
 
 // Namespaces lists every namespace, in a fixed order.
-var Namespaces = []Namespace{NSService, NSBlacklist, NSTask, NSKernel, NSNode}
+var Namespaces = []Namespace{NSService, NSBlacklist, NSTask, NSKernel, NSNode, NSWait}
 
 // NamespaceOf returns the namespace of key ("" if key has no '/').
 func NamespaceOf(key string) Namespace {

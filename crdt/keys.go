@@ -24,7 +24,7 @@ func CheckName(what, s string) error {
 
 // segments is how many '/'-separated segments a key of each namespace has.
 var segments = map[Namespace]int{
-	NSService: 3, NSBlacklist: 3, NSTask: 2, NSKernel: 2, NSNode: 2,
+	NSService: 3, NSBlacklist: 3, NSTask: 2, NSKernel: 2, NSNode: 2, NSWait: 3,
 }
 
 // CheckKey reports why key is not a well-formed key of a known namespace.
@@ -57,6 +57,21 @@ func TaskKey(id string) string { return "task/" + id }
 
 // KernelKey is the key of a kernel's lease records.
 func KernelKey(id string) string { return "kernel/" + id }
+
+// WaitKey is the key of a claim of kernel queued by session of node.
+func WaitKey(kernel, node, session string) string {
+	return "wait/" + kernel + "/" + node + "." + session
+}
+
+// WaitNode returns the node of a wait key's waiter ("" if the key is not
+// one): the only node that may write it.
+func WaitNode(key string) string {
+	node, _, ok := strings.Cut(LastSegment(key), ".")
+	if !ok || NamespaceOf(key) != NSWait {
+		return ""
+	}
+	return node
+}
 
 // NodeKey is the key of a node's heartbeat.
 func NodeKey(id string) string { return "node/" + id }

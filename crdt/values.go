@@ -22,6 +22,13 @@ type TaskValue struct {
 	Result string `json:"result,omitempty"`
 }
 
+// WaitValue is the payload of a wait entry: when the waiter began to wait
+// (its place in the queue, kept across refreshes) and what for.
+type WaitValue struct {
+	SinceMS int64  `json:"since_ms"`
+	Job     string `json:"job,omitempty"`
+}
+
 // BlacklistValue is the payload of a bl entry.
 type BlacklistValue struct {
 	Reason string `json:"reason,omitempty"`

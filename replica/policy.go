@@ -126,6 +126,8 @@ func (p Policy) check(d crdt.Delta) error {
 //   - kernel: claim, renew and release records, each the writer's own (the
 //     holder of a record is its writer), a claim and a renewal expiring
 //     after their stamp, an epoch from 1 to EpochCeiling.
+//   - wait/<kernel>/<node>.<session>: put (expiring after its stamp, with
+//     its waiter's place) or delete, by that node only.
 func checkDelta(d crdt.Delta) error {
 	ns, author := crdt.NamespaceOf(d.Key), d.Stamp.Node
 	if err := crdt.CheckKey(d.Key); err != nil {
@@ -162,6 +164,22 @@ func checkDelta(d crdt.Delta) error {
 		}
 		if d.Task != crdt.TaskQueued && d.Task != crdt.TaskCancelRequested && v.Owner != author {
 			return refuse(ReasonNotOwner, "%s sets task %q to %s but %s owns it", author, d.Key, d.Task, v.Owner)
+		}
+	case crdt.NSWait:
+		if d.Op != crdt.OpPut && d.Op != crdt.OpDelete {
+			return refuse(ReasonBadOp, "%s on %q", d.Op, d.Key)
+		}
+		if node := crdt.WaitNode(d.Key); node != author {
+			return refuse(ReasonNotOwner, "%s writes %q, a waiter of node %q", author, d.Key, node)
+		}
+		if d.Op == crdt.OpPut {
+			var v crdt.WaitValue
+			if err := crdt.Decode(d.Value, &v); err != nil || v.SinceMS <= 0 {
+				return refuse(ReasonBadValue, "wait value for %q: since_ms missing or undecodable", d.Key)
+			}
+			if d.Expiry <= d.Stamp.HLC.WallMS() {
+				return refuse(ReasonBadValue, "wait %q expires before its stamp", d.Key)
+			}
 		}
 	case crdt.NSKernel:
 		switch d.Op {

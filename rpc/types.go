@@ -157,6 +157,14 @@ type Task struct {
 	Origin
 }
 
+// Waiter is a claim queued for a kernel.
+type Waiter struct {
+	Node    string    `json:"node"`
+	Session string    `json:"session"`
+	Since   time.Time `json:"since"`
+	Job     string    `json:"job,omitempty"`
+}
+
 // KernelClaim is the body of a kernel claim or session request.
 type KernelClaim struct {
 	TTLMillis int64  `json:"ttl_ms,omitempty"` // 0: the agent's default lease TTL
@@ -212,6 +220,9 @@ const (
 	SessionLost     = "lost"     // another claim won (a partition healed, a forced release): the stream ends
 	SessionExpired  = "expired"  // the lease ran out without a keepalive: the stream ends
 	SessionReleased = "released" // the lease was released: the stream ends
+	// SessionStopping: the agent is stopping. Stop using the kernel and
+	// release the lease; the agent releases it itself shortly after.
+	SessionStopping = "stopping"
 )
 
 // SessionEvent is one line of a kernel session stream.
@@ -256,6 +267,9 @@ type Kernel struct {
 	// Session is the local session that holds the lease, on the holder's
 	// agent only ("" for a one-shot claim).
 	Session string `json:"session,omitempty"`
+	// Waiters are the claims queued for the kernel, in the order they
+	// will be granted: first the one that began to wait first.
+	Waiters []Waiter `json:"waiters,omitempty"`
 	Origin
 }
 

@@ -119,8 +119,20 @@ func Event(e crdt.Entry, nowMS int64, states States) any {
 		}
 	case crdt.NSNode:
 		return Member(w)
+	case crdt.NSWait:
+		if w.Live(nowMS) {
+			return Waiter(w)
+		}
 	}
 	return nil
+}
+
+// Waiter shows a wait entry's winning write, a put.
+func Waiter(d crdt.Delta) rpc.Waiter {
+	var v crdt.WaitValue
+	_ = crdt.Decode(d.Value, &v) // the write policy admitted only decodable values
+	_, session, _ := strings.Cut(crdt.LastSegment(d.Key), ".")
+	return rpc.Waiter{Node: d.Stamp.Node, Session: session, Since: Time(v.SinceMS), Job: v.Job}
 }
 
 // Record shows one stored write.

@@ -215,7 +215,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 			return nil, err
 		}
 	}
-	w := &workload{agents: r.agents, period: 250 * time.Millisecond}
+	w := &workload{agents: r.agents, period: 250 * time.Millisecond, rumorBin: r.rumorBin}
 	for _, a := range r.agents {
 		w.ids = append(w.ids, a.id)
 	}
@@ -430,6 +430,8 @@ func (r *runner) check(rep *report, w *workload) {
 	rep.Ops["unread"] = w.unread
 	rep.Ops["superseded"] = w.superseded
 	rep.Samples = len(w.samples)
+	rep.Locks = w.locks
+	rep.LockOverlaps = lockOverlaps(rep.Locks)
 	for _, k := range views[0].Kernels {
 		rep.Holders = append(rep.Holders, fmt.Sprintf("%s: holder %s epoch %d live %v", k.ID, chaos.ShortID(k.Holder), k.Epoch, k.Live))
 	}
@@ -463,6 +465,10 @@ type report struct {
 	Samples    int               `json:"samples"`
 	Crashes    int               `json:"crashes"`
 	Windows    []chaos.Window    `json:"double_grant_windows"`
+	// Locks are the commands rumor lock ran; LockOverlaps the windows in
+	// which two of them, on two hosts, ran at once.
+	Locks        []lockRun       `json:"lock_runs"`
+	LockOverlaps []time.Duration `json:"lock_overlaps_ns"`
 	Holders    []string          `json:"holders"`
 	Violations []chaos.Violation `json:"violations"`
 }
@@ -499,6 +505,14 @@ func (rep *report) print(out *os.File) {
 		wd = append(wd, w.Duration)
 	}
 	p("  double-grant windows:         %d; p50 / p99 / max %s (sampled every 250 ms)", len(rep.Windows), benchstat.Summarize(wd))
+	stopped := 0
+	for _, l := range rep.Locks {
+		if l.Stopped {
+			stopped++
+		}
+	}
+	p("  rumor lock:                   %d commands run, %d stopped by rumor lock (lease lost, suspect or unconfirmed)", len(rep.Locks), stopped)
+	p("  rumor lock double executions: %d; p50 / p99 / max %s%s", len(rep.LockOverlaps), benchstat.Summarize(rep.LockOverlaps), rep.overlapFaults())
 	p("  kernel holders at the end:    %s", strings.Join(rep.Holders, "; "))
 	byCheck := map[string]int{}
 	for _, v := range rep.Violations {
@@ -519,4 +533,30 @@ func (rep *report) print(out *os.File) {
 	} else {
 		p("FAIL: %d violations", len(rep.Violations))
 	}
+}
+
+// overlapFaults names the faults during which rumor lock's commands ran at
+// once (the cycle in whose hold or heal the later one started).
+func (rep *report) overlapFaults() string {
+	byFault := map[string]int{}
+	for _, l := range rep.Locks {
+		if l.Overlapped == 0 {
+			continue
+		}
+		fault := "calm"
+		for _, c := range rep.Cycles {
+			if !l.Start.Before(c.Start) && l.Start.Before(c.Start.Add(c.Hold+c.Converged+time.Second)) {
+				fault = c.Fault
+			}
+		}
+		byFault[fault]++
+	}
+	if len(byFault) == 0 {
+		return ""
+	}
+	var fs []string
+	for _, k := range slices.Sorted(maps.Keys(byFault)) {
+		fs = append(fs, fmt.Sprintf("%s %d", k, byFault[k]))
+	}
+	return "; commands overlapped during: " + strings.Join(fs, ", ")
 }

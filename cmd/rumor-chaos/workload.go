@@ -27,9 +27,10 @@ const (
 
 // workload runs clients against every agent and records the history.
 type workload struct {
-	agents []*agent
-	ids    []string
-	period time.Duration // sampling period of kernel views
+	agents   []*agent
+	ids      []string
+	period   time.Duration // sampling period of kernel views
+	rumorBin string        // the rumor binary, for rumor lock
 
 	// gate lets quiesce wait for every operation in flight and hold back
 	// new ones: workers hold it shared around each call.
@@ -43,6 +44,7 @@ type workload struct {
 	// claim of a later epoch had already replaced when read back.
 	superseded int
 	missing    []string // acked ops whose write the agent did not hold right after
+	locks      []lockRun
 }
 
 func (w *workload) record(op chaos.Op) {
@@ -59,14 +61,15 @@ func (w *workload) quiesce() (resume func()) {
 	return w.gate.Unlock
 }
 
-// run starts two clients per agent (data and kernels) and the sampler; it
-// returns when ctx is done and all of them have stopped.
+// run starts three clients per agent (data, kernels and rumor lock) and
+// the sampler; it returns when ctx is done and all of them have stopped.
 func (w *workload) run(ctx context.Context, seed uint64) {
 	var wg sync.WaitGroup
 	for n, a := range w.agents {
-		wg.Add(2)
-		go func() { defer wg.Done(); w.dataClient(ctx, a, rand.New(rand.NewPCG(seed, uint64(2*n)))) }()
-		go func() { defer wg.Done(); w.kernelClient(ctx, a, rand.New(rand.NewPCG(seed, uint64(2*n+1)))) }()
+		wg.Add(3)
+		go func() { defer wg.Done(); w.dataClient(ctx, a, rand.New(rand.NewPCG(seed, uint64(3*n)))) }()
+		go func() { defer wg.Done(); w.kernelClient(ctx, a, rand.New(rand.NewPCG(seed, uint64(3*n+1)))) }()
+		go func() { defer wg.Done(); w.lockClient(ctx, a, rand.New(rand.NewPCG(seed, uint64(3*n+2)))) }()
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); w.sampler(ctx) }()

@@ -186,6 +186,9 @@ func (m *Adversary) own(x crdt.Delta) crdt.Delta {
 		d.Key, d.Op, d.Epoch, d.Expiry = "kernel/adversary-"+fmt.Sprint(m.seq), crdt.OpClaim, 1, time.Now().Add(time.Minute).UnixMilli()
 	case crdt.NSTask:
 		d.Key, d.Task, d.Value = "task/adversary-"+fmt.Sprint(m.seq), crdt.TaskQueued, crdt.Encode(crdt.TaskValue{Owner: m.signer.ID()})
+	case crdt.NSWait:
+		d.Key, d.Expiry = crdt.WaitKey("adversary", m.signer.ID(), fmt.Sprint(m.seq)), time.Now().Add(time.Minute).UnixMilli()
+		d.Value = crdt.Encode(crdt.WaitValue{SinceMS: time.Now().UnixMilli()})
 	}
 	ds := []crdt.Delta{d}
 	if err := m.signer.Sign(ds); err != nil {

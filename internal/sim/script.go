@@ -44,6 +44,12 @@ import (
 //	bulk n1 list=l keys=10000   one node adds many blacklist entries
 //	deaf n3|all on|off          ignore gossip (learn by anti-entropy)
 //
+// Kernel sessions, as rumor lock holds a lease (keepalives every ttl/3):
+//
+//	session s1 n1 k1 [ttl=3s] [wait=10s]   "granted epoch=N", "waiting", "denied: ..."
+//	session-event s1 [within=5s]           its next event but renewals, or "none"
+//	end s1                                 its client goes away
+//
 // Faults:
 //
 //	partition n1,n2 | n3,n4 | region:eu | rest    heal
@@ -69,6 +75,7 @@ import (
 //	holder k1 [same]             "n3 epoch=1 live", or "none"; with same,
 //	                             "one holder, live" if all name the same
 //	svc web/w1 | bl fraud/u1 | task job7 | member n3
+//	queue k1                     the nodes of k1's waiters, first first, or "empty"
 //	refused path=gossip reason=forged-writer   "counted" on every agent?
 //
 // In real mode (real TCP, n = real-n) latency and loss do nothing: the
@@ -78,6 +85,8 @@ type Script struct {
 	real bool
 	c    *cluster.Cluster
 	advs map[string]*adversary
+	// sessions are the kernel sessions the scenario opened, by name.
+	sessions map[string]*simSession
 	// Report collects what the scenario measured.
 	Report *Report
 	// MaxAgents, if not 0, skips scenarios of more agents (the race
@@ -107,7 +116,9 @@ func (s *Script) Finish() {
 
 // NewScript prepares a scenario run; real runs it on real TCP.
 func NewScript(t testing.TB, real bool) *Script {
-	return &Script{t: t, real: real, advs: make(map[string]*adversary), Report: &Report{}}
+	s := &Script{t: t, real: real, advs: make(map[string]*adversary), sessions: make(map[string]*simSession), Report: &Report{}}
+	t.Cleanup(s.endSessions)
+	return s
 }
 
 // Run is the datadriven handler: it runs one directive and returns its
@@ -122,6 +133,12 @@ func (s *Script) Run(t *testing.T, d *datadriven.TestData) string {
 		return s.cluster(d)
 	case "svc-set", "svc-delete", "bl-add", "bl-remove", "task-assign", "task-update", "task-cancel", "claim", "renew", "release":
 		return s.write(d)
+	case "session":
+		return s.session(d)
+	case "session-event":
+		return s.sessionNext(d)
+	case "end":
+		return s.endSession(d)
 	case "claim-race":
 		return s.claimRace(d)
 	case "claim-rounds":
@@ -206,7 +223,7 @@ func (s *Script) Run(t *testing.T, d *datadriven.TestData) string {
 			d.Fatalf(t, "replay: nothing captured")
 		}
 		return s.send(d, a, a.captured)
-	case "converged", "holder", "svc", "bl", "task", "member", "refused":
+	case "converged", "holder", "svc", "bl", "task", "member", "refused", "queue":
 		return s.observe(d)
 	}
 	d.Fatalf(t, "unknown directive %q", d.Cmd)
@@ -747,6 +764,8 @@ func (s *Script) look(d *datadriven.TestData) string {
 			}
 			return "unknown"
 		}
+	case "queue":
+		per = s.queueOf(s.arg(d, 0))
 	case "refused":
 		path, reason := s.source(d), s.val(d, "reason", "")
 		per = func(n *cluster.Node) string {
