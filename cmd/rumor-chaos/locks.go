@@ -12,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
 )
 
 // The lock workload: every agent's host runs `rumor lock` on one lock in a

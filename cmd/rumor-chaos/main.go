@@ -455,22 +455,22 @@ type cycle struct {
 
 // report is what the run saw.
 type report struct {
-	Seed       uint64            `json:"seed"`
-	Agents     int               `json:"agents"`
-	Far        []int             `json:"far"`
-	Duration   time.Duration     `json:"duration_ns"`
-	Cycles     []cycle           `json:"cycles"`
-	Final      time.Duration     `json:"final_convergence_ns"`
-	Ops        map[string]int    `json:"ops"`
-	Samples    int               `json:"samples"`
-	Crashes    int               `json:"crashes"`
-	Windows    []chaos.Window    `json:"double_grant_windows"`
+	Seed     uint64         `json:"seed"`
+	Agents   int            `json:"agents"`
+	Far      []int          `json:"far"`
+	Duration time.Duration  `json:"duration_ns"`
+	Cycles   []cycle        `json:"cycles"`
+	Final    time.Duration  `json:"final_convergence_ns"`
+	Ops      map[string]int `json:"ops"`
+	Samples  int            `json:"samples"`
+	Crashes  int            `json:"crashes"`
+	Windows  []chaos.Window `json:"double_grant_windows"`
 	// Locks are the commands rumor lock ran; LockOverlaps the windows in
 	// which two of them, on two hosts, ran at once.
-	Locks        []lockRun       `json:"lock_runs"`
-	LockOverlaps []time.Duration `json:"lock_overlaps_ns"`
-	Holders    []string          `json:"holders"`
-	Violations []chaos.Violation `json:"violations"`
+	Locks        []lockRun         `json:"lock_runs"`
+	LockOverlaps []time.Duration   `json:"lock_overlaps_ns"`
+	Holders      []string          `json:"holders"`
+	Violations   []chaos.Violation `json:"violations"`
 }
 
 func (rep *report) print(out *os.File) {
