@@ -136,7 +136,7 @@ func (a *Agent) claim(ctx context.Context, id, job string, ttl int64, w owner, q
 				if err := a.sleep(ctx, time.Duration(dec.WaitMS)*time.Millisecond); err != nil {
 					return rpc.ClaimResult{}, err
 				}
-				l = a.lease(key)
+				continue // decide again: it has settled (a forced release, say, is free by now)
 			}
 			a.claimDenied(l)
 			return rpc.ClaimResult{Kernel: a.kernelView(l, a.nowMS())}, nil
@@ -391,15 +391,32 @@ func (a *Agent) resumeLeases() {
 // releaseAll releases every lease this agent holds: a graceful stop. A
 // released lease is free everywhere within one gossip round; one left to
 // expire would keep its kernel held for up to its TTL.
+//
+// The releases are also handed to every connected peer by key exchange
+// (within releaseExchange): gossip published at the moment the host
+// closes may never leave it.
 func (a *Agent) releaseAll() {
+	var released []string
 	for _, l := range a.leases.Leases() {
 		if cur := a.lease(l.Kernel); cur.Holder == a.self && cur.Epoch == l.Epoch && !cur.Released {
 			if _, err := a.release(cur); err != nil {
 				a.log.Warn("release on stop", "kernel", crdt.LastSegment(l.Kernel), "err", err)
+				continue
 			}
+			released = append(released, l.Kernel)
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), releaseExchange)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, key := range released {
+		wg.Go(func() { a.exchangeKey(ctx, key, releaseExchange.Milliseconds()*3) })
+	}
+	wg.Wait()
 }
+
+// releaseExchange bounds the key exchanges of a graceful stop's releases.
+const releaseExchange = 300 * time.Millisecond
 
 // leaseLoop steps the lease holder every tick and whenever a kernel
 // changes, and carries out what it asks: renewals, self-fencing releases,
