@@ -30,6 +30,7 @@ const (
 type lockRun struct {
 	Agent      int           `json:"agent"`
 	Epoch      uint64        `json:"epoch"`
+	Asked      time.Time     `json:"asked"` // rumor lock started (and began to wait)
 	Start      time.Time     `json:"start"` // first seen running
 	End        time.Time     `json:"end"`   // first seen gone
 	Code       int           `json:"exit_code"`
@@ -66,10 +67,11 @@ func (w *workload) lockOnce(ctx context.Context, a *agent, sleep time.Duration) 
 	if err != nil {
 		return lockRun{}, false
 	}
+	asked := time.Now()
 	if err := cmd.Start(); err != nil {
 		return lockRun{}, false
 	}
-	run := lockRun{Agent: a.i - 1}
+	run := lockRun{Agent: a.i - 1, Asked: asked}
 	sc := bufio.NewScanner(out)
 	pid := 0
 	if sc.Scan() {
@@ -116,4 +118,21 @@ func lockOverlaps(runs []lockRun) []time.Duration {
 		}
 	}
 	return windows
+}
+
+// lockOvertakes returns, for the runs that waited, the most runs that
+// began to wait after one of them and ran before it: how far the wait
+// queue's first-come, first-served order was broken.
+func lockOvertakes(runs []lockRun) int {
+	most := 0
+	for _, r := range runs {
+		n := 0
+		for _, o := range runs {
+			if o.Agent != r.Agent && r.Asked.Before(o.Asked) && o.Start.Before(r.Start) {
+				n++
+			}
+		}
+		most = max(most, n)
+	}
+	return most
 }

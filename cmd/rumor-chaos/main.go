@@ -432,6 +432,7 @@ func (r *runner) check(rep *report, w *workload) {
 	rep.Samples = len(w.samples)
 	rep.Locks = w.locks
 	rep.LockOverlaps = lockOverlaps(rep.Locks)
+	rep.LockOvertaken = lockOvertakes(rep.Locks)
 	for _, k := range views[0].Kernels {
 		rep.Holders = append(rep.Holders, fmt.Sprintf("%s: holder %s epoch %d live %v", k.ID, chaos.ShortID(k.Holder), k.Epoch, k.Live))
 	}
@@ -467,10 +468,13 @@ type report struct {
 	Windows  []chaos.Window `json:"double_grant_windows"`
 	// Locks are the commands rumor lock ran; LockOverlaps the windows in
 	// which two of them, on two hosts, ran at once.
-	Locks        []lockRun         `json:"lock_runs"`
-	LockOverlaps []time.Duration   `json:"lock_overlaps_ns"`
-	Holders      []string          `json:"holders"`
-	Violations   []chaos.Violation `json:"violations"`
+	Locks        []lockRun       `json:"lock_runs"`
+	LockOverlaps []time.Duration `json:"lock_overlaps_ns"`
+	// LockOvertaken is the most rumor lock runs that began to wait after
+	// one run and were granted before it.
+	LockOvertaken int               `json:"lock_overtaken"`
+	Holders       []string          `json:"holders"`
+	Violations    []chaos.Violation `json:"violations"`
 }
 
 func (rep *report) print(out *os.File) {
@@ -511,7 +515,7 @@ func (rep *report) print(out *os.File) {
 			stopped++
 		}
 	}
-	p("  rumor lock:                   %d commands run, %d stopped by rumor lock (lease lost, suspect or unconfirmed)", len(rep.Locks), stopped)
+	p("  rumor lock:                   %d commands run, %d stopped by rumor lock (lease lost, suspect or unconfirmed); at most %d overtaken by a later waiter", len(rep.Locks), stopped, rep.LockOvertaken)
 	p("  rumor lock double executions: %d; p50 / p99 / max %s%s", len(rep.LockOverlaps), benchstat.Summarize(rep.LockOverlaps), rep.overlapFaults())
 	p("  kernel holders at the end:    %s", strings.Join(rep.Holders, "; "))
 	byCheck := map[string]int{}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -169,4 +170,33 @@ func TestLockStopsTheCommandWhenItsAgentPauses(t *testing.T) {
 	if code := <-holder.exited; code != 128+int(syscall.SIGTERM) {
 		t.Fatalf("holder's rumor lock exited %d: %s", code, holder.stderr)
 	}
+}
+
+// TestLockClientKilled: kill -9 of rumor lock kills its command (the
+// parent-death signal) and the agent releases the lease at once, so
+// another rumor lock gets it without waiting for the TTL.
+func TestLockClientKilled(t *testing.T) {
+	a := startAgent(t, nil)
+	l := startLock(t, a, "--ttl", "60s", "gpu")
+	killed := time.Now()
+	if err := l.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-l.exited
+	// The command is gone (a zombie at worst, as its parent died).
+	poll(t, 5*time.Second, "the command gone", func() error {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", l.pid))
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			return nil
+		}
+		return fmt.Errorf("pid %d: %s", l.pid, b)
+	})
+	next := startLock(t, a, "--ttl", "60s", "--wait", "30s", "gpu")
+	if d := next.started.Sub(killed); d > 10*time.Second {
+		t.Fatalf("the next lock started %v after the holder's client was killed (TTL 60 s)", d)
+	} else {
+		t.Logf("next lock's command started %v after kill -9 of the holder's rumor lock", d.Round(time.Millisecond))
+	}
+	_ = syscall.Kill(next.pid, syscall.SIGTERM)
+	<-next.exited
 }
