@@ -200,3 +200,26 @@ func TestLockClientKilled(t *testing.T) {
 	_ = syscall.Kill(next.pid, syscall.SIGTERM)
 	<-next.exited
 }
+
+// TestLockStoppedCommandIsKilled: a command stopped with SIGSTOP cannot
+// act on SIGTERM; when the lease is lost (here, an operator's forced
+// release), rumor lock's SIGKILL after --grace still ends it.
+func TestLockStoppedCommandIsKilled(t *testing.T) {
+	a := startAgent(t, nil)
+	l := startLock(t, a, "--ttl", "60s", "--grace", "300ms", "gpu")
+	if err := syscall.Kill(l.pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	forced := time.Now()
+	if r := a.cli(t, "kernel", "release", "--force", "gpu", "--reason", "test"); r.code != 0 {
+		t.Fatalf("force release: exit %d: %s", r.code, r.stderr)
+	}
+	gone := l.gone(t, 10*time.Second)
+	t.Logf("stopped command killed %v after the forced release (grace 300ms)", gone.Sub(forced).Round(time.Millisecond))
+	if code := <-l.exited; code != 128+int(syscall.SIGKILL) {
+		t.Fatalf("rumor lock exited %d: %s", code, l.stderr)
+	}
+	if !strings.Contains(l.stderr.String(), "was lost") || !strings.Contains(l.stderr.String(), "did not stop within 300ms") {
+		t.Fatalf("rumor lock's messages: %s", l.stderr)
+	}
+}
