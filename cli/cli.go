@@ -329,6 +329,20 @@ func argSpec(usage string) (req, opt int) {
 	return req, opt
 }
 
+// ttlAndWait returns a claim's --ttl in milliseconds (0 if not set) and
+// its --wait.
+func ttlAndWait(k *call) (int64, time.Duration, error) {
+	ms, err := ttl(k)
+	if err != nil {
+		return 0, 0, err
+	}
+	wait := k.c.Duration("wait")
+	if wait < 0 {
+		return 0, 0, usagef(k.c, "--wait must not be negative, got %v", wait)
+	}
+	return ms, wait, nil
+}
+
 // ttl returns the --ttl flag in milliseconds, 0 if it is not set. A set TTL
 // must be at least a millisecond.
 func ttl(k *call) (int64, error) {

@@ -600,3 +600,21 @@ func TestKernelWatchShowsLeaseEvents(t *testing.T) {
 		t.Fatal("watch did not end")
 	}
 }
+
+func TestLock(t *testing.T) {
+	a := startAgent(t)
+	r := a.run("lock", "gpu0", "--ttl", "30s", "--", "sh", "-c", `echo "$RUMOR_LOCK_NAME $RUMOR_LOCK_EPOCH $RUMOR_LOCK_SESSION"; exit 5`).expect(t, 5)
+	if r.stdout != "gpu0 1 fake-session\n" {
+		t.Errorf("lock: stdout %q", r.stdout)
+	}
+	if k := decodeJSON[rpc.Kernel](t, a.run("kernel", "who", "gpu0", "-o", "json").expect(t, 0)); !k.Released {
+		t.Errorf("after the command: %+v", k)
+	}
+	a.fake.PutKernel(rpc.Kernel{ID: "gpu1", Holder: other, Epoch: 7, Expires: time.Now().Add(time.Hour)})
+	a.run("lock", "gpu1", "--", "true").expect(t, 3).stderrHas(t, "lock gpu1 is held by "+other+" (epoch 7)")
+	a.run("lock", "gpu0").expect(t, 2).stderrHas(t, "missing argument <command>")
+	a.run("lock", "gpu0", "--signal", "BOGUS", "--", "true").expect(t, 2).stderrHas(t, `unknown signal "BOGUS"`)
+	a.run("lock", "gpu0", "--wait", "-1s", "--", "true").expect(t, 2).stderrHas(t, "--wait must not be negative")
+	a.run("lock", "gpu0", "--grace", "1h", "--", "true").expect(t, 2).stderrHas(t, "leaves the command no time")
+	a.run("lock", "gpu0", "--", "/nonexistent/cmd").expect(t, 1).stderrHas(t, "start /nonexistent/cmd")
+}

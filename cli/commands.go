@@ -468,13 +468,9 @@ contact with most of the cluster). -o json prints NDJSON.`,
 }
 
 func cmdKernelClaim(ctx context.Context, k *call) error {
-	ms, err := ttl(k)
+	ms, wait, err := ttlAndWait(k)
 	if err != nil {
 		return err
-	}
-	wait := k.c.Duration("wait")
-	if wait < 0 {
-		return usagef(k.c, "--wait must not be negative, got %v", wait)
 	}
 	if t := k.c.Duration("timeout"); t > 0 {
 		var cancel context.CancelFunc

@@ -62,13 +62,9 @@ bad command line.`,
 }
 
 func cmdLock(ctx context.Context, k *call) error {
-	ms, err := ttl(k)
+	ms, wait, err := ttlAndWait(k)
 	if err != nil {
 		return err
-	}
-	wait := k.c.Duration("wait")
-	if wait < 0 {
-		return usagef(k.c, "--wait must not be negative, got %v", wait)
 	}
 	grace := k.c.Duration("grace")
 	if k.c.IsSet("grace") && grace <= 0 {
@@ -105,9 +101,9 @@ func parseSignal(s string) (syscall.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
 		return syscall.Signal(n), nil
 	}
-	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
+	name := "SIG" + strings.TrimPrefix(strings.ToUpper(s), "SIG")
 	for n := syscall.Signal(1); n < 32; n++ {
-		if strings.EqualFold(strings.ReplaceAll(unixSignalName(n), "SIG", ""), name) {
+		if unixSignalName(n) == name {
 			return n, nil
 		}
 	}

@@ -516,8 +516,16 @@ func (f *Fake) KernelSession(ctx context.Context, id string, req rpc.KernelClaim
 		return err
 	}
 	<-ctx.Done()
-	_, err = f.KernelRelease(context.WithoutCancel(ctx), id, rpc.KernelRelease{})
-	return err
+	// Release the session's lease only: its client may have released it
+	// and another session claimed the kernel since.
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if k := f.kernels[id]; k.Epoch == res.Kernel.Epoch && !k.Released {
+		k.Released = true
+		f.kernels[id] = k
+		f.emitLocked(f.event(kernelKey(id), "release", f.viewKernel(k, f.now())))
+	}
+	return nil
 }
 
 // KernelRelease implements rpc.API.
