@@ -115,7 +115,7 @@ func New(cfg config.Config, opts Options) (*Agent, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Rand == nil {
-		opts.Rand = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
+		opts.Rand = rand.New(rand.NewPCG(uint64(opts.Clock.Now().UnixNano()), uint64(os.Getpid())))
 	}
 	known, _ := lru.New[string, struct{}](4096)
 	a := &Agent{

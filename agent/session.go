@@ -110,9 +110,16 @@ func (a *Agent) KernelSession(ctx context.Context, id string, req rpc.KernelClai
 // here has stopped.
 func (a *Agent) drainSessions(bound time.Duration) {
 	a.stopOnce.Do(func() { close(a.stopping) })
-	deadline := time.Now().Add(bound)
-	for a.owners.sessions() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	timeout := time.NewTimer(bound)
+	defer timeout.Stop()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for a.owners.sessions() > 0 {
+		select {
+		case <-timeout.C:
+			return
+		case <-poll.C:
+		}
 	}
 }
 
@@ -169,14 +176,14 @@ func (a *Agent) wait(ctx context.Context, id string, req rpc.KernelClaim, ttl in
 			return res, nil
 		}
 		last = res
-		if since == 0 || !time.Now().Before(refreshAt) {
+		if since == 0 || !a.clock.Now().Before(refreshAt) {
 			if since == 0 {
 				since = a.nowMS()
 			}
 			if err := a.enqueue(id, qid, req.Job, since); err != nil {
 				return res, err
 			}
-			refreshAt = time.Now().Add(a.waitTTL() / 3)
+			refreshAt = a.clock.Now().Add(a.waitTTL() / 3)
 		}
 		if first && waiting != nil {
 			if err := waiting(a.kernelView(a.lease(key), a.nowMS())); err != nil {
@@ -188,7 +195,7 @@ func (a *Agent) wait(ctx context.Context, id string, req rpc.KernelClaim, ttl in
 		// the wait entry is due for a refresh, whichever is first.
 		l := a.lease(key)
 		next := time.Duration(l.Expiry+a.cfg.MaxSkew.Milliseconds()-a.nowMS()) * time.Millisecond
-		t := time.NewTimer(min(max(next, a.settleWindow()), time.Until(refreshAt)))
+		t := time.NewTimer(min(max(next, a.settleWindow()), refreshAt.Sub(a.clock.Now())))
 		select {
 		case _, ok := <-watch.C():
 			if !ok { // fell behind: watch again
