@@ -8,7 +8,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -30,7 +28,7 @@ import (
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/gossip"
 	"github.com/rumor-dev/rumor/identity"
-	"github.com/rumor-dev/rumor/lease"
+	"github.com/rumor-dev/rumor/kernels"
 	"github.com/rumor-dev/rumor/membership"
 	"github.com/rumor-dev/rumor/obs"
 	"github.com/rumor-dev/rumor/replica"
@@ -42,7 +40,7 @@ import (
 var Version = "0.2.0"
 
 // ErrStopped is returned by an agent's methods after Close.
-var ErrStopped = errors.New("agent: stopped")
+var ErrStopped = kernels.ErrStopped
 
 // Options are the agent's injected dependencies; the zero value uses the
 // real ones. Tests use them to fake time, randomness and the network.
@@ -81,9 +79,7 @@ type Agent struct {
 	node    *gossip.Node
 	mon     *membership.Monitor
 	sync    *antientropy.Syncer
-	leases  *lease.Holder
-	owners  *owners
-	events  *leaseEvents
+	kernels *kernels.Service
 	lag     *obs.LagProbe
 	metrics *obs.Server // nil without metrics_addr
 	// known remembers which peers were handed to the gossip layer to keep
@@ -91,16 +87,12 @@ type Agent struct {
 	known   *lru.Cache[string, struct{}]
 	rl      reloadState
 	started time.Time
-	denied  atomic.Uint64 // claims of this agent that another won
 
 	cancel    context.CancelFunc
 	stopNote  func()
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closed    chan struct{}
-	// stopping is closed when a graceful stop begins (drainSessions).
-	stopping chan struct{}
-	stopOnce sync.Once
 }
 
 // New validates cfg and prepares an agent; Start brings it up.
@@ -120,7 +112,7 @@ func New(cfg config.Config, opts Options) (*Agent, error) {
 	known, _ := lru.New[string, struct{}](4096)
 	a := &Agent{
 		cfg: cfg, opts: opts, clock: opts.Clock, log: opts.Logger, rand: opts.Rand,
-		events: newLeaseEvents(), lag: obs.NewLagProbe(), known: known, closed: make(chan struct{}), stopping: make(chan struct{}),
+		lag: obs.NewLagProbe(), known: known, closed: make(chan struct{}),
 	}
 	if cfg.PSKFile != "" {
 		psk, err := config.LoadPSK(cfg.PSKFile)
@@ -159,14 +151,15 @@ func (a *Agent) Start(ctx context.Context) error {
 		return err
 	}
 	a.store = a.rep.Store()
-	a.leases = lease.NewHolder(a.self)
-	st := a.store
-	saved, _ := st.Meta(ownersMeta)
-	a.owners = newOwners(saved, func(by map[string]owner) {
-		b, _ := json.Marshal(by) // strings and numbers: cannot fail
-		if err := st.SetMeta(ownersMeta, b); err != nil {
-			a.log.Warn("saving lease owners", "err", err)
-		}
+	a.kernels = kernels.New(kernels.Deps{
+		Self: a.self, Config: a.cfg, Clock: a.clock, Log: a.log, Store: a.store, Write: a.writeIf,
+		GossipDelayP99: a.rep.GossipDelayP99,
+		Peers:          func() []peer.ID { return a.node.Peers() },
+		PushKey:        func(ctx context.Context, p peer.ID, key string) error { return a.sync.PushKey(ctx, p, key) },
+		Partitioned:    func() bool { return a.mon.Partitioned() },
+		Dead:           a.ownerDead,
+		States:         a.states,
+		Closed:         a.closed,
 	})
 	a.mon = membership.NewMonitor(membership.MonitorConfig{
 		Self: a.self, Heartbeat: a.cfg.Heartbeat, Detector: a.cfg.Membership(), Region: a.cfg.Region, Version: Version,
@@ -217,11 +210,11 @@ func (a *Agent) Start(ctx context.Context) error {
 	loopCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.rep.Start(a.node)
-	a.resumeLeases()
+	a.kernels.Resume()
 	a.mon.Start(a.node) // announce ourselves at once, before the first tick
 	a.wg.Go(func() { a.mon.Run(loopCtx) })
 	a.wg.Go(func() { a.sync.Run(loopCtx) })
-	a.wg.Go(func() { a.leaseLoop(loopCtx) })
+	a.wg.Go(func() { a.kernels.Run(loopCtx) })
 	a.wg.Go(func() { a.taskLoop(loopCtx) })
 	if a.metrics != nil {
 		a.wg.Go(func() {
@@ -263,7 +256,7 @@ func (a *Agent) close(release bool) error {
 	var err error
 	a.closeOnce.Do(func() {
 		if release && a.node != nil {
-			a.releaseAll() // while writes are still taken and published
+			a.kernels.ReleaseAll() // while writes are still taken and published
 		}
 		close(a.closed)
 		if a.cancel != nil {

@@ -250,7 +250,7 @@ func (a *Agent) BlacklistList(_ context.Context, list string) ([]rpc.BlacklistEn
 func (a *Agent) Watch(ctx context.Context, prefix string, fn func(rpc.Event) error) error {
 	w := a.store.Watch(prefix, 1024)
 	defer w.Close()
-	ls, unsubscribe := a.events.subscribe(prefix)
+	ls, unsubscribe := a.kernels.Subscribe(prefix)
 	defer unsubscribe()
 	for {
 		select {

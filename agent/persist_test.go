@@ -79,7 +79,7 @@ func TestRestartServesStateResumesLeasesNeverReusesStamps(t *testing.T) {
 		if err != nil || k.Holder != id || !k.Live || time.Until(k.Expires) < 0 {
 			t.Fatalf("kernel after restart: %+v %v", k, err)
 		}
-		if l := b.lease(crdt.KernelKey("k")); l.Renewed.IsZero() || !before.Less(l.Renewed) {
+		if l := b.kernels.Lease(crdt.KernelKey("k")); l.Renewed.IsZero() || !before.Less(l.Renewed) {
 			return errNotYet
 		}
 		return nil

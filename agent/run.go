@@ -44,7 +44,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
-	a.drainSessions(sessionDrain)
+	a.kernels.Drain(sessionDrain)
 	stopServing()
 	t := time.NewTimer(shutdownGrace)
 	defer t.Stop()

@@ -39,15 +39,16 @@ func (a *Agent) listenMetrics() error {
 
 // snapshot reads the agent's counters for a metrics scrape.
 func (a *Agent) snapshot() obs.Snapshot {
+	c := a.kernels.Counts()
 	s := obs.Snapshot{
 		Node: a.self, Cluster: a.cfg.Cluster, Region: a.cfg.Region, Version: Version,
 		DeltasIn: map[string]uint64{}, DeltasOut: map[string]uint64{}, Refused: map[string]map[string]uint64{},
 		Rejections: a.node.Rejections(), PeersRefused: a.node.Refused(), Members: map[string]int{},
-		Connected: len(a.node.Peers()), LeasesHeld: a.leases.Held(), SettleSecs: a.settleWindow().Seconds(),
+		Connected: len(a.node.Peers()), LeasesHeld: a.kernels.Held(), SettleSecs: a.kernels.SettleWindow().Seconds(),
 		Watchers: a.store.Watchers(), Unflushed: a.store.Unflushed(), Keys: map[string]int{}, Bytes: map[string]int64{},
 		Leases: map[string]uint64{
-			"granted": a.events.granted.Load(), "denied": a.denied.Load(), "lost": a.events.lost.Load(),
-			"expired": a.events.expired.Load(), "released": a.events.released.Load(),
+			"granted": c.Granted, "denied": c.Denied, "lost": c.Lost,
+			"expired": c.Expired, "released": c.Released,
 		},
 	}
 	in := a.rep.AppliedIn()
@@ -113,6 +114,6 @@ func (a *Agent) pageStatus(ctx context.Context) (pageStatus, error) {
 		}
 	}
 	p.Lag = a.lag.Histogram()
-	p.Settle = float64(a.settleWindow().Microseconds()) / 1000
+	p.Settle = float64(a.kernels.SettleWindow().Microseconds()) / 1000
 	return p, nil
 }

@@ -22,16 +22,7 @@ func (a *Agent) blacklistView(d crdt.Delta) rpc.BlacklistEntry {
 
 func (a *Agent) taskView(d crdt.Delta) rpc.Task { return view.Task(d, a.nowMS(), a.states) }
 
-func (a *Agent) kernelView(l crdt.Lease, nowMS int64) rpc.Kernel {
-	k := view.Kernel(l, nowMS, a.states)
-	k.Waiters = a.queue(crdt.LastSegment(l.Kernel), nowMS)
-	if l.Holder == a.self {
-		if w, ok := a.owners.get(l.Kernel, l.Epoch); ok {
-			k.Session = w.Session
-		}
-	}
-	return k
-}
+func (a *Agent) kernelView(l crdt.Lease, nowMS int64) rpc.Kernel { return a.kernels.View(l, nowMS) }
 
 func (a *Agent) eventValue(e crdt.Entry, nowMS int64) any { return view.Event(e, nowMS, a.states) }
 

@@ -1,4 +1,4 @@
-package agent
+package kernels
 
 import (
 	"context"
@@ -11,18 +11,18 @@ import (
 	"github.com/rumor-dev/rumor/tasks"
 )
 
-// KernelSession implements rpc.API: a claim on behalf of one client's
+// Session is rpc.API's KernelSession: a claim on behalf of one client's
 // session, held only while the session lives. The agent does not renew a
 // session's lease by itself: each keepalive of the client (KernelRenew
 // with the session's id) does. When the client goes away (ctx ends: its
 // connection closed) the lease is released at once; when its keepalives
 // stop, the lease runs out after its TTL. Two sessions are two claimants,
 // even on one host: neither can renew or release the other's lease.
-func (a *Agent) KernelSession(ctx context.Context, id string, req rpc.KernelClaim, fn func(rpc.SessionEvent) error) error {
+func (s *Service) Session(ctx context.Context, id string, req rpc.KernelClaim, fn func(rpc.SessionEvent) error) error {
 	sid := rand.Text()[:16]
 	key := crdt.KernelKey(id)
 	// Subscribed before the claim, so no event of the lease is missed.
-	evs, unsubscribe := a.events.subscribe(key)
+	evs, unsubscribe := s.events.subscribe(key)
 	defer unsubscribe()
 	if req.Once != "" {
 		if err := badName("run-once slot", req.Once); err != nil {
@@ -32,7 +32,7 @@ func (a *Agent) KernelSession(ctx context.Context, id string, req rpc.KernelClai
 			return err
 		}
 	}
-	res, err := a.claimWaiting(ctx, id, req, owner{Session: sid}, func(k rpc.Kernel) error {
+	res, err := s.claimWaiting(ctx, id, req, owner{Session: sid}, func(k rpc.Kernel) error {
 		return fn(rpc.SessionEvent{Event: rpc.SessionWaiting, Kernel: k})
 	})
 	if err != nil {
@@ -45,11 +45,11 @@ func (a *Agent) KernelSession(ctx context.Context, id string, req rpc.KernelClai
 		return fn(rpc.SessionEvent{Event: rpc.SessionDenied, Kernel: res.Kernel})
 	}
 	epoch := res.Kernel.Epoch
-	defer a.endSession(key, epoch, sid)
-	ttl, _ := a.leaseTTL(req.TTLMillis) // checked by the claim
-	granted := rpc.SessionEvent{Event: rpc.SessionGranted, Session: sid, TTLMillis: ttl, MarginMillis: a.cfg.LeaseMargin.Milliseconds(), Kernel: res.Kernel}
+	defer s.endSession(key, epoch, sid)
+	ttl, _ := s.leaseTTL(req.TTLMillis) // checked by the claim
+	granted := rpc.SessionEvent{Event: rpc.SessionGranted, Session: sid, TTLMillis: ttl, MarginMillis: s.cfg.LeaseMargin.Milliseconds(), Kernel: res.Kernel}
 	if req.Once != "" {
-		t, err := a.onceBegin(ctx, id, req.Once, epoch, ttl)
+		t, err := s.onceBegin(ctx, id, req.Once, epoch, ttl)
 		if err != nil {
 			return err
 		}
@@ -58,16 +58,16 @@ func (a *Agent) KernelSession(ctx context.Context, id string, req rpc.KernelClai
 	if err := fn(granted); err != nil {
 		return err
 	}
-	stopping := a.stopping
+	stopping := s.stopping
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-a.closed:
+		case <-s.closed:
 			return nil
 		case <-stopping:
 			stopping = nil
-			if err := fn(rpc.SessionEvent{Event: rpc.SessionStopping, Session: sid, Kernel: a.kernelView(a.lease(key), a.nowMS())}); err != nil {
+			if err := fn(rpc.SessionEvent{Event: rpc.SessionStopping, Session: sid, Kernel: s.kernelView(s.lease(key), s.nowMS())}); err != nil {
 				return err
 			}
 		case ev := <-evs:
@@ -103,18 +103,18 @@ func (a *Agent) KernelSession(ctx context.Context, id string, req rpc.KernelClai
 	}
 }
 
-// drainSessions tells every session that the agent is stopping and waits
+// Drain tells every session that the agent is stopping and waits
 // until their clients have released their leases (having stopped what
 // they ran under them), or until bound has passed. A graceful stop then
 // frees the kernels without letting another host start before the command
 // here has stopped.
-func (a *Agent) drainSessions(bound time.Duration) {
-	a.stopOnce.Do(func() { close(a.stopping) })
+func (s *Service) Drain(bound time.Duration) {
+	s.stopOnce.Do(func() { close(s.stopping) })
 	timeout := time.NewTimer(bound)
 	defer timeout.Stop()
 	poll := time.NewTicker(10 * time.Millisecond)
 	defer poll.Stop()
-	for a.owners.sessions() > 0 {
+	for s.owners.sessions() > 0 {
 		select {
 		case <-timeout.C:
 			return
@@ -125,17 +125,17 @@ func (a *Agent) drainSessions(bound time.Duration) {
 
 // endSession releases the lease session sid holds on key at epoch, if it
 // still does: its client went away.
-func (a *Agent) endSession(key string, epoch uint64, sid string) {
-	w, ok := a.owners.get(key, epoch)
+func (s *Service) endSession(key string, epoch uint64, sid string) {
+	w, ok := s.owners.get(key, epoch)
 	if !ok || w.Session != sid {
 		return
 	}
-	l := a.lease(key)
-	if l.Holder != a.self || l.Epoch != epoch || l.Released {
+	l := s.lease(key)
+	if l.Holder != s.self || l.Epoch != epoch || l.Released {
 		return
 	}
-	if _, err := a.release(l); err != nil {
-		a.log.Debug("session end: release", "kernel", crdt.LastSegment(key), "err", err)
+	if _, err := s.release(l); err != nil {
+		s.log.Debug("session end: release", "kernel", crdt.LastSegment(key), "err", err)
 	}
 }
 
@@ -143,13 +143,13 @@ func (a *Agent) endSession(key string, epoch uint64, sid string) {
 // passed (then it reports the last denial). Between attempts it sleeps
 // until the kernel's records change or its lease can have run out: no
 // polling. waiting, if not nil, is called after the first denial.
-func (a *Agent) wait(ctx context.Context, id string, req rpc.KernelClaim, ttl int64, w owner, waiting func(rpc.Kernel) error) (rpc.ClaimResult, error) {
+func (s *Service) wait(ctx context.Context, id string, req rpc.KernelClaim, ttl int64, w owner, waiting func(rpc.Kernel) error) (rpc.ClaimResult, error) {
 	key := crdt.KernelKey(id)
 	wctx, cancel := context.WithTimeout(ctx, time.Duration(req.WaitMillis)*time.Millisecond)
 	defer cancel()
-	watch := a.store.Watch(key, 16)
+	watch := s.store.Watch(key, 16)
 	defer func() { watch.Close() }()
-	queue := a.store.Watch("wait/"+id+"/", 16)
+	queue := s.store.Watch("wait/"+id+"/", 16)
 	defer func() { queue.Close() }()
 	qid := w.Session
 	if qid == "" {
@@ -162,11 +162,11 @@ func (a *Agent) wait(ctx context.Context, id string, req rpc.KernelClaim, ttl in
 	)
 	defer func() {
 		if since != 0 {
-			a.dequeue(id, qid)
+			s.dequeue(id, qid)
 		}
 	}()
 	for first := true; ; first = false {
-		res, err := a.claim(wctx, id, req.Job, ttl, w, qid)
+		res, err := s.claim(wctx, id, req.Job, ttl, w, qid)
 		switch {
 		case err != nil && ctx.Err() == nil && wctx.Err() != nil:
 			return last, nil // the wait ran out during an attempt
@@ -176,38 +176,38 @@ func (a *Agent) wait(ctx context.Context, id string, req rpc.KernelClaim, ttl in
 			return res, nil
 		}
 		last = res
-		if since == 0 || !a.clock.Now().Before(refreshAt) {
+		if since == 0 || !s.clock.Now().Before(refreshAt) {
 			if since == 0 {
-				since = a.nowMS()
+				since = s.nowMS()
 			}
-			if err := a.enqueue(id, qid, req.Job, since); err != nil {
+			if err := s.enqueue(id, qid, req.Job, since); err != nil {
 				return res, err
 			}
-			refreshAt = a.clock.Now().Add(a.waitTTL() / 3)
+			refreshAt = s.clock.Now().Add(s.waitTTL() / 3)
 		}
 		if first && waiting != nil {
-			if err := waiting(a.kernelView(a.lease(key), a.nowMS())); err != nil {
+			if err := waiting(s.kernelView(s.lease(key), s.nowMS())); err != nil {
 				return res, err
 			}
 		}
 		// Sleep until the kernel's records or its queue change, until the
 		// lease may be claimed (its expiry plus the skew margin), or until
 		// the wait entry is due for a refresh, whichever is first.
-		l := a.lease(key)
-		next := time.Duration(l.Expiry+a.cfg.MaxSkew.Milliseconds()-a.nowMS()) * time.Millisecond
-		t := time.NewTimer(min(max(next, a.settleWindow()), refreshAt.Sub(a.clock.Now())))
+		l := s.lease(key)
+		next := time.Duration(l.Expiry+s.cfg.MaxSkew.Milliseconds()-s.nowMS()) * time.Millisecond
+		t := time.NewTimer(min(max(next, s.settleWindow()), refreshAt.Sub(s.clock.Now())))
 		select {
 		case _, ok := <-watch.C():
 			if !ok { // fell behind: watch again
-				watch = a.store.Watch(key, 16)
+				watch = s.store.Watch(key, 16)
 			}
 		case _, ok := <-queue.C():
 			if !ok {
-				queue = a.store.Watch("wait/"+id+"/", 16)
+				queue = s.store.Watch("wait/"+id+"/", 16)
 			}
 		case <-t.C:
 		case <-wctx.Done():
-		case <-a.closed:
+		case <-s.closed:
 		}
 		t.Stop()
 		if wctx.Err() != nil {
@@ -217,7 +217,7 @@ func (a *Agent) wait(ctx context.Context, id string, req rpc.KernelClaim, ttl in
 			return last, nil
 		}
 		select {
-		case <-a.closed:
+		case <-s.closed:
 			return last, ErrStopped
 		default:
 		}
@@ -229,22 +229,22 @@ func (a *Agent) wait(ctx context.Context, id string, req rpc.KernelClaim, ttl in
 // (the last runner wrote it before releasing the kernel, and its release
 // may have come first), and returns it if a run completed; else it marks
 // the slot running on this node, noting a run that did not complete.
-func (a *Agent) onceBegin(ctx context.Context, id, slot string, epoch uint64, ttl int64) (rpc.Task, error) {
+func (s *Service) onceBegin(ctx context.Context, id, slot string, epoch uint64, ttl int64) (rpc.Task, error) {
 	key := crdt.TaskKey(rpc.OnceTask(id, slot))
-	a.exchangeKey(ctx, key, ttl)
-	result := fmt.Sprintf("run by %s at epoch %d", a.self, epoch)
-	if e, ok := a.store.Get(key); ok {
+	s.exchangeKey(ctx, key, ttl)
+	result := fmt.Sprintf("run by %s at epoch %d", s.self, epoch)
+	if e, ok := s.store.Get(key); ok {
 		cur := tasks.Decode(e.Winner())
 		if cur.Delta.Task.Terminal() {
-			return a.taskView(cur.Delta), nil
+			return s.taskView(cur.Delta), nil
 		}
-		if cur.Value.Owner != a.self || cur.Delta.Task == crdt.TaskRunning {
+		if cur.Value.Owner != s.self || cur.Delta.Task == crdt.TaskRunning {
 			result += fmt.Sprintf("; retry: the run by %s (%s) did not complete", cur.Value.Owner, cur.Value.Result)
 		}
 	}
-	d, _, err := a.write(crdt.Delta{Key: key, Op: crdt.OpPut, Task: crdt.TaskRunning, Value: crdt.Encode(crdt.TaskValue{Owner: a.self, Result: result})})
+	d, _, err := s.write(crdt.Delta{Key: key, Op: crdt.OpPut, Task: crdt.TaskRunning, Value: crdt.Encode(crdt.TaskValue{Owner: s.self, Result: result})})
 	if err != nil {
 		return rpc.Task{}, err
 	}
-	return a.taskView(d), nil
+	return s.taskView(d), nil
 }

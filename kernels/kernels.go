@@ -1,4 +1,4 @@
-package agent
+package kernels
 
 import (
 	"context"
@@ -16,8 +16,8 @@ import (
 )
 
 // lease resolves the kernel's current lease from the local store.
-func (a *Agent) lease(key string) crdt.Lease {
-	e, _ := a.store.Get(key)
+func (s *Service) lease(key string) crdt.Lease {
+	e, _ := s.store.Get(key)
 	if e.Key == "" {
 		e.Key = key
 	}
@@ -25,29 +25,29 @@ func (a *Agent) lease(key string) crdt.Lease {
 }
 
 // settleWindow is how long a claimant waits for competing claims.
-func (a *Agent) settleWindow() time.Duration {
-	p99, _ := a.rep.GossipDelayP99()
-	return lease.SettleWindow(a.cfg.Settle, p99, a.cfg.SettleMin, a.cfg.SettleMax)
+func (s *Service) settleWindow() time.Duration {
+	p99, _ := s.GossipDelayP99()
+	return lease.SettleWindow(s.cfg.Settle, p99, s.cfg.SettleMin, s.cfg.SettleMax)
 }
 
 // leaseTTL is the TTL a claim or renewal of ms asks for (0: lease_ttl). A
 // TTL below the settle bound plus lease_margin is refused: the claim could
 // be granted with no time left to use it.
-func (a *Agent) leaseTTL(ms int64) (int64, error) {
+func (s *Service) leaseTTL(ms int64) (int64, error) {
 	if ms < 0 {
 		return 0, rpc.BadRequest("ttl must not be negative")
 	}
 	if ms == 0 {
-		return a.cfg.LeaseTTL.Milliseconds(), nil
+		return s.cfg.LeaseTTL.Milliseconds(), nil
 	}
-	if floor := a.cfg.MinLeaseTTL(); ms < floor.Milliseconds() {
+	if floor := s.cfg.MinLeaseTTL(); ms < floor.Milliseconds() {
 		return 0, rpc.BadRequest("ttl %v is below the minimum lease TTL %v (settle bound %v + lease_margin %v)",
-			time.Duration(ms)*time.Millisecond, floor, a.cfg.SettleBound(), a.cfg.LeaseMargin)
+			time.Duration(ms)*time.Millisecond, floor, s.cfg.SettleBound(), s.cfg.LeaseMargin)
 	}
 	return ms, nil
 }
 
-// KernelClaim implements rpc.API, following DESIGN.md's lease rule (see
+// Claim is rpc.API's KernelClaim, following DESIGN.md's lease rule (see
 // lease.Decide): refuse at once if another node holds a live lease (judged
 // with the skew bound as margin); otherwise gossip a claim for the next
 // epoch, wait the settle window for competing claims, exchange the
@@ -71,17 +71,17 @@ func (a *Agent) leaseTTL(ms int64) (int64, error) {
 // after its TTL unless renewed. A one-shot claim of a kernel that a
 // one-shot claim of this agent holds renews it; one that a session holds
 // is denied. With req.WaitMillis the claim waits its turn (see wait).
-func (a *Agent) KernelClaim(ctx context.Context, id string, req rpc.KernelClaim) (rpc.ClaimResult, error) {
-	return a.claimWaiting(ctx, id, req, owner{Keep: req.Keep}, nil)
+func (s *Service) Claim(ctx context.Context, id string, req rpc.KernelClaim) (rpc.ClaimResult, error) {
+	return s.claimWaiting(ctx, id, req, owner{Keep: req.Keep}, nil)
 }
 
 // claimWaiting claims id for w, waiting up to req.WaitMillis for it while
 // another claimant holds it; waiting is called once if it must wait.
-func (a *Agent) claimWaiting(ctx context.Context, id string, req rpc.KernelClaim, w owner, waiting func(rpc.Kernel) error) (rpc.ClaimResult, error) {
+func (s *Service) claimWaiting(ctx context.Context, id string, req rpc.KernelClaim, w owner, waiting func(rpc.Kernel) error) (rpc.ClaimResult, error) {
 	if err := badName("kernel id", id); err != nil {
 		return rpc.ClaimResult{}, err
 	}
-	ttl, err := a.leaseTTL(req.TTLMillis)
+	ttl, err := s.leaseTTL(req.TTLMillis)
 	if err != nil {
 		return rpc.ClaimResult{}, err
 	}
@@ -89,60 +89,60 @@ func (a *Agent) claimWaiting(ctx context.Context, id string, req rpc.KernelClaim
 		return rpc.ClaimResult{}, rpc.BadRequest("wait must not be negative")
 	}
 	if req.WaitMillis == 0 {
-		return a.claim(ctx, id, req.Job, ttl, w, "")
+		return s.claim(ctx, id, req.Job, ttl, w, "")
 	}
-	return a.wait(ctx, id, req, ttl, w, waiting)
+	return s.wait(ctx, id, req, ttl, w, waiting)
 }
 
 // claim runs one claim of id for w (see KernelClaim), whose wait entry,
 // if it waits, is qid's: a claim of a free kernel is made only by the head
 // of the kernel's wait queue, or by anyone if nobody waits.
-func (a *Agent) claim(ctx context.Context, id, job string, ttl int64, w owner, qid string) (rpc.ClaimResult, error) {
+func (s *Service) claim(ctx context.Context, id, job string, ttl int64, w owner, qid string) (rpc.ClaimResult, error) {
 	key := crdt.KernelKey(id)
-	settle := a.settleWindow()
+	settle := s.settleWindow()
 	decide := func(l crdt.Lease) lease.Decision {
-		return lease.Decide(l, a.self, a.nowMS(), a.cfg.MaxSkew.Milliseconds(), settle.Milliseconds())
+		return lease.Decide(l, s.self, s.nowMS(), s.cfg.MaxSkew.Milliseconds(), settle.Milliseconds())
 	}
 	var (
 		claim crdt.Delta
 		err   error
 	)
 	for {
-		l := a.lease(key)
+		l := s.lease(key)
 		dec := decide(l)
-		if dec.Action == lease.Renew && !a.owners.mayUse(l, w.Session) {
+		if dec.Action == lease.Renew && !s.owners.mayUse(l, w.Session) {
 			// Held by another session of this agent, or claimed by one
 			// that is still settling: another claimant, on this host.
 			dec = lease.Decision{Action: lease.Deny}
 		}
 		if dec.Action == lease.Claim {
-			if head, ok := a.overtakes(id, qid); ok {
-				a.log.Info("kernel claim denied: waiters are queued", "kernel", id, "head", shortID(head.Node)+"."+head.Session)
-				a.denied.Add(1)
-				return rpc.ClaimResult{Kernel: a.kernelView(l, a.nowMS())}, nil
+			if head, ok := s.overtakes(id, qid); ok {
+				s.log.Info("kernel claim denied: waiters are queued", "kernel", id, "head", shortID(head.Node)+"."+head.Session)
+				s.denied.Add(1)
+				return rpc.ClaimResult{Kernel: s.kernelView(l, s.nowMS())}, nil
 			}
 		}
 		switch dec.Action {
 		case lease.Renew:
-			k, err := a.renew(l, ttl)
+			k, err := s.renew(l, ttl)
 			// Held before a restart, or by a lost claim race.
-			a.leases.Track(a.lease(key), ttl, a.nowMS(), w.Session == "" && w.Keep)
+			s.leases.Track(s.lease(key), ttl, s.nowMS(), w.Session == "" && w.Keep)
 			return rpc.ClaimResult{Granted: err == nil, Kernel: k}, err
 		case lease.Deny:
 			// If that claim is younger than a settle window, a claim with a
 			// smaller stamp may still be on its way: name the winner only
 			// once the competing claim has settled.
 			if dec.WaitMS > 0 {
-				if err := a.sleep(ctx, time.Duration(dec.WaitMS)*time.Millisecond); err != nil {
+				if err := s.sleep(ctx, time.Duration(dec.WaitMS)*time.Millisecond); err != nil {
 					return rpc.ClaimResult{}, err
 				}
 				continue // decide again: it has settled (a forced release, say, is free by now)
 			}
-			a.claimDenied(l)
-			return rpc.ClaimResult{Kernel: a.kernelView(l, a.nowMS())}, nil
+			s.claimDenied(l)
+			return rpc.ClaimResult{Kernel: s.kernelView(l, s.nowMS())}, nil
 		}
 		w.Epoch = dec.Epoch
-		claim, _, err = a.writeIf(crdt.Delta{Key: key, Op: crdt.OpClaim, Epoch: dec.Epoch, Expiry: a.nowMS() + ttl, Value: []byte(job)},
+		claim, _, err = s.writeIf(crdt.Delta{Key: key, Op: crdt.OpClaim, Epoch: dec.Epoch, Expiry: s.nowMS() + ttl, Value: []byte(job)},
 			func(cur crdt.Entry) error {
 				if cur.Key == "" {
 					cur.Key = key
@@ -150,7 +150,7 @@ func (a *Agent) claim(ctx context.Context, id, job string, ttl int64, w owner, q
 				if again := decide(crdt.Resolve(cur)); again.Action != lease.Claim || again.Epoch != dec.Epoch {
 					return errClaimRaced
 				}
-				if _, ok := a.owners.claim(key, w); !ok {
+				if _, ok := s.owners.claim(key, w); !ok {
 					return errClaimRaced
 				}
 				return nil
@@ -161,36 +161,36 @@ func (a *Agent) claim(ctx context.Context, id, job string, ttl int64, w owner, q
 		// A record arrived between our look and our write: look again.
 	}
 	if err != nil {
-		a.owners.drop(key, w.Epoch)
+		s.owners.drop(key, w.Epoch)
 		return rpc.ClaimResult{}, err
 	}
-	if err := a.sleep(ctx, settle); err != nil {
-		a.abandon(key, claim)
+	if err := s.sleep(ctx, settle); err != nil {
+		s.abandon(key, claim)
 		return rpc.ClaimResult{}, err
 	}
-	a.exchangeKey(ctx, key, ttl)
-	l := a.lease(key)
+	s.exchangeKey(ctx, key, ttl)
+	l := s.lease(key)
 	won := l.Granted == claim.Stamp
 	if won && ctx.Err() != nil {
-		a.abandon(key, claim) // the claimant has gone: nobody would use or release it
+		s.abandon(key, claim) // the claimant has gone: nobody would use or release it
 		return rpc.ClaimResult{}, ctx.Err()
 	}
 	if won {
-		a.emit(a.leases.Granted(l, ttl, a.nowMS(), w.Session == "" && w.Keep))
+		s.emit(s.leases.Granted(l, ttl, s.nowMS(), w.Session == "" && w.Keep))
 	} else {
-		a.owners.drop(key, w.Epoch)
-		a.claimDenied(l)
+		s.owners.drop(key, w.Epoch)
+		s.claimDenied(l)
 	}
-	return rpc.ClaimResult{Granted: won, Kernel: a.kernelView(l, a.nowMS())}, nil
+	return rpc.ClaimResult{Granted: won, Kernel: s.kernelView(l, s.nowMS())}, nil
 }
 
 // abandon gives up claim, whose claimant went away while it settled:
 // released if it won, forgotten if not.
-func (a *Agent) abandon(key string, claim crdt.Delta) {
-	defer a.owners.drop(key, claim.Epoch)
-	if l := a.lease(key); l.Granted == claim.Stamp && !l.Released {
-		if _, _, err := a.write(crdt.Delta{Key: key, Op: crdt.OpRelease, Epoch: claim.Epoch}); err != nil {
-			a.log.Warn("release of an abandoned claim", "kernel", crdt.LastSegment(key), "err", err)
+func (s *Service) abandon(key string, claim crdt.Delta) {
+	defer s.owners.drop(key, claim.Epoch)
+	if l := s.lease(key); l.Granted == claim.Stamp && !l.Released {
+		if _, _, err := s.write(crdt.Delta{Key: key, Op: crdt.OpRelease, Epoch: claim.Epoch}); err != nil {
+			s.log.Warn("release of an abandoned claim", "kernel", crdt.LastSegment(key), "err", err)
 		}
 	}
 }
@@ -204,14 +204,14 @@ var errClaimRaced = errors.New("agent: kernel changed while claiming")
 // lease's ttl (ms) has passed, whichever is sooner: a peer that has not
 // answered by then is left out, as a cut-off one is, and the lease keeps
 // two thirds of its life for the holder to renew it.
-func (a *Agent) exchangeKey(ctx context.Context, key string, ttl int64) {
-	ctx, cancel := context.WithTimeout(ctx, min(a.cfg.SettleMax, time.Duration(ttl)*time.Millisecond/3))
+func (s *Service) exchangeKey(ctx context.Context, key string, ttl int64) {
+	ctx, cancel := context.WithTimeout(ctx, min(s.cfg.SettleMax, time.Duration(ttl)*time.Millisecond/3))
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, p := range a.node.Peers() {
+	for _, p := range s.Peers() {
 		wg.Go(func() {
-			if err := a.sync.PushKey(ctx, p, key); err != nil {
-				a.log.Debug("kernel claim: key exchange failed", "kernel", crdt.LastSegment(key), "peer", shortID(p.String()), "err", err)
+			if err := s.PushKey(ctx, p, key); err != nil {
+				s.log.Debug("kernel claim: key exchange failed", "kernel", crdt.LastSegment(key), "peer", shortID(p.String()), "err", err)
 			}
 		})
 	}
@@ -219,64 +219,64 @@ func (a *Agent) exchangeKey(ctx context.Context, key string, ttl int64) {
 }
 
 // renew extends a lease this node holds.
-func (a *Agent) renew(l crdt.Lease, ttl int64) (rpc.Kernel, error) {
-	now := a.nowMS()
-	if _, _, err := a.write(crdt.Delta{Key: l.Kernel, Op: crdt.OpRenew, Epoch: l.Epoch, Expiry: now + ttl}); err != nil {
+func (s *Service) renew(l crdt.Lease, ttl int64) (rpc.Kernel, error) {
+	now := s.nowMS()
+	if _, _, err := s.write(crdt.Delta{Key: l.Kernel, Op: crdt.OpRenew, Epoch: l.Epoch, Expiry: now + ttl}); err != nil {
 		return rpc.Kernel{}, err
 	}
-	return a.kernelView(a.lease(l.Kernel), now), nil
+	return s.kernelView(s.lease(l.Kernel), now), nil
 }
 
-// KernelRenew implements rpc.API.
-func (a *Agent) KernelRenew(_ context.Context, id string, req rpc.KernelRenew) (rpc.Kernel, error) {
+// Renew is rpc.API's KernelRenew: a one-shot claim's renewal, or a session's keepalive.
+func (s *Service) Renew(_ context.Context, id string, req rpc.KernelRenew) (rpc.Kernel, error) {
 	if err := badName("kernel id", id); err != nil {
 		return rpc.Kernel{}, err
 	}
-	ttl, err := a.leaseTTL(req.TTLMillis)
+	ttl, err := s.leaseTTL(req.TTLMillis)
 	if err != nil {
 		return rpc.Kernel{}, err
 	}
 	key := crdt.KernelKey(id)
-	l := a.lease(key)
-	if l.Holder != a.self || !l.Live(a.nowMS()) || !a.owners.mayUse(l, req.Session) {
-		return rpc.Kernel{}, a.notOwner(id, l, req.Session)
+	l := s.lease(key)
+	if l.Holder != s.self || !l.Live(s.nowMS()) || !s.owners.mayUse(l, req.Session) {
+		return rpc.Kernel{}, s.notOwner(id, l, req.Session)
 	}
-	k, err := a.renew(l, ttl)
+	k, err := s.renew(l, ttl)
 	if err == nil {
-		a.emit(a.leases.Renewed(key, a.lease(key), ttl, a.nowMS()))
+		s.emit(s.leases.Renewed(key, s.lease(key), ttl, s.nowMS()))
 	}
 	return k, err
 }
 
-// KernelRelease implements rpc.API: the release of a session's lease or a
+// Release is rpc.API's KernelRelease: the release of a session's lease or a
 // one-shot claim's, or an operator's forced release (see forceRelease).
-func (a *Agent) KernelRelease(ctx context.Context, id string, req rpc.KernelRelease) (rpc.Kernel, error) {
+func (s *Service) Release(ctx context.Context, id string, req rpc.KernelRelease) (rpc.Kernel, error) {
 	if err := badName("kernel id", id); err != nil {
 		return rpc.Kernel{}, err
 	}
 	if req.Force {
-		return a.forceRelease(ctx, id, req.Reason)
+		return s.forceRelease(ctx, id, req.Reason)
 	}
-	l := a.lease(crdt.KernelKey(id))
-	if l.Holder == a.self && !a.owners.mayUse(l, req.Session) {
-		return rpc.Kernel{}, a.notOwner(id, l, req.Session)
+	l := s.lease(crdt.KernelKey(id))
+	if l.Holder == s.self && !s.owners.mayUse(l, req.Session) {
+		return rpc.Kernel{}, s.notOwner(id, l, req.Session)
 	}
-	return a.release(l)
+	return s.release(l)
 }
 
 // release writes the release of l, a lease of this node.
-func (a *Agent) release(l crdt.Lease) (rpc.Kernel, error) {
+func (s *Service) release(l crdt.Lease) (rpc.Kernel, error) {
 	id := crdt.LastSegment(l.Kernel)
-	if l.Holder != a.self || l.Released {
-		return rpc.Kernel{}, a.notHolder(id, l)
+	if l.Holder != s.self || l.Released {
+		return rpc.Kernel{}, s.notHolder(id, l)
 	}
-	if _, _, err := a.write(crdt.Delta{Key: l.Kernel, Op: crdt.OpRelease, Epoch: l.Epoch}); err != nil {
+	if _, _, err := s.write(crdt.Delta{Key: l.Kernel, Op: crdt.OpRelease, Epoch: l.Epoch}); err != nil {
 		return rpc.Kernel{}, err
 	}
-	a.owners.drop(l.Kernel, l.Epoch)
-	l = a.lease(l.Kernel)
-	a.emit(a.leases.Released(l))
-	return a.kernelView(l, a.nowMS()), nil
+	s.owners.drop(l.Kernel, l.Epoch)
+	l = s.lease(l.Kernel)
+	s.emit(s.leases.Released(l))
+	return s.kernelView(l, s.nowMS()), nil
 }
 
 // forceRelease frees kernel id whoever holds it: an operator's way out of
@@ -287,120 +287,120 @@ func (a *Agent) release(l crdt.Lease) (rpc.Kernel, error) {
 // stamp) and which epoch it took away. A claim of the same epoch by a
 // waiter may win over it; the kernel is then that claimant's, as it
 // should be.
-func (a *Agent) forceRelease(ctx context.Context, id, reason string) (rpc.Kernel, error) {
+func (s *Service) forceRelease(ctx context.Context, id, reason string) (rpc.Kernel, error) {
 	key := crdt.KernelKey(id)
-	l := a.lease(key)
-	now := a.nowMS()
+	l := s.lease(key)
+	now := s.nowMS()
 	if l.Holder == "" || l.Released {
-		return a.kernelView(l, now), nil // free already
+		return s.kernelView(l, now), nil // free already
 	}
-	job := fmt.Sprintf("forced release of epoch %d (held by %s) by %s", l.Epoch, l.Holder, a.self)
+	job := fmt.Sprintf("forced release of epoch %d (held by %s) by %s", l.Epoch, l.Holder, s.self)
 	if reason != "" {
 		job += ": " + reason
 	}
-	if len(job) > a.cfg.MaxValueBytes {
-		return rpc.Kernel{}, rpc.BadRequest("reason is too long: the record would be %d bytes, max_value_bytes is %d", len(job), a.cfg.MaxValueBytes)
+	if len(job) > s.cfg.MaxValueBytes {
+		return rpc.Kernel{}, rpc.BadRequest("reason is too long: the record would be %d bytes, max_value_bytes is %d", len(job), s.cfg.MaxValueBytes)
 	}
 	epoch := l.MaxEpoch + 1
-	if _, _, err := a.write(crdt.Delta{Key: key, Op: crdt.OpClaim, Epoch: epoch, Expiry: now + a.cfg.MinLeaseTTL().Milliseconds(), Value: []byte(job)}); err != nil {
+	if _, _, err := s.write(crdt.Delta{Key: key, Op: crdt.OpClaim, Epoch: epoch, Expiry: now + s.cfg.MinLeaseTTL().Milliseconds(), Value: []byte(job)}); err != nil {
 		return rpc.Kernel{}, err
 	}
-	if _, _, err := a.write(crdt.Delta{Key: key, Op: crdt.OpRelease, Epoch: epoch}); err != nil {
+	if _, _, err := s.write(crdt.Delta{Key: key, Op: crdt.OpRelease, Epoch: epoch}); err != nil {
 		return rpc.Kernel{}, err
 	}
-	a.log.Warn("kernel released by force", "kernel", id, "epoch", l.Epoch, "holder", shortID(l.Holder), "reason", reason)
-	a.exchangeKey(ctx, key, a.cfg.MinLeaseTTL().Milliseconds())
-	return a.kernelView(a.lease(key), a.nowMS()), nil
+	s.log.Warn("kernel released by force", "kernel", id, "epoch", l.Epoch, "holder", shortID(l.Holder), "reason", reason)
+	s.exchangeKey(ctx, key, s.cfg.MinLeaseTTL().Milliseconds())
+	return s.kernelView(s.lease(key), s.nowMS()), nil
 }
 
 // claimDenied counts and logs a claim of this agent that another won.
-func (a *Agent) claimDenied(l crdt.Lease) {
-	a.denied.Add(1)
-	a.log.Info("kernel claim denied", "kernel", crdt.LastSegment(l.Kernel), "epoch", l.Epoch, "holder", shortID(l.Holder))
+func (s *Service) claimDenied(l crdt.Lease) {
+	s.denied.Add(1)
+	s.log.Info("kernel claim denied", "kernel", crdt.LastSegment(l.Kernel), "epoch", l.Epoch, "holder", shortID(l.Holder))
 }
 
 // notOwner is the error for a renewal or release by session (a one-shot
 // claim's if "") of a lease it does not hold.
-func (a *Agent) notOwner(id string, l crdt.Lease, session string) error {
-	if l.Holder == a.self && l.Live(a.nowMS()) {
-		if w, ok := a.owners.get(l.Kernel, l.Epoch); ok && w.Session != session {
+func (s *Service) notOwner(id string, l crdt.Lease, session string) error {
+	if l.Holder == s.self && l.Live(s.nowMS()) {
+		if w, ok := s.owners.get(l.Kernel, l.Epoch); ok && w.Session != session {
 			if w.Session == "" {
 				return rpc.Denied("kernel %s is held by a one-shot claim of this node (epoch %d), not by session %s", id, l.Epoch, session)
 			}
 			return rpc.Denied("kernel %s is held by session %s of this node (epoch %d)", id, w.Session, l.Epoch)
 		}
 	}
-	return a.notHolder(id, l)
+	return s.notHolder(id, l)
 }
 
-func (a *Agent) notHolder(id string, l crdt.Lease) error {
-	if l.Holder == "" || !l.Live(a.nowMS()) {
+func (s *Service) notHolder(id string, l crdt.Lease) error {
+	if l.Holder == "" || !l.Live(s.nowMS()) {
 		return rpc.Denied("kernel %s is not held by this node", id)
 	}
 	return rpc.Denied("kernel %s is held by node %s (epoch %d)", id, l.Holder, l.Epoch)
 }
 
-// KernelGet implements rpc.API.
-func (a *Agent) KernelGet(_ context.Context, id string) (rpc.Kernel, error) {
+// Get is rpc.API's KernelGet.
+func (s *Service) Get(_ context.Context, id string) (rpc.Kernel, error) {
 	if err := badName("kernel id", id); err != nil {
 		return rpc.Kernel{}, err
 	}
 	key := crdt.KernelKey(id)
-	if _, ok := a.store.Get(key); !ok {
+	if _, ok := s.store.Get(key); !ok {
 		return rpc.Kernel{}, rpc.NotFound("no kernel %s", id)
 	}
-	return a.kernelView(a.lease(key), a.nowMS()), nil
+	return s.kernelView(s.lease(key), s.nowMS()), nil
 }
 
-// KernelList implements rpc.API.
-func (a *Agent) KernelList(context.Context) ([]rpc.Kernel, error) {
-	now := a.nowMS()
+// List is rpc.API's KernelList.
+func (s *Service) List(context.Context) ([]rpc.Kernel, error) {
+	now := s.nowMS()
 	out := []rpc.Kernel{}
-	for _, e := range a.store.List("kernel/") {
-		out = append(out, a.kernelView(crdt.Resolve(e), now))
+	for _, e := range s.store.List("kernel/") {
+		out = append(out, s.kernelView(crdt.Resolve(e), now))
 	}
 	return out, nil
 }
 
-// resumeLeases takes back the leases this agent held before a restart.
-func (a *Agent) resumeLeases() {
+// Resume takes back the leases this agent held before a restart.
+func (s *Service) Resume() {
 	var ls []crdt.Lease
-	for _, e := range a.store.List("kernel/") {
+	for _, e := range s.store.List("kernel/") {
 		ls = append(ls, crdt.Resolve(e))
 	}
-	now := a.nowMS()
+	now := s.nowMS()
 	var sessions []crdt.Lease
 	keep := func(l crdt.Lease) bool {
-		w, ok := a.owners.get(l.Kernel, l.Epoch)
+		w, ok := s.owners.get(l.Kernel, l.Epoch)
 		if ok && w.Session != "" {
 			sessions = append(sessions, l)
 		}
 		return ok && w.Keep
 	}
-	for _, l := range a.leases.Resume(ls, now, keep) {
-		a.log.Info("resuming lease held before restart", "kernel", crdt.LastSegment(l.Kernel), "epoch", l.Epoch, "live", l.Live(now))
+	for _, l := range s.leases.Resume(ls, now, keep) {
+		s.log.Info("resuming lease held before restart", "kernel", crdt.LastSegment(l.Kernel), "epoch", l.Epoch, "live", l.Live(now))
 	}
 	// A session's client lost its stream with the agent: free its kernel.
 	for _, l := range sessions {
-		if _, err := a.release(l); err != nil {
-			a.log.Warn("release of a session's lease after restart", "kernel", crdt.LastSegment(l.Kernel), "err", err)
+		if _, err := s.release(l); err != nil {
+			s.log.Warn("release of a session's lease after restart", "kernel", crdt.LastSegment(l.Kernel), "err", err)
 		}
 	}
 }
 
-// releaseAll releases every lease this agent holds: a graceful stop. A
+// ReleaseAll releases every lease this agent holds: a graceful stop. A
 // released lease is free everywhere within one gossip round; one left to
 // expire would keep its kernel held for up to its TTL.
 //
 // The releases are also handed to every connected peer by key exchange
 // (within releaseExchange): gossip published at the moment the host
 // closes may never leave it.
-func (a *Agent) releaseAll() {
+func (s *Service) ReleaseAll() {
 	var released []string
-	for _, l := range a.leases.Leases() {
-		if cur := a.lease(l.Kernel); cur.Holder == a.self && cur.Epoch == l.Epoch && !cur.Released {
-			if _, err := a.release(cur); err != nil {
-				a.log.Warn("release on stop", "kernel", crdt.LastSegment(l.Kernel), "err", err)
+	for _, l := range s.leases.Leases() {
+		if cur := s.lease(l.Kernel); cur.Holder == s.self && cur.Epoch == l.Epoch && !cur.Released {
+			if _, err := s.release(cur); err != nil {
+				s.log.Warn("release on stop", "kernel", crdt.LastSegment(l.Kernel), "err", err)
 				continue
 			}
 			released = append(released, l.Kernel)
@@ -410,7 +410,7 @@ func (a *Agent) releaseAll() {
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, key := range released {
-		wg.Go(func() { a.exchangeKey(ctx, key, releaseExchange.Milliseconds()*3) })
+		wg.Go(func() { s.exchangeKey(ctx, key, releaseExchange.Milliseconds()*3) })
 	}
 	wg.Wait()
 }
@@ -418,13 +418,13 @@ func (a *Agent) releaseAll() {
 // releaseExchange bounds the key exchanges of a graceful stop's releases.
 const releaseExchange = 300 * time.Millisecond
 
-// leaseLoop steps the lease holder every tick and whenever a kernel
+// Run steps the lease holder every tick and whenever a kernel
 // changes, and carries out what it asks: renewals, self-fencing releases,
 // events.
-func (a *Agent) leaseLoop(ctx context.Context) {
+func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
-	w := a.store.Watch("kernel/", 1024)
+	w := s.store.Watch("kernel/", 1024)
 	defer func() { w.Close() }()
 	for {
 		select {
@@ -433,46 +433,46 @@ func (a *Agent) leaseLoop(ctx context.Context) {
 		case <-t.C:
 		case _, ok := <-w.C():
 			if !ok { // fell behind: resubscribe, the tick re-reads everything
-				w = a.store.Watch("kernel/", 1024)
+				w = s.store.Watch("kernel/", 1024)
 			}
 		}
-		a.stepLeases()
+		s.stepLeases()
 	}
 }
 
-func (a *Agent) stepLeases() {
-	st := a.leases.Step(a.nowMS(), a.lease, a.mon.Partitioned(), a.cfg.SelfFence)
+func (s *Service) stepLeases() {
+	st := s.leases.Step(s.nowMS(), s.lease, s.Partitioned(), s.cfg.SelfFence)
 	for _, ev := range st.Events {
-		a.emit(ev)
+		s.emit(ev)
 	}
 	for _, ev := range st.Events {
 		if ev.Kind == lease.Lost || ev.Kind == lease.Expired || ev.Kind == lease.Released {
-			a.owners.dropUpTo(ev.Lease.Kernel, ev.Lease.Epoch)
+			s.owners.dropUpTo(ev.Lease.Kernel, ev.Lease.Epoch)
 		}
 	}
 	for _, l := range st.Release {
-		if _, err := a.release(l); err != nil {
-			a.log.Warn("self-fence release", "kernel", crdt.LastSegment(l.Kernel), "err", err)
+		if _, err := s.release(l); err != nil {
+			s.log.Warn("self-fence release", "kernel", crdt.LastSegment(l.Kernel), "err", err)
 		}
 	}
 	for _, r := range st.Renew {
-		if _, _, err := a.write(crdt.Delta{Key: r.Kernel, Op: crdt.OpRenew, Epoch: r.Epoch, Expiry: r.Expiry}); err != nil {
+		if _, _, err := s.write(crdt.Delta{Key: r.Kernel, Op: crdt.OpRenew, Epoch: r.Epoch, Expiry: r.Expiry}); err != nil {
 			continue
 		}
-		a.emit(a.leases.Renewed(r.Kernel, a.lease(r.Kernel), r.TTL, a.nowMS()))
+		s.emit(s.leases.Renewed(r.Kernel, s.lease(r.Kernel), r.TTL, s.nowMS()))
 	}
 }
 
 // emit counts, logs and sends to watchers one lease event of this agent.
-func (a *Agent) emit(ev lease.Event) {
-	now := a.nowMS()
-	a.events.count(ev.Kind)
+func (s *Service) emit(ev lease.Event) {
+	now := s.nowMS()
+	s.events.count(ev.Kind)
 	if ev.Kind != lease.Renewed {
-		a.log.Info("kernel "+string(ev.Kind), "kernel", crdt.LastSegment(ev.Lease.Kernel), "epoch", ev.Lease.Epoch, "holder", shortID(ev.Lease.Holder))
+		s.log.Info("kernel "+string(ev.Kind), "kernel", crdt.LastSegment(ev.Lease.Kernel), "epoch", ev.Lease.Epoch, "holder", shortID(ev.Lease.Holder))
 	}
-	a.events.send(rpc.Event{
-		Key: ev.Lease.Kernel, Op: "lease", Lease: string(ev.Kind), Node: a.self, Stamp: crdt.MakeHLC(now, 0).String(),
-		Time: view.Time(now), Value: a.kernelView(ev.Lease, now),
+	s.events.send(rpc.Event{
+		Key: ev.Lease.Kernel, Op: "lease", Lease: string(ev.Kind), Node: s.self, Stamp: crdt.MakeHLC(now, 0).String(),
+		Time: view.Time(now), Value: s.kernelView(ev.Lease, now),
 	})
 }
 

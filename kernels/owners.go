@@ -1,4 +1,4 @@
-package agent
+package kernels
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package agent
+package kernels
 
 import (
 	"cmp"
@@ -25,14 +25,14 @@ import (
 
 // waitTTL is how long a wait entry lives without a refresh: a waiter whose
 // agent died leaves the queue after dead_after, as its services go down.
-func (a *Agent) waitTTL() time.Duration { return a.cfg.DeadAfter }
+func (s *Service) waitTTL() time.Duration { return s.cfg.DeadAfter }
 
 // queue returns the live waiters for kernel id, first first.
-func (a *Agent) queue(id string, nowMS int64) []rpc.Waiter {
+func (s *Service) queue(id string, nowMS int64) []rpc.Waiter {
 	var out []rpc.Waiter
-	for _, e := range a.store.List("wait/" + id + "/") {
+	for _, e := range s.store.List("wait/" + id + "/") {
 		w := e.Winner()
-		if w.Op != crdt.OpPut || !w.Live(nowMS) || a.ownerDead(w.Stamp.Node) || strings.Count(e.Key, "/") != 2 {
+		if w.Op != crdt.OpPut || !w.Live(nowMS) || s.ownerDead(w.Stamp.Node) || strings.Count(e.Key, "/") != 2 {
 			continue
 		}
 		out = append(out, view.Waiter(w))
@@ -46,27 +46,27 @@ func (a *Agent) queue(id string, nowMS int64) []rpc.Waiter {
 // overtakes reports whether a claim by this agent's waiter qid ("" for a
 // claim that does not wait) would overtake a waiter of kernel id, and the
 // head of its queue.
-func (a *Agent) overtakes(id, qid string) (rpc.Waiter, bool) {
-	q := a.queue(id, a.nowMS())
+func (s *Service) overtakes(id, qid string) (rpc.Waiter, bool) {
+	q := s.queue(id, s.nowMS())
 	if len(q) == 0 {
 		return rpc.Waiter{}, false
 	}
 	head := q[0]
-	return head, head.Node != a.self || head.Session != qid
+	return head, head.Node != s.self || head.Session != qid
 }
 
 // enqueue writes (or refreshes) the wait entry of waiter qid for kernel id.
-func (a *Agent) enqueue(id, qid, job string, sinceMS int64) error {
-	_, _, err := a.write(crdt.Delta{
-		Key: crdt.WaitKey(id, a.self, qid), Op: crdt.OpPut, Expiry: a.nowMS() + a.waitTTL().Milliseconds(),
+func (s *Service) enqueue(id, qid, job string, sinceMS int64) error {
+	_, _, err := s.write(crdt.Delta{
+		Key: crdt.WaitKey(id, s.self, qid), Op: crdt.OpPut, Expiry: s.nowMS() + s.waitTTL().Milliseconds(),
 		Value: crdt.Encode(crdt.WaitValue{SinceMS: sinceMS, Job: job}),
 	})
 	return err
 }
 
 // dequeue deletes the wait entry of waiter qid for kernel id.
-func (a *Agent) dequeue(id, qid string) {
-	if _, _, err := a.write(crdt.Delta{Key: crdt.WaitKey(id, a.self, qid), Op: crdt.OpDelete}); err != nil {
-		a.log.Debug("leaving the wait queue", "kernel", id, "err", err)
+func (s *Service) dequeue(id, qid string) {
+	if _, _, err := s.write(crdt.Delta{Key: crdt.WaitKey(id, s.self, qid), Op: crdt.OpDelete}); err != nil {
+		s.log.Debug("leaving the wait queue", "kernel", id, "err", err)
 	}
 }
