@@ -380,20 +380,6 @@ func shortID(id string) string {
 	return id
 }
 
-// sleep waits d or until ctx or the agent ends.
-func (a *Agent) sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-a.closed:
-		return ErrStopped
-	}
-}
-
 // Backup writes a consistent snapshot of the agent's state (a copy of its
 // state file) for `rumor backup`. It records the time first, so that a
 // restore can tell the snapshot's age.

@@ -22,8 +22,6 @@ func (a *Agent) blacklistView(d crdt.Delta) rpc.BlacklistEntry {
 
 func (a *Agent) taskView(d crdt.Delta) rpc.Task { return view.Task(d, a.nowMS(), a.states) }
 
-func (a *Agent) kernelView(l crdt.Lease, nowMS int64) rpc.Kernel { return a.kernels.View(l, nowMS) }
-
 func (a *Agent) eventValue(e crdt.Entry, nowMS int64) any { return view.Event(e, nowMS, a.states) }
 
 // Records implements rpc.API: the stored writes under prefix, each
