@@ -32,10 +32,18 @@ type owners struct {
 // ownersMeta is the store metadata key of the owners.
 const ownersMeta = "lease-owners"
 
-func newOwners(load []byte, save func(map[string]owner)) *owners {
+// newOwners returns the owners saved as load (none if load is empty), and
+// an error if load cannot be read (the owners are then none).
+func newOwners(load []byte, save func(map[string]owner)) (*owners, error) {
 	o := &owners{by: make(map[string]owner), save: save}
-	_ = json.Unmarshal(load, &o.by) // absent or unreadable: no owners known
-	return o
+	if len(load) == 0 {
+		return o, nil
+	}
+	if err := json.Unmarshal(load, &o.by); err != nil {
+		o.by = make(map[string]owner)
+		return o, err
+	}
+	return o, nil
 }
 
 // claim records that owner w claims key at its epoch, unless another owner

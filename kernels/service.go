@@ -85,12 +85,16 @@ func New(d Deps) *Service {
 		leases: lease.NewHolder(d.Self), events: newLeaseEvents(), stopping: make(chan struct{}),
 	}
 	saved, _ := d.Store.Meta(ownersMeta)
-	s.owners = newOwners(saved, func(by map[string]owner) {
+	var err error
+	s.owners, err = newOwners(saved, func(by map[string]owner) {
 		b, _ := json.Marshal(by) // strings and numbers: cannot fail
 		if err := d.Store.SetMeta(ownersMeta, b); err != nil {
 			s.log.Warn("saving lease owners", "err", err)
 		}
 	})
+	if err != nil {
+		s.log.Warn("the saved owners of this node's leases are unreadable: leases held before a crash are held until they run out, none renewed, none released at once", "err", err)
+	}
 	return s
 }
 
