@@ -166,10 +166,10 @@ func (s *Service) wait(ctx context.Context, id string, req rpc.KernelClaim, ttl 
 		}
 	}()
 	for first := true; ; first = false {
-		res, err := s.claim(wctx, id, req.Job, ttl, w, qid)
+		// An attempt runs to its verdict even if the wait ends meanwhile:
+		// a claim granted at the last moment is kept, not abandoned.
+		res, err := s.claim(ctx, id, req.Job, ttl, w, qid)
 		switch {
-		case err != nil && ctx.Err() == nil && wctx.Err() != nil:
-			return last, nil // the wait ran out during an attempt
 		case err != nil:
 			return res, err
 		case res.Granted:
