@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rumor-dev/rumor/clock"
 	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/rpc"
@@ -354,4 +355,61 @@ func TestWaitersAreGrantedInTurn(t *testing.T) {
 		}
 	}
 	prev.end(t)
+}
+
+// TestClaimOfABusyKernelEnds: a claim that finds a young competing claim
+// waits for it to settle once, then answers; a kernel that changes hands
+// all the time does not keep it deciding (make chaos saw a 2 s wait take
+// 13 s that way).
+func TestClaimOfABusyKernelEnds(t *testing.T) {
+	ctx := context.Background()
+	// The churner's clock runs ahead (within max_skew): each of its claims
+	// looks young to the other agent for longer than it lives.
+	as := startClusterOpts(t, 2, func(c *config.Config) {
+		shortLeases(c)
+		c.MaxSkew = 2 * time.Second
+	}, func(i int) Options {
+		if i == 1 {
+			return Options{Clock: clock.Offset{Base: clock.System{}, Offset: time.Second}}
+		}
+		return Options{}
+	})
+	stop := make(chan struct{})
+	churned := make(chan struct{})
+	go func() {
+		defer close(churned)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if res, err := as[1].KernelClaim(ctx, "busy", rpc.KernelClaim{TTLMillis: 60_000}); err == nil && res.Granted {
+				time.Sleep(300 * time.Millisecond) // the holder's work: not synchronization
+				_, _ = as[1].KernelRelease(ctx, "busy", rpc.KernelRelease{})
+			}
+		}
+	}()
+	defer func() { close(stop); <-churned }()
+	for i := range 3 {
+		eventually(t, 10*time.Second, "the churner holds the kernel", func() error {
+			if k, _ := as[0].KernelGet(ctx, "busy"); k.Holder != as[1].ID() || !k.Live {
+				return errNotYet
+			}
+			return nil
+		})
+		start := time.Now()
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		res, err := as[0].KernelClaim(cctx, "busy", rpc.KernelClaim{TTLMillis: 60_000})
+		cancel()
+		if err != nil {
+			t.Fatalf("claim %d of a busy kernel: %v after %v", i, err, time.Since(start))
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("claim %d of a busy kernel took %v", i, d)
+		}
+		if res.Granted {
+			_, _ = as[0].KernelRelease(ctx, "busy", rpc.KernelRelease{})
+		}
+	}
 }

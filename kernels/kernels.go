@@ -104,8 +104,9 @@ func (s *Service) claim(ctx context.Context, id, job string, ttl int64, w owner,
 		return lease.Decide(l, s.self, s.nowMS(), s.cfg.MaxSkew.Milliseconds(), settle.Milliseconds())
 	}
 	var (
-		claim crdt.Delta
-		err   error
+		claim  crdt.Delta
+		err    error
+		waited bool // for a young competing claim to settle, once
 	)
 	for {
 		l := s.lease(key)
@@ -132,10 +133,13 @@ func (s *Service) claim(ctx context.Context, id, job string, ttl int64, w owner,
 			// If that claim is younger than a settle window, a claim with a
 			// smaller stamp may still be on its way: name the winner only
 			// once the competing claim has settled.
-			if dec.WaitMS > 0 {
+			// Once: a kernel that changes hands all the time would
+			// otherwise keep a claim deciding for as long as it does.
+			if dec.WaitMS > 0 && !waited {
 				if err := s.sleep(ctx, time.Duration(dec.WaitMS)*time.Millisecond); err != nil {
 					return rpc.ClaimResult{}, err
 				}
+				waited = true
 				continue // decide again: it has settled (a forced release, say, is free by now)
 			}
 			s.claimDenied(l)
