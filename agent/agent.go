@@ -145,7 +145,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.rep, err = replica.Open(a.replicaConfig(), replica.Deps{
 		Signer: signer, Verifier: identity.NewVerifier(a.cfg.Cluster), Clock: a.clock, Logger: a.log,
-		Applied: a.applied, Heard: a.heard,
+		Applied: a.applied,
 	})
 	if err != nil {
 		return err
@@ -162,7 +162,9 @@ func (a *Agent) Start(ctx context.Context) error {
 		Closed:         a.closed,
 	})
 	a.mon = membership.NewMonitor(membership.MonitorConfig{
-		Self: a.self, Heartbeat: a.cfg.Heartbeat, Detector: a.cfg.Membership(), Region: a.cfg.Region, Version: Version,
+		Self: a.self, Cluster: a.cfg.Cluster, Heartbeat: a.cfg.Heartbeat, ProbePeers: a.cfg.ProbePeers,
+		Detector: a.cfg.Membership(), Region: a.cfg.Region, Version: Version,
+		Rand: rand.New(rand.NewPCG(a.rand.Uint64(), a.rand.Uint64())), PeerClock: a.rep.PeerClock,
 	}, func(d crdt.Delta) error { _, _, err := a.write(d); return err }, a.clock, a.log)
 	topics := make([]string, len(crdt.Namespaces))
 	for i, ns := range crdt.Namespaces {
@@ -201,11 +203,10 @@ func (a *Agent) Start(ctx context.Context) error {
 		Cutoff: func() crdt.HLC { return a.rep.Cutoff(a.cfg.AntiEntropy) },
 		Rand:   rand.New(rand.NewPCG(a.rand.Uint64(), a.rand.Uint64())),
 	}, a.node, a.rep)
-	a.stopNote = a.node.Notify(a.sync.Connected, func(p peer.ID) {
-		// A lost connection is a hint for the failure detector: suspect
-		// at once; dead still takes dead_after of silence.
-		a.mon.Disconnected(p.String())
-	})
+	a.stopNote = a.node.Notify(func(p peer.ID) {
+		a.sync.Connected(p)
+		a.mon.Connected(p)
+	}, a.mon.Disconnected)
 	a.started = a.clock.Now()
 	loopCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -333,22 +334,22 @@ func (a *Agent) validate(topic string, data []byte, via peer.ID, local bool) err
 	return err
 }
 
-// heard is the replica's word that writer signed a message just received:
-// anything a node publishes proves it alive (heartbeats are what it sends
-// when it has nothing else to say).
-func (a *Agent) heard(writer string, nowMS int64) { a.mon.Heard(writer, nowMS) }
-
-// applied sees every delta that changed the state: heartbeats from peers
-// feed the lag probe and teach the gossip layer whom to keep connected.
+// applied sees every delta that changed the state: writes that came by
+// gossip feed the lag probe; member entries and accusations feed the
+// failure detector, and member entries teach the gossip layer whom to
+// keep connected.
 func (a *Agent) applied(src replica.Source, changed []crdt.Delta, nowMS int64) {
 	for _, d := range changed {
-		if crdt.NamespaceOf(d.Key) != crdt.NSNode || d.Stamp.Node == a.self {
-			continue
-		}
-		if src == replica.Gossip {
+		if src == replica.Gossip && d.Stamp.Node != a.self {
 			a.lag.Observe(d.Stamp.Node, d.Stamp.HLC.WallMS(), nowMS)
 		}
-		a.learnPeer(d)
+		if crdt.NamespaceOf(d.Key) != crdt.NSNode {
+			continue
+		}
+		a.mon.Learn(d, nowMS)
+		if d.Stamp.Node != a.self && crdt.IsMemberKey(d.Key) {
+			a.learnPeer(d)
+		}
 	}
 }
 
@@ -364,7 +365,7 @@ func (a *Agent) learnPeer(d crdt.Delta) {
 	if crdt.Decode(d.Value, &v) != nil {
 		return
 	}
-	ai, ok := membership.HeartbeatPeer(id, v.Addrs)
+	ai, ok := membership.DialInfo(id, v.Addrs)
 	if !ok {
 		return
 	}

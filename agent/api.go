@@ -76,6 +76,9 @@ func (a *Agent) Members(context.Context) ([]rpc.Member, error) {
 	heard[a.self] = now
 	var out []rpc.Member
 	for _, e := range a.store.List("node/") {
+		if !crdt.IsMemberKey(e.Key) {
+			continue // an accusation
+		}
 		m := view.Member(e.Winner())
 		m.Self, m.Connected = m.Node == a.self, connected[m.Node]
 		m.Services, m.Leases = services[m.Node], leases[m.Node]

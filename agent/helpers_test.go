@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/config"
+	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/rpc"
 )
 
 // startCluster starts n agents on 127.0.0.1, each joining through the
-// first, and waits until every agent has heard every other's heartbeat.
+// first, and waits until every agent is connected to every other and
+// holds every member's entry.
 func startCluster(t *testing.T, n int, mod func(*config.Config)) []*Agent {
 	t.Helper()
 	return startClusterOpts(t, n, mod, nil)
@@ -46,29 +48,34 @@ func startClusterOpts(t *testing.T, n int, mod func(*config.Config), opts func(i
 		t.Cleanup(func() { a.Close() })
 		agents[i] = a
 	}
-	// A formed cluster: every agent is connected to every other (GossipSub
-	// flood-publishes to direct peers; a message that must wait for mesh
-	// repair can take a heartbeat, ~1 s) and has heard a heartbeat from
-	// every other agent sent after that.
+	// A formed cluster: every agent is connected to every other, knows
+	// that every other subscribes to every topic (GossipSub then floods a
+	// node's own message to all of them at once; one that must wait for
+	// mesh repair can take a heartbeat, ~1 s), and holds every member's
+	// entry.
 	eventually(t, 20*time.Second, "every agent connected to every other", func() error {
 		for _, a := range agents {
 			if got := len(a.Gossip().Peers()); got < n-1 {
 				return fmt.Errorf("%s has %d peers, want %d", shortID(a.ID()), got, n-1)
 			}
+			for _, ns := range crdt.Namespaces {
+				if got := len(a.Gossip().TopicPeers(string(ns))); got < n-1 {
+					return fmt.Errorf("%s knows %d peers on topic %s, want %d", shortID(a.ID()), got, ns, n-1)
+				}
+			}
 		}
 		return nil
 	})
-	connected := time.Now().UnixMilli()
-	eventually(t, 20*time.Second, "every agent hears every other", func() error {
+	eventually(t, 20*time.Second, "every agent knows every other", func() error {
 		for _, a := range agents {
-			nodes := a.Store().List("node/")
-			if len(nodes) != n {
-				return fmt.Errorf("%s sees %d members", shortID(a.ID()), len(nodes))
-			}
-			for _, e := range nodes {
-				if e.Winner().Stamp.HLC.WallMS() < connected {
-					return fmt.Errorf("%s: no recent heartbeat from %s", shortID(a.ID()), shortID(e.Key))
+			members := 0
+			for _, e := range a.Store().List("node/") {
+				if crdt.IsMemberKey(e.Key) {
+					members++
 				}
+			}
+			if members != n {
+				return fmt.Errorf("%s sees %d members", shortID(a.ID()), members)
 			}
 		}
 		return nil

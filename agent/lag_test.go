@@ -6,15 +6,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rumor-dev/rumor/config"
+	"github.com/rumor-dev/rumor/rpc"
 )
 
-// TestConvergenceProbe: in a cluster of three, every agent reports the
-// heartbeat lag of both others, with a sane p50.
+// TestConvergenceProbe: in a cluster of three that all write, every
+// agent reports the lag of both others' writes, with a sane p50.
 func TestConvergenceProbe(t *testing.T) {
-	agents := startCluster(t, 3, func(c *config.Config) { c.Heartbeat = 200 * time.Millisecond })
+	agents := startCluster(t, 3, nil)
 	ctx := context.Background()
+	n := 0
 	eventually(t, 15*time.Second, "lag samples from every peer", func() error {
+		n++
+		for _, a := range agents {
+			if _, err := a.ServiceSet(ctx, "lag", fmt.Sprint(shortID(a.ID()), n), rpc.ServiceSet{Status: "up"}); err != nil {
+				return err
+			}
+		}
 		for _, a := range agents {
 			st, err := a.Status(ctx)
 			if err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/config"
-	"github.com/rumor-dev/rumor/rpc"
 )
 
 func fastDetector(c *config.Config) {
@@ -28,14 +27,20 @@ func memberState(t *testing.T, a *Agent, id string) string {
 	return "absent"
 }
 
-// A peer that goes silent but still answers on its connection (a slow or
-// starved node, not a cut link) keeps its connection: the suspect verdict
-// pings it before closing anything, so an overloaded cluster does not add
-// reconnect handshakes to its load.
-func TestSilentPeerThatAnswersKeepsItsConnection(t *testing.T) {
+// TestQuietPeersStayAliveAndACrashIsDetected: agents that write nothing
+// stay alive in each other's views (probes, not gossiped heartbeats, keep
+// them so, and no one accuses anyone), and a crashed one is accused and
+// dead on every other agent, its incarnation recorded.
+func TestQuietPeersStayAliveAndACrashIsDetected(t *testing.T) {
 	ctx := context.Background()
-	start := func(cfg config.Config, seed uint64) *Agent {
-		a, err := New(cfg, Options{Rand: rand.New(rand.NewPCG(seed, 7)), NoSocket: true})
+	var agents []*Agent
+	for i := range 3 {
+		cfg := config.LocalConfig(t.TempDir())
+		fastDetector(&cfg)
+		if i > 0 {
+			cfg.Bootstrap = agents[0].Addrs()
+		}
+		a, err := New(cfg, Options{Rand: rand.New(rand.NewPCG(uint64(i), 7)), NoSocket: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,44 +48,48 @@ func TestSilentPeerThatAnswersKeepsItsConnection(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { a.Close() })
-		return a
+		agents = append(agents, a)
 	}
-	cfgA := config.LocalConfig(t.TempDir())
-	fastDetector(&cfgA)
-	a := start(cfgA, 1)
-	// b never heartbeats within the test: it is heard once, by its write,
-	// and then stays silent while its connection works.
-	cfgB := config.LocalConfig(t.TempDir())
-	cfgB.Heartbeat, cfgB.SuspectAfter, cfgB.DeadAfter = time.Hour, 2*time.Hour, 3*time.Hour
-	cfgB.Bootstrap = a.Addrs()
-	b := start(cfgB, 2)
-	eventually(t, 20*time.Second, "a and b connected", func() error {
-		if len(a.Gossip().Peers()) < 1 || len(b.Gossip().Peers()) < 1 {
-			return fmt.Errorf("peers: a %d, b %d", len(a.Gossip().Peers()), len(b.Gossip().Peers()))
+	alive := func() error {
+		for _, a := range agents {
+			for _, b := range agents {
+				if s := memberState(t, a, b.ID()); s != "alive" {
+					return fmt.Errorf("%s sees %s %s", shortID(a.ID()), shortID(b.ID()), s)
+				}
+			}
 		}
 		return nil
-	})
-	// Only gossip is a sign of life (anti-entropy may bring b's write
-	// first, and that says nothing of b now): write until a has heard b.
-	eventually(t, 20*time.Second, "a heard b's write by gossip", func() error {
-		if _, err := b.ServiceSet(ctx, "api", "b", rpc.ServiceSet{Status: "up", Addr: "10.0.0.2:80"}); err != nil {
-			return err
-		}
-		if s := a.mon.Table().State(b.ID()); s == 0 {
-			return fmt.Errorf("a has not heard b (sees it %s)", s)
-		}
-		return nil
-	})
-	eventually(t, 20*time.Second, "a suspects b and b answers a ping", func() error {
-		if kept, closed := a.mon.Probes(); kept == 0 {
-			return fmt.Errorf("kept %d, closed %d; a sees b %s", kept, closed, memberState(t, a, b.ID()))
-		}
-		return nil
-	})
-	if _, n := a.mon.Probes(); n != 0 {
-		t.Fatalf("a closed its connection to b %d times though b answered", n)
 	}
-	if got := len(a.Gossip().Peers()); got != 1 {
-		t.Fatalf("a has %d peers after probing b, want 1 (connection kept)", got)
+	eventually(t, 20*time.Second, "every agent sees every agent alive", alive)
+	// Ten probe periods without a write: every agent keeps answering.
+	a0 := agents[0].mon.Counters()
+	eventually(t, 20*time.Second, "ten probe periods", func() error {
+		if c := agents[0].mon.Counters(); c.ProbesReceived < a0.ProbesReceived+10 {
+			return fmt.Errorf("agent 0 answered %d probes", c.ProbesReceived-a0.ProbesReceived)
+		}
+		return alive()
+	})
+	for _, a := range agents {
+		if c := a.mon.Counters(); c.Accusations != 0 {
+			t.Fatalf("%s accused a live peer %d times", shortID(a.ID()), c.Accusations)
+		}
+	}
+	crashed := agents[2]
+	inc := crashed.mon.Incarnation()
+	if err := crashed.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the crashed agent dead on both others", func() error {
+		for _, a := range agents[:2] {
+			if s := memberState(t, a, crashed.ID()); s != "dead" {
+				return fmt.Errorf("%s sees it %s", shortID(a.ID()), s)
+			}
+		}
+		return nil
+	})
+	for _, a := range agents[:2] {
+		if p, _ := a.mon.Table().Get(crashed.ID()); p.Inc != inc || p.Accusers == 0 {
+			t.Fatalf("%s: %+v, want incarnation %d and an accuser", shortID(a.ID()), p, inc)
+		}
 	}
 }

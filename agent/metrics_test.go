@@ -148,7 +148,10 @@ func TestMetrics(t *testing.T) {
 			eq("rumor_leases_denied_total", 0),
 			ge("rumor_anti_entropy_rounds_total", 1),
 			ge("rumor_watchers", 2), // the agent's own task and lease watchers
-			ge("rumor_propagation_lag_seconds", 1),
+			ge("rumor_probes_total", 1, "kind", "ping_sent"),
+			ge("rumor_probes_total", 1, "kind", "ping_received"),
+			eq("rumor_member_events_total", 0, "kind", "accusation"),
+			ge("rumor_member_events_total", 1, "kind", "announcement"),
 			eq("rumor_info", 1, "node", a.ID(), "version", Version),
 			ge("go_goroutines", 1),
 		})

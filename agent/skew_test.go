@@ -46,10 +46,10 @@ func TestClockFarAheadIsRefusedAndReported(t *testing.T) {
 		Clock:  clock.Offset{Base: clock.System{}, Offset: 10 * time.Second},
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
-	if _, err := ahead.BlacklistAdd(ctx, "fast", "x", rpc.BlacklistAdd{}); err != nil {
-		t.Fatal(err)
-	}
 	eventually(t, 10*time.Second, "writes refused and counted by every peer", func() error {
+		if _, err := ahead.BlacklistAdd(ctx, "fast", "x", rpc.BlacklistAdd{}); err != nil {
+			return err
+		}
 		for _, a := range as {
 			if n := a.Gossip().Rejections()[replica.ReasonClockSkew]; n == 0 {
 				return fmt.Errorf("%s counted no clock-skew rejections", shortID(a.ID()))
@@ -68,8 +68,16 @@ func TestClockFarAheadIsRefusedAndReported(t *testing.T) {
 		}
 		return nil
 	})
-	// Its messages are refused, yet they prove it alive: over twice
-	// dead_after, every peer must keep it alive.
+	// Its writes are refused, yet it answers probes, judged on local
+	// time: over twice dead_after, every peer must keep it alive.
+	eventually(t, 10*time.Second, "every peer probed the fast agent", func() error {
+		for _, a := range as {
+			if st := a.mon.Table().State(ahead.ID()); st != membership.Alive {
+				return fmt.Errorf("%s has it %s", shortID(a.ID()), st)
+			}
+		}
+		return nil
+	})
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
 		for _, a := range as {
 			if st := a.mon.Table().State(ahead.ID()); st != membership.Alive {

@@ -68,7 +68,10 @@ func (a *Agent) snapshot() obs.Snapshot {
 	}
 	ae := a.sync.Counters()
 	s.AERounds, s.AERepaired, s.AEFailed = ae.Rounds, ae.Repaired, ae.Failed
-	s.ProbesKept, s.ProbesClosed = a.mon.Probes()
+	mc := a.mon.Counters()
+	s.Probes = map[string]uint64{"ping_sent": mc.ProbesSent, "ping_received": mc.ProbesReceived, "pingreq_sent": mc.PingReqsSent, "pingreq_received": mc.PingReqsReceived}
+	s.ProbeBytesIn, s.ProbeBytesOut = mc.BytesReceived, mc.BytesSent
+	s.MemberEvents = map[string]uint64{"accusation": mc.Accusations, "refutation": mc.Refutations, "announcement": mc.Announcements, "closed_link": mc.ClosedLinks}
 	return s
 }
 

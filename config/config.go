@@ -46,8 +46,14 @@ type Config struct {
 
 	// MaxSkew is how far ahead of our clock a remote stamp may be.
 	MaxSkew time.Duration `yaml:"max_skew"`
-	// Heartbeat is how often the agent announces itself on node/<id>.
+	// Heartbeat is the failure detector's probe period: every heartbeat
+	// the agent pings the next probe_peers of its connected peers.
 	Heartbeat time.Duration `yaml:"heartbeat"`
+	// ProbePeers is how many peers the agent pings per heartbeat, and how
+	// many others it asks to ping one that does not answer. What each
+	// agent sends and receives for membership depends on it, not on the
+	// cluster's size.
+	ProbePeers int `yaml:"probe_peers"`
 	// AntiEntropy is how often the agent reconciles its whole state with
 	// one random peer (it also does so with every newly connected peer).
 	AntiEntropy time.Duration `yaml:"anti_entropy_interval"`
@@ -69,8 +75,12 @@ type Config struct {
 	// ResetState moves the state file aside at start (it is kept, never
 	// deleted) and resyncs from peers: the recovery for a corrupt file.
 	ResetState bool `yaml:"-"`
-	// SuspectAfter and DeadAfter: a node unheard this long is suspect,
-	// then dead; its services then show as down.
+	// SuspectAfter bounds a probe: a peer that answers neither the
+	// agent's ping nor the pings of the probe_peers it asks to reach it
+	// within suspect_after is accused, and suspect everywhere. DeadAfter
+	// is how long a node accused by one peer has to refute before it is
+	// dead (its services then show as down); more accusers shorten it, to
+	// a quarter of it with four.
 	SuspectAfter time.Duration `yaml:"suspect_after"`
 	DeadAfter    time.Duration `yaml:"dead_after"`
 	// SelfFence releases this agent's leases as soon as it loses contact
@@ -153,7 +163,8 @@ func DefaultConfig() Config {
 		RedialMin:           500 * time.Millisecond,
 		RedialMax:           5 * time.Second,
 		MaxPeers:            32,
-		SuspectAfter:        3 * time.Second,
+		ProbePeers:          3,
+		SuspectAfter:        1500 * time.Millisecond,
 		DeadAfter:           4 * time.Second,
 		LeaseTTL:            30 * time.Second,
 		LeaseMargin:         500 * time.Millisecond,
@@ -216,8 +227,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Membership().Validate(); err != nil {
 		errs = append(errs, &FieldError{Field: "suspect_after/dead_after", Msg: err.Error()})
-	} else if c.Heartbeat > 0 && c.SuspectAfter < 2*c.Heartbeat {
-		bad("suspect_after", "%v is under two heartbeats (heartbeat %v): every node would turn suspect between two heartbeats", c.SuspectAfter, c.Heartbeat)
+	} else if c.SuspectAfter < 30*time.Millisecond {
+		bad("suspect_after", "%v is too short for a ping and a ping through another peer (at least 30ms)", c.SuspectAfter)
+	}
+	if c.ProbePeers < 1 {
+		bad("probe_peers", "must be at least 1, got %d", c.ProbePeers)
 	}
 	if c.Settle < 0 {
 		bad("settle", "must not be negative, got %v", c.Settle)

@@ -27,6 +27,10 @@ var segments = map[Namespace]int{
 	NSService: 3, NSBlacklist: 3, NSTask: 2, NSKernel: 2, NSNode: 2, NSWait: 3,
 }
 
+// also is a second segment count a namespace's keys may have: node/ holds
+// members (node/<id>) and accusations (node/<target>/<accuser>).
+var also = map[Namespace]int{NSNode: 3}
+
 // CheckKey reports why key is not a well-formed key of a known namespace.
 func CheckKey(key string) error {
 	ns := NamespaceOf(key)
@@ -35,7 +39,7 @@ func CheckKey(key string) error {
 		return fmt.Errorf("key %q: unknown namespace", key)
 	}
 	parts := strings.Split(key, "/")
-	if len(parts) != n {
+	if len(parts) != n && (also[ns] == 0 || len(parts) != also[ns]) {
 		return fmt.Errorf("key %q: want %d segments", key, n)
 	}
 	for _, p := range parts[1:] {
@@ -73,8 +77,32 @@ func WaitNode(key string) string {
 	return node
 }
 
-// NodeKey is the key of a node's heartbeat.
+// NodeKey is the key of a node's member entry: what it says about itself.
 func NodeKey(id string) string { return "node/" + id }
+
+// SuspectKey is the key of accuser's accusation of target.
+func SuspectKey(target, accuser string) string { return "node/" + target + "/" + accuser }
+
+// SplitNodeKey returns the node a node/ key is about and, for an
+// accusation, its accuser ("" for a member entry). ok is false for a key
+// of another namespace or shape.
+func SplitNodeKey(key string) (node, accuser string, ok bool) {
+	rest, found := strings.CutPrefix(key, "node/")
+	if !found || rest == "" {
+		return "", "", false
+	}
+	node, accuser, two := strings.Cut(rest, "/")
+	if node == "" || (two && (accuser == "" || strings.Contains(accuser, "/"))) {
+		return "", "", false
+	}
+	return node, accuser, true
+}
+
+// IsMemberKey reports whether key is a member entry node/<id>.
+func IsMemberKey(key string) bool {
+	_, accuser, ok := SplitNodeKey(key)
+	return ok && accuser == ""
+}
 
 // LastSegment returns what follows a key's last '/'.
 func LastSegment(key string) string { return key[strings.LastIndexByte(key, '/')+1:] }

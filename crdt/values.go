@@ -10,10 +10,22 @@ type ServiceValue struct {
 }
 
 // MemberValue is the payload of a node entry: what a node says about itself.
+// Inc is its incarnation: a node raises it to refute a suspicion about
+// itself, and starts each run with a higher one than its last.
 type MemberValue struct {
 	Addrs   []string `json:"addrs,omitempty"`
 	Region  string   `json:"region,omitempty"`
 	Version string   `json:"version,omitempty"`
+	Inc     uint64   `json:"inc,omitempty"`
+}
+
+// SuspectValue is the payload of an accusation node/<target>/<accuser>:
+// the accuser found target unreachable at incarnation Inc (Dead: and its
+// suspicion ran out without a refutation). A target refutes by announcing
+// a higher incarnation; an accusation of an older incarnation is moot.
+type SuspectValue struct {
+	Inc  uint64 `json:"inc"`
+	Dead bool   `json:"dead,omitempty"`
 }
 
 // TaskValue is the payload of a task entry.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,38 +15,79 @@ import (
 
 	"github.com/rumor-dev/rumor/clock"
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/gossip"
 )
+
+// Stream is one probe exchange's stream.
+type Stream = gossip.Stream
 
 // Transport is what a Monitor needs of the network; gossip.Node implements
 // it. Its methods may be called from any goroutine.
 type Transport interface {
-	// Addrs returns this node's addresses, with /p2p/<id>, for its heartbeat.
+	// Addrs returns this node's addresses, with /p2p/<id>, for its entry.
 	Addrs() []string
+	// Peers returns the peers connected now.
+	Peers() []peer.ID
 	// Connected reports whether a connection to p is open.
 	Connected(p peer.ID) bool
-	// Ping measures a round trip to p over the open connection.
-	Ping(ctx context.Context, p peer.ID) (time.Duration, error)
+	// OpenStream opens a stream of protocol proto to p over an open
+	// connection; it never dials.
+	OpenStream(ctx context.Context, p peer.ID, proto string) (gossip.Stream, error)
+	// Handle serves proto until stop is called.
+	Handle(proto string, h func(gossip.Stream)) (stop func())
 	// ClosePeer closes every connection to p.
 	ClosePeer(p peer.ID) error
 }
 
 // MonitorConfig configures a Monitor.
 type MonitorConfig struct {
-	// Self is this node's id.
-	Self string
-	// Heartbeat is how often the node announces itself on node/<id>.
+	// Self is this node's id; Cluster names the probe protocol.
+	Self, Cluster string
+	// Heartbeat is the probe period: every Heartbeat the node probes the
+	// next ProbePeers of its connected peers, in a shuffled round.
 	Heartbeat time.Duration
+	// ProbePeers is how many peers each period probes (default 3), and
+	// how many other peers are asked to ping one that does not answer.
+	ProbePeers int
 	// Detector holds the failure detector's timings.
 	Detector Config
-	// Region and Version are what the heartbeat says about this node.
+	// Region and Version are what the node's entry says about it.
 	Region, Version string
+	// Rand orders the probes and picks the helpers (seeded in tests).
+	Rand *rand.Rand
+	// PeerClock, if set, is told the wall clock (Unix ms) a peer's ping
+	// says it was sent at, and the local time it arrived.
+	PeerClock func(peer string, peerMS, nowMS int64)
 }
 
-// Monitor runs the failure detector of one node: it writes the node's
-// heartbeat every Heartbeat, derives member states a few times per
-// heartbeat from what was heard (Heard, Disconnected), logs every change,
-// and pings a peer that went silent while still connected, closing the
-// connection if it does not answer.
+// Counters is what a Monitor did since it started.
+type Counters struct {
+	// ProbesSent and ProbesReceived count direct pings, PingReqsSent and
+	// PingReqsReceived the requests to ping another node.
+	ProbesSent, ProbesReceived     uint64
+	PingReqsSent, PingReqsReceived uint64
+	// BytesSent and BytesReceived are the probe exchanges' payload bytes.
+	BytesSent, BytesReceived uint64
+	// Accusations counts the accusations this node wrote (suspect and
+	// dead), Refutations the times it raised its incarnation to refute
+	// one, Announcements the entries it wrote (each run's first, address
+	// changes, refutations).
+	Accusations, Refutations, Announcements uint64
+	// ClosedLinks counts connections closed to a node that no one could
+	// reach.
+	ClosedLinks uint64
+}
+
+type counters struct {
+	probesSent, probesIn, reqsSent, reqsIn  atomic.Uint64
+	bytesOut, bytesIn                       atomic.Uint64
+	accusations, refutations, announcements atomic.Uint64
+	closed                                  atomic.Uint64
+}
+
+// Monitor runs the failure detector of one node: it announces the node,
+// probes its peers, answers their probes, accuses the unreachable and
+// refutes accusations of itself. Every membership change is logged.
 type Monitor struct {
 	cfg   MonitorConfig
 	table *Table
@@ -51,68 +95,171 @@ type Monitor struct {
 	write func(crdt.Delta) error
 	clock clock.Clock
 	log   *slog.Logger
+	n     counters
 
-	kept, closed atomic.Uint64 // silent-peer probes, by verdict
-	wg           sync.WaitGroup
+	kick chan peer.ID // peers to probe out of turn
+
+	mu       sync.Mutex
+	inc      uint64   // this node's incarnation
+	addrs    []string // as last announced
+	order    []peer.ID
+	probing  map[peer.ID]bool
+	pending  map[peer.ID]bool  // lost peers still to probe
+	accusing map[string]uint64 // targets this node accused, by incarnation
+	rand     *rand.Rand
+
+	wg sync.WaitGroup
 }
 
 // NewMonitor returns the monitor of cfg.Self; write stores (and so
-// publishes) the node's heartbeat. It takes what it hears at once; Run
-// starts beating and probing over a transport.
+// publishes) the node's entry and its accusations. Start and Run put it
+// on a transport.
 func NewMonitor(cfg MonitorConfig, write func(crdt.Delta) error, clk clock.Clock, log *slog.Logger) *Monitor {
-	return &Monitor{cfg: cfg, table: New(cfg.Self, cfg.Detector), write: write, clock: clk, log: log}
+	if cfg.ProbePeers <= 0 {
+		cfg.ProbePeers = 3
+	}
+	r := cfg.Rand
+	if r == nil {
+		r = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	return &Monitor{
+		cfg: cfg, table: New(cfg.Self, cfg.Detector), write: write, clock: clk, log: log,
+		kick: make(chan peer.ID, 64), probing: make(map[peer.ID]bool), pending: make(map[peer.ID]bool), accusing: make(map[string]uint64), rand: r,
+	}
 }
 
 // Table returns the member table.
 func (m *Monitor) Table() *Table { return m.table }
 
-// Probes returns how many silent connected peers answered a ping and kept
-// their connection, and how many did not and had it closed.
-func (m *Monitor) Probes() (kept, closed uint64) { return m.kept.Load(), m.closed.Load() }
+// Counters returns what the monitor did so far.
+func (m *Monitor) Counters() Counters {
+	return Counters{
+		ProbesSent: m.n.probesSent.Load(), ProbesReceived: m.n.probesIn.Load(),
+		PingReqsSent: m.n.reqsSent.Load(), PingReqsReceived: m.n.reqsIn.Load(),
+		BytesSent: m.n.bytesOut.Load(), BytesReceived: m.n.bytesIn.Load(),
+		Accusations: m.n.accusations.Load(), Refutations: m.n.refutations.Load(), Announcements: m.n.announcements.Load(),
+		ClosedLinks: m.n.closed.Load(),
+	}
+}
+
+// Incarnation returns this node's incarnation.
+func (m *Monitor) Incarnation() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.inc
+}
 
 func (m *Monitor) nowMS() int64 { return m.clock.Now().UnixMilli() }
 
-// beat writes this node's heartbeat now.
-func (m *Monitor) beat() {
-	v := crdt.MemberValue{Addrs: m.t.Addrs(), Region: m.cfg.Region, Version: m.cfg.Version}
+// Start announces this node at once over t, with an incarnation above any
+// of its earlier runs (its clock in milliseconds), and serves probes.
+// Run then probes over t.
+func (m *Monitor) Start(t Transport) {
+	m.t = t
+	m.mu.Lock()
+	m.inc = max(m.inc, uint64(max(m.nowMS(), 1)))
+	m.mu.Unlock()
+	m.announce(true)
+}
+
+// announce writes this node's entry if its addresses changed (or always).
+func (m *Monitor) announce(always bool) {
+	addrs := m.t.Addrs()
+	m.mu.Lock()
+	if !always && slices.Equal(addrs, m.addrs) {
+		m.mu.Unlock()
+		return
+	}
+	m.addrs = addrs
+	v := crdt.MemberValue{Addrs: addrs, Region: m.cfg.Region, Version: m.cfg.Version, Inc: m.inc}
+	m.mu.Unlock()
+	m.n.announcements.Add(1)
 	if err := m.write(crdt.Delta{Key: crdt.NodeKey(m.cfg.Self), Op: crdt.OpPut, Value: crdt.Encode(v)}); err != nil && !errors.Is(err, context.Canceled) {
-		m.log.Warn("heartbeat", "err", err)
+		m.log.Warn("announce", "err", err)
 	}
 }
 
-// Heard records a sign of life of id at nowMS.
-func (m *Monitor) Heard(id string, nowMS int64) {
-	if c, ok := m.table.Heard(id, nowMS); ok {
-		m.logChange(c)
+// refute raises this node's incarnation above inc, an incarnation some
+// node accuses, and announces it.
+func (m *Monitor) refute(inc uint64, by string) {
+	m.mu.Lock()
+	if inc < m.inc {
+		m.mu.Unlock()
+		return
+	}
+	m.inc = inc + 1
+	m.mu.Unlock()
+	m.n.refutations.Add(1)
+	m.log.Info("refuting a suspicion of this node", "by", by, "incarnation", inc+1)
+	m.announce(true)
+}
+
+// Learn takes a node/ entry that changed the local state: a member's
+// announcement or an accusation (of this node: refuted at once).
+func (m *Monitor) Learn(d crdt.Delta, nowMS int64) {
+	node, accuser, ok := crdt.SplitNodeKey(d.Key)
+	if !ok || d.Op != crdt.OpPut {
+		return
+	}
+	if accuser == "" {
+		var v crdt.MemberValue
+		if node == m.cfg.Self || crdt.Decode(d.Value, &v) != nil {
+			return
+		}
+		m.logChange(m.table.Announced(node, v.Inc, nowMS))
+		return
+	}
+	var v crdt.SuspectValue
+	if crdt.Decode(d.Value, &v) != nil {
+		return
+	}
+	if node == m.cfg.Self {
+		m.refute(v.Inc, accuser)
+		return
+	}
+	m.logChange(m.table.Accused(node, accuser, v.Inc, v.Dead, nowMS))
+}
+
+// Connected is the transport's word that a connection to p opened: a peer
+// held suspect or dead here is probed at once, and so learns it.
+func (m *Monitor) Connected(p peer.ID) {
+	if s := m.table.State(p.String()); s == Suspect || s == Dead {
+		m.probeSoon(p)
 	}
 }
 
-// Disconnected records that the last connection to id closed: a hint
-// that makes it suspect at once.
-func (m *Monitor) Disconnected(id string) {
-	if c, ok := m.table.Disconnected(id); ok {
-		m.logChange(c)
+// Disconnected is the transport's word that the last connection to p
+// closed: p is probed at once (through other peers, as it is not
+// connected), so a crashed node is accused without waiting for its turn.
+func (m *Monitor) Disconnected(p peer.ID) {
+	if m.table.State(p.String()) == Alive {
+		m.mu.Lock()
+		m.pending[p] = true // until a probe of it starts after this
+		m.mu.Unlock()
+		m.probeSoon(p)
 	}
 }
 
-// Partitioned reports whether this node has lost contact with more than
-// half of the nodes it recently saw alive (heard within 3 × dead_after,
-// and at least the last 30 s).
+func (m *Monitor) probeSoon(p peer.ID) {
+	select {
+	case m.kick <- p:
+	default: // the regular round reaches it
+	}
+}
+
+// Partitioned reports whether this node has lost most of the peers it
+// saw alive recently (3 × dead_after, and at least the last 30 s).
 func (m *Monitor) Partitioned() bool {
 	lost, seen := m.table.Unreachable(m.nowMS(), max(3*m.cfg.Detector.DeadAfter, 30*time.Second).Milliseconds())
 	return 2*lost > seen
 }
 
-// Start announces this node at once over t, the transport Run then beats
-// and probes over.
-func (m *Monitor) Start(t Transport) {
-	m.t = t
-	m.beat()
-}
-
-// Run beats and ticks until ctx ends, then waits for the probes it
-// started. Start must have been called.
+// Run serves probes, probes peers and times suspicions out until ctx
+// ends, then waits for the probes it started. Start must have been
+// called.
 func (m *Monitor) Run(ctx context.Context) {
+	stop := m.t.Handle(ProbeProtocol(m.cfg.Cluster), func(s Stream) { m.serve(ctx, s) })
+	defer stop()
 	defer m.wg.Wait()
 	beat := time.NewTicker(m.cfg.Heartbeat)
 	defer beat.Stop()
@@ -122,58 +269,299 @@ func (m *Monitor) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case p := <-m.kick:
+			m.probe(ctx, p)
 		case <-beat.C:
-			m.beat()
+			m.announce(false)
+			for _, p := range append(m.lost(), m.next()...) {
+				m.probe(ctx, p)
+			}
 		case <-tick.C:
 			for _, c := range m.table.Tick(m.nowMS()) {
-				m.logChange(c)
-				if c.To == Suspect {
-					m.probe(ctx, c.ID)
+				m.logChange(c, true)
+				if c.To == Dead {
+					m.confirmDead(c.ID)
 				}
 			}
 		}
 	}
 }
 
-// probe checks the connection to a node that went silent while still
-// connected, and closes it if the node does not answer a ping within the
-// probe timeout (one heartbeat, at least 500 ms). Such a connection is
-// most likely cut (a partition, a paused or crashed host): TCP would only
-// notice after its retransmission backoff, which grows with the length of
-// the outage and can hold a healed link idle for many seconds. Closed, the
-// peer is redialled within redial_min..redial_max of the network coming
-// back, and the new connection starts an anti-entropy exchange at once. A
-// node that answers keeps its connection: its silence is slowness (a
-// starved CPU, a long queue), and dropping a working connection would only
-// add handshakes to an overloaded cluster.
-func (m *Monitor) probe(ctx context.Context, id string) {
-	p, err := peer.Decode(id)
-	if err != nil || !m.t.Connected(p) {
+// next returns the peers to probe this period: the next ProbePeers
+// connected peers of a shuffled round over them (memberlist's order: each
+// peer once per round, a new order each round).
+func (m *Monitor) next() []peer.ID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []peer.ID
+	for refilled := false; len(out) < m.cfg.ProbePeers; {
+		if len(m.order) == 0 {
+			if refilled {
+				break
+			}
+			m.order = slices.Clone(m.t.Peers())
+			m.rand.Shuffle(len(m.order), func(i, j int) { m.order[i], m.order[j] = m.order[j], m.order[i] })
+			refilled = true
+			continue
+		}
+		p := m.order[0]
+		m.order = m.order[1:]
+		if m.t.Connected(p) && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// lost returns the peers whose connection closed and that no probe
+// started since: a probe already running when the connection closed may
+// have been answered just before, and a lost peer is in no round of
+// connected peers, so without this a node cut off from everyone would
+// never accuse anyone.
+func (m *Monitor) lost() []peer.ID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []peer.ID
+	for p := range m.pending {
+		if m.t.Connected(p) {
+			delete(m.pending, p)
+		} else if !m.probing[p] {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b peer.ID) int { return strings.Compare(string(a), string(b)) })
+	return out
+}
+
+// helpers picks up to ProbePeers connected peers other than target.
+func (m *Monitor) helpers(target peer.ID) []peer.ID {
+	ps := slices.DeleteFunc(slices.Clone(m.t.Peers()), func(p peer.ID) bool { return p == target })
+	m.mu.Lock()
+	m.rand.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
+	m.mu.Unlock()
+	return ps[:min(len(ps), m.cfg.ProbePeers)]
+}
+
+// probe runs one probe of p on its own goroutine, unless one is running.
+func (m *Monitor) probe(ctx context.Context, p peer.ID) {
+	m.mu.Lock()
+	if m.probing[p] || ctx.Err() != nil {
+		m.mu.Unlock()
 		return
 	}
-	timeout := max(m.cfg.Heartbeat, 500*time.Millisecond)
+	m.probing[p] = true
+	delete(m.pending, p)
+	m.mu.Unlock()
 	m.wg.Go(func() {
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		rtt, err := m.t.Ping(pctx, p)
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			m.kept.Add(1)
-			m.log.Debug("silent peer answered a ping; keeping its connection", "member", id, "rtt", rtt)
-			return
-		}
-		m.closed.Add(1)
-		m.log.Debug("closing connection to silent peer", "member", id)
-		_ = m.t.ClosePeer(p)
+		defer func() {
+			m.mu.Lock()
+			delete(m.probing, p)
+			m.mu.Unlock()
+		}()
+		m.round(ctx, p)
 	})
 }
 
-// logChange logs one line per membership change.
-func (m *Monitor) logChange(c Change) {
+// round probes p: a direct ping within a third of suspect_after, then, if
+// it fails, pings through other peers within the rest of it. If no one
+// reaches p, this node accuses it (and closes its connection to it, most
+// likely cut: the redialer reconnects when the network comes back).
+func (m *Monitor) round(ctx context.Context, p peer.ID) {
+	id := p.String()
+	start := m.clock.Now()
+	budget := m.cfg.Detector.SuspectAfter
+	view, _ := m.table.Get(id)
+	if m.t.Connected(p) {
+		dctx, cancel := context.WithTimeout(ctx, budget/3)
+		ok, inc, err := m.ping(dctx, p, view)
+		cancel()
+		if ok {
+			m.logChange(m.table.Answered(id, inc, m.nowMS()))
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		m.log.Debug("probe unanswered; asking other peers", "member", id, "err", err)
+	}
+	rest := budget - m.clock.Now().Sub(start)
+	if rest <= 0 {
+		rest = budget / 3
+	}
+	if m.indirect(ctx, p, rest) {
+		m.logChange(m.table.Answered(id, 0, m.nowMS()))
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	m.accuse(id, false)
+	if m.t.Connected(p) {
+		m.n.closed.Add(1)
+		_ = m.t.ClosePeer(p)
+	}
+}
+
+// indirect asks up to ProbePeers other peers to ping target within d; it
+// reports whether any of them reached it.
+func (m *Monitor) indirect(ctx context.Context, target peer.ID, d time.Duration) bool {
+	hs := m.helpers(target)
+	if len(hs) == 0 {
+		return false
+	}
+	ictx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	res := make(chan bool, len(hs))
+	var wg sync.WaitGroup
+	for _, h := range hs {
+		wg.Go(func() {
+			ok, _, _ := m.exchange(ictx, h, request{kind: kindPingReq, timeoutMS: uint32(d.Milliseconds() * 4 / 5), target: target})
+			m.n.reqsSent.Add(1)
+			res <- ok
+		})
+	}
+	defer wg.Wait()
+	for range hs {
+		if <-res {
+			cancel() // the others need not finish
+			return true
+		}
+	}
+	return false
+}
+
+// ping sends p a direct ping with this node's view of it.
+func (m *Monitor) ping(ctx context.Context, p peer.ID, view Peer) (ok bool, inc uint64, err error) {
+	m.n.probesSent.Add(1)
+	return m.exchange(ctx, p, request{kind: kindPing, view: view.State, inc: view.Inc, wallMS: m.nowMS()})
+}
+
+// exchange sends one request to p and reads its answer.
+func (m *Monitor) exchange(ctx context.Context, p peer.ID, req request) (ok bool, inc uint64, err error) {
+	s, err := m.t.OpenStream(ctx, p, ProbeProtocol(m.cfg.Cluster))
+	if err != nil {
+		return false, 0, err
+	}
+	defer func() {
+		if err != nil {
+			_ = s.Reset()
+		} else {
+			_ = s.Close()
+		}
+	}()
+	if dl, has := ctx.Deadline(); has {
+		_ = s.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
+	b := req.encode()
+	if _, err = s.Write(b); err != nil {
+		return false, 0, err
+	}
+	m.n.bytesOut.Add(uint64(len(b)))
+	ok, inc, err = decodeAnswer(s)
+	if err == nil {
+		m.n.bytesIn.Add(answerLen)
+	}
+	return ok, inc, err
+}
+
+// serve answers one probe stream.
+func (m *Monitor) serve(ctx context.Context, s Stream) {
+	_ = s.SetDeadline(m.clock.Now().Add(m.cfg.Detector.SuspectAfter))
+	req, err := decodeRequest(s)
+	if err != nil {
+		_ = s.Reset()
+		return
+	}
+	from := s.Peer()
+	var ok bool
+	switch req.kind {
+	case kindPing:
+		m.n.probesIn.Add(1)
+		m.n.bytesIn.Add(pingLen)
+		if m.cfg.PeerClock != nil {
+			m.cfg.PeerClock(from.String(), req.wallMS, m.nowMS())
+		}
+		if req.view == Suspect || req.view == Dead {
+			m.refute(req.inc, from.String())
+		}
+		ok = true
+	case kindPingReq:
+		m.n.reqsIn.Add(1)
+		m.n.bytesIn.Add(uint64(6 + len(req.target)))
+		d := min(time.Duration(req.timeoutMS)*time.Millisecond, m.cfg.Detector.SuspectAfter)
+		if req.target.String() == m.cfg.Self {
+			ok = true
+		} else if m.t.Connected(req.target) {
+			pctx, cancel := context.WithTimeout(ctx, d)
+			view, _ := m.table.Get(req.target.String())
+			var inc uint64
+			ok, inc, _ = m.ping(pctx, req.target, view)
+			cancel()
+			if ok {
+				m.logChange(m.table.Answered(req.target.String(), inc, m.nowMS()))
+			}
+		}
+	}
+	b := encodeAnswer(ok, m.Incarnation())
+	if _, err := s.Write(b); err != nil {
+		_ = s.Reset()
+		return
+	}
+	m.n.bytesOut.Add(answerLen)
+	_ = s.Close()
+}
+
+// accuse writes this node's accusation of target at the incarnation it
+// knows (none if it knows none: a node never announced cannot be
+// accused).
+func (m *Monitor) accuse(target string, dead bool) {
+	p, _ := m.table.Get(target)
+	if p.Inc == 0 {
+		return
+	}
+	if !dead {
+		m.mu.Lock()
+		if inc, ok := m.accusing[target]; ok && inc == p.Inc {
+			m.mu.Unlock()
+			return // accused already
+		}
+		m.accusing[target] = p.Inc
+		m.mu.Unlock()
+	}
+	m.n.accusations.Add(1)
+	if !dead {
+		m.log.Info("accusing an unreachable member", "member", target, "incarnation", p.Inc)
+	}
+	m.logChange(m.table.Accused(target, m.cfg.Self, p.Inc, dead, m.nowMS()))
+	v := crdt.SuspectValue{Inc: p.Inc, Dead: dead}
+	if err := m.write(crdt.Delta{Key: crdt.SuspectKey(target, m.cfg.Self), Op: crdt.OpPut, Value: crdt.Encode(v)}); err != nil && !errors.Is(err, context.Canceled) {
+		m.log.Warn("accuse", "member", target, "err", err)
+	}
+}
+
+// confirmDead writes the verdict of a suspicion this node started and
+// that ran out: the member is dead at the incarnation it accused. Only
+// accusers write it (one message per accuser, not one per node); every
+// other node times the suspicion out on its own.
+func (m *Monitor) confirmDead(target string) {
+	m.mu.Lock()
+	inc, ok := m.accusing[target]
+	delete(m.accusing, target)
+	m.mu.Unlock()
+	if p, _ := m.table.Get(target); ok && p.Inc == inc {
+		m.accuse(target, true)
+	}
+}
+
+// logChange logs a membership change, if there is one.
+func (m *Monitor) logChange(c Change, ok bool) {
+	if !ok {
+		return
+	}
 	switch {
-	case c.From == 0:
+	case c.From == 0 && c.To == Alive:
 		m.log.Info("member joined", "member", c.ID)
 	case c.To == Dead:
 		m.log.Warn("member dead", "member", c.ID)

@@ -43,7 +43,14 @@ type Snapshot struct {
 	Keys                map[string]int   // by namespace, tombstones included
 	Bytes               map[string]int64 // approximate payload, by namespace
 
-	ProbesKept, ProbesClosed uint64
+	// Probes counts the failure detector's probe messages, by kind
+	// (ping_sent, ping_received, pingreq_sent, pingreq_received);
+	// ProbeBytesIn and ProbeBytesOut their payload bytes; MemberEvents
+	// what it wrote or did (accusation, refutation, announcement,
+	// closed_link).
+	Probes                      map[string]uint64
+	ProbeBytesIn, ProbeBytesOut uint64
+	MemberEvents                map[string]uint64
 }
 
 // Labels lists the label values every labelled metric shows (at 0 until
@@ -86,7 +93,9 @@ var (
 	descKeys         = desc("store_keys", "Keys in the local store, tombstones included.", "namespace")
 	descBytes        = desc("store_bytes", "Approximate payload held: key, writer id and encoded value of every record kept (no Go overhead).", "namespace")
 	descUnflushed    = desc("store_unflushed_keys", "Changed keys not yet written to disk.")
-	descSilentProbes = desc("silent_peer_probes_total", "Connected peers that went suspect and were pinged, by verdict: kept (answered) or closed (no answer; redialled).", "verdict")
+	descProbes       = desc("probes_total", "Failure detector probe messages, by kind: ping_sent, ping_received, pingreq_sent, pingreq_received (a request to ping another node).", "kind")
+	descProbeBytes   = desc("probe_bytes_total", "Failure detector probe payload bytes, by direction (in, out).", "direction")
+	descMemberEvents = desc("member_events_total", "What this node's failure detector did: accusation (wrote one), refutation (raised its incarnation), announcement (wrote its member entry), closed_link (closed the connection to a node no one reached).", "kind")
 )
 
 // collector is a prometheus.Collector over an agent's snapshots.
@@ -112,7 +121,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 		descInfo, descDeltasIn, descDeltasOut, descPubFailed, descMessagesOut, descBytesIn, descBytesOut,
 		descRefused, descRejections, descPeersRefused, descMembers, descConnected, descLeasesHeld, descLeasesGrant,
 		descLeasesDenied, descLeasesLost, descLeasesExpire, descLeasesRel, descSettle, descAERounds, descAERepaired,
-		descAERefused, descAEFailed, descWatchers, descKeys, descBytes, descUnflushed, descSilentProbes,
+		descAERefused, descAEFailed, descWatchers, descKeys, descBytes, descUnflushed, descProbes, descProbeBytes, descMemberEvents,
 	} {
 		ch <- d
 	}
@@ -153,8 +162,14 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRejections, s.Rejections[r], r)
 	}
 	counter(descPeersRefused, s.PeersRefused)
-	counter(descSilentProbes, s.ProbesKept, "kept")
-	counter(descSilentProbes, s.ProbesClosed, "closed")
+	for _, k := range []string{"ping_sent", "ping_received", "pingreq_sent", "pingreq_received"} {
+		counter(descProbes, s.Probes[k], k)
+	}
+	counter(descProbeBytes, s.ProbeBytesIn, "in")
+	counter(descProbeBytes, s.ProbeBytesOut, "out")
+	for _, k := range []string{"accusation", "refutation", "announcement", "closed_link"} {
+		counter(descMemberEvents, s.MemberEvents[k], k)
+	}
 	for _, st := range c.labels.MemberStates {
 		gauge(descMembers, float64(s.Members[st]), st)
 	}

@@ -120,7 +120,9 @@ func (p Policy) check(d crdt.Delta) error {
 //
 //   - The key must be well formed, in a known namespace.
 //   - svc and bl: put or delete.
-//   - node/<id>: put, by node id only (its heartbeat).
+//   - node/<id>: put, by node id only (its member entry);
+//     node/<target>/<accuser>: put, by accuser only (an accusation, with
+//     the incarnation it accuses).
 //   - task: anyone may queue (assign) or request cancellation; only the
 //     task's owner moves it to running, done, failed or cancelled.
 //   - kernel: claim, renew and release records, each the writer's own (the
@@ -151,8 +153,19 @@ func checkDelta(d crdt.Delta) error {
 		if d.Op != crdt.OpPut {
 			return refuse(ReasonBadOp, "%s on %q", d.Op, d.Key)
 		}
-		if crdt.LastSegment(d.Key) != author {
-			return refuse(ReasonNotOwner, "%s writes %q", author, d.Key)
+		node, accuser, _ := crdt.SplitNodeKey(d.Key)
+		if accuser == "" {
+			if node != author {
+				return refuse(ReasonNotOwner, "%s writes %q", author, d.Key)
+			}
+			break
+		}
+		if accuser != author {
+			return refuse(ReasonNotOwner, "%s writes %q, an accusation by %s", author, d.Key, accuser)
+		}
+		var v crdt.SuspectValue
+		if err := crdt.Decode(d.Value, &v); err != nil || v.Inc == 0 {
+			return refuse(ReasonBadValue, "accusation %q: incarnation missing or undecodable", d.Key)
 		}
 	case crdt.NSTask:
 		if d.Op != crdt.OpPut || !d.Task.Valid() {

@@ -90,10 +90,6 @@ type Deps struct {
 	// it was applied (wall ms). It runs on the ingest path: it must be
 	// quick and must not call back into the replica's write methods.
 	Applied func(src Source, changed []crdt.Delta, nowMS int64)
-	// Heard, if set, is told about every writer whose signature a gossip
-	// message proved, even if the message was then refused (a stamp
-	// ahead of our clock): the writer is alive.
-	Heard func(writer string, nowMS int64)
 }
 
 // Replica is an agent's replicated state and its one ingest path. Its
@@ -427,21 +423,14 @@ func (r *Replica) ingest(src Source, ds []crdt.Delta, whole bool) (int, []error)
 	}
 	verified := r.deps.Verifier.Verify(ds)
 	pol := r.policy.Load()
-	var heard []string
 	for i, d := range ds {
 		switch {
 		case errs[i] != nil:
 		case verified[i] != nil:
 			errs[i] = signatureRefusal(verified[i])
 		default:
-			if src == Gossip && r.deps.Heard != nil && (len(heard) == 0 || heard[len(heard)-1] != d.Stamp.Node) {
-				heard = append(heard, d.Stamp.Node)
-			}
 			errs[i] = pol.check(d)
 		}
-	}
-	for _, w := range heard {
-		r.deps.Heard(w, now)
 	}
 	if whole && r.refuseAll(src, errs) {
 		return 0, errs
@@ -487,10 +476,10 @@ func (r *Replica) ingest(src Source, ds []crdt.Delta, whole bool) (int, []error)
 			r.delays.add(now - d.Stamp.HLC.WallMS())
 		}
 	}
-	for _, d := range ok {
-		if crdt.NamespaceOf(d.Key) == crdt.NSNode {
-			r.checkOwnClock(d, now)
-		}
+	if src == Gossip && len(ok) > 0 {
+		// Gossip brings writes fresh from their writer (anti-entropy may
+		// bring old ones): one far behind our clock says ours is ahead.
+		r.PeerClock(ok[len(ok)-1].Stamp.Node, ok[len(ok)-1].Stamp.HLC.WallMS(), now)
 	}
 	if len(changed) > 0 && r.deps.Applied != nil {
 		r.deps.Applied(src, changed, now)
@@ -515,19 +504,21 @@ func (r *Replica) refuseAll(src Source, errs []error) bool {
 	return false
 }
 
-// checkOwnClock warns when a peer's fresh heartbeat is stamped further
-// behind our clock than max_skew: then it is probably our clock that is
-// ahead, and peers are refusing our writes.
-func (r *Replica) checkOwnClock(heartbeat crdt.Delta, nowMS int64) {
-	behind := nowMS - heartbeat.Stamp.HLC.WallMS()
-	if heartbeat.Stamp.Node == r.self || behind <= r.cfg.MaxSkew.Milliseconds() {
+// PeerClock is a peer's fresh word of its clock (a write's stamp just
+// gossiped, the send time of a probe): peerMS, received at nowMS. When it
+// is further behind our clock than max_skew, it is probably our clock that
+// is ahead, and peers are refusing our writes: that is logged, at most
+// once per LogEvery.
+func (r *Replica) PeerClock(peer string, peerMS, nowMS int64) {
+	behind := nowMS - peerMS
+	if peer == r.self || behind <= r.cfg.MaxSkew.Milliseconds() {
 		return
 	}
 	if last := r.clockWarn.Load(); nowMS-last < LogEvery.Milliseconds() || !r.clockWarn.CompareAndSwap(last, nowMS) {
 		return
 	}
 	r.log.Warn("this node's clock looks ahead of its peers: they reject our writes stamped beyond max_skew; fix NTP",
-		"peer", heartbeat.Stamp.Node, "ahead_by", (time.Duration(behind) * time.Millisecond).Round(100*time.Millisecond), "max_skew", r.cfg.MaxSkew)
+		"peer", peer, "ahead_by", (time.Duration(behind) * time.Millisecond).Round(100*time.Millisecond), "max_skew", r.cfg.MaxSkew)
 }
 
 // GossipDelayP99 returns the 99th percentile of recent gossip delays

@@ -88,7 +88,7 @@ func TestIdleSmallCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Agents != 3 || r.Joins != 6 || r.IdleSeconds < 1 || r.HeartbeatMs != 1000 || r.SuspectAfterMs != 3000 || r.DeadAfterMs != 4000 {
+	if r.Agents != 3 || r.Joins != 6 || r.IdleSeconds < 1 || r.HeartbeatMs != 1000 || r.SuspectAfterMs != 1500 || r.DeadAfterMs != 4000 {
 		t.Errorf("result %+v", r)
 	}
 	if len(r.Timeline) < 2 || r.Timeline[0].AtSeconds <= 0 {

@@ -103,7 +103,7 @@ func TestParsePhasesAndCounts(t *testing.T) {
 }
 
 func TestDefaultsNote(t *testing.T) {
-	if n := defaultsNote(&FailureResult{HeartbeatMs: 1000, SuspectAfterMs: 3000, DeadAfterMs: 4000}); n != " (the agent's defaults)" {
+	if n := defaultsNote(&FailureResult{HeartbeatMs: 1000, SuspectAfterMs: 1500, DeadAfterMs: 4000}); n != " (the agent's defaults)" {
 		t.Errorf("defaults: %q", n)
 	}
 	if n := defaultsNote(&FailureResult{HeartbeatMs: 200, SuspectAfterMs: 600, DeadAfterMs: 2000}); n == " (the agent's defaults)" {

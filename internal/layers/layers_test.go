@@ -28,7 +28,7 @@ var allowed = map[string][]string{
 	"identity":    {"crdt", "wire"},
 	"gossip":      {},
 	"antientropy": {"crdt", "wire", "gossip"},
-	"membership":  {"crdt", "clock"},
+	"membership":  {"crdt", "clock", "gossip"},
 	"lease":       {"crdt"},
 	"tasks":       {"crdt"},
 	"kernels":     {"crdt", "clock", "config", "store", "lease", "tasks", "rpc", "view"},

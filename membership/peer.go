@@ -5,16 +5,16 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// HeartbeatPeer returns what to dial for the node that announced addrs in
-// its heartbeat node/<id>: the addresses that end in /p2p/<id>, its own id,
+// DialInfo returns what to dial for the node that announced addrs in
+// its member entry node/<id>: the addresses that end in /p2p/<id>, its own id,
 // and hold no other /p2p/ component, without that suffix. The others are
 // dropped: an address without the node's id, or naming another node, would
-// make every agent that hears the heartbeat dial somebody else (and anyone
-// who can publish can announce one). A heartbeat is signed by its node (the
+// make every agent that reads the entry dial somebody else (and anyone
+// who can publish can announce one). An entry is signed by its node (the
 // write policy lets node/<id> be written by id only), so no one can make
 // the cluster dial an address in another node's name. ok is false if id is
 // not a node id or no address is left.
-func HeartbeatPeer(id string, addrs []string) (ai peer.AddrInfo, ok bool) {
+func DialInfo(id string, addrs []string) (ai peer.AddrInfo, ok bool) {
 	pid, err := peer.Decode(id)
 	if err != nil {
 		return peer.AddrInfo{}, false

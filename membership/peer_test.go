@@ -21,11 +21,11 @@ func newPeerID(t *testing.T) peer.ID {
 	return id
 }
 
-// TestHeartbeatPeerDialsOnlyTheNodesOwnAddresses: of the addresses in a
-// node/<id> heartbeat, only those that end in /p2p/<id> are dialled;
+// TestDialInfoDialsOnlyTheNodesOwnAddresses: of the addresses in a
+// node/<id> entry, only those that end in /p2p/<id> are dialled;
 // addresses without a /p2p/ component, naming another node, or going
 // through one, are dropped.
-func TestHeartbeatPeerDialsOnlyTheNodesOwnAddresses(t *testing.T) {
+func TestDialInfoDialsOnlyTheNodesOwnAddresses(t *testing.T) {
 	self, other := newPeerID(t), newPeerID(t)
 	own := "/ip4/10.0.0.1/tcp/7946/p2p/" + self.String()
 	ownQUIC := "/ip4/10.0.0.1/udp/7946/quic-v1/p2p/" + self.String()
@@ -51,13 +51,13 @@ func TestHeartbeatPeerDialsOnlyTheNodesOwnAddresses(t *testing.T) {
 		{"key names another node", other.String(), []string{own}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ai, ok := HeartbeatPeer(tc.id, tc.addrs)
+			ai, ok := DialInfo(tc.id, tc.addrs)
 			var got []string
 			for _, a := range ai.Addrs {
 				got = append(got, a.String())
 			}
 			if ok != (tc.want != nil) || !slices.Equal(got, tc.want) {
-				t.Fatalf("HeartbeatPeer(%s, %q) = %v, %v; want %v", tc.id, tc.addrs, got, ok, tc.want)
+				t.Fatalf("DialInfo(%s, %q) = %v, %v; want %v", tc.id, tc.addrs, got, ok, tc.want)
 			}
 			if ok && ai.ID.String() != tc.id {
 				t.Errorf("ID = %s, want %s", ai.ID, tc.id)
