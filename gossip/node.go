@@ -52,8 +52,10 @@ const (
 	meshDhi = 4
 )
 
-// gossipParams are GossipSub's defaults with rumor's mesh degree.
-func gossipParams() pubsub.GossipSubParams {
+// Params returns the GossipSub parameters of rumor's nodes: GossipSub's
+// defaults with rumor's mesh degree (D=3, Dlo=2, Dhi=4), no outbound quota
+// (Dout 0) and Dscore 2. A fresh copy each call.
+func Params() pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
 	p.D, p.Dlo, p.Dhi = meshD, meshDlo, meshDhi
 	p.Dout = 0   // must stay below Dlo and D/2; rumor does not score peers
@@ -134,27 +136,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("gossip: config: Identity: %w", err)
 	}
 	bwc := metrics.NewBandwidthCounter()
-	opts := []libp2p.Option{
-		libp2p.Identity(cfg.Identity),
-		// Listened on below, one address at a time, so that each failure
-		// is an error: libp2p starts if any one address works.
-		libp2p.NoListenAddrs,
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.BandwidthReporter(bwc),
-		libp2p.DisableRelay(),
-	}
-	if cfg.PSK != nil {
-		opts = append(opts, libp2p.PrivateNetwork(cfg.PSK))
-	}
-	switch {
-	case cfg.Transports != nil:
-		opts = append(opts, cfg.Transports...)
-	case cfg.PSK != nil:
-		opts = append(opts, tcpTransport)
-	default:
-		opts = append(opts, tcpTransport, libp2p.QUICReuse(newQUICConnManager), libp2p.Transport(quic.NewTransport))
-	}
-	opts = append(opts, cfg.HostOptions...)
+	opts := append(HostOptions(cfg, bwc), cfg.HostOptions...)
 	// Installed even without a list, so that SetAllowPeers can add one;
 	// after HostOptions, so that it chains the gater they set, if any.
 	gate := newAllowGater(self, cfg.AllowPeers, cfg.Logger)
@@ -188,31 +170,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return fail(err)
 	}
 
-	psOpts := []pubsub.Option{
-		// Messages carry no GossipSub signature: their payload is a batch
-		// of deltas signed by their writer, which every receiver verifies
-		// (Config.Validate), so a second signature would only say which
-		// peer published the bytes, at the cost of a signature and a
-		// verification per message and hop. Messages are named by the
-		// hash of their topic and content, so each is seen (and its
-		// signature verified) once.
-		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
-		pubsub.WithMessageIdFn(messageID),
-		pubsub.WithGossipSubParams(gossipParams()),
-		// Our own messages go to every connected topic peer, not only to the
-		// mesh (GossipSub v1.1's recommended default, off in this library):
-		// right after a peer connects or reconnects it is not in the mesh
-		// until a later heartbeat, and a message published in that window
-		// would otherwise reach it only through anti-entropy (the IHAVE
-		// gossip of that heartbeat skips it: by then it is in the mesh).
-		// With the small mesh below this costs a receiver ~0.4 copy more.
-		pubsub.WithFloodPublish(true),
-		pubsub.WithPeerOutboundQueueSize(peerOutboundQueueSize),
-		pubsub.WithValidateQueueSize(validateQueueSize),
-		pubsub.WithMaxMessageSize(2*cfg.MaxMessageBytes + 64<<10),
+	psOpts := append(PubSubOptions(cfg.MaxMessageBytes),
 		pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
 		pubsub.WithRawTracer(&n.traffic),
-	}
+	)
 	n.ps, err = pubsub.NewGossipSub(nctx, n.nd, append(psOpts, cfg.pubsubOptions...)...)
 	if err != nil {
 		return fail(fmt.Errorf("gossip: start gossipsub: %w", err))
@@ -227,7 +188,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		if err != nil {
 			return fail(fmt.Errorf("gossip: join %s: %w", full, err))
 		}
-		sub, err := t.Subscribe(pubsub.WithBufferSize(subscriptionBuffer))
+		sub, err := t.Subscribe(SubscribeOptions()...)
 		if err != nil {
 			return fail(fmt.Errorf("gossip: subscribe %s: %w", full, err))
 		}
@@ -243,6 +204,84 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.wg.Go(func() { n.red.run(nctx, boot) })
 	n.log.Info("gossip: started", "id", n.self, "addrs", n.Addrs(), "topics", cfg.Topics, "bootstrap", len(boot))
 	return n, nil
+}
+
+// HostOptions returns the libp2p options [New] starts a node's host with,
+// before its connection gater and cfg.HostOptions: cfg.Identity, Noise, no
+// relay, cfg.PSK's private network if set, and cfg.Transports or else TCP
+// without SO_REUSEPORT and (without a PSK) QUIC; bytes are counted by bwc
+// unless it is nil. Everything else is libp2p's default, such as the
+// connection manager (low 160, high 192) and the resource manager. The
+// options listen nowhere: New listens on cfg.Listen once the host is up,
+// and another user of these options adds libp2p.ListenAddrStrings after
+// them. Benchmarks use them to measure bare GossipSub on rumor's hosts.
+func HostOptions(cfg Config, bwc *metrics.BandwidthCounter) []libp2p.Option {
+	opts := []libp2p.Option{
+		libp2p.Identity(cfg.Identity),
+		// New listens on each address after start, one at a time, so that
+		// each failure is an error: libp2p starts if any one address works.
+		libp2p.NoListenAddrs,
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.DisableRelay(),
+	}
+	if bwc != nil {
+		opts = append(opts, libp2p.BandwidthReporter(bwc))
+	}
+	if cfg.PSK != nil {
+		opts = append(opts, libp2p.PrivateNetwork(cfg.PSK))
+	}
+	switch {
+	case cfg.Transports != nil:
+		opts = append(opts, cfg.Transports...)
+	case cfg.PSK != nil:
+		opts = append(opts, tcpTransport)
+	default:
+		opts = append(opts, tcpTransport, libp2p.QUICReuse(newQUICConnManager), libp2p.Transport(quic.NewTransport))
+	}
+	return opts
+}
+
+// PubSubOptions returns the GossipSub options [New] starts GossipSub with
+// for payloads of up to maxMessageBytes (0: [DefaultMaxMessageBytes]),
+// except its logger and its traffic tracer: no GossipSub signatures
+// (StrictNoSign), messages named by the SHA-256 of topic and payload,
+// [Params], flood publishing, rumor's queue sizes and frame limit. New
+// registers each topic's validator with GossipSub's default validation
+// settings (asynchronous, default concurrency and timeout) and subscribes
+// with [SubscribeOptions].
+func PubSubOptions(maxMessageBytes int) []pubsub.Option {
+	if maxMessageBytes == 0 {
+		maxMessageBytes = DefaultMaxMessageBytes
+	}
+	return []pubsub.Option{
+		// Messages carry no GossipSub signature: their payload is a batch
+		// of deltas signed by their writer, which every receiver verifies
+		// (Config.Validate), so a second signature would only say which
+		// peer published the bytes, at the cost of a signature and a
+		// verification per message and hop. Messages are named by the
+		// hash of their topic and content, so each is seen (and its
+		// signature verified) once.
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
+		pubsub.WithMessageIdFn(messageID),
+		pubsub.WithGossipSubParams(Params()),
+		// Our own messages go to every connected topic peer, not only to the
+		// mesh (GossipSub v1.1's recommended default, off in this library):
+		// right after a peer connects or reconnects it is not in the mesh
+		// until a later heartbeat, and a message published in that window
+		// would otherwise reach it only through anti-entropy (the IHAVE
+		// gossip of that heartbeat skips it: by then it is in the mesh).
+		// With the small mesh of Params this costs a receiver ~0.4 copy more.
+		pubsub.WithFloodPublish(true),
+		pubsub.WithPeerOutboundQueueSize(peerOutboundQueueSize),
+		pubsub.WithValidateQueueSize(validateQueueSize),
+		pubsub.WithMaxMessageSize(2*maxMessageBytes + 64<<10),
+	}
+}
+
+// SubscribeOptions returns the options [New] subscribes to each topic
+// with: a buffer of 1024 messages.
+func SubscribeOptions() []pubsub.SubOpt {
+	return []pubsub.SubOpt{pubsub.WithBufferSize(subscriptionBuffer)}
 }
 
 // tcpTransport is TCP without SO_REUSEPORT (libp2p's default sets it on TCP
