@@ -243,6 +243,29 @@ func (r *redialer) finished(res dialResult, now time.Time) {
 	k.next = time.Time{}
 }
 
+// PreferredPeers returns the peers among others that the node self keeps
+// connected when it knows them all (Config.MaxPeers): the maxPeers that
+// rank first by a hash of both ids, best first; all of them, in rank
+// order, when maxPeers is 0. self, if among others, is left out. Each node
+// dials its own preferred peers and keeps those that dial it, so a
+// cluster's connections are the union of every node's choice; benchmarks
+// use it to connect other hosts as rumor's nodes would be.
+func PreferredPeers(self peer.ID, others []peer.ID, maxPeers int) []peer.ID {
+	out := make([]peer.ID, 0, len(others))
+	for _, id := range others {
+		if id != self && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	slices.SortFunc(out, func(a, b peer.ID) int {
+		return cmp.Or(cmp.Compare(rank(self, a), rank(self, b)), cmp.Compare(a, b))
+	})
+	if maxPeers > 0 && len(out) > maxPeers {
+		out = out[:maxPeers]
+	}
+	return out
+}
+
 // rank orders the peers a node prefers to dial: a hash of both ids, so that
 // every node prefers a different set.
 func rank(self, other peer.ID) uint64 {

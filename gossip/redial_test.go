@@ -1,7 +1,6 @@
 package gossip
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -190,18 +189,20 @@ func TestMaxPeersKeepsRankedPeersAndStillSpreads(t *testing.T) {
 			}
 		}
 	}
-	// kept returns the peers node i ranks first.
+	// kept returns the peers node i ranks first, as PreferredPeers names
+	// them (what benchmarks rely on to connect hosts as nodes would be).
+	byID := make(map[peer.ID]*Node, size)
+	ids := make([]peer.ID, 0, size)
+	for _, n := range nodes {
+		byID[n.ID()] = n
+		ids = append(ids, n.ID())
+	}
 	kept := func(i int) []*Node {
-		others := make([]*Node, 0, size-1)
-		for _, o := range nodes {
-			if o != nodes[i] {
-				others = append(others, o)
-			}
+		var out []*Node
+		for _, id := range PreferredPeers(nodes[i].ID(), ids, maxPeers) {
+			out = append(out, byID[id])
 		}
-		slices.SortFunc(others, func(a, b *Node) int {
-			return cmp.Compare(rank(nodes[i].ID(), a.ID()), rank(nodes[i].ID(), b.ID()))
-		})
-		return others[:maxPeers]
+		return out
 	}
 	outbound := func(n *Node) int {
 		c := 0
@@ -479,4 +480,29 @@ func TestStrangerDialsAreRateLimited(t *testing.T) {
 	before := hits.Load()
 	startNode(t, cfg)
 	eventually(t, waitFor, "ten redials of the bootstrap peer", func() bool { return hits.Load()-before >= 10 })
+}
+
+// TestPreferredPeers: the maxPeers best-ranked others, best first, without
+// self or repeats; every other in rank order when maxPeers is 0.
+func TestPreferredPeers(t *testing.T) {
+	var ids []peer.ID
+	for i := range 12 {
+		ids = append(ids, peer.ID(fmt.Sprintf("peer-%02d", i)))
+	}
+	self := ids[0]
+	all := PreferredPeers(self, append(slices.Clone(ids), ids[3]), 0)
+	if len(all) != len(ids)-1 || slices.Contains(all, self) {
+		t.Fatalf("PreferredPeers(maxPeers 0) = %d peers (self included: %v), want the %d others once each", len(all), slices.Contains(all, self), len(ids)-1)
+	}
+	for i := 1; i < len(all); i++ {
+		if rank(self, all[i-1]) > rank(self, all[i]) {
+			t.Fatalf("PreferredPeers not in rank order at %d: %v", i, all)
+		}
+	}
+	if got := PreferredPeers(self, ids, 4); !slices.Equal(got, all[:4]) {
+		t.Errorf("PreferredPeers(maxPeers 4) = %v, want the first 4 by rank %v", got, all[:4])
+	}
+	if got := PreferredPeers(self, ids, 40); !slices.Equal(got, all) {
+		t.Errorf("PreferredPeers(maxPeers 40) = %v, want all %v", got, all)
+	}
 }
