@@ -10,6 +10,11 @@
 //     opens a watch stream (rpc.Client.Watch, NDJSON over the unix socket)
 //     on every agent before writing through the writer's rpc.Client, so
 //     that latency includes the write RPC and the stream's delivery.
+//     After each in-process size, the floor (-floor, on by default): bare
+//     go-libp2p-pubsub GossipSub on hosts with rumor's settings, the same
+//     number of messages of rumor's message size with the same spacing,
+//     timed the same way; and rumor's p50 and p99 ratios to it (target:
+//     p99 at most 1.5 times the floor's).
 //  2. Throughput: one publisher adds blacklist entries as fast as the
 //     receivers keep up, for a fixed time (30 s); updates/s is what the
 //     slowest receiver applied divided by the time until it had everything,
@@ -48,7 +53,7 @@
 //
 // Usage:
 //
-//	rumor-bench [-short] [-n 10,30] [-proc-n 10,30] [-updates 200] [-proc-updates 200] [-throughput-seconds 30] [-phases 1,2,3,4,5,6,7,8] [-idle 10m] [-rumor-bin path] [-json out.json]
+//	rumor-bench [-short] [-n 10,30] [-floor=true] [-floor-beat 0] [-proc-n 10,30] [-updates 200] [-proc-updates 200] [-throughput-seconds 30] [-phases 1,2,3,4,5,6,7,8] [-idle 10m] [-rumor-bin path] [-json out.json]
 //
 // It exits 0 when every phase ran and every update arrived, 1 otherwise,
 // with the reason on stderr.
@@ -101,6 +106,7 @@ type params struct {
 	partition   partitionParams
 	idle        idleParams
 	proc        procParams  // propagation with agent processes
+	floor       floorParams // figure 1's floor: bare GossipSub (floor.go)
 	procs       procOptions // how agent processes start (bin set once built)
 }
 
@@ -132,8 +138,11 @@ type Report struct {
 	// AgentGOMAXPROCS is the agent processes' GOMAXPROCS (0: Go's default).
 	AgentGOMAXPROCS int                 `json:"agent_gomaxprocs,omitempty"`
 	Propagation     []PropagationResult `json:"propagation"`
-	// PropagationProcs is figure 1 with `rumor agent` processes.
+	// PropagationProcs is figure 1 with `rumor agent` processes; Floor is
+	// figure 1's floor at each in-process size (bare GossipSub with
+	// rumor's settings) with rumor's ratios to it.
 	PropagationProcs []PropagationResult `json:"propagation_processes,omitempty"`
+	Floor            []FloorResult       `json:"floor,omitempty"`
 	Throughput       *ThroughputResult   `json:"throughput,omitempty"`
 	Memory           []MemoryResult      `json:"memory,omitempty"`
 	IdleRSS          *RSSResult          `json:"idle_rss,omitempty"`
@@ -173,7 +182,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		agentProcs = fs.Int("agent-gomaxprocs", 0, "GOMAXPROCS of each `rumor agent` process (0: Go's default, one per CPU; 1 suits many agents sharing few cores)")
 		rumorBin   = fs.String("rumor-bin", "", "rumor binary for the agent processes of figures 1 (-proc-n) and 5 (default: go build ./cmd/rumor into a temp dir)")
 		tpSeconds  = fs.Float64("throughput-seconds", 30, "how long the throughput publisher writes")
-		short      = fs.Bool("short", false, "quick form for CI: in-process size 8 with 100 updates, 5 agent processes with 50 updates, 3 s throughput, 20K keys; 3 kill -9 trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds, 20 s idle")
+		short      = fs.Bool("short", false, "quick form for CI: in-process size 8 with 100 updates and its floor, 5 agent processes with 50 updates, 3 s throughput, 20K keys; 3 kill -9 trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds, 20 s idle")
 		jsonPath   = fs.String("json", "", "also write the report as JSON to this path")
 		memKeys    = fs.String("mem-keys", "100000,1000000", "memory: comma-separated key counts, one fresh store each")
 		rssIdle    = fs.Duration("rss-idle", 20*time.Second, "memory: how long one agent process idles before its RSS is read")
@@ -197,6 +206,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		ptRounds   = fs.Int("partition-rounds", 10, "partition heal: partition/heal rounds")
 		idleFor    = fs.Duration("idle", 10*time.Minute, "idle: how long the agents stay idle while false verdicts are counted")
 		idleAgents = fs.Int("idle-agents", 30, "idle: cluster size")
+		floor      = fs.Bool("floor", true, "propagation: after each in-process size of -n, measure the floor (bare GossipSub with rumor's settings, same writes) and rumor's ratios to it")
+		floorBeat  = fs.Duration("floor-beat", 0, "floor: every node also publishes one message this often on the node topic, as rumor's per-node heartbeat (0: off)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: rumor-bench [flags]\n\nMeasures rumor agents in this process and as `rumor agent` processes: propagation latency, throughput, wire cost, memory per key;\nunder failure: failure detection (kill -9 of agent processes), catch-up of a new agent and restart, partition heal;\nidle: false suspect/dead verdicts among idle agents.\n\nflags:")
@@ -233,7 +244,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		cluster:    clusterOptions{heartbeat: *heartbeat, formTimeout: *formWithin, settle: 2 * time.Second, seed: *seed},
 		failure: failureParams{agents: *fdAgents, trials: *fdTrials, heartbeat: *fdBeat, suspect: *fdSuspect, dead: *fdDead,
 			poll: *fdPoll, timeoutSlack: 15 * time.Second, rejoinAfter: 60 * time.Second},
-		proc: procParams{updates: *procUpd},
+		proc:  procParams{updates: *procUpd},
+		floor: defaultFloorParams(*floor, *floorBeat),
 		procs: procOptions{heartbeat: procDetector.Heartbeat, suspect: procDetector.SuspectAfter, dead: procDetector.DeadAfter,
 			formTimeout: *formWithin, settle: 2 * time.Second, startTimeout: 30 * time.Second, gomaxprocs: *agentProcs},
 		catchUp: catchUpParams{agents: 3, window: 4096, poll: 20 * time.Millisecond},
@@ -350,6 +362,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if r.Latency.N > 0 || err == nil {
 			rep.Propagation = append(rep.Propagation, r)
 		}
+		runFloorFigure(ctx, out, n, p, &rep, fail)
 	}
 
 	for _, n := range p.proc.sizes {
@@ -549,6 +562,7 @@ func printReport(out io.Writer, rep Report, p params) {
 		fmt.Fprintln(tw, "(not measured)")
 	}
 	fmt.Fprintln(tw)
+	printFloor(tw, rep, p)
 	if t := rep.Throughput; t != nil {
 		fmt.Fprintf(tw, "2. Throughput: N=%d (1 publisher, %d receivers), bl add (%d B reason), %d writer goroutines, window %d\n",
 			t.Agents, t.Receivers, t.PayloadBytes, t.Writers, t.Window)
