@@ -76,13 +76,17 @@ type Counters struct {
 	// ClosedLinks counts connections closed to a node that no one could
 	// reach.
 	ClosedLinks uint64
+	// Learnt counts the other nodes' member entries and accusations
+	// that changed this node's state: the membership changes gossiped
+	// to it.
+	Learnt uint64
 }
 
 type counters struct {
 	probesSent, probesIn, reqsSent, reqsIn  atomic.Uint64
 	bytesOut, bytesIn                       atomic.Uint64
 	accusations, refutations, announcements atomic.Uint64
-	closed                                  atomic.Uint64
+	closed, learnt                          atomic.Uint64
 }
 
 // Monitor runs the failure detector of one node: it announces the node,
@@ -106,6 +110,7 @@ type Monitor struct {
 	probing  map[peer.ID]bool
 	pending  map[peer.ID]bool  // lost peers still to probe
 	accusing map[string]uint64 // targets this node accused, by incarnation
+	rejoins  int               // announcements made on connected heartbeats since Start
 	rand     *rand.Rand
 
 	wg sync.WaitGroup
@@ -138,7 +143,7 @@ func (m *Monitor) Counters() Counters {
 		PingReqsSent: m.n.reqsSent.Load(), PingReqsReceived: m.n.reqsIn.Load(),
 		BytesSent: m.n.bytesOut.Load(), BytesReceived: m.n.bytesIn.Load(),
 		Accusations: m.n.accusations.Load(), Refutations: m.n.refutations.Load(), Announcements: m.n.announcements.Load(),
-		ClosedLinks: m.n.closed.Load(),
+		ClosedLinks: m.n.closed.Load(), Learnt: m.n.learnt.Load(),
 	}
 }
 
@@ -200,6 +205,9 @@ func (m *Monitor) Learn(d crdt.Delta, nowMS int64) {
 	node, accuser, ok := crdt.SplitNodeKey(d.Key)
 	if !ok || d.Op != crdt.OpPut {
 		return
+	}
+	if d.Stamp.Node != m.cfg.Self {
+		m.n.learnt.Add(1)
 	}
 	if accuser == "" {
 		var v crdt.MemberValue
@@ -272,7 +280,7 @@ func (m *Monitor) Run(ctx context.Context) {
 		case p := <-m.kick:
 			m.probe(ctx, p)
 		case <-beat.C:
-			m.announce(false)
+			m.announce(m.rejoin())
 			for _, p := range append(m.lost(), m.next()...) {
 				m.probe(ctx, p)
 			}
@@ -285,6 +293,30 @@ func (m *Monitor) Run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// rejoinBeats is how many heartbeats after Start, among those that find
+// the node connected, announce it again.
+const rejoinBeats = 3
+
+// rejoin reports whether this heartbeat should announce the node again:
+// the announcement Start makes goes out before the node has any peer, so
+// only anti-entropy would carry it (one exchange per anti_entropy_interval,
+// spreading over the cluster in rounds of that). The first rejoinBeats
+// heartbeats with a peer connected repeat it by gossip, which reaches
+// every node within milliseconds: three messages per run, not one a
+// heartbeat.
+func (m *Monitor) rejoin() bool {
+	if len(m.t.Peers()) == 0 {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rejoins >= rejoinBeats {
+		return false
+	}
+	m.rejoins++
+	return true
 }
 
 // next returns the peers to probe this period: the next ProbePeers
@@ -368,7 +400,7 @@ func (m *Monitor) probe(ctx context.Context, p peer.ID) {
 // likely cut: the redialer reconnects when the network comes back).
 func (m *Monitor) round(ctx context.Context, p peer.ID) {
 	id := p.String()
-	start := m.clock.Now()
+	start := time.Now() // network time: deadlines and timeouts run on it
 	budget := m.cfg.Detector.SuspectAfter
 	view, _ := m.table.Get(id)
 	if m.t.Connected(p) {
@@ -384,7 +416,7 @@ func (m *Monitor) round(ctx context.Context, p peer.ID) {
 		}
 		m.log.Debug("probe unanswered; asking other peers", "member", id, "err", err)
 	}
-	rest := budget - m.clock.Now().Sub(start)
+	rest := budget - time.Since(start)
 	if rest <= 0 {
 		rest = budget / 3
 	}
@@ -468,7 +500,7 @@ func (m *Monitor) exchange(ctx context.Context, p peer.ID, req request) (ok bool
 
 // serve answers one probe stream.
 func (m *Monitor) serve(ctx context.Context, s Stream) {
-	_ = s.SetDeadline(m.clock.Now().Add(m.cfg.Detector.SuspectAfter))
+	_ = s.SetDeadline(time.Now().Add(m.cfg.Detector.SuspectAfter)) // not m.clock: a deadline is network time
 	req, err := decodeRequest(s)
 	if err != nil {
 		_ = s.Reset()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rumor-dev/rumor/agent"
 	"github.com/rumor-dev/rumor/config"
+	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/store"
 )
 
@@ -74,12 +75,12 @@ func startCluster(ctx context.Context, n int, opt clusterOptions) (*cluster, err
 		c.agents = append(c.agents, a)
 		c.cfgs = append(c.cfgs, cfg)
 	}
-	// Formed: every agent has heard every heartbeat.
+	// Formed: every agent holds every member's entry.
 	deadline := time.Now().Add(opt.formTimeout)
 	for {
 		worst, seen, behind := -1, n, 0
 		for i, a := range c.agents {
-			k := len(a.Store().List("node/"))
+			k := memberCount(a.Store())
 			if k < n {
 				behind++
 			}
@@ -121,6 +122,18 @@ func startCluster(ctx context.Context, n int, opt clusterOptions) (*cluster, err
 	}
 	c.minPeers = c.fewestPeers()
 	return c, nil
+}
+
+// memberCount returns how many member entries (node/<id>, not
+// accusations) s holds.
+func memberCount(s *store.Store) int {
+	k := 0
+	for _, e := range s.List("node/") {
+		if crdt.IsMemberKey(e.Key) {
+			k++
+		}
+	}
+	return k
 }
 
 // config returns a bench agent's config with its data dir named dir under

@@ -39,11 +39,15 @@
 //     on both sides and both sides grant the same kernel; after the heal,
 //     the time until every agent agrees again and the double-grant window
 //     (both granted until the loser's lease "lost" event).
-//  8. Idle: 30 agents with the default membership settings (heartbeat 1 s,
-//     suspect 3 s, dead 4 s) left idle for 10 minutes (20 s with -short);
-//     every suspect and dead verdict any agent reaches about another is
-//     false and counted, from the agents' membership logs and by polling
-//     their Members(); with the CPU used and the load average.
+//  8. Idle: 30 agents (-idle-agents) with the default membership settings
+//     (heartbeat 1 s, suspect 1.5 s, dead 4 s) left idle for 10 minutes
+//     (20 s with -short); every suspect and dead verdict any agent reaches
+//     about another is false and counted, from the agents' membership logs
+//     and by polling their Members(); with the CPU used and the load
+//     average.
+//  9. Membership cost: idle agents in one process at N = 10, 30, 100
+//     (-member-n), the defaults; membership messages and bytes received
+//     per agent per second, and every libp2p byte, over 20 s (-member-for).
 //
 // Figures 1 (-proc-n), 4 (idle RSS) and 5 need the rumor binary:
 // -rumor-bin, or else rumor-bench builds ./cmd/rumor of the module it runs
@@ -53,7 +57,7 @@
 //
 // Usage:
 //
-//	rumor-bench [-short] [-n 10,30] [-floor=true] [-floor-beat 0] [-proc-n 10,30] [-updates 200] [-proc-updates 200] [-throughput-seconds 30] [-phases 1,2,3,4,5,6,7,8] [-idle 10m] [-rumor-bin path] [-json out.json]
+//	rumor-bench [-short] [-n 10,30] [-floor=true] [-floor-beat 0] [-proc-n 10,30] [-updates 200] [-proc-updates 200] [-throughput-seconds 30] [-phases 1,2,3,4,5,6,7,8,9] [-idle 10m] [-member-n 10,30,100] [-member-for 20s] [-rumor-bin path] [-json out.json]
 //
 // It exits 0 when every phase ran and every update arrived, 1 otherwise,
 // with the reason on stderr.
@@ -107,6 +111,7 @@ type params struct {
 	idle        idleParams
 	proc        procParams  // propagation with agent processes
 	floor       floorParams // figure 1's floor: bare GossipSub (floor.go)
+	memberCost  memberCostParams
 	procs       procOptions // how agent processes start (bin set once built)
 }
 
@@ -150,6 +155,7 @@ type Report struct {
 	CatchUp          []CatchUpResult     `json:"catch_up,omitempty"`
 	Partition        *PartitionResult    `json:"partition_heal,omitempty"`
 	Idle             *IdleResult         `json:"idle,omitempty"`
+	MemberCost       []MemberCostResult  `json:"membership_cost,omitempty"`
 	Errors           []string            `json:"errors,omitempty"`
 	Seconds          float64             `json:"seconds"`
 }
@@ -195,7 +201,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		seed       = fs.Uint64("seed", 1, "seed for the agents' and the writers' randomness")
 		timeline   = fs.Bool("timeline", false, "print the throughput run's progress every 100 ms to stderr")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the throughput run to this path")
-		phases     = fs.String("phases", "1,2,3,4,5,6,7,8", "comma-separated figures to measure (2 and 3 are one run)")
+		phases     = fs.String("phases", "1,2,3,4,5,6,7,8,9", "comma-separated figures to measure (2 and 3 are one run)")
+		memberN    = fs.String("member-n", "10,30,100", "membership cost: comma-separated cluster sizes of idle agents in this process")
+		memberFor  = fs.Duration("member-for", 20*time.Second, "membership cost: how long each size is measured")
 		fdAgents   = fs.Int("fd-agents", 10, "failure detection: cluster size")
 		fdTrials   = fs.Int("fd-trials", 20, "failure detection: kill -9/restart trials")
 		fdPoll     = fs.Duration("fd-poll", 50*time.Millisecond, "failure detection: how often the survivors' local APIs are polled")
@@ -225,7 +233,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		// -short picks the quick form; flags given explicitly still win.
 		for name, v := range map[string]string{"n": "8", "updates": "100", "proc-n": "5", "proc-updates": "50", "throughput-seconds": "3", "mem-keys": "20000", "rss-idle": "3s",
 			"fd-trials": "3", "fd-heartbeat": "200ms", "fd-suspect": "600ms", "fd-dead": "2s",
-			"catchup-keys": "10000", "partition-rounds": "3", "idle": "20s"} {
+			"catchup-keys": "10000", "partition-rounds": "3", "idle": "20s", "member-n": "5,10", "member-for": "3s"} {
 			if !set[name] {
 				_ = fs.Set(name, v)
 			}
@@ -264,6 +272,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if p.phases, err = parsePhases(*phases); err != nil {
 		return err
 	}
+	if p.memberCost.sizes, err = parseSizesOrNone("-member-n", *memberN); err != nil {
+		return err
+	}
+	p.memberCost.measure = *memberFor
 	if p.catchUpKeys, err = parseCounts("-catchup-keys", *cuKeys); err != nil {
 		return err
 	}
@@ -419,6 +431,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	runFailureFigures(ctx, out, p, rumorBinary, &rep, fail)
 	runIdleFigure(ctx, out, p, &rep, fail)
+	runMemberCostFigure(ctx, out, p, &rep, fail)
 	if err := ctx.Err(); err != nil {
 		fail("interrupted", err)
 	}
@@ -624,6 +637,7 @@ func printReport(out io.Writer, rep Report, p params) {
 	}
 	printFailureFigures(tw, rep, p)
 	printIdle(tw, rep, p)
+	printMemberCost(tw, rep)
 	fmt.Fprintf(tw, "\ntotal %.1f s", rep.Seconds)
 	if rep.Machine.LoadEnd >= 0 {
 		fmt.Fprintf(tw, ", load average at end %.2f", rep.Machine.LoadEnd)

@@ -135,6 +135,7 @@ func msDur(v int) time.Duration { return time.Duration(v) * time.Millisecond }
 
 // parsePhases parses the -phases list: figures 1 to 8.
 func parsePhases(s string) (map[int]bool, error) {
+	const maxPhase = 9
 	out := make(map[int]bool)
 	for f := range strings.SplitSeq(s, ",") {
 		f = strings.TrimSpace(f)
@@ -142,8 +143,8 @@ func parsePhases(s string) (map[int]bool, error) {
 			continue
 		}
 		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 8 {
-			return nil, fmt.Errorf("-phases: %q is not a figure between 1 and 8", f)
+		if err != nil || n < 1 || n > maxPhase {
+			return nil, fmt.Errorf("-phases: %q is not a figure between 1 and %d", f, maxPhase)
 		}
 		out[n] = true
 	}
