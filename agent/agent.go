@@ -36,7 +36,7 @@ import (
 	"github.com/rumor-dev/rumor/store"
 )
 
-// Version is the agent's version, shown in status and node heartbeats.
+// Version is the agent's version, shown in status and member entries.
 var Version = "0.2.0"
 
 // ErrStopped is returned by an agent's methods after Close.
@@ -83,7 +83,7 @@ type Agent struct {
 	lag     *obs.LagProbe
 	metrics *obs.Server // nil without metrics_addr
 	// known remembers which peers were handed to the gossip layer to keep
-	// connected, so a heartbeat does not re-add a peer every second.
+	// connected, so a member entry heard again does not re-add a peer.
 	known   *lru.Cache[string, struct{}]
 	rl      reloadState
 	started time.Time
@@ -359,7 +359,7 @@ func (a *Agent) applied(src replica.Source, changed []crdt.Delta, nowMS int64) {
 
 // learnPeer asks the gossip layer to keep a node we heard about connected,
 // so agents that joined through one bootstrap peer mesh with everyone. It
-// dials only the addresses a node's own signed heartbeat gives for itself.
+// dials only the addresses a node's own signed entry gives for itself.
 func (a *Agent) learnPeer(d crdt.Delta) {
 	id := crdt.LastSegment(d.Key)
 	if a.known.Contains(id) {

@@ -67,7 +67,7 @@ func cmdStatus(ctx context.Context, k *call) error {
 		if i == 0 {
 			label = "lag p50/p99:"
 		}
-		row(tw, label, fmt.Sprintf("%s %d/%d ms (%d heartbeats)", short(l.Node), l.P50Millis, l.P99Millis, l.Samples))
+		row(tw, label, fmt.Sprintf("%s %d/%d ms (%d writes)", short(l.Node), l.P50Millis, l.P99Millis, l.Samples))
 	}
 	for i, a := range s.Addrs {
 		label := ""

@@ -12,7 +12,7 @@ import (
 )
 
 const (
-	// lagSamples is how many recent heartbeat lags are kept per origin.
+	// lagSamples is how many recent write lags are kept per origin.
 	lagSamples = 256
 	// lagOrigins bounds the origins tracked; past it the one heard from
 	// longest ago is forgotten.
@@ -22,8 +22,8 @@ const (
 // lagBuckets are the bounds of rumor_propagation_lag_seconds: 1 ms to 10 s.
 var lagBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
-// LagProbe is the convergence probe: for every heartbeat that arrives by
-// gossip it records lag = local receive time - the heartbeat's HLC wall
+// LagProbe is the convergence probe: for every write that arrives by
+// gossip it records lag = local receive time - the write's HLC wall
 // time, clamped at 0. The lag includes the clock skew between the origin
 // and this node (a skewed origin can read 0 or seconds), and the HLC may
 // run slightly ahead of its writer's wall clock after it observed a faster
@@ -48,14 +48,14 @@ func NewLagProbe() *LagProbe {
 	return &LagProbe{
 		hist: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "rumor_propagation_lag_seconds",
-			Help:    "Heartbeat propagation lag: local receive time minus the origin's stamp, clamped at 0 (includes clock skew).",
+			Help:    "Propagation lag of writes received by gossip: local receive time minus the origin's stamp, clamped at 0 (includes clock skew).",
 			Buckets: lagBuckets,
 		}),
 		peers: make(map[string]*lagRing),
 	}
 }
 
-// Observe records one heartbeat from origin, received at nowMS and
+// Observe records one write from origin, received at nowMS and
 // stamped at stampMS (wall ms).
 func (p *LagProbe) Observe(origin string, stampMS, nowMS int64) {
 	lag := max(nowMS-stampMS, 0)

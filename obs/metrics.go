@@ -1,7 +1,7 @@
 // Package obs makes an agent observable: its Prometheus metrics (read from
 // a Snapshot of the agent's counters at scrape time), the HTTP server of
 // /metrics and the status page, and the convergence probe (the propagation
-// lag of peers' heartbeats).
+// lag of peers' writes).
 package obs
 
 import (

@@ -32,12 +32,12 @@ type Status struct {
 	PeersRefused uint64    `json:"peers_refused"`
 	Started      time.Time `json:"started"`
 	// Lag is the convergence probe: per peer, the lag of its recent
-	// heartbeats (this agent's receive time minus the heartbeat's stamp,
-	// clock skew included), by node id.
+	// writes received by gossip (this agent's receive time minus the
+	// write's stamp, clock skew included), by node id.
 	Lag []PeerLag `json:"lag,omitempty"`
 }
 
-// PeerLag is the propagation lag of one peer's recent heartbeats (up to
+// PeerLag is the propagation lag of one peer's recent writes (up to
 // the last 256) as this agent received them.
 type PeerLag struct {
 	Node      string `json:"node"`
