@@ -80,7 +80,7 @@ type Config struct {
 	// within suspect_after is accused, and suspect everywhere. DeadAfter
 	// is how long a node accused by one peer has to refute before it is
 	// dead (its services then show as down); more accusers shorten it, to
-	// a quarter of it with four.
+	// half of it with four.
 	SuspectAfter time.Duration `yaml:"suspect_after"`
 	DeadAfter    time.Duration `yaml:"dead_after"`
 	// SelfFence releases this agent's leases as soon as it loses contact

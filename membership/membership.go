@@ -60,17 +60,19 @@ type Config struct {
 	SuspectAfter time.Duration
 	// DeadAfter is how long a node accused by one node has to refute
 	// before it is dead. Each further independent accuser shortens it, to
-	// a quarter of it with Confirmations of them (Lifeguard).
+	// half of it with Confirmations more (Lifeguard).
 	DeadAfter time.Duration
 }
 
 // Confirmations is how many accusers beyond the first bring a suspicion's
-// timeout down to its minimum, DeadAfter/4 (Lifeguard's K).
+// timeout down to its minimum, DeadAfter/2 (Lifeguard's K). The minimum
+// leaves a live suspect time to hear of the suspicion and refute it even
+// when gossip takes a second or more (an overloaded host).
 const Confirmations = 3
 
 // DefaultConfig is suspect after a probe unanswered for 1.5 s, dead 4 s
-// after one accusation or 1 s after four: a crashed node shows dead
-// everywhere within about 3 s of its first missed probe.
+// after one accusation or 2 s after four: a crashed node shows dead
+// everywhere within about 4 s of its first missed probe.
 func DefaultConfig() Config {
 	return Config{SuspectAfter: 1500 * time.Millisecond, DeadAfter: 4 * time.Second}
 }
@@ -85,9 +87,9 @@ func (c Config) Validate() error {
 
 // Timeout is how long a suspicion with accusers independent accusers runs
 // before the suspect is dead: DeadAfter with one, falling with the log of
-// their number to DeadAfter/4 at 1+Confirmations.
+// their number to DeadAfter/2 at 1+Confirmations.
 func (c Config) Timeout(accusers int) time.Duration {
-	hi, lo := float64(c.DeadAfter), float64(c.DeadAfter)/4
+	hi, lo := float64(c.DeadAfter), float64(c.DeadAfter)/2
 	extra := float64(max(accusers-1, 0))
 	t := hi - (hi-lo)*math.Log(extra+1)/math.Log(Confirmations+1)
 	return time.Duration(max(t, lo))

@@ -57,15 +57,15 @@ func TestRefutationBeforeTimeout(t *testing.T) {
 }
 
 // TestAccusersShortenTheTimeout: Lifeguard's rule, DeadAfter with one
-// accuser down to DeadAfter/4 with 1+Confirmations.
+// accuser down to DeadAfter/2 with 1+Confirmations.
 func TestAccusersShortenTheTimeout(t *testing.T) {
 	if got := testConfig.Timeout(1); got != 4*time.Second {
 		t.Fatalf("one accuser: %v", got)
 	}
-	if got := testConfig.Timeout(1 + Confirmations); got != time.Second {
+	if got := testConfig.Timeout(1 + Confirmations); got != 2*time.Second {
 		t.Fatalf("%d accusers: %v", 1+Confirmations, got)
 	}
-	if got := testConfig.Timeout(50); got != time.Second {
+	if got := testConfig.Timeout(50); got != 2*time.Second {
 		t.Fatalf("50 accusers: %v", got)
 	}
 	for n := 1; n < 1+Confirmations; n++ {
@@ -78,11 +78,11 @@ func TestAccusersShortenTheTimeout(t *testing.T) {
 	for i, acc := range []string{"w", "x", "y", "z"} {
 		tab.Accused("a", acc, 1, false, int64(i))
 	}
-	if got := fmt.Sprint(tab.Tick(999)); got != "[]" {
-		t.Fatalf("before a second: %s", got)
+	if got := fmt.Sprint(tab.Tick(1999)); got != "[]" {
+		t.Fatalf("before two seconds: %s", got)
 	}
-	if got := fmt.Sprint(tab.Tick(1000)); got != "[a: suspect -> dead]" {
-		t.Fatalf("four accusers, a second after the first: %s", got)
+	if got := fmt.Sprint(tab.Tick(2000)); got != "[a: suspect -> dead]" {
+		t.Fatalf("four accusers, two seconds after the first: %s", got)
 	}
 }
 

@@ -80,6 +80,11 @@ type Counters struct {
 	// that changed this node's state: the membership changes gossiped
 	// to it.
 	Learnt uint64
+	// Health is Lifeguard's local health score now: 0 when this node's
+	// probes are answered in time; up to 8 when they are not, or when it
+	// had to refute, each point stretching its probe period and probe
+	// timeout by one more of itself.
+	Health int
 }
 
 type counters struct {
@@ -109,8 +114,10 @@ type Monitor struct {
 	order    []peer.ID
 	probing  map[peer.ID]bool
 	pending  map[peer.ID]bool  // lost peers still to probe
+	tries    map[peer.ID]int   // inconclusive probes of lost peers, in a row
 	accusing map[string]uint64 // targets this node accused, by incarnation
 	rejoins  int               // announcements made on connected heartbeats since Start
+	health   int               // Lifeguard's local health: 0 healthy .. maxHealth
 	rand     *rand.Rand
 
 	wg sync.WaitGroup
@@ -129,7 +136,7 @@ func NewMonitor(cfg MonitorConfig, write func(crdt.Delta) error, clk clock.Clock
 	}
 	return &Monitor{
 		cfg: cfg, table: New(cfg.Self, cfg.Detector), write: write, clock: clk, log: log,
-		kick: make(chan peer.ID, 64), probing: make(map[peer.ID]bool), pending: make(map[peer.ID]bool), accusing: make(map[string]uint64), rand: r,
+		kick: make(chan peer.ID, 64), probing: make(map[peer.ID]bool), pending: make(map[peer.ID]bool), tries: make(map[peer.ID]int), accusing: make(map[string]uint64), rand: r,
 	}
 }
 
@@ -143,7 +150,7 @@ func (m *Monitor) Counters() Counters {
 		PingReqsSent: m.n.reqsSent.Load(), PingReqsReceived: m.n.reqsIn.Load(),
 		BytesSent: m.n.bytesOut.Load(), BytesReceived: m.n.bytesIn.Load(),
 		Accusations: m.n.accusations.Load(), Refutations: m.n.refutations.Load(), Announcements: m.n.announcements.Load(),
-		ClosedLinks: m.n.closed.Load(), Learnt: m.n.learnt.Load(),
+		ClosedLinks: m.n.closed.Load(), Learnt: m.n.learnt.Load(), Health: m.scale() - 1,
 	}
 }
 
@@ -193,6 +200,7 @@ func (m *Monitor) refute(inc uint64, by string) {
 		return
 	}
 	m.inc = inc + 1
+	m.health = min(m.health+1, maxHealth)
 	m.mu.Unlock()
 	m.n.refutations.Add(1)
 	m.log.Info("refuting a suspicion of this node", "by", by, "incarnation", inc+1)
@@ -269,7 +277,7 @@ func (m *Monitor) Run(ctx context.Context) {
 	stop := m.t.Handle(ProbeProtocol(m.cfg.Cluster), func(s Stream) { m.serve(ctx, s) })
 	defer stop()
 	defer m.wg.Wait()
-	beat := time.NewTicker(m.cfg.Heartbeat)
+	beat := time.NewTimer(m.cfg.Heartbeat)
 	defer beat.Stop()
 	tick := time.NewTicker(max(m.cfg.Heartbeat/4, 50*time.Millisecond))
 	defer tick.Stop()
@@ -280,6 +288,7 @@ func (m *Monitor) Run(ctx context.Context) {
 		case p := <-m.kick:
 			m.probe(ctx, p)
 		case <-beat.C:
+			beat.Reset(m.cfg.Heartbeat * time.Duration(m.scale()))
 			m.announce(m.rejoin())
 			for _, p := range append(m.lost(), m.next()...) {
 				m.probe(ctx, p)
@@ -395,84 +404,146 @@ func (m *Monitor) probe(ctx context.Context, p peer.ID) {
 }
 
 // round probes p: a direct ping within a third of suspect_after, then, if
-// it fails, pings through other peers within the rest of it. If no one
-// reaches p, this node accuses it (and closes its connection to it, most
-// likely cut: the redialer reconnects when the network comes back).
+// it fails, pings through other peers within the rest of it (both
+// stretched by the local health score). If no one reaches p, this node
+// accuses it.
 func (m *Monitor) round(ctx context.Context, p peer.ID) {
 	id := p.String()
 	start := time.Now() // network time: deadlines and timeouts run on it
-	budget := m.cfg.Detector.SuspectAfter
+	budget := m.cfg.Detector.SuspectAfter * time.Duration(m.scale())
 	view, _ := m.table.Get(id)
+	evidence := false // someone in touch with p saw it fail to answer
 	if m.t.Connected(p) {
 		dctx, cancel := context.WithTimeout(ctx, budget/3)
-		ok, inc, err := m.ping(dctx, p, view)
+		v, inc, err := m.ping(dctx, p, view)
 		cancel()
-		if ok {
+		if v == answered {
+			m.mu.Lock()
+			delete(m.tries, p)
+			m.mu.Unlock()
+			m.healthier(-1)
 			m.logChange(m.table.Answered(id, inc, m.nowMS()))
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
+		evidence = true
+		m.healthier(+1)
 		m.log.Debug("probe unanswered; asking other peers", "member", id, "err", err)
 	}
 	rest := budget - time.Since(start)
 	if rest <= 0 {
 		rest = budget / 3
 	}
-	if m.indirect(ctx, p, rest) {
+	switch m.indirect(ctx, p, rest) {
+	case answered:
 		m.logChange(m.table.Answered(id, 0, m.nowMS()))
 		return
+	case noAnswer:
+		evidence = true
 	}
 	if ctx.Err() != nil {
 		return
 	}
-	m.accuse(id, false)
-	if m.t.Connected(p) {
-		m.n.closed.Add(1)
-		_ = m.t.ClosePeer(p)
+	if !evidence && m.inconclusive(p) {
+		return // asked again next heartbeat, through other peers
 	}
+	m.accuse(id, false)
 }
 
-// indirect asks up to ProbePeers other peers to ping target within d; it
-// reports whether any of them reached it.
-func (m *Monitor) indirect(ctx context.Context, target peer.ID, d time.Duration) bool {
+// lostRounds is how many probes of a peer this node is not connected to
+// may end with no evidence (no helper asked has a connection to it)
+// before it accuses the peer anyway: no one it can find is in touch with
+// it. A live peer then refutes.
+const lostRounds = 2
+
+// inconclusive records a probe of p that found no one in touch with it
+// and reports whether to probe again (through other helpers) before
+// accusing: a connection closed by the other side is what a crash looks
+// like, and also what a peer trimming its connections looks like.
+func (m *Monitor) inconclusive(p peer.ID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tries[p]++
+	if m.tries[p] >= lostRounds {
+		delete(m.tries, p)
+		return false
+	}
+	m.pending[p] = true
+	return true
+}
+
+// maxHealth bounds the local health score (memberlist's default).
+const maxHealth = 8
+
+// scale is the factor the local health score stretches the probe period
+// and timeout by: 1 when healthy.
+func (m *Monitor) scale() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.health + 1
+}
+
+// healthier moves the local health score by d, within 0..maxHealth
+// (Lifeguard's local health awareness: a node whose own probes go
+// unanswered, or that is accused itself, is likely the slow one — a
+// starved CPU, a long queue — and gives its peers more time before it
+// accuses any of them).
+func (m *Monitor) healthier(d int) {
+	m.mu.Lock()
+	m.health = min(max(m.health+d, 0), maxHealth)
+	m.mu.Unlock()
+}
+
+// indirect asks up to ProbePeers other peers to ping target within d: it
+// returns answered if any reached it, noAnswer if any is connected to it
+// and none reached it, notConnected if none of them is connected to it
+// (or there is no other peer to ask).
+func (m *Monitor) indirect(ctx context.Context, target peer.ID, d time.Duration) verdict {
 	hs := m.helpers(target)
 	if len(hs) == 0 {
-		return false
+		return notConnected
 	}
 	ictx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	res := make(chan bool, len(hs))
+	res := make(chan verdict, len(hs))
 	var wg sync.WaitGroup
 	for _, h := range hs {
 		wg.Go(func() {
-			ok, _, _ := m.exchange(ictx, h, request{kind: kindPingReq, timeoutMS: uint32(d.Milliseconds() * 4 / 5), target: target})
+			v, _, err := m.exchange(ictx, h, request{kind: kindPingReq, timeoutMS: uint32(d.Milliseconds() * 4 / 5), target: target})
 			m.n.reqsSent.Add(1)
-			res <- ok
+			if err != nil {
+				v = notConnected // the helper did not answer: it says nothing of target
+			}
+			res <- v
 		})
 	}
 	defer wg.Wait()
+	out := notConnected
 	for range hs {
-		if <-res {
+		switch <-res {
+		case answered:
 			cancel() // the others need not finish
-			return true
+			return answered
+		case noAnswer:
+			out = noAnswer
 		}
 	}
-	return false
+	return out
 }
 
 // ping sends p a direct ping with this node's view of it.
-func (m *Monitor) ping(ctx context.Context, p peer.ID, view Peer) (ok bool, inc uint64, err error) {
+func (m *Monitor) ping(ctx context.Context, p peer.ID, view Peer) (v verdict, inc uint64, err error) {
 	m.n.probesSent.Add(1)
 	return m.exchange(ctx, p, request{kind: kindPing, view: view.State, inc: view.Inc, wallMS: m.nowMS()})
 }
 
 // exchange sends one request to p and reads its answer.
-func (m *Monitor) exchange(ctx context.Context, p peer.ID, req request) (ok bool, inc uint64, err error) {
+func (m *Monitor) exchange(ctx context.Context, p peer.ID, req request) (v verdict, inc uint64, err error) {
 	s, err := m.t.OpenStream(ctx, p, ProbeProtocol(m.cfg.Cluster))
 	if err != nil {
-		return false, 0, err
+		return noAnswer, 0, err
 	}
 	defer func() {
 		if err != nil {
@@ -488,14 +559,14 @@ func (m *Monitor) exchange(ctx context.Context, p peer.ID, req request) (ok bool
 	defer stop()
 	b := req.encode()
 	if _, err = s.Write(b); err != nil {
-		return false, 0, err
+		return noAnswer, 0, err
 	}
 	m.n.bytesOut.Add(uint64(len(b)))
-	ok, inc, err = decodeAnswer(s)
+	v, inc, err = decodeAnswer(s)
 	if err == nil {
 		m.n.bytesIn.Add(answerLen)
 	}
-	return ok, inc, err
+	return v, inc, err
 }
 
 // serve answers one probe stream.
@@ -507,7 +578,7 @@ func (m *Monitor) serve(ctx context.Context, s Stream) {
 		return
 	}
 	from := s.Peer()
-	var ok bool
+	v := answered
 	switch req.kind {
 	case kindPing:
 		m.n.probesIn.Add(1)
@@ -518,25 +589,28 @@ func (m *Monitor) serve(ctx context.Context, s Stream) {
 		if req.view == Suspect || req.view == Dead {
 			m.refute(req.inc, from.String())
 		}
-		ok = true
 	case kindPingReq:
 		m.n.reqsIn.Add(1)
 		m.n.bytesIn.Add(uint64(6 + len(req.target)))
 		d := min(time.Duration(req.timeoutMS)*time.Millisecond, m.cfg.Detector.SuspectAfter)
-		if req.target.String() == m.cfg.Self {
-			ok = true
-		} else if m.t.Connected(req.target) {
+		switch {
+		case req.target.String() == m.cfg.Self:
+		case !m.t.Connected(req.target):
+			v = notConnected
+		default:
 			pctx, cancel := context.WithTimeout(ctx, d)
 			view, _ := m.table.Get(req.target.String())
 			var inc uint64
-			ok, inc, _ = m.ping(pctx, req.target, view)
+			v, inc, _ = m.ping(pctx, req.target, view)
 			cancel()
-			if ok {
+			if v == answered {
 				m.logChange(m.table.Answered(req.target.String(), inc, m.nowMS()))
+			} else {
+				v = noAnswer
 			}
 		}
 	}
-	b := encodeAnswer(ok, m.Incarnation())
+	b := encodeAnswer(v, m.Incarnation())
 	if _, err := s.Write(b); err != nil {
 		_ = s.Reset()
 		return
@@ -584,6 +658,15 @@ func (m *Monitor) confirmDead(target string) {
 	m.mu.Unlock()
 	if p, _ := m.table.Get(target); ok && p.Inc == inc {
 		m.accuse(target, true)
+		// A connection to a node no one reached is most likely cut (a
+		// partition, a paused or crashed host): TCP would notice only
+		// after its retransmission backoff, which can hold a healed link
+		// idle for seconds. Closed, it is redialled with the redialer's
+		// backoff and the new connection starts an anti-entropy exchange.
+		if pid, err := peer.Decode(target); err == nil && m.t.Connected(pid) {
+			m.n.closed.Add(1)
+			_ = m.t.ClosePeer(pid)
+		}
 	}
 }
 

@@ -18,14 +18,15 @@ func ProbeProtocol(cluster string) string { return "/rumor/" + cluster + "/probe
 //
 //	ping:     0x01, view state (1 byte), view incarnation (8 bytes), sender's wall clock (Unix ms, 8 bytes)
 //	ping-req: 0x02, timeout ms (4 bytes), target id length (1 byte), target id
-//	answer:   ok (1 byte: 0 or 1), incarnation (8 bytes)
+//	answer:   verdict (1 byte: 0 no answer, 1 answered, 2 not connected), incarnation (8 bytes)
 //
 // A ping carries what the prober believes of the pinged node, so a node
 // held suspect or dead learns it from the first probe that reaches it and
 // refutes, and the pinged node learns how its clock compares with the
 // prober's (a clock far ahead of its peers' makes them refuse its
 // writes, and the node says so in its log). A ping-req asks the receiver to ping target within the timeout
-// and to say whether it answered; its answer's incarnation is 0 (a helper
+// and to say whether it answered (or that the helper has no connection to
+// it: no evidence either way); its answer's incarnation is 0 (a helper
 // cannot speak for another node's incarnation).
 const (
 	kindPing    = 0x01
@@ -101,22 +102,29 @@ func decodeRequest(rd io.Reader) (request, error) {
 	return request{}, fmt.Errorf("%w: kind %#x", ErrBadProbe, head[0])
 }
 
-func encodeAnswer(ok bool, inc uint64) []byte {
+// verdict is what an answer says of the node pinged.
+type verdict byte
+
+const (
+	noAnswer     verdict = 0 // the pinged node did not answer in time
+	answered     verdict = 1
+	notConnected verdict = 2 // a helper has no connection to the target
+)
+
+func encodeAnswer(v verdict, inc uint64) []byte {
 	b := make([]byte, answerLen)
-	if ok {
-		b[0] = 1
-	}
+	b[0] = byte(v)
 	binary.BigEndian.PutUint64(b[1:], inc)
 	return b
 }
 
-func decodeAnswer(rd io.Reader) (ok bool, inc uint64, err error) {
+func decodeAnswer(rd io.Reader) (v verdict, inc uint64, err error) {
 	var b [answerLen]byte
 	if _, err := io.ReadFull(rd, b[:]); err != nil {
-		return false, 0, err
+		return noAnswer, 0, err
 	}
-	if b[0] > 1 {
-		return false, 0, fmt.Errorf("%w: answer flag %d", ErrBadProbe, b[0])
+	if verdict(b[0]) > notConnected {
+		return noAnswer, 0, fmt.Errorf("%w: answer verdict %d", ErrBadProbe, b[0])
 	}
-	return b[0] == 1, binary.BigEndian.Uint64(b[1:]), nil
+	return verdict(b[0]), binary.BigEndian.Uint64(b[1:]), nil
 }

@@ -18,9 +18,11 @@ func TestProbeMessagesRoundTrip(t *testing.T) {
 			t.Fatalf("round trip of %+v: %+v, %v", r, got, err)
 		}
 	}
-	ok, inc, err := decodeAnswer(bytes.NewReader(encodeAnswer(true, 77)))
-	if !ok || inc != 77 || err != nil {
-		t.Fatalf("answer: %v %d %v", ok, inc, err)
+	for _, v := range []verdict{noAnswer, answered, notConnected} {
+		got, inc, err := decodeAnswer(bytes.NewReader(encodeAnswer(v, 77)))
+		if got != v || inc != 77 || err != nil {
+			t.Fatalf("answer %d: %v %d %v", v, got, inc, err)
+		}
 	}
 }
 
@@ -37,8 +39,8 @@ func TestProbeDecoderRefusesMalformed(t *testing.T) {
 			t.Errorf("%s: err %v, want ErrBadProbe", name, err)
 		}
 	}
-	if _, _, err := decodeAnswer(bytes.NewReader([]byte{2, 0, 0, 0, 0, 0, 0, 0, 0})); !errors.Is(err, ErrBadProbe) {
-		t.Errorf("bad answer flag: %v", err)
+	if _, _, err := decodeAnswer(bytes.NewReader([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0})); !errors.Is(err, ErrBadProbe) {
+		t.Errorf("bad answer verdict: %v", err)
 	}
 }
 
