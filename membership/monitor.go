@@ -412,7 +412,8 @@ func (m *Monitor) round(ctx context.Context, p peer.ID) {
 	start := time.Now() // network time: deadlines and timeouts run on it
 	budget := m.cfg.Detector.SuspectAfter * time.Duration(m.scale())
 	view, _ := m.table.Get(id)
-	evidence := false // someone in touch with p saw it fail to answer
+	evidence := false  // p did not answer our ping over an open connection
+	helperSaw := false // a helper connected to p saw it fail to answer
 	if m.t.Connected(p) {
 		dctx, cancel := context.WithTimeout(ctx, budget/3)
 		v, inc, err := m.ping(dctx, p, view)
@@ -441,11 +442,19 @@ func (m *Monitor) round(ctx context.Context, p peer.ID) {
 		m.logChange(m.table.Answered(id, 0, m.nowMS()))
 		return
 	case noAnswer:
-		evidence = true
+		helperSaw = true
 	}
 	if ctx.Err() != nil {
 		return
 	}
+	if evidence && !helperSaw && m.scale() > unhealthy {
+		// Only this node's own ping went unanswered, and this node is
+		// struggling (its own pings keep timing out, or it was accused
+		// itself): it is the likelier culprit. No accusation; the
+		// probes of healthier peers decide.
+		return
+	}
+	evidence = evidence || helperSaw
 	if !evidence && m.inconclusive(p) {
 		return // asked again next heartbeat, through other peers
 	}
@@ -476,6 +485,10 @@ func (m *Monitor) inconclusive(p peer.ID) bool {
 
 // maxHealth bounds the local health score (memberlist's default).
 const maxHealth = 8
+
+// unhealthy is the local health scale above which this node does not
+// accuse on its own unanswered ping alone.
+const unhealthy = 2
 
 // scale is the factor the local health score stretches the probe period
 // and timeout by: 1 when healthy.
@@ -628,6 +641,9 @@ func (m *Monitor) accuse(target string, dead bool) {
 		return
 	}
 	if !dead {
+		if p.State == Suspect && p.Accusers >= 1+Confirmations {
+			return // enough independent accusers: one more only adds traffic
+		}
 		m.mu.Lock()
 		if inc, ok := m.accusing[target]; ok && inc == p.Inc {
 			m.mu.Unlock()
