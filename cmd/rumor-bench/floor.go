@@ -289,16 +289,7 @@ func runFloor(ctx context.Context, n int, p params) (FloorResult, error) {
 			return res, err
 		}
 	}
-	warmDeadline := time.Now().Add(p.drain)
-	for warm.outstanding() > 0 {
-		if time.Now().After(warmDeadline) {
-			return res, fmt.Errorf("%d of %d warm-up messages did not reach every node within %v: %s", warm.outstanding(), n, p.drain, warm.laggards())
-		}
-		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
-			return res, err
-		}
-	}
-	if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+	if err := waitWarm(ctx, warm, n, p.drain, "warm-up messages did not reach every node"); err != nil {
 		return res, err
 	}
 

@@ -92,16 +92,7 @@ func runPropagation(ctx context.Context, n int, p params) (PropagationResult, er
 			return res, fmt.Errorf("warm-up svc set on agent %d: %w", w, err)
 		}
 	}
-	warmDeadline := time.Now().Add(p.drain)
-	for warm.outstanding() > 0 {
-		if time.Now().After(warmDeadline) {
-			return res, fmt.Errorf("%d of %d warm-up writes did not reach every agent within %v: %s", warm.outstanding(), n, p.drain, warm.laggards())
-		}
-		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
-			return res, err
-		}
-	}
-	if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+	if err := waitWarm(ctx, warm, n, p.drain, "warm-up writes did not reach every agent"); err != nil {
 		return res, err
 	}
 
@@ -148,4 +139,20 @@ func runPropagation(ctx context.Context, n int, p params) (PropagationResult, er
 		return res, err
 	}
 	return res, nil
+}
+
+// waitWarm waits until every one of the n warm-up writes warm tracks has
+// arrived everywhere (what says what did not, past drain), then 100 ms
+// more.
+func waitWarm(ctx context.Context, warm *tracker, n int, drain time.Duration, what string) error {
+	deadline := time.Now().Add(drain)
+	for warm.outstanding() > 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d %s within %v: %s", warm.outstanding(), n, what, drain, warm.laggards())
+		}
+		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return sleepCtx(ctx, 100*time.Millisecond)
 }
