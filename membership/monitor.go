@@ -3,6 +3,7 @@ package membership
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -429,7 +430,7 @@ func (m *Monitor) round(ctx context.Context, p peer.ID) {
 		if ctx.Err() != nil {
 			return
 		}
-		evidence = true
+		evidence = !errors.Is(err, errNotOpened)
 		m.healthier(+1)
 		m.log.Debug("probe unanswered; asking other peers", "member", id, "err", err)
 	}
@@ -552,11 +553,17 @@ func (m *Monitor) ping(ctx context.Context, p peer.ID, view Peer) (v verdict, in
 	return m.exchange(ctx, p, request{kind: kindPing, view: view.State, inc: view.Inc, wallMS: m.nowMS()})
 }
 
+// errNotOpened marks an exchange whose stream did not open: on a young
+// connection libp2p waits for the identify exchange first, and on a busy
+// host that can outlast a probe. It says nothing of whether the peer
+// would answer.
+var errNotOpened = errors.New("probe stream not opened")
+
 // exchange sends one request to p and reads its answer.
 func (m *Monitor) exchange(ctx context.Context, p peer.ID, req request) (v verdict, inc uint64, err error) {
 	s, err := m.t.OpenStream(ctx, p, ProbeProtocol(m.cfg.Cluster))
 	if err != nil {
-		return noAnswer, 0, err
+		return noAnswer, 0, fmt.Errorf("%w: %w", errNotOpened, err)
 	}
 	defer func() {
 		if err != nil {
@@ -614,11 +621,15 @@ func (m *Monitor) serve(ctx context.Context, s Stream) {
 			pctx, cancel := context.WithTimeout(ctx, d)
 			view, _ := m.table.Get(req.target.String())
 			var inc uint64
-			v, inc, _ = m.ping(pctx, req.target, view)
+			var err error
+			v, inc, err = m.ping(pctx, req.target, view)
 			cancel()
-			if v == answered {
+			switch {
+			case v == answered:
 				m.logChange(m.table.Answered(req.target.String(), inc, m.nowMS()))
-			} else {
+			case errors.Is(err, errNotOpened):
+				v = notConnected // no evidence either way
+			default:
 				v = noAnswer
 			}
 		}
