@@ -9,6 +9,8 @@ import (
 
 	"github.com/rumor-dev/rumor/clock"
 	"github.com/rumor-dev/rumor/config"
+	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/membership"
 )
 
 func fastDetector(c *config.Config) {
@@ -81,6 +83,28 @@ func TestQuietPeersStayAliveAndACrashIsDetected(t *testing.T) {
 			t.Fatalf("%s accused a live peer %d times", shortID(a.ID()), c.Accusations)
 		}
 	}
+	// An accusation of a live agent is refuted: it announces a higher
+	// incarnation (its entry, gossiped to every agent; a ping's answer
+	// also carries it to the prober), and the accuser holds it alive at
+	// that one.
+	accused := agents[1]
+	before := accused.mon.Incarnation()
+	if _, _, err := agents[0].write(crdt.Delta{Key: crdt.SuspectKey(accused.ID(), agents[0].ID()), Op: crdt.OpPut,
+		Value: crdt.Encode(crdt.SuspectValue{Inc: before})}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the accused agent refutes", func() error {
+		p, _ := agents[0].mon.Table().Get(accused.ID())
+		if p.Inc <= before || p.State != membership.Alive {
+			return fmt.Errorf("agent 0 holds it %+v; its incarnation was %d", p, before)
+		}
+		e, _ := agents[2].Store().Get(crdt.NodeKey(accused.ID()))
+		var v crdt.MemberValue
+		if err := crdt.Decode(e.Winner().Value, &v); err != nil || v.Inc <= before {
+			return fmt.Errorf("agent 2 holds its entry at incarnation %d (%v), was %d", v.Inc, err, before)
+		}
+		return nil
+	})
 	crashed := agents[2]
 	inc := crashed.mon.Incarnation()
 	if err := crashed.Crash(); err != nil {

@@ -107,7 +107,8 @@ type Monitor struct {
 	log   *slog.Logger
 	n     counters
 
-	kick chan peer.ID // peers to probe out of turn
+	kick    chan peer.ID  // peers to probe out of turn
+	refuted chan struct{} // the incarnation was raised: announce it
 
 	mu       sync.Mutex
 	inc      uint64   // this node's incarnation
@@ -137,7 +138,7 @@ func NewMonitor(cfg MonitorConfig, write func(crdt.Delta) error, clk clock.Clock
 	}
 	return &Monitor{
 		cfg: cfg, table: New(cfg.Self, cfg.Detector), write: write, clock: clk, log: log,
-		kick: make(chan peer.ID, 64), probing: make(map[peer.ID]bool), pending: make(map[peer.ID]bool), tries: make(map[peer.ID]int), accusing: make(map[string]uint64), rand: r,
+		kick: make(chan peer.ID, 64), refuted: make(chan struct{}, 1), probing: make(map[peer.ID]bool), pending: make(map[peer.ID]bool), tries: make(map[peer.ID]int), accusing: make(map[string]uint64), rand: r,
 	}
 }
 
@@ -205,7 +206,12 @@ func (m *Monitor) refute(inc uint64, by string) {
 	m.mu.Unlock()
 	m.n.refutations.Add(1)
 	m.log.Info("refuting a suspicion of this node", "by", by, "incarnation", inc+1)
-	m.announce(true)
+	// Announced by Run, not here: Learn runs on the replica's ingest
+	// path, which must not call back into its writes.
+	select {
+	case m.refuted <- struct{}{}:
+	default: // an announcement is pending; it will carry the new incarnation
+	}
 }
 
 // Learn takes a node/ entry that changed the local state: a member's
@@ -288,6 +294,8 @@ func (m *Monitor) Run(ctx context.Context) {
 			return
 		case p := <-m.kick:
 			m.probe(ctx, p)
+		case <-m.refuted:
+			m.announce(true)
 		case <-beat.C:
 			beat.Reset(m.cfg.Heartbeat * time.Duration(m.scale()))
 			m.announce(m.rejoin())
