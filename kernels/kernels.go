@@ -422,11 +422,15 @@ func (s *Service) ReleaseAll() {
 // releaseExchange bounds the key exchanges of a graceful stop's releases.
 const releaseExchange = 300 * time.Millisecond
 
-// Run steps the lease holder every tick and whenever a kernel
-// changes, and carries out what it asks: renewals, self-fencing releases,
-// events.
+// stepEvery is the longest the lease holder goes unstepped.
+const stepEvery = 100 * time.Millisecond
+
+// Run steps the lease holder every stepEvery, when a renewal falls due
+// (a lease of a short TTL is renewed at its third, not up to stepEvery
+// later), and whenever a kernel changes, and carries out what it asks:
+// renewals, self-fencing releases, events.
 func (s *Service) Run(ctx context.Context) {
-	t := time.NewTicker(100 * time.Millisecond)
+	t := time.NewTimer(stepEvery)
 	defer t.Stop()
 	w := s.store.Watch("kernel/", 1024)
 	defer func() { w.Close() }()
@@ -441,6 +445,11 @@ func (s *Service) Run(ctx context.Context) {
 			}
 		}
 		s.stepLeases()
+		wait := stepEvery
+		if due, ok := s.leases.NextRenewal(); ok {
+			wait = min(wait, max(time.Duration(due-s.nowMS())*time.Millisecond, time.Millisecond))
+		}
+		t.Reset(wait)
 	}
 }
 

@@ -96,6 +96,19 @@ type held struct {
 	auto bool
 }
 
+// NextRenewal returns when (wall ms) the first lease Step renews on its
+// own falls due: ok is false when none does.
+func (h *Holder) NextRenewal() (atMS int64, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, x := range h.held {
+		if due := x.renewed + x.ttl/3; x.auto && (!ok || due < atMS) {
+			atMS, ok = due, true
+		}
+	}
+	return atMS, ok
+}
+
 // Renewal is a renewal record a holder must write.
 type Renewal struct {
 	Kernel string // the kernel's key

@@ -174,3 +174,17 @@ func TestClientRenewedLeaseIsNotRenewedByStep(t *testing.T) {
 		t.Fatalf("Leases: %+v", got)
 	}
 }
+
+func TestNextRenewalIsTheEarliestAutoRenewal(t *testing.T) {
+	h := NewHolder("n1")
+	if _, ok := h.NextRenewal(); ok {
+		t.Fatal("an empty holder has a renewal due")
+	}
+	at := crdt.Stamp{HLC: crdt.MakeHLC(1000, 0), Node: "n1"}
+	h.Granted(crdt.Lease{Kernel: "kernel/a", Holder: "n1", Epoch: 1, Granted: at}, 900, 1000, true)
+	h.Granted(crdt.Lease{Kernel: "kernel/b", Holder: "n1", Epoch: 1, Granted: at}, 300, 1000, true)
+	h.Granted(crdt.Lease{Kernel: "kernel/c", Holder: "n1", Epoch: 1, Granted: at}, 30, 1000, false) // a session's: not the holder's to renew
+	if at, ok := h.NextRenewal(); !ok || at != 1100 {
+		t.Fatalf("NextRenewal = %d, %v; want 1100 (b's third)", at, ok)
+	}
+}
