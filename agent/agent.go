@@ -288,9 +288,8 @@ func (a *Agent) Store() *store.Store { return a.store }
 // Gossip returns the agent's gossip node (tests and tools).
 func (a *Agent) Gossip() *gossip.Node { return a.node }
 
-// Membership returns what the failure detector did so far (probes, bytes,
-// accusations), for benchmarks.
-func (a *Agent) Membership() membership.Counters { return a.mon.Counters() }
+// Monitor returns the agent's failure detector (tests and tools).
+func (a *Agent) Monitor() *membership.Monitor { return a.mon }
 
 // Replica returns the agent's replica (tests and tools).
 func (a *Agent) Replica() *replica.Replica { return a.rep }

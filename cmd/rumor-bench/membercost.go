@@ -67,7 +67,7 @@ func runMemberCost(ctx context.Context, n int, mp memberCostParams, p params) (M
 	take := func() []sample {
 		out := make([]sample, len(c.agents))
 		for i, a := range c.agents {
-			out[i].m = a.Membership()
+			out[i].m = a.Monitor().Counters()
 			out[i].probe = a.Gossip().BandwidthByProtocol()[proto].TotalIn
 			out[i].all, _ = a.Gossip().Bandwidth()
 		}
