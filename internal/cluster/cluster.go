@@ -53,6 +53,15 @@ type Options struct {
 	// Config adjusts each agent's config (after the cluster's own
 	// settings: data dir, listen address, bootstrap, region).
 	Config func(i int, c *config.Config)
+	// RegionLatency sets the one-way latency between pairs of regions
+	// ("eu-us" → 60ms), and Loss the probability that a packet is lost,
+	// before the first agent starts (simulated network only): a cold
+	// start in those conditions. Both can change later on Network.
+	RegionLatency map[string]time.Duration
+	Loss          float64
+	// NoWait makes New return once every agent started, without waiting
+	// for the cluster to form (the caller times that itself).
+	NoWait bool
 }
 
 // Cluster is a set of agents and the network between them.
@@ -107,6 +116,15 @@ func (n *Node) SetSkew(d time.Duration) { n.offset.Store(int64(d)) }
 // (on), so it learns only by anti-entropy; its own writes still spread.
 func (n *Node) SetDeaf(on bool) { n.deaf.Store(on) }
 
+// Traffic returns what the node sent and received on the simulated
+// network so far (zeros on real TCP).
+func (n *Node) Traffic() TrafficStats {
+	if n.c.net == nil {
+		return TrafficStats{}
+	}
+	return n.c.net.NodeTraffic(n.ip)
+}
+
 // Skew returns the node's clock skew.
 func (n *Node) Skew() time.Duration { return time.Duration(n.offset.Load()) }
 
@@ -124,6 +142,14 @@ func New(t testing.TB, opts Options) *Cluster {
 	c := &Cluster{t: t, opts: opts}
 	if !opts.Real {
 		c.net = NewNetwork(opts.Seed, opts.Latency)
+		for p, d := range opts.RegionLatency {
+			a, b, ok := strings.Cut(p, "-")
+			if !ok {
+				t.Fatalf("cluster: region latency %q: want <region>-<region>", p)
+			}
+			c.net.SetLatency(a, b, d)
+		}
+		c.net.SetLoss(opts.Loss)
 		c.net.Start()
 	}
 	t.Cleanup(c.Close)
@@ -151,7 +177,9 @@ func New(t testing.TB, opts Options) *Cluster {
 			t.Fatalf("cluster: start %s: %v", n.Name(), err)
 		}
 	}
-	c.WaitFormed(formTimeout(opts.N))
+	if !opts.NoWait {
+		c.WaitFormed(formTimeout(opts.N))
+	}
 	return c
 }
 

@@ -39,6 +39,48 @@ type Network struct {
 	sentPkts atomic.Uint64               // packets handed to the network
 	sentB    atomic.Uint64               // bytes handed to the network
 	base     time.Duration               // latency within a region
+	traffic  sync.Map                    // ip → *Traffic: each node's packets
+}
+
+// Traffic counts one node's packets on the simulated network, by address
+// (a restarted node keeps counting): every QUIC packet it handed to the
+// network (whatever the loss and cuts did with it) and every one that was
+// delivered to it, with their UDP payload bytes. All libp2p traffic is in
+// it: handshakes, GossipSub and its control messages, anti-entropy,
+// probes, acknowledgements.
+type Traffic struct {
+	PacketsOut, BytesOut, PacketsIn, BytesIn atomic.Uint64
+}
+
+// TrafficStats is a snapshot of a Traffic.
+type TrafficStats struct {
+	PacketsOut, BytesOut, PacketsIn, BytesIn uint64
+}
+
+// Sub returns t minus an earlier snapshot.
+func (t TrafficStats) Sub(o TrafficStats) TrafficStats {
+	return TrafficStats{t.PacketsOut - o.PacketsOut, t.BytesOut - o.BytesOut, t.PacketsIn - o.PacketsIn, t.BytesIn - o.BytesIn}
+}
+
+// Add returns t plus o.
+func (t TrafficStats) Add(o TrafficStats) TrafficStats {
+	return TrafficStats{t.PacketsOut + o.PacketsOut, t.BytesOut + o.BytesOut, t.PacketsIn + o.PacketsIn, t.BytesIn + o.BytesIn}
+}
+
+// trafficOf returns the counters of the node at ip.
+func (n *Network) trafficOf(ip string) *Traffic {
+	if t, ok := n.traffic.Load(ip); ok {
+		return t.(*Traffic)
+	}
+	t, _ := n.traffic.LoadOrStore(ip, new(Traffic))
+	return t.(*Traffic)
+}
+
+// NodeTraffic returns the packets and bytes the node at ip sent and
+// received so far.
+func (n *Network) NodeTraffic(ip string) TrafficStats {
+	t := n.trafficOf(ip)
+	return TrafficStats{t.PacketsOut.Load(), t.BytesOut.Load(), t.PacketsIn.Load(), t.BytesIn.Load()}
 }
 
 // NewNetwork makes a network whose random loss draws from seed; base is the
@@ -154,8 +196,9 @@ func ipOf(a net.Addr) string {
 // writes pass through the network's cuts and loss first.
 type endpoint struct {
 	*simnet.SimConn
-	nw   *Network
-	self string
+	nw      *Network
+	self    string
+	traffic *Traffic
 }
 
 // WriteTo sends p to addr unless the network drops it, in which case it
@@ -163,9 +206,15 @@ type endpoint struct {
 func (e *endpoint) WriteTo(p []byte, addr net.Addr) (int, error) {
 	e.nw.sentPkts.Add(1)
 	e.nw.sentB.Add(uint64(len(p)))
-	if e.nw.drop(e.self, ipOf(addr)) {
+	e.traffic.PacketsOut.Add(1)
+	e.traffic.BytesOut.Add(uint64(len(p)))
+	to := ipOf(addr)
+	if e.nw.drop(e.self, to) {
 		return len(p), nil
 	}
+	in := e.nw.trafficOf(to)
+	in.PacketsIn.Add(1)
+	in.BytesIn.Add(uint64(len(p)))
 	return e.SimConn.WriteTo(p, addr)
 }
 
@@ -193,7 +242,7 @@ func (n *Network) Transports(ip string) []libp2p.Option {
 				Uplink:   simnet.LinkSettings{BitsPerSecond: linkBits},
 				Downlink: simnet.LinkSettings{BitsPerSecond: linkBits},
 			})
-			return &endpoint{SimConn: c, nw: n, self: ip}, nil
+			return &endpoint{SimConn: c, nw: n, self: ip, traffic: n.trafficOf(ip)}, nil
 		}),
 	}
 	return []libp2p.Option{
