@@ -6,7 +6,7 @@ CONFIG  ?= configs/rumor.yaml
 PKGS    := ./...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run demo test test-deps test-short lint fuzz bench bench-short chaos sim clean
+.PHONY: all build run demo test test-deps test-short lint fuzz bench bench-short chaos sim sim-scale clean
 
 all: build
 
@@ -35,6 +35,18 @@ test: lint test-deps
 # internal/sim/testdata/scenarios, up to 50 agents, in virtual time.
 sim:
 	GO=$(GO) ./scripts/sim.sh
+
+# Many agents in virtual time (issue 17 item 5; docs/scale.md): SIM_N
+# agents in three regions (5 ms within, 60-150 ms between, 0.5 % loss):
+# cold start, detection of 10 killed agents, propagation of 50 writes, a
+# region's partition and heal, idle messages and bytes per agent, memory
+# per agent; prints a table. TestScale skips itself without -sim.scale,
+# so make test and make sim never run it. SIM_FLAGS passes more flags,
+# e.g. SIM_FLAGS=-sim.scale.skip=partition (the partition's accusations
+# cost O(N^2) in one process: see docs/scale.md).
+SIM_N ?= 1000
+sim-scale:
+	GO=$(GO) SIM_N=$(SIM_N) SIM_FLAGS="$(SIM_FLAGS)" ./scripts/sim-scale.sh
 
 # Headless Chromium for the status page test (agent TestStatusPageBrowser),
 # from Debian when run as root; without it that test skips, saying why.
