@@ -87,6 +87,14 @@ func (n *Node) Notify(connected, disconnected func(peer.ID)) (stop func()) {
 // Connected reports whether a connection to p is open.
 func (n *Node) Connected(p peer.ID) bool { return n.h.Network().Connectedness(p) == network.Connected }
 
+// Keeps reports whether the node keeps a connection to p: p is a known
+// peer among the MaxPeers best-ranked (any known peer when MaxPeers is 0),
+// which the redialer dials again at once whenever it is lost. A peer
+// that dialled this node, or one the node dialled while it ranked higher
+// and let go since, is not kept: a lost connection to it may be a
+// connection one side let go on purpose.
+func (n *Node) Keeps(p peer.ID) bool { return n.h.ConnManager().IsProtected(p, protectTag) }
+
 // Ping measures one round trip to p over the open connection.
 func (n *Node) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {
 	res, ok := <-ping.Ping(network.WithNoDial(ctx, "ping uses open connections only"), n.h, p)

@@ -31,6 +31,9 @@ type Transport interface {
 	Peers() []peer.ID
 	// Connected reports whether a connection to p is open.
 	Connected(p peer.ID) bool
+	// Keeps reports whether this node keeps a connection to p: whether it
+	// dials p again at once when the connection is lost.
+	Keeps(p peer.ID) bool
 	// OpenStream opens a stream of protocol proto to p over an open
 	// connection; it never dials.
 	OpenStream(ctx context.Context, p peer.ID, proto string) (gossip.Stream, error)
@@ -252,15 +255,24 @@ func (m *Monitor) Connected(p peer.ID) {
 }
 
 // Disconnected is the transport's word that the last connection to p
-// closed: p is probed at once (through other peers, as it is not
-// connected), so a crashed node is accused without waiting for its turn.
+// closed. If this node keeps p (it dials p again at once), p is probed at
+// once (through other peers, as it is not connected), so a crashed node
+// is accused without waiting for its turn. A peer this node does not keep
+// is left to the nodes that keep it: in a cluster of more than max_peers
+// nodes, connections are let go on purpose (a node keeps its max_peers
+// best-ranked peers and closes the other dials it made), and the peers it
+// asks to reach p are mostly not connected to p either, so probing every
+// lost peer accuses live ones (at 300 simulated nodes the cold start's
+// let-go connections made false accusations whose refutations and closed
+// connections fed each other for tens of seconds: make sim-scale).
 func (m *Monitor) Disconnected(p peer.ID) {
-	if m.table.State(p.String()) == Alive {
-		m.mu.Lock()
-		m.pending[p] = true // until a probe of it starts after this
-		m.mu.Unlock()
-		m.probeSoon(p)
+	if m.table.State(p.String()) != Alive || !m.t.Keeps(p) {
+		return
 	}
+	m.mu.Lock()
+	m.pending[p] = true // until a probe of it starts after this
+	m.mu.Unlock()
+	m.probeSoon(p)
 }
 
 func (m *Monitor) probeSoon(p peer.ID) {
@@ -446,9 +458,9 @@ func (m *Monitor) round(ctx context.Context, p peer.ID) {
 	if rest <= 0 {
 		rest = budget / 3
 	}
-	switch m.indirect(ctx, p, rest) {
+	switch v, inc := m.indirect(ctx, p, view, rest); v {
 	case answered:
-		m.logChange(m.table.Answered(id, 0, m.nowMS()))
+		m.logChange(m.table.Answered(id, inc, m.nowMS()))
 		return
 	case noAnswer:
 		helperSaw = true
@@ -518,18 +530,29 @@ func (m *Monitor) healthier(d int) {
 	m.mu.Unlock()
 }
 
-// indirect asks up to ProbePeers other peers to ping target within d: it
-// returns answered if any reached it, noAnswer if any is connected to it
-// and none reached it, notConnected if none of them is connected to it
-// (or there is no other peer to ask).
-func (m *Monitor) indirect(ctx context.Context, target peer.ID, d time.Duration) verdict {
+// indirect asks up to ProbePeers other peers to ping target within d
+// and, if a connection to target is open, pings it directly once more
+// meanwhile (memberlist's fallback ping: in a cluster larger than
+// max_peers most helpers are not connected to target, and one lost packet
+// of the first ping should not make an accusation). It returns answered
+// if target answered anyone (and the incarnation it answered this node
+// with, 0 if it answered a helper), noAnswer if a helper connected to it
+// got no answer, notConnected if no helper is connected to it (or there
+// is no other peer to ask).
+func (m *Monitor) indirect(ctx context.Context, target peer.ID, view Peer, d time.Duration) (verdict, uint64) {
 	hs := m.helpers(target)
-	if len(hs) == 0 {
-		return notConnected
+	direct := m.t.Connected(target)
+	if len(hs) == 0 && !direct {
+		return notConnected, 0
 	}
 	ictx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	res := make(chan verdict, len(hs))
+	type reply struct {
+		v      verdict
+		inc    uint64
+		helper bool
+	}
+	res := make(chan reply, len(hs)+1)
 	var wg sync.WaitGroup
 	for _, h := range hs {
 		wg.Go(func() {
@@ -538,21 +561,30 @@ func (m *Monitor) indirect(ctx context.Context, target peer.ID, d time.Duration)
 			if err != nil {
 				v = notConnected // the helper did not answer: it says nothing of target
 			}
-			res <- v
+			res <- reply{v: v, helper: true}
+		})
+	}
+	n := len(hs)
+	if direct {
+		n++
+		wg.Go(func() {
+			v, inc, _ := m.ping(ictx, target, view)
+			res <- reply{v: v, inc: inc}
 		})
 	}
 	defer wg.Wait()
 	out := notConnected
-	for range hs {
-		switch <-res {
-		case answered:
+	for range n {
+		r := <-res
+		switch {
+		case r.v == answered:
 			cancel() // the others need not finish
-			return answered
-		case noAnswer:
+			return answered, r.inc
+		case r.v == noAnswer && r.helper:
 			out = noAnswer
 		}
 	}
-	return out
+	return out, 0
 }
 
 // ping sends p a direct ping with this node's view of it.
