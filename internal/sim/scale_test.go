@@ -144,8 +144,8 @@ type rates struct {
 
 // memSample is the process's memory at one instant.
 type memSample struct {
-	rss, heapInuse, sys uint64
-	goroutines          int
+	rss, heapInuse, stackInuse, sys uint64
+	goroutines                      int
 }
 
 func sampleMem() memSample {
@@ -153,7 +153,7 @@ func sampleMem() memSample {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rss, _ := procStatus("VmRSS")
-	return memSample{rss: rss, heapInuse: ms.HeapInuse, sys: ms.Sys, goroutines: runtime.NumGoroutine()}
+	return memSample{rss: rss, heapInuse: ms.HeapInuse, stackInuse: ms.StackInuse, sys: ms.Sys, goroutines: runtime.NumGoroutine()}
 }
 
 // procStatus reads a kB field of /proc/self/status, in bytes.
@@ -762,8 +762,8 @@ func (r *scaleReport) table() string {
 	p("| store keys per agent | %s |", keys)
 	m := r.memAfter
 	per := func(v uint64) float64 { return float64(v) / float64(r.n) / (1 << 20) }
-	p("| memory after formation + idle | RSS %d MB = %.1f MB per agent (%.1f above the %d MB before); Go heap in use %.1f MB per agent; %d goroutines per agent |",
-		m.rss>>20, per(m.rss), per(m.rss-min(m.rss, r.memBase.rss)), r.memBase.rss>>20, per(m.heapInuse), m.goroutines/r.n)
+	p("| memory after formation + idle | RSS %d MB = %.1f MB per agent (%.1f above the %d MB before); per agent: Go heap in use %.1f MB, goroutine stacks %.1f MB (%d goroutines) |",
+		m.rss>>20, per(m.rss), per(m.rss-min(m.rss, r.memBase.rss)), r.memBase.rss>>20, per(m.heapInuse), per(m.stackInuse), m.goroutines/r.n)
 	p("| peak RSS | %d MB = %.1f MB per agent |", r.peakRSS>>20, per(r.peakRSS))
 	p("| wall time | %v (%s) |", r.wall.Round(time.Second), strings.Join(r.wallPhases, ", "))
 	return b.String()
