@@ -110,3 +110,11 @@ func (n *Node) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {
 // ClosePeer closes every connection to p. The redialer reconnects a known
 // peer with its backoff.
 func (n *Node) ClosePeer(p peer.ID) error { return n.h.Network().ClosePeer(p) }
+
+// Dial opens a connection to ai.ID at ai's addresses, bypassing the
+// swarm's dial backoff (the caller wants to know whether the peer is
+// reachable now). The redialer closes it again later if the peer is not
+// one the node keeps.
+func (n *Node) Dial(ctx context.Context, ai peer.AddrInfo) error {
+	return n.h.Connect(network.WithForceDirectDial(ctx, "rumor probe"), ai)
+}
