@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/rumor-dev/rumor/agent"
 	"github.com/rumor-dev/rumor/config"
+	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/identity"
 	"github.com/rumor-dev/rumor/internal/netcut"
 )
@@ -463,6 +465,23 @@ func (c *Cluster) WaitFormed(timeout time.Duration) {
 			}
 			if alive < len(live) {
 				return fmt.Errorf("%s counts %d of %d live agents alive", n.Name(), alive, len(live))
+			}
+			// Every connected agent is known to subscribe to every
+			// topic: GossipSub then sends a node's own write to each of
+			// them at once. A peer whose subscriptions have not arrived
+			// yet gets it only through mesh repair (a heartbeat, ~1 s)
+			// or anti-entropy, and a scenario's first "converged
+			// within=1s" after formation would then time a race.
+			g := n.Agent().Gossip()
+			for _, p := range g.Peers() {
+				if o := c.ByID(p.String()); o == nil || o.Agent() == nil {
+					continue
+				}
+				for _, ns := range crdt.Namespaces {
+					if !slices.Contains(g.TopicPeers(string(ns)), p) {
+						return fmt.Errorf("%s does not know yet that %s subscribes to %s", n.Name(), c.ByID(p.String()).Name(), ns)
+					}
+				}
 			}
 		}
 		return nil
