@@ -538,8 +538,9 @@ func (m *Monitor) round(ctx context.Context, p peer.ID) {
 // dial tries to reach p on a connection this node opens, within d, and
 // pings it. It reports whether p answered (and with which incarnation),
 // and whether its silence is evidence: the dial to the addresses p
-// announced failed, or p did not answer over the new connection. A node
-// whose addresses are unknown here yields no evidence.
+// announced was refused, or p did not answer over the new connection. A
+// dial that timed out, or a node whose addresses are unknown here, yields
+// no evidence.
 func (m *Monitor) dial(ctx context.Context, p peer.ID, view Peer, d time.Duration) (verdict, uint64, bool) {
 	m.mu.Lock()
 	ai, ok := m.dialInfo[p]
@@ -552,7 +553,14 @@ func (m *Monitor) dial(ctx context.Context, p peer.ID, view Peer, d time.Duratio
 	m.n.dials.Add(1)
 	if err := m.t.Dial(dctx, ai); err != nil {
 		m.log.Debug("probe: dial failed", "member", p, "err", err)
-		return noAnswer, 0, ctx.Err() == nil
+		// A dial refused or reset is evidence; one that ran out of time
+		// is not yet: a handshake that lost a packet waits about a
+		// second for its retransmission (QUIC's first timeout, before
+		// it has a round-trip sample), which a dial across regions with
+		// loss does not survive (make sim-scale: such timeouts accused
+		// live nodes). The probe is then inconclusive and repeated on
+		// the next heartbeat; a member still out of reach is accused.
+		return noAnswer, 0, ctx.Err() == nil && dctx.Err() == nil
 	}
 	v, inc, err := m.ping(dctx, p, view)
 	return v, inc, v != answered && !errors.Is(err, errNotOpened)

@@ -20,14 +20,21 @@ import (
 type fakeTransport struct {
 	keep    map[peer.ID]bool
 	dialErr error // what Dial returns
+	hang    bool  // Dial waits for its context to end
 }
 
-func (fakeTransport) Addrs() []string                           { return nil }
-func (fakeTransport) Peers() []peer.ID                          { return nil }
-func (fakeTransport) Connected(peer.ID) bool                    { return false }
-func (f fakeTransport) Keeps(p peer.ID) bool                    { return f.keep[p] }
-func (fakeTransport) ClosePeer(peer.ID) error                   { return nil }
-func (fakeTransport) Dial(context.Context, peer.AddrInfo) error { return gossip.ErrNotConnected }
+func (fakeTransport) Addrs() []string         { return nil }
+func (fakeTransport) Peers() []peer.ID        { return nil }
+func (fakeTransport) Connected(peer.ID) bool  { return false }
+func (f fakeTransport) Keeps(p peer.ID) bool  { return f.keep[p] }
+func (fakeTransport) ClosePeer(peer.ID) error { return nil }
+func (f fakeTransport) Dial(ctx context.Context, _ peer.AddrInfo) error {
+	if f.hang {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return f.dialErr
+}
 func (fakeTransport) Handle(string, func(gossip.Stream)) func() { return func() {} }
 func (fakeTransport) OpenStream(context.Context, peer.ID, string) (gossip.Stream, error) {
 	return nil, gossip.ErrNotConnected
@@ -73,8 +80,9 @@ func TestLostPeersProbedOnlyIfKept(t *testing.T) {
 // enough to accuse it at once. Without this, after a partition cut every
 // connection to a member, the nodes on this side held it alive for good
 // (the small region of make sim-scale saw 11 of the other side alive for
-// 35 s). A member whose addresses are unknown here is not accused on the
-// first such probe.
+// 35 s). A member whose addresses are unknown here, or whose dial timed
+// out (a handshake that lost a packet), is not accused on the first such
+// probe.
 func TestUnconnectedMemberProbedByDial(t *testing.T) {
 	clk := clock.NewFake(time.UnixMilli(1_000_000))
 	var wrote []string
@@ -102,8 +110,15 @@ func TestUnconnectedMemberProbedByDial(t *testing.T) {
 	if len(wrote) != 0 {
 		t.Fatalf("accused a member with no known address on the first probe: %v", wrote)
 	}
+	m.t = fakeTransport{hang: true}
+	m.cfg.Detector.SuspectAfter = 30 * time.Millisecond // the dial's budget, on the network's clock
+	m.round(ctx, gone)
+	if len(wrote) != 0 {
+		t.Fatalf("accused on a dial that timed out: %v", wrote)
+	}
+	m.t = fakeTransport{dialErr: errors.New("dial refused")}
 	m.round(ctx, gone)
 	if want := crdt.SuspectKey(gone.String(), "self"); !slices.Equal(wrote, []string{want}) {
-		t.Fatalf("after a failed dial wrote %v, want the accusation %s", wrote, want)
+		t.Fatalf("after a refused dial wrote %v, want the accusation %s", wrote, want)
 	}
 }
