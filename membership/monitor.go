@@ -127,6 +127,7 @@ type Monitor struct {
 	tries    map[peer.ID]int           // inconclusive probes of lost peers, in a row
 	dialInfo map[peer.ID]peer.AddrInfo // where each member said it listens
 	beats    int                       // heartbeats since Start
+	trouble  time.Time                 // when this node last saw a peer fail (m.clock)
 	accusing map[string]uint64         // targets this node accused, by incarnation
 	rejoins  int                       // announcements made on connected heartbeats since Start
 	health   int                       // Lifeguard's local health: 0 healthy .. maxHealth
@@ -281,6 +282,7 @@ func (m *Monitor) Disconnected(p peer.ID) {
 	if m.table.State(p.String()) != Alive || !m.t.Keeps(p) {
 		return
 	}
+	m.troubled()
 	m.mu.Lock()
 	m.pending[p] = true // until a probe of it starts after this
 	m.mu.Unlock()
@@ -566,20 +568,46 @@ func (m *Monitor) dial(ctx context.Context, p peer.ID, view Peer, d time.Duratio
 	return v, inc, v != answered && !errors.Is(err, errNotOpened)
 }
 
-// orphanEvery is how many heartbeats apart this node probes one orphan.
-const orphanEvery = 2
+// How many heartbeats apart this node probes one orphan: orphanEvery
+// within orphanTroubleFor of seeing a peer fail, orphanQuietEvery
+// otherwise.
+const (
+	orphanEvery      = 2
+	orphanQuietEvery = 30
+	orphanTroubleFor = 30 * time.Second
+)
 
-// orphan returns, every orphanEvery heartbeats, one member held alive
-// here that this node has no connection to, picked at random. The rounds
-// probe connected peers only; in a cluster larger than max_peers most
-// members are not connected to a given node, and after a partition cut
-// every connection to a member, no node on this side might be connected
-// to it: it would be held alive here for good. SWIM probes random
-// members; this probes the ones no connection covers.
+// troubled records that this node saw a peer fail: it accused one, or
+// lost the connection to a peer it keeps. (Not others' accusations, nor
+// one unanswered ping: in a large cluster with some packet loss, those
+// are always happening somewhere, and would keep every node probing
+// orphans at the fast pace.)
+func (m *Monitor) troubled() {
+	m.mu.Lock()
+	m.trouble = m.clock.Now()
+	m.mu.Unlock()
+}
+
+// orphan returns, now and then, one member held alive here that this node
+// has no connection to, picked at random. The rounds probe connected
+// peers only; in a cluster larger than max_peers most members are not
+// connected to a given node, which is fine while the nodes connected to
+// them probe them, but after a partition cut every connection to a
+// member, no node on this side might be connected to it: it would be
+// held alive here for good. SWIM probes random members; this probes the
+// ones no connection covers, every orphanEvery heartbeats while peers
+// fail around this node (a partition shows first as its own accusations
+// and lost connections), and every orphanQuietEvery otherwise, which keeps
+// an idle node's cost what it is without them (a probe of an orphan
+// costs a dial).
 func (m *Monitor) orphan() []peer.ID {
 	m.mu.Lock()
 	m.beats++
-	due := m.beats%orphanEvery == 0
+	every := orphanQuietEvery
+	if !m.trouble.IsZero() && m.clock.Now().Sub(m.trouble) < orphanTroubleFor {
+		every = orphanEvery
+	}
+	due := m.beats%every == 0
 	m.mu.Unlock()
 	if !due {
 		return nil
@@ -836,6 +864,7 @@ func (m *Monitor) accuse(target string, dead bool) {
 		m.mu.Unlock()
 	}
 	m.n.accusations.Add(1)
+	m.troubled()
 	if !dead {
 		m.log.Info("accusing an unreachable member", "member", target, "incarnation", p.Inc)
 	}

@@ -75,14 +75,15 @@ func TestLostPeersProbedOnlyIfKept(t *testing.T) {
 }
 
 // TestUnconnectedMemberProbedByDial: a member no connection covers is
-// probed every orphanEvery heartbeats, and when no one asked is in touch
-// with it, a failed dial to the addresses it announced is evidence
-// enough to accuse it at once. Without this, after a partition cut every
-// connection to a member, the nodes on this side held it alive for good
-// (the small region of make sim-scale saw 11 of the other side alive for
-// 35 s). A member whose addresses are unknown here, or whose dial timed
-// out (a handshake that lost a packet), is not accused on the first such
-// probe.
+// probed every orphanQuietEvery heartbeats, and every orphanEvery for
+// orphanTroubleFor after this node saw a peer fail; when no one asked is
+// in touch with it, a refused dial to the addresses it announced is
+// evidence enough to accuse it at once. Without this, after a partition
+// cut every connection to a member, the nodes on this side held it alive
+// for good (the small region of make sim-scale saw 11 of the other side
+// alive for 35 s). A member whose addresses are unknown here, or whose
+// dial timed out (a handshake that lost a packet), is not accused on the
+// first such probe.
 func TestUnconnectedMemberProbedByDial(t *testing.T) {
 	clk := clock.NewFake(time.UnixMilli(1_000_000))
 	var wrote []string
@@ -98,11 +99,27 @@ func TestUnconnectedMemberProbedByDial(t *testing.T) {
 	announce(unknown)
 
 	var picked []peer.ID
+	for range orphanQuietEvery {
+		picked = append(picked, m.orphan()...)
+	}
+	if len(picked) != 1 || !slices.Contains([]peer.ID{gone, unknown}, picked[0]) {
+		t.Fatalf("orphans over %d quiet heartbeats: %v, want one of the two members", orphanQuietEvery, picked)
+	}
+	m.troubled() // as when this node accuses a peer, or loses a kept one
+	picked = nil
 	for range 2 * orphanEvery {
 		picked = append(picked, m.orphan()...)
 	}
-	if len(picked) != 2 || !slices.Contains([]peer.ID{gone, unknown}, picked[0]) {
-		t.Fatalf("orphans over %d heartbeats: %v, want one of the two members every %d", 2*orphanEvery, picked, orphanEvery)
+	if len(picked) != 2 {
+		t.Fatalf("orphans over %d heartbeats after trouble: %v, want one every %d", 2*orphanEvery, picked, orphanEvery)
+	}
+	clk.Advance(orphanTroubleFor)
+	picked = nil
+	for range 2 * orphanEvery {
+		picked = append(picked, m.orphan()...)
+	}
+	if len(picked) != 0 {
+		t.Fatalf("orphans %v over %d heartbeats once the trouble is %v old, want none", picked, 2*orphanEvery, orphanTroubleFor)
 	}
 
 	ctx := t.Context()

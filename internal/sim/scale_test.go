@@ -129,6 +129,9 @@ type scaleReport struct {
 	// every other alive; unformedPolls counts such checks (100 ms apart).
 	unformedAt    time.Duration
 	unformedPolls int
+	// deadPolls counts the checks (100 ms apart, before any agent is
+	// killed) on which some agent held a live agent dead.
+	deadPolls int
 	wall          time.Duration
 	wallPhases    []string
 }
@@ -397,6 +400,12 @@ func (s *scaleRun) sleep(d time.Duration, what string) {
 		}) {
 			s.r.unformedAt = time.Since(s.formedFrom)
 			s.r.unformedPolls++
+			for _, x := range s.c.Nodes() {
+				if x.Agent().Monitor().Table().Count()[membership.Dead] > 0 {
+					s.r.deadPolls++
+					break
+				}
+			}
 		}
 		if !time.Now().Before(log) {
 			log = log.Add(5 * time.Second)
@@ -718,6 +727,7 @@ func (r *scaleReport) table() string {
 	} else {
 		p("| (a) ... and stays so (checked every 100 ms through the settling time and the idle window) | yes |")
 	}
+	p("| (a) false dead: checks (of the same) on which some agent held a live agent dead | %d |", r.deadPolls)
 	if r.skipped["kill"] {
 		p("| (b) detection of %d killed agents | skipped |", scaleVictims)
 	} else {
