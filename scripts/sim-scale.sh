@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# make sim-scale: internal/sim's TestScale with SIM_N agents (default 1000)
+# make sim-scale: internal/sim's TestScale with SIM_N agents (default 300)
 # in three regions on the simulated network, in virtual time: cold start,
 # detection of 10 killed agents, propagation of 50 writes, a region's
-# partition and heal, and the idle cost per agent (issue 17 item 5;
-# docs/scale.md). Prints each phase as it ends, then the table. On
-# failure the whole output is shown. Extra flags for the test binary go in
+# partition and heal, and the idle cost per agent (docs/scale.md). Prints
+# each phase as it ends, then the table. On failure the whole output is
+# shown. Extra flags for the test binary go in
 # SIM_FLAGS, e.g. SIM_FLAGS=-sim.scale.skip=partition.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-N=${SIM_N:-1000}
+N=${SIM_N:-300}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 start=$(date +%s)

@@ -24,7 +24,7 @@ import (
 )
 
 // scaleN is the number of agents TestScale runs; 0 skips it (make
-// sim-scale SIM_N=1000 sets it).
+// sim-scale sets it).
 var (
 	scaleN    = flag.Int("sim.scale", 0, "run TestScale with this many agents (0: skip)")
 	scaleIdle = flag.Duration("sim.scale.idle", 20*time.Second, "TestScale: the idle window over which per-node rates are measured (virtual time)")
@@ -61,10 +61,10 @@ const (
 // TestScale measures a large simulated cluster (issue 17 item 5): cold
 // start, detection of killed nodes, write propagation, a region's
 // partition and heal, and the idle cost per node. It runs only when
-// -sim.scale=N is given (make sim-scale SIM_N=1000), and prints a table.
+// -sim.scale=N is given (make sim-scale), and prints a table.
 func TestScale(t *testing.T) {
 	if *scaleN == 0 {
-		t.Skip("run with -sim.scale=N (make sim-scale SIM_N=1000)")
+		t.Skip("run with -sim.scale=N (make sim-scale)")
 	}
 	if *scaleN < 4*len(scaleRegions) {
 		t.Fatalf("-sim.scale=%d: at least %d agents", *scaleN, 4*len(scaleRegions))
