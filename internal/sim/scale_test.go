@@ -131,9 +131,9 @@ type scaleReport struct {
 	unformedPolls int
 	// deadPolls counts the checks (100 ms apart, before any agent is
 	// killed) on which some agent held a live agent dead.
-	deadPolls int
-	wall          time.Duration
-	wallPhases    []string
+	deadPolls  int
+	wall       time.Duration
+	wallPhases []string
 }
 
 // rates are per-node-per-second traffic figures.
