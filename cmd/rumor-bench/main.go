@@ -49,6 +49,14 @@
 //     (-member-n), the defaults; membership messages and bytes received
 //     per agent per second, and every libp2p byte, over 20 s (-member-for).
 //
+// And the priority lane (issue 17):
+//
+//  9. 5 agents in this process; agent 0 adds blacklist entries one at a
+//     time, each timed until every other agent applied it, first idle,
+//     then while agent 0 floods svc writes as fast as its publisher takes
+//     them: p50/p99 of both, the svc rate achieved, and the ratio of the
+//     p99s against the target (at most 2x).
+//
 // Figures 1 (-proc-n), 4 (idle RSS) and 5 need the rumor binary:
 // -rumor-bin, or else rumor-bench builds ./cmd/rumor of the module it runs
 // in into a temp dir, statically linked as `make build` does.
@@ -57,7 +65,7 @@
 //
 // Usage:
 //
-//	rumor-bench [-short] [-n 10,30] [-floor=true] [-floor-beat 0] [-proc-n 10,30] [-updates 200] [-proc-updates 200] [-throughput-seconds 30] [-phases 1,2,3,4,5,6,7,8,9] [-idle 10m] [-member-n 10,30,100] [-member-for 20s] [-rumor-bin path] [-json out.json]
+//	rumor-bench [-short] [-n 10,30] [-floor=true] [-floor-beat 0] [-proc-n 10,30] [-updates 200] [-proc-updates 200] [-throughput-seconds 30] [-phases 1,2,3,4,5,6,7,8,9] [-idle 10m] [-member-n 10,30,100] [-member-for 20s] [-lane-adds 100] [-rumor-bin path] [-json out.json]
 //
 // It exits 0 when every phase ran and every update arrived, 1 otherwise,
 // with the reason on stderr.
@@ -112,6 +120,7 @@ type params struct {
 	proc        procParams  // propagation with agent processes
 	floor       floorParams // figure 1's floor: bare GossipSub (floor.go)
 	memberCost  memberCostParams
+	lane        laneParams  // figure 9
 	procs       procOptions // how agent processes start (bin set once built)
 }
 
@@ -156,6 +165,7 @@ type Report struct {
 	Partition        *PartitionResult    `json:"partition_heal,omitempty"`
 	Idle             *IdleResult         `json:"idle,omitempty"`
 	MemberCost       []MemberCostResult  `json:"membership_cost,omitempty"`
+	Lane             *LaneResult         `json:"priority_lane,omitempty"`
 	Errors           []string            `json:"errors,omitempty"`
 	Seconds          float64             `json:"seconds"`
 }
@@ -188,7 +198,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		agentProcs = fs.Int("agent-gomaxprocs", 0, "GOMAXPROCS of each `rumor agent` process (0: Go's default, one per CPU; 1 suits many agents sharing few cores)")
 		rumorBin   = fs.String("rumor-bin", "", "rumor binary for the agent processes of figures 1 (-proc-n) and 5 (default: go build ./cmd/rumor into a temp dir)")
 		tpSeconds  = fs.Float64("throughput-seconds", 30, "how long the throughput publisher writes")
-		short      = fs.Bool("short", false, "quick form for CI: in-process size 8 with 100 updates and its floor, 5 agent processes with 50 updates, 3 s throughput, 20K keys; 3 kill -9 trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds, 20 s idle")
+		short      = fs.Bool("short", false, "quick form for CI: in-process size 8 with 100 updates and its floor, 5 agent processes with 50 updates, 3 s throughput, 20K keys; 3 kill -9 trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds, 20 s idle, 50 bl adds per phase of the priority lane")
 		jsonPath   = fs.String("json", "", "also write the report as JSON to this path")
 		memKeys    = fs.String("mem-keys", "100000,1000000", "memory: comma-separated key counts, one fresh store each")
 		rssIdle    = fs.Duration("rss-idle", 20*time.Second, "memory: how long one agent process idles before its RSS is read")
@@ -204,6 +214,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		phases     = fs.String("phases", "1,2,3,4,5,6,7,8,9", "comma-separated figures to measure (2 and 3 are one run)")
 		memberN    = fs.String("member-n", "10,30,100", "membership cost: comma-separated cluster sizes of idle agents in this process")
 		memberFor  = fs.Duration("member-for", 20*time.Second, "membership cost: how long each size is measured")
+		laneAdds   = fs.Int("lane-adds", 100, "priority lane: bl adds timed idle, and again under the svc flood")
+		laneWindow = fs.Int("lane-window", 8192, "priority lane: most svc writes the flooder keeps unpublished")
 		fdAgents   = fs.Int("fd-agents", 10, "failure detection: cluster size")
 		fdTrials   = fs.Int("fd-trials", 20, "failure detection: kill -9/restart trials")
 		fdPoll     = fs.Duration("fd-poll", 50*time.Millisecond, "failure detection: how often the survivors' local APIs are polled")
@@ -233,7 +245,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		// -short picks the quick form; flags given explicitly still win.
 		for name, v := range map[string]string{"n": "8", "updates": "100", "proc-n": "5", "proc-updates": "50", "throughput-seconds": "3", "mem-keys": "20000", "rss-idle": "3s",
 			"fd-trials": "3", "fd-heartbeat": "200ms", "fd-suspect": "600ms", "fd-dead": "2s",
-			"catchup-keys": "10000", "partition-rounds": "3", "idle": "20s", "member-n": "5,10", "member-for": "3s"} {
+			"catchup-keys": "10000", "partition-rounds": "3", "idle": "20s", "member-n": "5,10", "member-for": "3s", "lane-adds": "50"} {
 			if !set[name] {
 				_ = fs.Set(name, v)
 			}
@@ -261,6 +273,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			redialMin: 50 * time.Millisecond, redialMax: 500 * time.Millisecond, leaseTTL: time.Minute,
 			poll: 10 * time.Millisecond, within: 30 * time.Second},
 		idle: idleParams{agents: *idleAgents, duration: *idleFor, poll: 250 * time.Millisecond, progress: time.Minute},
+		lane: laneParams{agents: 5, adds: *laneAdds, gap: 10 * time.Millisecond, window: *laneWindow, keys: 4096,
+			within: 10 * time.Second, ramp: 300 * time.Millisecond, target: 2},
 	}
 	var err error
 	if p.sizes, err = parseSizesOrNone("-n", *sizes); err != nil {
@@ -305,6 +319,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("-partition-rounds must be at least 1, got %d", p.partition.rounds)
 	case p.idle.agents < 2 || p.idle.duration <= 0:
 		return fmt.Errorf("-idle-agents must be at least 2 and -idle positive")
+	case p.lane.adds < 1 || p.lane.window < 1:
+		return fmt.Errorf("-lane-adds and -lane-window must be at least 1")
 	}
 
 	began, meter := time.Now(), startCPUMeter()
@@ -432,6 +448,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	runFailureFigures(ctx, out, p, rumorBinary, &rep, fail)
 	runIdleFigure(ctx, out, p, &rep, fail)
 	runMemberCostFigure(ctx, out, p, &rep, fail)
+	runLaneFigure(ctx, out, p, &rep, fail)
 	if err := ctx.Err(); err != nil {
 		fail("interrupted", err)
 	}
@@ -638,6 +655,7 @@ func printReport(out io.Writer, rep Report, p params) {
 	printFailureFigures(tw, rep, p)
 	printIdle(tw, rep, p)
 	printMemberCost(tw, rep)
+	printLane(tw, rep, p)
 	fmt.Fprintf(tw, "\ntotal %.1f s", rep.Seconds)
 	if rep.Machine.LoadEnd >= 0 {
 		fmt.Fprintf(tw, ", load average at end %.2f", rep.Machine.LoadEnd)
