@@ -33,6 +33,17 @@ type Config struct {
 	// Topics are the short names of the topics to join, e.g. "svc", "bl",
 	// "task", "kernel", "node". At least one; no duplicates, no '/'.
 	Topics []string
+	// Lane names the topics, among Topics, of the priority lane: a second
+	// GossipSub router, on [LaneProtocol], carries them, with its own
+	// event loop, its own queue of outgoing messages per peer and its own
+	// validation queue, workers and throttles. Messages of the other
+	// topics, however many, neither delay nor crowd out (GossipSub drops
+	// what overflows its queues) those of the lane: a flood on a bulk
+	// topic fills the bulk router's queues only. The two routers share
+	// the connections, the validator and the counters. Every node of a
+	// cluster must name the same lane: a node that carries a topic on the
+	// other router does not exchange it with this one by gossip.
+	Lane []string
 	// Listen are the multiaddrs to listen on, e.g. /ip4/127.0.0.1/tcp/0 and
 	// /ip4/127.0.0.1/udp/0/quic-v1. At least one.
 	Listen []string
@@ -148,6 +159,16 @@ func (c Config) validate() error {
 			return fmt.Errorf("gossip: config: Topics[%d] %q is a duplicate", i, t)
 		}
 		seen[t] = true
+	}
+	lane := make(map[string]bool, len(c.Lane))
+	for i, t := range c.Lane {
+		if !seen[t] {
+			return fmt.Errorf("gossip: config: Lane[%d] %q is not one of Topics", i, t)
+		}
+		if lane[t] {
+			return fmt.Errorf("gossip: config: Lane[%d] %q is a duplicate", i, t)
+		}
+		lane[t] = true
 	}
 	if len(c.Listen) == 0 {
 		return errors.New("gossip: config: Listen is empty")

@@ -1,11 +1,20 @@
 // Package gossip moves opaque byte payloads between rumor nodes.
 //
 // A [Node] owns a libp2p host (TCP and QUIC, Noise, no relay, no NAT port
-// mapping) and a GossipSub router with one topic per namespace, named
-// "/rumor/<cluster>/<topic>/1". Every message is signed by its author
-// (StrictSign) and passes a per-topic validator before it is delivered or
-// forwarded: the validator enforces the size limit, calls the caller's
-// [Config.Validate] and counts every rejection by reason.
+// mapping) and GossipSub, with one topic per namespace, named
+// "/rumor/<cluster>/<topic>/1". Every message passes a per-topic validator
+// before it is delivered or forwarded: the validator enforces the size
+// limit, calls the caller's [Config.Validate] and counts every rejection
+// by reason.
+//
+// The topics of the priority lane ([Config.Lane]) run on a GossipSub
+// router of their own, on [LaneProtocol]: its own event loop, outgoing
+// queue per peer, validation queue and workers. GossipSub's queues are
+// first come, first served, and drop what overflows them, so a flood on a
+// bulk topic sharing them would delay the lane's messages behind it, or
+// drop them. The bulk router validates inline, on its workers (one per
+// CPU), so that a flood waits in its validation queue rather than as
+// goroutines that the lane's would queue behind for the CPU.
 //
 // Join control: with [Config.AllowPeers] a connection gater admits only the
 // listed peers, on TCP and QUIC, and counts refusals ([Node.Refused]); with

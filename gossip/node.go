@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -52,9 +53,28 @@ const (
 	meshDhi = 4
 )
 
+// LaneProtocol is the protocol of the priority lane's GossipSub router
+// (Config.Lane): GossipSub v1.2 under a name of its own, so that its
+// streams, queues and validation are apart from the other topics' router,
+// which speaks GossipSub's usual protocols.
+const LaneProtocol = protocol.ID("/rumor/lane/meshsub/1.2.0")
+
+// laneFeatures are GossipSub v1.2's features, for LaneProtocol.
+func laneFeatures(feat pubsub.GossipSubFeature, proto protocol.ID) bool {
+	if proto != LaneProtocol {
+		return false
+	}
+	switch feat {
+	case pubsub.GossipSubFeatureMesh, pubsub.GossipSubFeaturePX, pubsub.GossipSubFeatureIdontwant:
+		return true
+	}
+	return false
+}
+
 // Params returns the GossipSub parameters of rumor's nodes: GossipSub's
 // defaults with rumor's mesh degree (D=3, Dlo=2, Dhi=4), no outbound quota
-// (Dout 0) and Dscore 2. A fresh copy each call.
+// (Dout 0) and Dscore 2. A fresh copy each call. Both routers of a node
+// with a lane use them.
 func Params() pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
 	p.D, p.Dlo, p.Dhi = meshD, meshDlo, meshDhi
@@ -73,15 +93,17 @@ type Message struct {
 	Received time.Time // when this node took it off the topic
 }
 
-// Node is a libp2p host with one GossipSub topic per configured name and a
-// redialer that keeps known peers connected. Its methods are safe for
-// concurrent use.
+// Node is a libp2p host with one GossipSub topic per configured name, on
+// one of two routers (the priority lane's, Config.Lane, and the others'),
+// and a redialer that keeps known peers connected. Its methods are safe
+// for concurrent use.
 type Node struct {
 	cfg  Config
 	log  *slog.Logger
-	h    host.Host  // the libp2p host; the redialer alone dials through it
-	nd   noDialHost // h for everyone else: GossipSub, the streams of OpenStream
-	ps   *pubsub.PubSub
+	h    host.Host      // the libp2p host; the redialer alone dials through it
+	nd   noDialHost     // h for everyone else: GossipSub, the streams of OpenStream
+	bulk *pubsub.PubSub // the router of the topics not in the lane
+	lane *pubsub.PubSub // the priority lane's router; nil when Config.Lane is empty
 	bwc  *metrics.BandwidthCounter
 	self peer.ID
 
@@ -170,21 +192,40 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return fail(err)
 	}
 
-	psOpts := append(PubSubOptions(cfg.MaxMessageBytes),
-		pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
-		pubsub.WithRawTracer(&n.traffic),
-	)
-	n.ps, err = pubsub.NewGossipSub(nctx, n.nd, append(psOpts, cfg.pubsubOptions...)...)
+	// Both routers get rumor's GossipSub options (PubSubOptions: Params,
+	// queue sizes, message ids, flood publishing), the node's logger and
+	// traffic counters; the lane's also LaneOptions.
+	psOpts := func(extra ...pubsub.Option) []pubsub.Option {
+		opts := append(PubSubOptions(cfg.MaxMessageBytes),
+			pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
+			pubsub.WithRawTracer(&n.traffic),
+		)
+		opts = append(opts, extra...)
+		return append(opts, cfg.pubsubOptions...)
+	}
+	n.bulk, err = pubsub.NewGossipSub(nctx, n.nd, psOpts()...)
 	if err != nil {
 		return fail(fmt.Errorf("gossip: start gossipsub: %w", err))
+	}
+	if len(cfg.Lane) > 0 {
+		// The same options, on a protocol of its own: its streams,
+		// queues and validation are apart from the bulk router's.
+		n.lane, err = pubsub.NewGossipSub(nctx, n.nd, psOpts(LaneOptions()...)...)
+		if err != nil {
+			return fail(fmt.Errorf("gossip: start the lane's gossipsub: %w", err))
+		}
 	}
 	subs := make([]*pubsub.Subscription, 0, len(cfg.Topics))
 	for _, short := range cfg.Topics {
 		full := TopicName(cfg.Cluster, short)
-		if err := n.ps.RegisterTopicValidator(full, n.validator(short)); err != nil {
+		ps := n.bulk
+		if slices.Contains(cfg.Lane, short) {
+			ps = n.lane
+		}
+		if err := ps.RegisterTopicValidator(full, n.validator(short), ValidatorOptions(cfg.Lane, short)...); err != nil {
 			return fail(fmt.Errorf("gossip: register validator for %s: %w", full, err))
 		}
-		t, err := n.ps.Join(full)
+		t, err := ps.Join(full)
 		if err != nil {
 			return fail(fmt.Errorf("gossip: join %s: %w", full, err))
 		}
@@ -246,9 +287,10 @@ func HostOptions(cfg Config, bwc *metrics.BandwidthCounter) []libp2p.Option {
 // except its logger and its traffic tracer: no GossipSub signatures
 // (StrictNoSign), messages named by the SHA-256 of topic and payload,
 // [Params], flood publishing, rumor's queue sizes and frame limit. New
-// registers each topic's validator with GossipSub's default validation
-// settings (asynchronous, default concurrency and timeout) and subscribes
-// with [SubscribeOptions].
+// registers each topic's validator with [ValidatorOptions] and subscribes
+// with [SubscribeOptions]. A node with a lane ([Config.Lane]) starts a
+// second router, for the lane's topics, with these options and
+// [LaneOptions].
 func PubSubOptions(maxMessageBytes int) []pubsub.Option {
 	if maxMessageBytes == 0 {
 		maxMessageBytes = DefaultMaxMessageBytes
@@ -276,6 +318,32 @@ func PubSubOptions(maxMessageBytes int) []pubsub.Option {
 		pubsub.WithValidateQueueSize(validateQueueSize),
 		pubsub.WithMaxMessageSize(2*maxMessageBytes + 64<<10),
 	}
+}
+
+// LaneOptions returns the GossipSub options the priority lane's router
+// ([Config.Lane]) starts with after [PubSubOptions]: it speaks
+// [LaneProtocol] alone, so that its streams, queues and validation are
+// apart from the other router's. Both routers thus share rumor's settings
+// ([Params], queue sizes, message ids, flood publishing).
+func LaneOptions() []pubsub.Option {
+	return []pubsub.Option{pubsub.WithGossipSubProtocols([]protocol.ID{LaneProtocol}, laneFeatures)}
+}
+
+// ValidatorOptions returns the options [New] registers the validator of
+// topic with, on a node whose lane is lane ([Config.Lane]). Without a
+// lane, and for the lane's topics: GossipSub's defaults (none: a
+// goroutine per message, default concurrency and timeout). With a lane,
+// the other topics are validated inline, on their router's workers (one
+// per CPU), rather than in a goroutine per message (up to 1024 per
+// topic): a flood then waits in the router's validation queue (1024
+// messages; GossipSub drops what overflows it, as it drops what overflows
+// the goroutines' throttle), not as runnable goroutines that the lane's
+// would queue behind for the CPU.
+func ValidatorOptions(lane []string, topic string) []pubsub.ValidatorOpt {
+	if len(lane) == 0 || slices.Contains(lane, topic) {
+		return nil
+	}
+	return []pubsub.ValidatorOpt{pubsub.WithValidatorInline(true)}
 }
 
 // SubscribeOptions returns the options [New] subscribes to each topic

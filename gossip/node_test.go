@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -257,4 +259,77 @@ func TestSecondNodeOnTheSameAddressFails(t *testing.T) {
 		})
 	}
 	checkNoGoroutines(t)
+}
+
+// TestLaneIsApartFromTheOtherTopics: the lane's topics run on a router of
+// their own, on LaneProtocol: while every validation of a bulk topic is
+// stalled and its queue overflows, a lane message is still validated and
+// delivered.
+func TestLaneIsApartFromTheOtherTopics(t *testing.T) {
+	var stall atomic.Bool
+	var stalled atomic.Int64
+	release := make(chan struct{})
+	cfgA, cfgB := testConfig(t, "svc", "bl"), testConfig(t, "svc", "bl")
+	cfgA.Lane, cfgB.Lane = []string{"bl"}, []string{"bl"}
+	cfgB.Validate = func(topic string, _ []byte, _ peer.ID, local bool) error {
+		if topic == "svc" && !local && stall.Load() {
+			stalled.Add(1)
+			<-release
+		}
+		return nil
+	}
+	a, ca := startNode(t, cfgA)
+	cfgB.Bootstrap = a.Addrs()
+	b, cb := startNode(t, cfgB)
+	t.Cleanup(func() { close(release) }) // before the nodes close
+	for _, n := range []*Node{a, b} {
+		if !slices.Contains(n.h.Mux().Protocols(), LaneProtocol) {
+			t.Fatalf("%s does not speak %s: %v", n.ID().ShortString(), LaneProtocol, n.h.Mux().Protocols())
+		}
+	}
+	waitMesh(t, "svc", [2]*collector{ca, cb})
+	waitMesh(t, "bl", [2]*collector{ca, cb})
+
+	stall.Store(true)
+	ctx := context.Background()
+	for i := range 2 * validateQueueSize {
+		if err := a.Publish(ctx, "svc", fmt.Appendf(nil, "svc %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every worker of b's bulk router is held, and the svc messages behind
+	// them queue (or overflow the queue).
+	eventually(t, waitFor, "b to stall on svc", func() bool { return stalled.Load() >= int64(runtime.NumCPU()) })
+	if err := a.Publish(ctx, "bl", []byte("bl 0")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, waitFor, "the bl message to reach b while svc stalls", func() bool { return cb.has(a.ID(), "bl 0") })
+	if n := cb.count(a.ID(), "svc 0"); n != 0 {
+		t.Fatalf("an svc message was delivered while its validation stalled")
+	}
+}
+
+func TestLaneConfig(t *testing.T) {
+	base := testConfig(t, "svc", "bl")
+	for _, lane := range [][]string{{"kernel"}, {"bl", "bl"}} {
+		cfg := base
+		cfg.Lane = lane
+		if err := cfg.withDefaults().validate(); err == nil || !strings.Contains(err.Error(), "Lane[") {
+			t.Errorf("Lane %q: validate() = %v", lane, err)
+		}
+	}
+	base.Lane = []string{"bl"}
+	if err := base.withDefaults().validate(); err != nil {
+		t.Errorf("Lane [bl]: %v", err)
+	}
+	// Only the other topics of a node with a lane are validated inline.
+	for _, c := range []struct {
+		lane   []string
+		topic  string
+		inline bool
+	}{{nil, "svc", false}, {[]string{"bl"}, "bl", false}, {[]string{"bl"}, "svc", true}} {
+		if got := len(ValidatorOptions(c.lane, c.topic)) > 0; got != c.inline {
+			t.Errorf("ValidatorOptions(%q, %q): inline %v, want %v", c.lane, c.topic, got, c.inline)
+		}
+	}
 }
