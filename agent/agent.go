@@ -166,13 +166,11 @@ func (a *Agent) Start(ctx context.Context) error {
 		Detector: a.cfg.Membership(), Region: a.cfg.Region, Version: Version,
 		Rand: rand.New(rand.NewPCG(a.rand.Uint64(), a.rand.Uint64())), PeerClock: a.rep.PeerClock,
 	}, func(d crdt.Delta) error { _, _, err := a.write(d); return err }, a.clock, a.log)
-	topics := make([]string, len(crdt.Namespaces))
-	for i, ns := range crdt.Namespaces {
-		topics[i] = string(ns)
-	}
+	topics, lane := GossipTopics()
 	a.node, err = gossip.New(ctx, gossip.Config{
 		Cluster:         a.cfg.Cluster,
 		Topics:          topics,
+		Lane:            lane,
 		Listen:          a.cfg.Listen,
 		Bootstrap:       a.cfg.Bootstrap,
 		Identity:        key,
@@ -227,6 +225,21 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.log.Info("agent started", "cluster", a.cfg.Cluster, "addrs", a.node.Addrs(), "metrics", a.MetricsAddr())
 	a.rl.markUp()
 	return nil
+}
+
+// GossipTopics returns the gossip topics an agent joins, one per
+// namespace, and those of them that its gossip node carries on the
+// priority lane (gossip.Config.Lane; replica.InLane): a peer that speaks
+// to agents over GossipSub (tests' raw peers and adversaries) must join
+// the same.
+func GossipTopics() (topics, lane []string) {
+	for _, ns := range crdt.Namespaces {
+		topics = append(topics, string(ns))
+		if replica.InLane(ns) {
+			lane = append(lane, string(ns))
+		}
+	}
+	return topics, lane
 }
 
 // replicaConfig is the part of the config the replica takes.

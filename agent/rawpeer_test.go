@@ -35,12 +35,9 @@ func newRawPeer(t *testing.T, join []string) *rawPeer {
 // newRawPeerWithKey is newRawPeer with a given key.
 func newRawPeerWithKey(t *testing.T, key crypto.PrivKey, join []string) *rawPeer {
 	t.Helper()
-	var topics []string
-	for _, ns := range crdt.Namespaces {
-		topics = append(topics, string(ns))
-	}
+	topics, lane := GossipTopics()
 	n, err := gossip.New(context.Background(), gossip.Config{
-		Cluster: "default", Topics: topics, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: join,
+		Cluster: "default", Topics: topics, Lane: lane, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: join,
 		Identity: key, MaxMessageBytes: 4 << 20,
 		Validate: func(string, []byte, peer.ID, bool) error { return nil },
 	})

@@ -1,8 +1,10 @@
 package main
 
 // The floor of figure 1: bare go-libp2p-pubsub GossipSub on hosts set up as
-// rumor's (gossip.HostOptions, gossip.PubSubOptions), carrying the same
-// writes as the propagation run at the same N, timed the same way. What
+// rumor's (gossip.HostOptions, gossip.PubSubOptions), with rumor's two
+// routers (the priority lane's topics on one of their own,
+// gossip.LaneOptions), carrying the same writes as the propagation run at
+// the same N, timed the same way. What
 // rumor adds above it (the store, the replica, batching, membership,
 // anti-entropy) is the ratio rumor/floor; issue 17 sets the target p99
 // ratio at 1.5.
@@ -16,6 +18,8 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +31,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/rumor-dev/rumor/agent"
 	"github.com/rumor-dev/rumor/bench/benchstat"
 	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/crdt"
@@ -70,8 +75,11 @@ type FloorResult struct {
 	MessageBytes int    `json:"message_bytes"`
 	SpacingMs    [2]int `json:"spacing_ms"`
 	// Topics is how many GossipSub topics every node joined (one per crdt
-	// namespace, as rumor's nodes); the writes go on svc.
-	Topics int `json:"topics"`
+	// namespace, as rumor's nodes); the writes go on svc. Lane names those
+	// of them on a second router, as rumor's priority lane
+	// (agent.GossipTopics, gossip.LaneOptions); svc is on the other one.
+	Topics int      `json:"topics"`
+	Lane   []string `json:"lane"`
 	// Graph says how the hosts were connected; MaxPeers is the max_peers
 	// it follows (0: every node), MinPeers the fewest connected peers a
 	// node had when measuring began.
@@ -179,10 +187,12 @@ func rumorMessageBytes(payload int) (int, error) {
 	return len(b), nil
 }
 
-// floorNode is one host of the floor with its GossipSub and topics.
+// floorNode is one host of the floor with its GossipSub routers and
+// topics.
 type floorNode struct {
 	h      host.Host
-	ps     *pubsub.PubSub
+	bulk   *pubsub.PubSub           // the router of the topics not in the lane
+	lane   *pubsub.PubSub           // the priority lane's router; nil without a lane
 	topics map[string]*pubsub.Topic // short name → topic
 }
 
@@ -202,7 +212,8 @@ func floorGraph(n, maxPeers int) string {
 // delivery.
 func runFloor(ctx context.Context, n int, p params) (FloorResult, error) {
 	fp := p.floor
-	res := FloorResult{Nodes: n, Updates: p.updates, PayloadBytes: p.payload, Topics: len(crdt.Namespaces),
+	topics, lane := agent.GossipTopics()
+	res := FloorResult{Nodes: n, Updates: p.updates, PayloadBytes: p.payload, Topics: len(topics), Lane: lane,
 		SpacingMs: [2]int{int(p.spacingMin / time.Millisecond), int(p.spacingMax / time.Millisecond)},
 		Graph:     floorGraph(n, fp.maxPeers), MaxPeers: fp.maxPeers, BeatMs: int(fp.beat / time.Millisecond),
 		Crypto: floorCrypto, TargetP99Ratio: floorTargetP99Ratio}
@@ -245,7 +256,7 @@ func runFloor(ctx context.Context, n int, p params) (FloorResult, error) {
 
 	tr, warm := newTracker(), newTracker()
 	for i := range n {
-		fn, subs, err := startFloorNode(nctx, idents[i], keys, fp)
+		fn, subs, err := startFloorNode(nctx, idents[i], keys, fp, topics, lane)
 		if err != nil {
 			return res, fmt.Errorf("start floor node %d of %d: %w", i, n, err)
 		}
@@ -337,10 +348,12 @@ func seedBytes(a, b uint64) [32]byte {
 }
 
 // startFloorNode starts a node: a host with rumor's options listening on
-// 127.0.0.1 TCP (as the in-process agents), GossipSub with rumor's options,
-// and every crdt namespace's topic joined with a validator that checks
-// the payload's signature, as rumor's nodes join them.
-func startFloorNode(ctx context.Context, ident crypto.PrivKey, keys *floorKeys, fp floorParams) (*floorNode, []*pubsub.Subscription, error) {
+// 127.0.0.1 TCP (as the in-process agents), GossipSub with rumor's options
+// (and, when lane is not empty, a second router for lane's topics, as
+// gossip.New starts them), and every topic joined with a validator that
+// checks the payload's signature, registered with rumor's validator
+// options, as rumor's nodes join them.
+func startFloorNode(ctx context.Context, ident crypto.PrivKey, keys *floorKeys, fp floorParams, topics, lane []string) (*floorNode, []*pubsub.Subscription, error) {
 	opts := append(gossip.HostOptions(gossip.Config{Identity: ident}, metrics.NewBandwidthCounter()),
 		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
 	h, err := libp2p.New(opts...)
@@ -351,11 +364,16 @@ func startFloorNode(ctx context.Context, ident crypto.PrivKey, keys *floorKeys, 
 		_ = h.Close()
 		return nil, nil, err
 	}
-	ps, err := pubsub.NewGossipSub(ctx, h, gossip.PubSubOptions(fp.maxMessageBytes)...)
-	if err != nil {
+	fn := &floorNode{h: h, topics: make(map[string]*pubsub.Topic)}
+	if fn.bulk, err = pubsub.NewGossipSub(ctx, h, gossip.PubSubOptions(fp.maxMessageBytes)...); err != nil {
 		return fail(err)
 	}
-	fn := &floorNode{h: h, ps: ps, topics: make(map[string]*pubsub.Topic)}
+	if len(lane) > 0 {
+		opts := append(gossip.PubSubOptions(fp.maxMessageBytes), gossip.LaneOptions()...)
+		if fn.lane, err = pubsub.NewGossipSub(ctx, h, opts...); err != nil {
+			return fail(err)
+		}
+	}
 	self := h.ID()
 	limit := fp.maxMessageBytes
 	if limit == 0 {
@@ -374,9 +392,13 @@ func startFloorNode(ctx context.Context, ident crypto.PrivKey, keys *floorKeys, 
 		return pubsub.ValidationAccept
 	}
 	var subs []*pubsub.Subscription
-	for _, ns := range crdt.Namespaces {
-		full := gossip.TopicName("bench", string(ns))
-		if err := ps.RegisterTopicValidator(full, validate); err != nil {
+	for _, short := range topics {
+		full := gossip.TopicName("bench", short)
+		ps := fn.bulk
+		if slices.Contains(lane, short) {
+			ps = fn.lane
+		}
+		if err := ps.RegisterTopicValidator(full, validate, gossip.ValidatorOptions(lane, short)...); err != nil {
 			return fail(err)
 		}
 		t, err := ps.Join(full)
@@ -387,7 +409,7 @@ func startFloorNode(ctx context.Context, ident crypto.PrivKey, keys *floorKeys, 
 		if err != nil {
 			return fail(err)
 		}
-		fn.topics[string(ns)] = t
+		fn.topics[short] = t
 		subs = append(subs, sub)
 	}
 	return fn, subs, nil
@@ -536,10 +558,15 @@ func printFloor(tw io.Writer, rep Report, p params) {
 		fmt.Fprint(tw, "1f. Floor: (off: -floor=false)\n\n")
 		return
 	}
+	topics, lane := agent.GossipTopics()
+	routers := "one router"
+	if len(lane) > 0 {
+		routers = fmt.Sprintf("%s on a second router as rumor's priority lane (gossip.LaneOptions; the others validated inline)", strings.Join(lane, ", "))
+	}
 	fmt.Fprintf(tw, "1f. Floor: bare go-libp2p-pubsub GossipSub with rumor's host and GossipSub settings (gossip.HostOptions: TCP+Noise, libp2p's default connection manager;\n"+
 		"    gossip.PubSubOptions: D/Dlo/Dhi %d/%d/%d, flood publish, rumor's queue sizes and message ids, unsigned messages), one topic per namespace (%d),\n"+
-		"    the same writes and spacing; %s;\n",
-		gossip.Params().D, gossip.Params().Dlo, gossip.Params().Dhi, len(crdt.Namespaces), floorCrypto)
+		"    %s; the same writes and spacing, on svc; %s;\n",
+		gossip.Params().D, gossip.Params().Dlo, gossip.Params().Dhi, len(topics), routers, floorCrypto)
 	if len(rep.Floor) == 0 {
 		fmt.Fprint(tw, "    (not measured)\n\n")
 		return

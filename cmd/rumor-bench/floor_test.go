@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rumor-dev/rumor/agent"
 	"github.com/rumor-dev/rumor/crdt"
 )
 
@@ -49,6 +51,9 @@ func TestFloorDeliversEverything(t *testing.T) {
 	}
 	if r.Topics != len(crdt.Namespaces) || r.BeatMs != 50 || r.TargetP99Ratio != 1.5 {
 		t.Errorf("topics %d, beat %d ms, target %v", r.Topics, r.BeatMs, r.TargetP99Ratio)
+	}
+	if _, lane := agent.GossipTopics(); len(lane) == 0 || !slices.Equal(r.Lane, lane) {
+		t.Errorf("the floor's second router carries %q, want rumor's lane %q", r.Lane, lane)
 	}
 	if r.MessageBytes <= r.PayloadBytes {
 		t.Errorf("message %d B is no larger than the %d B value it stands for (rumor's envelope adds key, stamp and cert)", r.MessageBytes, r.PayloadBytes)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/rumor-dev/rumor/agent"
 	"github.com/rumor-dev/rumor/antientropy"
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/gossip"
@@ -50,12 +51,9 @@ func (c *Cluster) NewAdversary(k int) *Adversary {
 	for _, n := range live {
 		join = append(join, n.Agent().Addrs()...)
 	}
-	var topics []string
-	for _, ns := range crdt.Namespaces {
-		topics = append(topics, string(ns))
-	}
+	topics, lane := agent.GossipTopics()
 	cfg := gossip.Config{
-		Cluster: clusterName, Topics: topics, Bootstrap: join, Identity: key,
+		Cluster: clusterName, Topics: topics, Lane: lane, Bootstrap: join, Identity: key,
 		Validate: func(string, []byte, peer.ID, bool) error { return nil },
 	}
 	if c.net != nil {
