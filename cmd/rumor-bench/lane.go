@@ -96,7 +96,11 @@ func runLane(ctx context.Context, lp laneParams, p params) (LaneResult, error) {
 	if lp.agents < 2 || lp.adds < 1 {
 		return res, fmt.Errorf("the lane figure needs at least 2 agents and 1 add, got %d and %d", lp.agents, lp.adds)
 	}
-	c, err := startCluster(ctx, lp.agents, p.cluster)
+	// The warm-up add below waits until the writer reaches every agent:
+	// the meshes need no longer settle.
+	opt := p.cluster
+	opt.settle = min(opt.settle, 500*time.Millisecond)
+	c, err := startCluster(ctx, lp.agents, opt)
 	if err != nil {
 		return res, err
 	}
