@@ -198,7 +198,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		agentProcs = fs.Int("agent-gomaxprocs", 0, "GOMAXPROCS of each `rumor agent` process (0: Go's default, one per CPU; 1 suits many agents sharing few cores)")
 		rumorBin   = fs.String("rumor-bin", "", "rumor binary for the agent processes of figures 1 (-proc-n) and 5 (default: go build ./cmd/rumor into a temp dir)")
 		tpSeconds  = fs.Float64("throughput-seconds", 30, "how long the throughput publisher writes")
-		short      = fs.Bool("short", false, "quick form for CI: in-process size 8 with 100 updates and its floor, 5 agent processes with 50 updates, 3 s throughput, 20K keys; 3 kill -9 trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds, 20 s idle, 20 bl adds per phase of the priority lane")
+		short      = fs.Bool("short", false, "quick form for CI: in-process size 8 with 100 updates and its floor, 5 agent processes with 50 updates, 3 s throughput, 20K keys; 3 kill -9 trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds, 20 s idle, 10 bl adds per phase of the priority lane")
 		jsonPath   = fs.String("json", "", "also write the report as JSON to this path")
 		memKeys    = fs.String("mem-keys", "100000,1000000", "memory: comma-separated key counts, one fresh store each")
 		rssIdle    = fs.Duration("rss-idle", 20*time.Second, "memory: how long one agent process idles before its RSS is read")
@@ -245,7 +245,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		// -short picks the quick form; flags given explicitly still win.
 		for name, v := range map[string]string{"n": "8", "updates": "100", "proc-n": "5", "proc-updates": "50", "throughput-seconds": "3", "mem-keys": "20000", "rss-idle": "3s",
 			"fd-trials": "3", "fd-heartbeat": "200ms", "fd-suspect": "600ms", "fd-dead": "2s",
-			"catchup-keys": "10000", "partition-rounds": "3", "idle": "20s", "member-n": "5,10", "member-for": "3s", "lane-adds": "20"} {
+			"catchup-keys": "10000", "partition-rounds": "3", "idle": "20s", "member-n": "5,10", "member-for": "3s", "lane-adds": "10"} {
 			if !set[name] {
 				_ = fs.Set(name, v)
 			}
