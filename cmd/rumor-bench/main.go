@@ -53,9 +53,9 @@
 //
 //  9. 5 agents in this process; agent 0 adds blacklist entries one at a
 //     time, each timed until every other agent applied it, first idle,
-//     then while agent 0 floods svc writes as fast as its publisher takes
-//     them: p50/p99 of both, the svc rate achieved, and the ratio of the
-//     p99s against the target (at most 2x).
+//     then while agent 0 floods svc writes in a loop as fast as it can
+//     (at most -lane-window unpublished): p50/p99 of both, the svc rate
+//     achieved, and the ratio of the p99s against the target (at most 2x).
 //
 // Figures 1 (-proc-n), 4 (idle RSS) and 5 need the rumor binary:
 // -rumor-bin, or else rumor-bench builds ./cmd/rumor of the module it runs
