@@ -35,7 +35,7 @@ type Publisher interface {
 // status). A delta of the lane never waits for a bulk delta, queued or in
 // flight: a flood of svc writes that keeps the bulk goroutine publishing
 // without pause does not delay a bl add or a lease renewal (rumor-bench
-// figure 9). Within a class, the next batch is taken from the first
+// figure 10). Within a class, the next batch is taken from the first
 // namespace in the class's order that has deltas queued.
 type publisher struct {
 	out       Publisher

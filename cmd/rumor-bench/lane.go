@@ -16,7 +16,7 @@ import (
 	"github.com/rumor-dev/rumor/rpc"
 )
 
-// laneParams are figure 9's knobs.
+// laneParams are figure 10's knobs.
 type laneParams struct {
 	agents int
 	adds   int           // bl adds timed in each phase
@@ -33,7 +33,7 @@ type laneParams struct {
 	target float64       // the most flood p99 / idle p99 may be
 }
 
-// LaneResult is figure 9: the priority lane. bl add propagation from one
+// LaneResult is figure 10: the priority lane. bl add propagation from one
 // agent to all the others, idle and while that agent floods svc writes as
 // fast as it can (at most window of them unpublished).
 type LaneResult struct {
@@ -59,7 +59,7 @@ type LaneResult struct {
 	Met    bool    `json:"met"`
 }
 
-// LanePhase is one phase of figure 9.
+// LanePhase is one phase of figure 10.
 type LanePhase struct {
 	// Latency is from just before BlacklistAdd on the writer until the
 	// last other agent applied the entry; one add at a time.
@@ -69,13 +69,13 @@ type LanePhase struct {
 	OtherCores float64           `json:"other_cores"`
 }
 
-// runLaneFigure runs figure 9 if selected.
+// runLaneFigure runs figure 10 if selected.
 func runLaneFigure(ctx context.Context, out io.Writer, p params, rep *Report, fail func(string, error)) {
-	if !p.phases[9] || ctx.Err() != nil {
+	if !p.phases[10] || ctx.Err() != nil {
 		return
 	}
 	lp := p.lane
-	fmt.Fprintf(out, "[9] priority lane: %d agents, %d bl adds idle, then %d while the writer floods svc writes...\n", lp.agents, lp.adds, lp.adds)
+	fmt.Fprintf(out, "[10] priority lane: %d agents, %d bl adds idle, then %d while the writer floods svc writes...\n", lp.agents, lp.adds, lp.adds)
 	r, err := runLane(ctx, lp, p)
 	if err == nil && (r.Idle.Lost > 0 || r.Flood.Lost > 0) {
 		err = fmt.Errorf("%d idle and %d flood bl adds did not reach every agent within %v", r.Idle.Lost, r.Flood.Lost, lp.within)
@@ -256,16 +256,16 @@ func flood(ctx context.Context, a *agent.Agent, req rpc.ServiceSet, lp laneParam
 	}
 }
 
-// printLane prints figure 9.
+// printLane prints figure 10.
 func printLane(tw io.Writer, rep Report, p params) {
 	r := rep.Lane
 	if r == nil {
-		if p.phases[9] {
-			fmt.Fprintln(tw, "\n9. Priority lane: (not measured)")
+		if p.phases[10] {
+			fmt.Fprintln(tw, "\n10. Priority lane: (not measured)")
 		}
 		return
 	}
-	fmt.Fprintf(tw, "\n9. Priority lane: N=%d, bl add (%d B) from agent 0 until applied on every other agent, one at a time (%v-%v apart), %d per phase;\n",
+	fmt.Fprintf(tw, "\n10. Priority lane: N=%d, bl add (%d B) from agent 0 until applied on every other agent, one at a time (%v-%v apart), %d per phase;\n",
 		r.Agents, p.payload, time.Duration(r.GapMs*float64(time.Millisecond))/2, time.Duration(r.GapMs*float64(time.Millisecond))*3/2, r.Adds)
 	fmt.Fprintf(tw, "   flood: agent 0 writes svc (%d B) in a loop as fast as it can (pausing while %d are unpublished), cycling over %d instances\n",
 		p.payload, r.Window, p.lane.keys)

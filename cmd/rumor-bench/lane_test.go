@@ -29,8 +29,8 @@ func TestLaneSmall(t *testing.T) {
 		t.Errorf("flood: %d written, %d published, %.0f/s, ratio %.2f", r.SvcWritten, r.SvcPublished, r.SvcPerSec, r.Ratio)
 	}
 	var out bytes.Buffer
-	printLane(&out, Report{Lane: &r}, params{phases: map[int]bool{9: true}, payload: 200, lane: p.lane})
-	if !strings.Contains(out.String(), "9. Priority lane") || !strings.Contains(out.String(), "target <= 2x") {
+	printLane(&out, Report{Lane: &r}, params{phases: map[int]bool{10: true}, payload: 200, lane: p.lane})
+	if !strings.Contains(out.String(), "10. Priority lane") || !strings.Contains(out.String(), "target <= 2x") {
 		t.Errorf("printed:\n%s", out.String())
 	}
 }

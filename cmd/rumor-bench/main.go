@@ -48,14 +48,12 @@
 //  9. Membership cost: idle agents in one process at N = 10, 30, 100
 //     (-member-n), the defaults; membership messages and bytes received
 //     per agent per second, and every libp2p byte, over 20 s (-member-for).
-//
-// And the priority lane (issue 17):
-//
-//  9. 5 agents in this process; agent 0 adds blacklist entries one at a
-//     time, each timed until every other agent applied it, first idle,
-//     then while agent 0 floods svc writes in a loop as fast as it can
-//     (at most -lane-window unpublished): p50/p99 of both, the svc rate
-//     achieved, and the ratio of the p99s against the target (at most 2x).
+//  10. Priority lane (issue 17): 5 agents in this process; agent 0 adds
+//     blacklist entries one at a time, each timed until every other agent
+//     applied it, first idle, then while agent 0 floods svc writes in a
+//     loop as fast as it can (at most -lane-window unpublished): p50/p99
+//     of both, the svc rate achieved, and the ratio of the p99s against
+//     the target (at most 2x).
 //
 // Figures 1 (-proc-n), 4 (idle RSS) and 5 need the rumor binary:
 // -rumor-bin, or else rumor-bench builds ./cmd/rumor of the module it runs
@@ -65,7 +63,7 @@
 //
 // Usage:
 //
-//	rumor-bench [-short] [-n 10,30] [-floor=true] [-floor-beat 0] [-proc-n 10,30] [-updates 200] [-proc-updates 200] [-throughput-seconds 30] [-phases 1,2,3,4,5,6,7,8,9] [-idle 10m] [-member-n 10,30,100] [-member-for 20s] [-lane-adds 100] [-rumor-bin path] [-json out.json]
+//	rumor-bench [-short] [-n 10,30] [-floor=true] [-floor-beat 0] [-proc-n 10,30] [-updates 200] [-proc-updates 200] [-throughput-seconds 30] [-phases 1,2,3,4,5,6,7,8,9,10] [-idle 10m] [-member-n 10,30,100] [-member-for 20s] [-lane-adds 100] [-rumor-bin path] [-json out.json]
 //
 // It exits 0 when every phase ran and every update arrived, 1 otherwise,
 // with the reason on stderr.
@@ -120,7 +118,7 @@ type params struct {
 	proc        procParams  // propagation with agent processes
 	floor       floorParams // figure 1's floor: bare GossipSub (floor.go)
 	memberCost  memberCostParams
-	lane        laneParams  // figure 9
+	lane        laneParams  // figure 10
 	procs       procOptions // how agent processes start (bin set once built)
 }
 
@@ -211,7 +209,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		seed       = fs.Uint64("seed", 1, "seed for the agents' and the writers' randomness")
 		timeline   = fs.Bool("timeline", false, "print the throughput run's progress every 100 ms to stderr")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the throughput run to this path")
-		phases     = fs.String("phases", "1,2,3,4,5,6,7,8,9", "comma-separated figures to measure (2 and 3 are one run)")
+		phases     = fs.String("phases", "1,2,3,4,5,6,7,8,9,10", "comma-separated figures to measure (2 and 3 are one run)")
 		memberN    = fs.String("member-n", "10,30,100", "membership cost: comma-separated cluster sizes of idle agents in this process")
 		memberFor  = fs.Duration("member-for", 20*time.Second, "membership cost: how long each size is measured")
 		laneAdds   = fs.Int("lane-adds", 100, "priority lane: bl adds timed idle, and again under the svc flood")

@@ -135,7 +135,7 @@ func msDur(v int) time.Duration { return time.Duration(v) * time.Millisecond }
 
 // parsePhases parses the -phases list: figures 1 to 8.
 func parsePhases(s string) (map[int]bool, error) {
-	const maxPhase = 9
+	const maxPhase = 10
 	out := make(map[int]bool)
 	for f := range strings.SplitSeq(s, ",") {
 		f = strings.TrimSpace(f)
