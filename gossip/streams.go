@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 )
 
@@ -111,10 +112,20 @@ func (n *Node) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {
 // peer with its backoff.
 func (n *Node) ClosePeer(p peer.ID) error { return n.h.Network().ClosePeer(p) }
 
-// Dial opens a connection to ai.ID at ai's addresses, bypassing the
-// swarm's dial backoff (the caller wants to know whether the peer is
-// reachable now). The redialer closes it again later if the peer is not
-// one the node keeps.
+// ErrBackoff marks a Dial refused because a dial to the peer failed
+// moments ago (the swarm's dial backoff): it says nothing new of the peer.
+var ErrBackoff = errors.New("gossip: dial backoff")
+
+// Dial opens a connection to ai.ID at ai's addresses. The redialer closes
+// it again later if the peer is not one the node keeps. Unlike the
+// redialer's dials it keeps the swarm's dial backoff: a forced direct dial
+// that is still resolving addresses when the host closes dereferences a
+// nil transport in go-libp2p v0.51's swarm (a panic seen in the agent's
+// tests), and a prober's dial may be in flight then.
 func (n *Node) Dial(ctx context.Context, ai peer.AddrInfo) error {
-	return n.h.Connect(network.WithForceDirectDial(ctx, "rumor probe"), ai)
+	err := n.h.Connect(ctx, ai)
+	if errors.Is(err, swarm.ErrDialBackoff) {
+		return fmt.Errorf("%w: %w", ErrBackoff, err)
+	}
+	return err
 }

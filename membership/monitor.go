@@ -589,7 +589,9 @@ func (m *Monitor) dial(ctx context.Context, p peer.ID, view Peer, d time.Duratio
 		// loss does not survive (make sim-scale: such timeouts accused
 		// live nodes). The probe is then inconclusive and repeated on
 		// the next heartbeat; a member still out of reach is accused.
-		return noAnswer, 0, ctx.Err() == nil && dctx.Err() == nil
+		// A dial refused by the backoff of one that failed moments ago
+		// says nothing new either.
+		return noAnswer, 0, ctx.Err() == nil && dctx.Err() == nil && !errors.Is(err, gossip.ErrBackoff)
 	}
 	v, inc, err := m.ping(dctx, p, view)
 	return v, inc, v != answered && !errors.Is(err, errNotOpened)
