@@ -132,8 +132,7 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Rand == nil {
-		now := uint64(time.Now().UnixNano())
-		c.Rand = rand.New(rand.NewPCG(now, now>>32|now<<32))
+		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
 	return c
 }
