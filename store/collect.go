@@ -12,7 +12,10 @@ import (
 //   - a register entry (svc, bl, task, node) whose winner is a delete
 //     stamped before nowMS-horizonMS: the tombstone;
 //   - a register entry whose TTL (Delta.Expiry, when not 0) ran out before
-//     nowMS-horizonMS.
+//     nowMS-horizonMS;
+//   - an accusation its target has refuted (crdt.Refuted). Apply drops
+//     those as the refutation arrives; this catches any written by an
+//     older version.
 //
 // Kernel entries are not collected: crdt.Entry.Apply already drops every
 // lease record that can no longer matter, as records arrive, so a kernel
@@ -48,7 +51,8 @@ func (s *Store) Collect(nowMS, horizonMS int64) int {
 		r := x.at(uint32(i))
 		tomb := r.op == crdt.OpDelete && r.hlc.WallMS() < cutoff
 		expired := r.expiry != 0 && r.expiry < cutoff
-		if !tomb && !expired {
+		refuted := strings.HasPrefix(r.key(), "node/") && s.refutedLocked(x.delta(r))
+		if !tomb && !expired && !refuted {
 			continue
 		}
 		key := strings.Clone(r.key()) // outlives the packed entry in dirty

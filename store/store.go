@@ -60,12 +60,19 @@ func New() *Store {
 // entry, in order. Watchers whose prefix matches see each change. Apply never
 // blocks on a watcher: one whose buffer is full is dropped with
 // ErrSlowWatcher.
+//
+// An accusation that its target has refuted (crdt.Refuted) is not stored,
+// and a member entry's new winner drops the accusations it refutes, without
+// watch events (as Collect).
 func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var changed []crdt.Delta
 	persist := false
 	for _, d := range ds {
+		if s.refutedLocked(d) {
+			continue
+		}
 		var e crdt.Entry
 		if !s.apply(d, &e) {
 			if d.Proof.Cert != nil && s.attachLocked(d) && s.dirty != nil && (s.ephemeral == nil || !s.ephemeral(d.Key)) {
@@ -76,6 +83,9 @@ func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
 		}
 		if s.dirty != nil && (s.ephemeral == nil || !s.ephemeral(d.Key)) {
 			s.dirty[d.Key] = struct{}{}
+			persist = true
+		}
+		if s.dropRefutedLocked(d) > 0 && s.dirty != nil {
 			persist = true
 		}
 		changed = append(changed, d)
