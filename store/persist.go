@@ -39,6 +39,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/store/record"
 	"github.com/rumor-dev/rumor/wire"
 )
 
@@ -368,7 +369,7 @@ func loadFile(path string, lockTimeout time.Duration) (st loaded, err error) {
 		st.certs = make(map[[wire.SigSize]byte]uint64)
 		if cb := tx.Bucket(bucketCerts); cb != nil {
 			if err := cb.ForEach(func(k, v []byte) error {
-				n, c, err := decodeCert(k, v)
+				n, c, err := record.DecodeCert(k, v)
 				if err != nil {
 					return corruptError(path, err)
 				}
@@ -394,7 +395,7 @@ func loadFile(path string, lockTimeout time.Duration) (st loaded, err error) {
 				return corruptError(path, fmt.Errorf("nested bucket %q in %s", k, bucketEntries))
 			}
 			key := string(k)
-			e, err := decodeEntry(key, v, certs)
+			e, err := record.DecodeEntry(key, v, certs)
 			if err != nil {
 				return corruptError(path, err)
 			}
@@ -581,12 +582,12 @@ func (s *Store) flushLocked() error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		cb := tx.Bucket(bucketCerts)
 		for n := range dead {
-			if err := cb.Delete(certKey(n)); err != nil {
+			if err := cb.Delete(record.CertKey(n)); err != nil {
 				return err
 			}
 		}
 		for _, c := range certs {
-			if err := cb.Put(certKey(numbers[c]), encodeCert(c)); err != nil {
+			if err := cb.Put(record.CertKey(numbers[c]), record.EncodeCert(c)); err != nil {
 				return err
 			}
 		}
@@ -602,7 +603,7 @@ func (s *Store) flushLocked() error {
 				}
 				continue
 			}
-			v, err := encodeEntry(p.entry, func(c *crdt.Cert) uint64 { return numbers[c] })
+			v, err := record.EncodeEntry(p.entry, func(c *crdt.Cert) uint64 { return numbers[c] })
 			if err != nil {
 				return err
 			}

@@ -18,6 +18,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/store/record"
 	"github.com/rumor-dev/rumor/wire"
 )
 
@@ -104,7 +105,7 @@ func diskEntries(t testing.TB, s *Store) map[string]crdt.Entry {
 	if err := s.db.View(func(tx *bolt.Tx) error {
 		certs := map[uint64]*crdt.Cert{}
 		if err := tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
-			n, c, err := decodeCert(k, v)
+			n, c, err := record.DecodeCert(k, v)
 			if err == nil {
 				certs[n] = c
 			}
@@ -113,7 +114,7 @@ func diskEntries(t testing.TB, s *Store) map[string]crdt.Entry {
 			return err
 		}
 		return tx.Bucket(bucketEntries).ForEach(func(k, v []byte) error {
-			e, err := decodeEntry(string(k), v, certs)
+			e, err := record.DecodeEntry(string(k), v, certs)
 			out[string(k)] = e
 			return err
 		})
@@ -463,11 +464,11 @@ func TestNotARumorFileRefused(t *testing.T) {
 
 func TestBadRecordRefused(t *testing.T) {
 	noCert := func(*crdt.Cert) uint64 { return 0 }
-	good, err := encodeEntry(crdt.Entry{Key: "svc/a/1", Deltas: []crdt.Delta{put("svc/a/1", 5, "n", "x")}}, noCert)
+	good, err := record.EncodeEntry(crdt.Entry{Key: "svc/a/1", Deltas: []crdt.Delta{put("svc/a/1", 5, "n", "x")}}, noCert)
 	if err != nil {
 		t.Fatal(err)
 	}
-	two, err := encodeEntry(crdt.Entry{Key: "svc/a/1", Deltas: []crdt.Delta{put("svc/a/1", 5, "n", "x"), put("svc/a/1", 6, "n", "y")}}, noCert)
+	two, err := record.EncodeEntry(crdt.Entry{Key: "svc/a/1", Deltas: []crdt.Delta{put("svc/a/1", 5, "n", "x"), put("svc/a/1", 6, "n", "y")}}, noCert)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/store/record"
 	"github.com/rumor-dev/rumor/wire"
 )
 
@@ -35,7 +36,7 @@ func diskCerts(t *testing.T, s *Store) map[[wire.SigSize]byte]bool {
 	out := map[[wire.SigSize]byte]bool{}
 	if err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCerts).ForEach(func(k, v []byte) error {
-			_, c, err := decodeCert(k, v)
+			_, c, err := record.DecodeCert(k, v)
 			if err == nil {
 				out[c.Sig] = true
 			}

@@ -1,4 +1,10 @@
-package store
+// Package record is the encoding of the store's data file: one entry's
+// deltas per bbolt key, and the certs (batch signatures) they name, each
+// stored once. It is the store's own encoding rather than the network
+// envelope's (wire.Encode), so that a file this build wrote is always
+// readable by it, whatever the network's limits; and its decoder is
+// strict, so a damaged file is reported, never half read.
+package record
 
 import (
 	"encoding/binary"
@@ -9,13 +15,13 @@ import (
 	"github.com/rumor-dev/rumor/wire"
 )
 
-// recordVersion is the version of one stored entry's encoding. It leads
+// Version is the version of one stored entry's encoding. It leads
 // every record so that a future format can be read side by side.
-const recordVersion = 2
+const Version = 2
 
 // The on-disk form of one entry is a CBOR array
 //
-//	[recordVersion, [[hlc, node, op, expiry, epoch, task, value, cert, pos], ...]]
+//	[Version, [[hlc, node, op, expiry, epoch, task, value, cert, pos], ...]]
 //
 // The key is the bbolt key and is not repeated per delta. cert is the
 // number under which the delta's cert is stored in the certs bucket (0 for
@@ -23,7 +29,7 @@ const recordVersion = 2
 // own, given when a cert is first written) and pos the delta's place in
 // it. A cert is stored once however many records use it:
 //
-//	certs bucket: cert number (8 bytes, big endian) -> certVersion, the
+//	certs bucket: cert number (8 bytes, big endian) -> CertVersion, the
 //	              64-byte signature, then the cert's hashes (32 bytes each)
 //
 // This is the store's own encoding rather than wire.Encode: a file that
@@ -48,13 +54,13 @@ type recDelta struct {
 	Pos    uint16
 }
 
-// certVersion leads every stored cert.
-const certVersion = 1
+// CertVersion leads every stored cert.
+const CertVersion = 1
 
-// encodeEntry encodes e's deltas for the entries bucket; certNum gives the
+// EncodeEntry encodes e's deltas for the entries bucket; certNum gives the
 // number each cert is stored under.
-func encodeEntry(e crdt.Entry, certNum func(*crdt.Cert) uint64) ([]byte, error) {
-	r := record{Version: recordVersion, Deltas: make([]recDelta, len(e.Deltas))}
+func EncodeEntry(e crdt.Entry, certNum func(*crdt.Cert) uint64) ([]byte, error) {
+	r := record{Version: Version, Deltas: make([]recDelta, len(e.Deltas))}
 	for i, d := range e.Deltas {
 		r.Deltas[i] = recDelta{
 			HLC: uint64(d.Stamp.HLC), Node: d.Stamp.Node, Op: uint8(d.Op),
@@ -67,18 +73,18 @@ func encodeEntry(e crdt.Entry, certNum func(*crdt.Cert) uint64) ([]byte, error) 
 	}
 	b, err := wire.Marshal(r)
 	if err != nil {
-		return nil, fmt.Errorf("store: encode %q: %w", e.Key, err)
+		return nil, fmt.Errorf("record: encode %q: %w", e.Key, err)
 	}
 	return b, nil
 }
 
-// certKey is the bbolt key of cert number n.
-func certKey(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+// CertKey is the bbolt key of cert number n.
+func CertKey(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
-// encodeCert encodes c for the certs bucket.
-func encodeCert(c *crdt.Cert) []byte {
+// EncodeCert encodes c for the certs bucket.
+func EncodeCert(c *crdt.Cert) []byte {
 	b := make([]byte, 1, 1+wire.SigSize+len(c.Hashes)*wire.HashSize)
-	b[0] = certVersion
+	b[0] = CertVersion
 	b = append(b, c.Sig[:]...)
 	for _, h := range c.Hashes {
 		b = append(b, h[:]...)
@@ -86,16 +92,16 @@ func encodeCert(c *crdt.Cert) []byte {
 	return b
 }
 
-// decodeCert decodes a stored cert and its number (its bbolt key).
-func decodeCert(k, b []byte) (uint64, *crdt.Cert, error) {
+// DecodeCert decodes a stored cert and its number (its bbolt key).
+func DecodeCert(k, b []byte) (uint64, *crdt.Cert, error) {
 	const head = 1 + wire.SigSize
 	switch {
 	case len(k) != 8 || binary.BigEndian.Uint64(k) == 0:
-		return 0, nil, fmt.Errorf("%w: cert number %x", errBadRecord, k)
-	case len(b) == 0 || b[0] != certVersion:
-		return 0, nil, fmt.Errorf("%w: cert of unknown version", errBadRecord)
+		return 0, nil, fmt.Errorf("%w: cert number %x", ErrBad, k)
+	case len(b) == 0 || b[0] != CertVersion:
+		return 0, nil, fmt.Errorf("%w: cert of unknown version", ErrBad)
 	case len(b) <= head || (len(b)-head)%wire.HashSize != 0 || (len(b)-head)/wire.HashSize > 1<<16:
-		return 0, nil, fmt.Errorf("%w: cert of %d bytes", errBadRecord, len(b))
+		return 0, nil, fmt.Errorf("%w: cert of %d bytes", ErrBad, len(b))
 	}
 	c := &crdt.Cert{Hashes: make([][wire.HashSize]byte, (len(b)-head)/wire.HashSize)}
 	copy(c.Sig[:], b[1:head])
@@ -105,30 +111,30 @@ func decodeCert(k, b []byte) (uint64, *crdt.Cert, error) {
 	return binary.BigEndian.Uint64(k), c, nil
 }
 
-// errBadRecord is the cause of every decode failure; callers wrap it in
+// ErrBad is the cause of every decode failure; callers wrap it in
 // ErrCorrupt with the file name.
-var errBadRecord = errors.New("bad record")
+var ErrBad = errors.New("bad record")
 
-// decodeEntry decodes a stored entry strictly: the bytes must be exactly
+// DecodeEntry decodes a stored entry strictly: the bytes must be exactly
 // one well-formed record of this version, the deltas must be what
 // crdt.Entry.Apply produces (one winner for a register; for a kernel,
 // records in strictly increasing crdt.CompareRecords order, already
 // pruned), and every cert a delta names must be in certs. The result does
 // not alias b.
-func decodeEntry(key string, b []byte, certs map[uint64]*crdt.Cert) (crdt.Entry, error) {
+func DecodeEntry(key string, b []byte, certs map[uint64]*crdt.Cert) (crdt.Entry, error) {
 	var r record
 	if err := wire.Unmarshal(b, &r); err != nil {
-		return crdt.Entry{}, fmt.Errorf("%w: key %q: %v", errBadRecord, key, err)
+		return crdt.Entry{}, fmt.Errorf("%w: key %q: %v", ErrBad, key, err)
 	}
-	if r.Version != recordVersion {
-		return crdt.Entry{}, fmt.Errorf("%w: key %q: record version %d, this build reads %d", errBadRecord, key, r.Version, recordVersion)
+	if r.Version != Version {
+		return crdt.Entry{}, fmt.Errorf("%w: key %q: record version %d, this build reads %d", ErrBad, key, r.Version, Version)
 	}
 	if len(r.Deltas) == 0 {
-		return crdt.Entry{}, fmt.Errorf("%w: key %q: no deltas", errBadRecord, key)
+		return crdt.Entry{}, fmt.Errorf("%w: key %q: no deltas", ErrBad, key)
 	}
 	set := crdt.IsSet(crdt.NamespaceOf(key))
 	if !set && len(r.Deltas) != 1 {
-		return crdt.Entry{}, fmt.Errorf("%w: key %q: register with %d deltas", errBadRecord, key, len(r.Deltas))
+		return crdt.Entry{}, fmt.Errorf("%w: key %q: register with %d deltas", ErrBad, key, len(r.Deltas))
 	}
 	e := crdt.Entry{Key: key, Deltas: make([]crdt.Delta, len(r.Deltas))}
 	for i, w := range r.Deltas {
@@ -138,20 +144,20 @@ func decodeEntry(key string, b []byte, certs map[uint64]*crdt.Cert) (crdt.Entry,
 		}
 		if w.Cert == 0 {
 			if w.Pos != 0 {
-				return crdt.Entry{}, fmt.Errorf("%w: key %q: position without a cert", errBadRecord, key)
+				return crdt.Entry{}, fmt.Errorf("%w: key %q: position without a cert", ErrBad, key)
 			}
 		} else {
 			c := certs[w.Cert]
 			if c == nil {
-				return crdt.Entry{}, fmt.Errorf("%w: key %q: names cert %d, which the file does not hold", errBadRecord, key, w.Cert)
+				return crdt.Entry{}, fmt.Errorf("%w: key %q: names cert %d, which the file does not hold", ErrBad, key, w.Cert)
 			}
 			if int(w.Pos) >= len(c.Hashes) {
-				return crdt.Entry{}, fmt.Errorf("%w: key %q: position %d of a cert of %d", errBadRecord, key, w.Pos, len(c.Hashes))
+				return crdt.Entry{}, fmt.Errorf("%w: key %q: position %d of a cert of %d", ErrBad, key, w.Pos, len(c.Hashes))
 			}
 			d.Proof = crdt.Proof{Cert: c, Pos: w.Pos}
 		}
 		if i > 0 && crdt.CompareRecords(e.Deltas[i-1], d) >= 0 {
-			return crdt.Entry{}, fmt.Errorf("%w: key %q: records out of order at %d", errBadRecord, key, i)
+			return crdt.Entry{}, fmt.Errorf("%w: key %q: records out of order at %d", ErrBad, key, i)
 		}
 		e.Deltas[i] = d
 	}
@@ -163,7 +169,7 @@ func decodeEntry(key string, b []byte, certs map[uint64]*crdt.Cert) (crdt.Entry,
 			canon, _ = canon.Apply(d)
 		}
 		if !canon.Equal(e) {
-			return crdt.Entry{}, fmt.Errorf("%w: key %q: records not in canonical form", errBadRecord, key)
+			return crdt.Entry{}, fmt.Errorf("%w: key %q: records not in canonical form", ErrBad, key)
 		}
 	}
 	return e, nil
