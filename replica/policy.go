@@ -102,10 +102,11 @@ func (p Policy) MayWrite(ns crdt.Namespace, node string) bool {
 }
 
 // check judges one delta whose writer (Stamp.Node) is verified: the rules
-// of its namespace, then the configured allowlists. It is pure, so every
-// node judges a delta the same way.
-func (p Policy) check(d crdt.Delta) error {
-	if err := checkDelta(d); err != nil {
+// of its namespace, the bound on a service's tags (lim), then the
+// configured allowlists. It is pure, so every node judges a delta the same
+// way.
+func (p Policy) check(d crdt.Delta, lim Limits) error {
+	if err := checkDelta(d, lim); err != nil {
 		return err
 	}
 	if ns := crdt.NamespaceOf(d.Key); !p.MayWrite(ns, d.Stamp.Node) {
@@ -130,7 +131,7 @@ func (p Policy) check(d crdt.Delta) error {
 //     after their stamp, an epoch from 1 to EpochCeiling.
 //   - wait/<kernel>/<node>.<session>: put (expiring after its stamp, with
 //     its waiter's place) or delete, by that node only.
-func checkDelta(d crdt.Delta) error {
+func checkDelta(d crdt.Delta, lim Limits) error {
 	ns, author := crdt.NamespaceOf(d.Key), d.Stamp.Node
 	if err := crdt.CheckKey(d.Key); err != nil {
 		return refuse(ReasonBadKey, "%v", err)
@@ -147,6 +148,9 @@ func checkDelta(d crdt.Delta) error {
 			var v crdt.ServiceValue
 			if err := crdt.Decode(d.Value, &v); err != nil || v.Status == "" {
 				return refuse(ReasonBadValue, "service value for %q: status missing or undecodable", d.Key)
+			}
+			if err := lim.checkTags(d.Key, v); err != nil {
+				return err
 			}
 		}
 	case crdt.NSNode:

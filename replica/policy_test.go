@@ -40,7 +40,7 @@ func TestCheckDeltaPolicy(t *testing.T) {
 		{"epoch 2^64-1", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpClaim, Epoch: 1<<64 - 1, Expiry: 2000}, ReasonBadEpoch},
 		{"put on kernel", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpPut, Epoch: 1}, ReasonBadOp},
 	} {
-		err := checkDelta(tc.d)
+		err := checkDelta(tc.d, Limits{})
 		got := ReasonOf(err)
 		if err != nil && got == "" {
 			t.Errorf("%s: non-policy error %v", tc.name, err)
@@ -67,7 +67,7 @@ func TestPolicyBLWriters(t *testing.T) {
 		{"unlisted delete", closed, crdt.Delta{Key: "bl/a/b", Stamp: st(other), Op: crdt.OpDelete}, ReasonNotAllowed},
 		{"other namespaces unaffected", closed, crdt.Delta{Key: "node/other", Stamp: st(other), Op: crdt.OpPut}, ""},
 	} {
-		if got := ReasonOf(tc.p.check(tc.d)); got != tc.reason {
+		if got := ReasonOf(tc.p.check(tc.d, Limits{})); got != tc.reason {
 			t.Errorf("%s: reason %q, want %q", tc.name, got, tc.reason)
 		}
 	}

@@ -205,7 +205,7 @@ func (r *Replica) openStore() error {
 // signed and published by Start.
 func (r *Replica) admitStored(ds []crdt.Delta) []error {
 	errs := r.deps.Verifier.Verify(ds)
-	pol := r.policy.Load()
+	pol, lim := r.policy.Load(), *r.limits.Load()
 	for i, d := range ds {
 		if errors.Is(errs[i], identity.ErrUnsigned) && d.Stamp.Node == r.self {
 			errs[i] = nil
@@ -213,7 +213,7 @@ func (r *Replica) admitStored(ds []crdt.Delta) []error {
 		}
 		if errs[i] != nil {
 			errs[i] = signatureRefusal(errs[i])
-		} else if err := pol.check(d); err != nil {
+		} else if err := pol.check(d, lim); err != nil {
 			errs[i] = err
 		}
 		if errs[i] != nil {
@@ -329,10 +329,13 @@ func (r *Replica) WriteIf(d crdt.Delta, cond func(cur crdt.Entry) error) (crdt.D
 	if ahead := st.HLC.WallMS() - wall; d.Expiry != 0 && ahead > 0 {
 		d.Expiry += ahead
 	}
-	err = r.policy.Load().check(d)
+	err = r.policy.Load().check(d, *r.limits.Load())
 	if err != nil {
 		r.mu.Unlock()
 		r.stats.refuse(Local, ReasonOf(err), 1)
+		if rf := (*Refusal)(nil); errors.As(err, &rf) && rf.Reason == ReasonLimit {
+			return d, false, fmt.Errorf("refused: %w: %w", ErrLimit, rf.Err)
+		}
 		return d, false, fmt.Errorf("replica: refusing to write a delta peers would reject: %w", err)
 	}
 	changed := len(r.store.Apply(d)) > 0
@@ -429,7 +432,7 @@ func (r *Replica) ingest(src Source, ds []crdt.Delta, whole bool) (int, []error)
 		case verified[i] != nil:
 			errs[i] = signatureRefusal(verified[i])
 		default:
-			errs[i] = pol.check(d)
+			errs[i] = pol.check(d, *lim)
 		}
 	}
 	if whole && r.refuseAll(src, errs) {

@@ -412,3 +412,28 @@ func TestWriteIfJudgesTheEntryAtTheWrite(t *testing.T) {
 		t.Fatalf("WriteIf with a passing condition: changed %v, err %v", changed, err)
 	}
 }
+
+// BenchmarkGossipIngest is the validator's work for one gossip message of
+// one signed svc delta with tags, as a peer publishes it: decode, limits,
+// signature, policy, merge.
+func BenchmarkGossipIngest(b *testing.B) {
+	self, peer := newNode(b), newNode(b)
+	clk := clock.NewFake(t0)
+	r := open(b, self, clk, func(c *Config) {
+		c.Limits = Limits{MaxKeyBytes: 512, MaxValueBytes: 64 << 10, MaxTags: 64, MaxDeltasPerMessage: 4096}
+	})
+	tags := map[string]string{"zone": "eu-west-1a", "version": "1.24.3", "owner": "payments", "canary": "false"}
+	msgs := make([][]byte, b.N)
+	for i := range msgs {
+		d := crdt.Delta{Key: fmt.Sprintf("svc/web/%d", i), Op: crdt.OpPut,
+			Value: crdt.Encode(crdt.ServiceValue{Addr: "10.1.2.3:8080", Status: "up", Tags: tags})}
+		msgs[i] = envelopeOf(b, peer.sign(b, hlcAt(t0), d)...)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := r.Gossip("svc", msgs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
