@@ -185,6 +185,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		RedialMin:       a.cfg.RedialMin,
 		RedialMax:       a.cfg.RedialMax,
 		MaxPeers:        a.cfg.MaxPeers,
+		MeshDegree:      a.cfg.MeshDegree,
 	})
 	if err != nil {
 		_ = a.rep.Close()

@@ -68,6 +68,11 @@ type Config struct {
 	// connected, and lets its other dials go; GossipSub spans the random
 	// graph that results. Peers that dial in are always kept.
 	MaxPeers int `yaml:"max_peers"`
+	// MeshDegree is GossipSub's mesh degree: how many mesh peers each node
+	// forwards a message to (a publisher sends its own to every connected
+	// peer). Higher reaches a large cluster in fewer hops; lower sends a
+	// small one fewer duplicate copies.
+	MeshDegree int `yaml:"mesh_degree"`
 	// TombstoneHorizon is how long deletes and expired entries are kept
 	// before they are collected. An agent that was away longer than this
 	// resets its state from peers instead of merging.
@@ -163,6 +168,7 @@ func DefaultConfig() Config {
 		RedialMin:           500 * time.Millisecond,
 		RedialMax:           5 * time.Second,
 		MaxPeers:            32,
+		MeshDegree:          gossip.DefaultMeshDegree,
 		ProbePeers:          3,
 		SuspectAfter:        1500 * time.Millisecond,
 		DeadAfter:           4 * time.Second,
@@ -243,6 +249,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPeers < 0 {
 		bad("max_peers", "must not be negative (0: every known node), got %d", c.MaxPeers)
+	}
+	if c.MeshDegree < 1 || c.MeshDegree > 64 {
+		bad("mesh_degree", "must be from 1 to 64, got %d", c.MeshDegree)
 	}
 	if c.RedialMax < c.RedialMin {
 		bad("redial_max", "%v is below redial_min %v", c.RedialMax, c.RedialMin)

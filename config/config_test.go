@@ -35,6 +35,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"suspect_after: 10s\ndead_after: 5s\n", "dead_after"},
 		{"suspect_after: 10ms\n", "suspect_after: 10ms is too short"},
 		{"probe_peers: 0\n", "probe_peers: must be at least 1"},
+		{"mesh_degree: 0\n", "mesh_degree: must be from 1 to 64, got 0"},
 		{"log_level: loud\n", "log_level"},
 		{"batch_max_bytes: 10\n", "batch_max_bytes"},
 		{"listen: []\n", "listen"},

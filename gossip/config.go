@@ -98,6 +98,9 @@ type Config struct {
 	// form a random graph that GossipSub's mesh spans. 0: dial every known
 	// peer (a full mesh of connections, O(N^2) in the cluster).
 	MaxPeers int
+	// MeshDegree is GossipSub's mesh degree D (Params); 0:
+	// DefaultMeshDegree.
+	MeshDegree int
 	// AllowPeers, if not empty, are the only peers the node connects with
 	// (it is always allowed itself): a connection gater refuses every other
 	// peer, on TCP and QUIC, before any protocol runs; [Node.Refused] counts
@@ -168,6 +171,9 @@ func (c Config) validate() error {
 			return fmt.Errorf("gossip: config: Lane[%d] %q is a duplicate", i, t)
 		}
 		lane[t] = true
+	}
+	if c.MeshDegree < 0 {
+		return fmt.Errorf("gossip: config: MeshDegree %d is negative", c.MeshDegree)
 	}
 	if len(c.Listen) == 0 {
 		return errors.New("gossip: config: Listen is empty")

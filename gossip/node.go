@@ -38,20 +38,22 @@ const (
 	messagesBuffer        = 256
 )
 
-// Mesh degree. GossipSub's defaults (D=6, Dlo=5, Dhi=12) put every peer
-// of a small cluster in the mesh, and every receiver then gets a copy from
-// nearly each of them: IDONTWANT (sent for messages of 1 KiB and more,
-// which batches are) arrives too late on a busy host to stop most. With
-// D=3 (2..4) a receiver gets ~2.4 copies. A publisher sends its own
-// messages to every peer it is connected to (flood publishing, below), and
-// a message relayed through the mesh alone still crosses 100 nodes in six
-// or seven hops; peers outside a node's mesh also hear of its messages by
-// IHAVE gossip (Dlazy 6) every heartbeat.
-const (
-	meshD   = 3
-	meshDlo = 2
-	meshDhi = 4
-)
+// DefaultMeshDegree is GossipSub's mesh degree D when Config.MeshDegree
+// is 0: each node forwards a message to about 4 mesh peers (3 to 6). A
+// write first goes from its publisher to every connected peer (flood
+// publishing, below), then along the mesh, and the degree sets how many
+// mesh hops a large cluster takes. At 300 agents in three regions (make
+// sim-scale, 0.5 % loss) a write reached every agent with p99 920 ms at
+// degree 3 (2..4; three or four hops, and a lost packet's retransmission
+// on the slowest), 290 ms at 4 (3..6) and 240 ms at 6 (4..8). In a small
+// cluster the mesh is every peer, and each receiver gets more copies
+// (IDONTWANT, sent for messages of 1 KiB and more, arrives too late on a
+// busy host to stop most): 6 agents under load (rumor-bench figure 2)
+// received 530-650 B per 200 B update at degree 3, 780-810 B at 4 and
+// 880-900 B at 6, and applied 8 % fewer updates a second at 4 or 6 than
+// at 3. A few hosts in one region can set mesh_degree 3; a fleet of
+// thousands, 6.
+const DefaultMeshDegree = 4
 
 // LaneProtocol is the protocol of the priority lane's GossipSub router
 // (Config.Lane): GossipSub v1.2 under a name of its own, so that its
@@ -71,15 +73,19 @@ func laneFeatures(feat pubsub.GossipSubFeature, proto protocol.ID) bool {
 	return false
 }
 
-// Params returns the GossipSub parameters of rumor's nodes: GossipSub's
-// defaults with rumor's mesh degree (D=3, Dlo=2, Dhi=4), no outbound quota
-// (Dout 0) and Dscore 2. A fresh copy each call. Both routers of a node
-// with a lane use them.
-func Params() pubsub.GossipSubParams {
+// Params returns the GossipSub parameters of rumor's nodes for a mesh
+// degree d (0: DefaultMeshDegree): GossipSub's defaults with D = d, Dlo =
+// d - d/3 and Dhi = d + d/2 (3: 2..4; 4: 3..6; 6: 4..9), no outbound quota
+// (Dout 0) and Dscore Dlo. A fresh copy each call. Both routers of a node with a
+// lane use them.
+func Params(d int) pubsub.GossipSubParams {
+	if d <= 0 {
+		d = DefaultMeshDegree
+	}
 	p := pubsub.DefaultGossipSubParams()
-	p.D, p.Dlo, p.Dhi = meshD, meshDlo, meshDhi
-	p.Dout = 0   // must stay below Dlo and D/2; rumor does not score peers
-	p.Dscore = 2 // at most Dhi
+	p.D, p.Dlo, p.Dhi = d, d-d/3, d+d/2
+	p.Dout = 0       // must stay below Dlo and D/2; rumor does not score peers
+	p.Dscore = p.Dlo // at most Dhi
 	return p
 }
 
@@ -196,7 +202,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	// queue sizes, message ids, flood publishing), the node's logger and
 	// traffic counters; the lane's also LaneOptions.
 	psOpts := func(extra ...pubsub.Option) []pubsub.Option {
-		opts := append(PubSubOptions(cfg.MaxMessageBytes),
+		opts := append(PubSubOptions(cfg.MaxMessageBytes, cfg.MeshDegree),
 			pubsub.WithLogger(cfg.Logger.With("component", "pubsub")),
 			pubsub.WithRawTracer(&n.traffic),
 		)
@@ -283,7 +289,8 @@ func HostOptions(cfg Config, bwc *metrics.BandwidthCounter) []libp2p.Option {
 }
 
 // PubSubOptions returns the GossipSub options [New] starts GossipSub with
-// for payloads of up to maxMessageBytes (0: [DefaultMaxMessageBytes]),
+// for payloads of up to maxMessageBytes (0: [DefaultMaxMessageBytes]) and
+// a mesh degree (0: [DefaultMeshDegree]),
 // except its logger and its traffic tracer: no GossipSub signatures
 // (StrictNoSign), messages named by the SHA-256 of topic and payload,
 // [Params], flood publishing, rumor's queue sizes and frame limit. New
@@ -291,7 +298,7 @@ func HostOptions(cfg Config, bwc *metrics.BandwidthCounter) []libp2p.Option {
 // with [SubscribeOptions]. A node with a lane ([Config.Lane]) starts a
 // second router, for the lane's topics, with these options and
 // [LaneOptions].
-func PubSubOptions(maxMessageBytes int) []pubsub.Option {
+func PubSubOptions(maxMessageBytes, meshDegree int) []pubsub.Option {
 	if maxMessageBytes == 0 {
 		maxMessageBytes = DefaultMaxMessageBytes
 	}
@@ -305,7 +312,7 @@ func PubSubOptions(maxMessageBytes int) []pubsub.Option {
 		// signature verified) once.
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithMessageIdFn(messageID),
-		pubsub.WithGossipSubParams(Params()),
+		pubsub.WithGossipSubParams(Params(meshDegree)),
 		// Our own messages go to every connected topic peer, not only to the
 		// mesh (GossipSub v1.1's recommended default, off in this library):
 		// right after a peer connects or reconnects it is not in the mesh

@@ -365,11 +365,11 @@ func startFloorNode(ctx context.Context, ident crypto.PrivKey, keys *floorKeys, 
 		return nil, nil, err
 	}
 	fn := &floorNode{h: h, topics: make(map[string]*pubsub.Topic)}
-	if fn.bulk, err = pubsub.NewGossipSub(ctx, h, gossip.PubSubOptions(fp.maxMessageBytes)...); err != nil {
+	if fn.bulk, err = pubsub.NewGossipSub(ctx, h, gossip.PubSubOptions(fp.maxMessageBytes, 0)...); err != nil {
 		return fail(err)
 	}
 	if len(lane) > 0 {
-		opts := append(gossip.PubSubOptions(fp.maxMessageBytes), gossip.LaneOptions()...)
+		opts := append(gossip.PubSubOptions(fp.maxMessageBytes, 0), gossip.LaneOptions()...)
 		if fn.lane, err = pubsub.NewGossipSub(ctx, h, opts...); err != nil {
 			return fail(err)
 		}
@@ -566,7 +566,7 @@ func printFloor(tw io.Writer, rep Report, p params) {
 	fmt.Fprintf(tw, "1f. Floor: bare go-libp2p-pubsub GossipSub with rumor's host and GossipSub settings (gossip.HostOptions: TCP+Noise, libp2p's default connection manager;\n"+
 		"    gossip.PubSubOptions: D/Dlo/Dhi %d/%d/%d, flood publish, rumor's queue sizes and message ids, unsigned messages), one topic per namespace (%d),\n"+
 		"    %s; the same writes and spacing, on svc; %s;\n",
-		gossip.Params().D, gossip.Params().Dlo, gossip.Params().Dhi, len(topics), routers, floorCrypto)
+		gossip.Params(0).D, gossip.Params(0).Dlo, gossip.Params(0).Dhi, len(topics), routers, floorCrypto)
 	if len(rep.Floor) == 0 {
 		fmt.Fprint(tw, "    (not measured)\n\n")
 		return
