@@ -407,8 +407,8 @@ func (r *Replica) Merge(ds []crdt.Delta) int {
 	return changed
 }
 
-// Entries is anti-entropy's State.Entries.
-func (r *Replica) Entries(prefix string) []crdt.Entry { return r.store.List(prefix) }
+// Entries is anti-entropy's State.Entries, in no order.
+func (r *Replica) Entries(prefix string) []crdt.Entry { return r.store.ListUnordered(prefix) }
 
 // ingest admits ds from a peer and applies what it admits: limits, the
 // signer, the write policy, then, one batch at a time, the clock-skew
