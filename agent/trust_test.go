@@ -15,6 +15,7 @@ import (
 	"github.com/rumor-dev/rumor/antientropy"
 	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/digest"
 	"github.com/rumor-dev/rumor/identity"
 	"github.com/rumor-dev/rumor/internal/forge"
 	"github.com/rumor-dev/rumor/replica"
@@ -58,8 +59,9 @@ func signedWinner(t *testing.T, a *Agent, key string) crdt.Delta {
 // aeState is an anti-entropy state holding only the deltas mallory sends.
 type aeState struct{ entries []crdt.Entry }
 
-func (s aeState) Entries(string) []crdt.Entry { return s.entries }
-func (s aeState) Merge([]crdt.Delta) int      { return 0 }
+func (s aeState) Digest(crdt.HLC) digest.Digest { return digest.Of(s.entries) }
+func (s aeState) Entries(string) []crdt.Entry   { return s.entries }
+func (s aeState) Merge([]crdt.Delta) int        { return 0 }
 
 func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 	ctx := context.Background()

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/digest"
 	"github.com/rumor-dev/rumor/store"
 	"github.com/rumor-dev/rumor/wire"
 )
@@ -35,8 +36,9 @@ func sign(ds ...crdt.Delta) []crdt.Delta {
 // replica adapts a store to State.
 type replica struct{ s *store.Store }
 
-func (r replica) Entries(prefix string) []crdt.Entry { return r.s.List(prefix) }
-func (r replica) Merge(ds []crdt.Delta) int          { return len(r.s.Apply(ds...)) }
+func (r replica) Digest(before crdt.HLC) digest.Digest { return r.s.Digest(before) }
+func (r replica) Entries(prefix string) []crdt.Entry   { return r.s.List(prefix) }
+func (r replica) Merge(ds []crdt.Delta) int            { return len(r.s.Apply(ds...)) }
 
 func randomDeltas(r *rand.Rand, n int) []crdt.Delta {
 	var out []crdt.Delta
@@ -135,7 +137,7 @@ func TestOneExchangeConverges(t *testing.T) {
 		if err := equalStores(b, want); err != nil {
 			t.Fatalf("seed %d: responder: %v", seed, err)
 		}
-		if d := Diff(DigestOf(a.List("")), DigestOf(b.List(""))); len(d) != 0 {
+		if d := digest.Diff(digest.Of(a.List("")), digest.Of(b.List(""))); len(d) != 0 {
 			t.Fatalf("seed %d: digests still differ in %d buckets", seed, len(d))
 		}
 	}
@@ -156,7 +158,7 @@ func TestOnlyDifferingBucketsTravel(t *testing.T) {
 	if sa.Repaired != 1 || sb.Repaired != 0 {
 		t.Fatalf("repaired %d/%d, want 1/0", sa.Repaired, sb.Repaired)
 	}
-	if sb.Sent > 5000/Buckets*3 {
+	if sb.Sent > 5000/digest.Buckets*3 {
 		t.Fatalf("responder sent %d deltas for one differing key", sb.Sent)
 	}
 	if _, ok := a.Get("bl/l/new"); !ok {
@@ -196,7 +198,7 @@ func TestCutoffLeavesRecentWritesOut(t *testing.T) {
 	if sa.Buckets > 2 || sb.Buckets > 2 {
 		t.Fatalf("buckets %d/%d differ, want at most 2 (the lost key's and the overwritten key's)", sa.Buckets, sb.Buckets)
 	}
-	if sa.Sent+sb.Sent > 2*(7000/Buckets)*3 {
+	if sa.Sent+sb.Sent > 2*(7000/digest.Buckets)*3 {
 		t.Fatalf("sent %d+%d deltas for two differing keys", sa.Sent, sb.Sent)
 	}
 	for _, k := range []string{"bl/l/lost", "bl/l/7"} {
@@ -342,7 +344,7 @@ func TestBadFramesAreRefused(t *testing.T) {
 // change nothing.
 func TestUnsignedEntriesAreRefused(t *testing.T) {
 	var in bytes.Buffer
-	if err := writeFrame(&in, frameDigest, digestFrame{Digest: DigestOf(nil)}); err != nil {
+	if err := writeFrame(&in, frameDigest, digestFrame{Digest: digest.Of(nil)}); err != nil {
 		t.Fatal(err)
 	}
 	// [2, ["n"], [["bl/l/1", 1, 0, 1, 0, 0, 0, h'']]]: version 2, unsigned.

@@ -26,11 +26,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
-	"slices"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/digest"
 	"github.com/rumor-dev/rumor/wire"
 )
 
@@ -39,9 +38,6 @@ import (
 // 3 carries signed deltas; versions 1 and 2 carried unsigned ones and are
 // neither spoken nor served.
 func Protocol(cluster string) string { return "/rumor/" + cluster + "/sync/3" }
-
-// Buckets is the number of hash buckets per namespace.
-const Buckets = 256
 
 // MaxFrame bounds one frame on the wire.
 const MaxFrame = 4 << 20
@@ -55,100 +51,16 @@ var ErrProtocol = errors.New("antientropy: protocol error")
 // State is the local replica as a session sees it. Implementations are
 // safe for concurrent use.
 type State interface {
-	// Entries returns every entry whose key starts with prefix.
+	// Digest returns the digest of the state with the registers whose
+	// winner is stamped after before left out (digest.Before).
+	Digest(before crdt.HLC) digest.Digest
+	// Entries returns every entry whose key starts with prefix, in any
+	// order.
 	Entries(prefix string) []crdt.Entry
 	// Merge takes deltas received from a peer through the agent's ingest
 	// path (which verifies and judges them) and returns how many changed
 	// the local state.
 	Merge(ds []crdt.Delta) int
-}
-
-// Digest holds, per namespace, the XOR of the hashes of the entries in
-// each bucket. Equal states have equal digests; XOR keeps a bucket's hash
-// independent of the order entries are visited.
-type Digest [][Buckets]uint64
-
-// BucketID names one bucket of one namespace.
-type BucketID struct {
-	NS     uint8
-	Bucket uint16
-}
-
-func nsIndex(key string) (int, bool) {
-	i := slices.Index(crdt.Namespaces, crdt.NamespaceOf(key))
-	return i, i >= 0
-}
-
-func bucketOf(key string) uint16 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	return uint16(h.Sum32() % Buckets)
-}
-
-// deltasHash hashes a key and deltas' full content (proofs aside: who
-// holds which signature of the same write does not matter).
-func deltasHash(key string, ds []crdt.Delta) uint64 {
-	h := fnv.New64a()
-	var b [8]byte
-	put := func(v uint64) { binary.LittleEndian.PutUint64(b[:], v); _, _ = h.Write(b[:]) }
-	str := func(s string) { put(uint64(len(s))); _, _ = h.Write([]byte(s)) }
-	str(key)
-	for _, d := range ds {
-		put(uint64(d.Stamp.HLC))
-		str(d.Stamp.Node)
-		put(uint64(d.Op))
-		put(uint64(d.Expiry))
-		put(d.Epoch)
-		put(uint64(d.Task))
-		str(string(d.Value))
-	}
-	return h.Sum64()
-}
-
-// DigestOf computes the digest of a set of entries.
-func DigestOf(entries []crdt.Entry) Digest { return DigestBefore(entries, 0) }
-
-// DigestBefore computes the digest of the entries as a periodic exchange
-// compares them: a register whose winner is stamped after before is left
-// out (a write that gossip is likely still delivering; 0 leaves out
-// nothing). A kernel is compared whole, whatever its stamps: its records
-// are pruned to a bounded set in which the newest renewal replaces the
-// older ones, so a lease renewed every ttl/3 — more often than the cutoff
-// lags — always has a fresh record and never an older renewal. Leaving
-// fresh records out would leave every renewal out: an agent that missed
-// the renewals by gossip would see the lease expire while its holder
-// renews it, for as long as it does (make chaos' "holders-disagree").
-// Compared whole, a kernel costs at most one small entry sent again when
-// an exchange falls within a renewal's gossip delay.
-func DigestBefore(entries []crdt.Entry, before crdt.HLC) Digest {
-	d := make(Digest, len(crdt.Namespaces))
-	for _, e := range entries {
-		ns, ok := nsIndex(e.Key)
-		if !ok {
-			continue
-		}
-		ds := e.Deltas
-		if before != 0 && !crdt.IsSet(crdt.NamespaceOf(e.Key)) && len(ds) > 0 && ds[len(ds)-1].Stamp.HLC > before {
-			ds = nil
-		}
-		if len(ds) > 0 {
-			d[ns][bucketOf(e.Key)] ^= deltasHash(e.Key, ds)
-		}
-	}
-	return d
-}
-
-// Diff returns the buckets in which a and b differ.
-func Diff(a, b Digest) []BucketID {
-	var out []BucketID
-	for ns := range min(len(a), len(b)) {
-		for i := range Buckets {
-			if a[ns][i] != b[ns][i] {
-				out = append(out, BucketID{NS: uint8(ns), Bucket: uint16(i)})
-			}
-		}
-	}
-	return out
 }
 
 // Stats describes one exchange.
@@ -172,37 +84,41 @@ const (
 type digestFrame struct {
 	_      struct{} `cbor:",toarray"`
 	Before uint64
-	Digest Digest
+	Digest digest.Digest
 }
 
 // Initiate runs the initiator's side of one exchange over rw: both sides
-// digest their state as of before (see DigestBefore; 0 compares
+// digest their state as of before (see digest.Before; 0 compares
 // everything), so that writes still in flight by gossip do not make every
 // bucket differ. The buckets that do differ travel whole, recent records
 // included. What a cutoff leaves out this time is compared by a later
-// exchange with a later cutoff.
+// exchange with a later cutoff. The state keeps its digest up to date as
+// it changes, so an exchange that finds nothing different visits no entry.
 func Initiate(rw io.ReadWriter, st State, before crdt.HLC) (Stats, error) {
 	var s Stats
-	entries := st.Entries("")
 	w := bufio.NewWriter(rw)
-	if err := writeFrame(w, frameDigest, digestFrame{Before: uint64(before), Digest: DigestBefore(entries, before)}); err != nil {
+	if err := writeFrame(w, frameDigest, digestFrame{Before: uint64(before), Digest: st.Digest(before)}); err != nil {
 		return s, err
 	}
 	if err := w.Flush(); err != nil {
 		return s, fmt.Errorf("antientropy: send digest: %w", err)
 	}
 	r := bufio.NewReader(rw)
-	var need []BucketID
+	var need []digest.BucketID
 	if err := readFrame(r, frameNeed, &need); err != nil {
 		return s, err
 	}
 	s.Buckets = len(need)
+	// Ours for the same buckets, from the state as it is before the
+	// peer's arrive (not to send those back); anything newer reaches the
+	// peer by gossip or the next exchange.
+	var entries []crdt.Entry
+	if len(need) > 0 {
+		entries = st.Entries("")
+	}
 	if err := receiveEntries(r, st, &s); err != nil {
 		return s, err
 	}
-	// Send ours for the same buckets, from the state as it was when the
-	// digest was taken; anything newer reaches the peer by gossip or the
-	// next exchange.
 	return s, sendEntries(w, entries, need, &s)
 }
 
@@ -217,12 +133,15 @@ func Respond(rw io.ReadWriter, st State) (Stats, error) {
 	if len(theirs.Digest) != len(crdt.Namespaces) {
 		return s, fmt.Errorf("%w: digest has %d namespaces, want %d", ErrProtocol, len(theirs.Digest), len(crdt.Namespaces))
 	}
-	entries := st.Entries("")
-	need := Diff(DigestBefore(entries, crdt.HLC(theirs.Before)), theirs.Digest)
+	need := digest.Diff(st.Digest(crdt.HLC(theirs.Before)), theirs.Digest)
 	s.Buckets = len(need)
 	w := bufio.NewWriter(rw)
 	if err := writeFrame(w, frameNeed, need); err != nil {
 		return s, err
+	}
+	var entries []crdt.Entry
+	if len(need) > 0 {
+		entries = st.Entries("")
 	}
 	if err := sendEntries(w, entries, need, &s); err != nil {
 		return s, err
@@ -234,8 +153,8 @@ func Respond(rw io.ReadWriter, st State) (Stats, error) {
 // chunked entries frames, then done, and flushes. A delta without a proof
 // (a local write whose batch is still being signed) is left for a later
 // exchange.
-func sendEntries(w *bufio.Writer, entries []crdt.Entry, buckets []BucketID, s *Stats) error {
-	want := make(map[BucketID]bool, len(buckets))
+func sendEntries(w *bufio.Writer, entries []crdt.Entry, buckets []digest.BucketID, s *Stats) error {
+	want := make(map[digest.BucketID]bool, len(buckets))
 	for _, b := range buckets {
 		want[b] = true
 	}
@@ -256,8 +175,8 @@ func sendEntries(w *bufio.Writer, entries []crdt.Entry, buckets []BucketID, s *S
 		return writeRaw(w, frameEntries, b)
 	}
 	for _, e := range entries {
-		ns, ok := nsIndex(e.Key)
-		if !ok || !want[BucketID{NS: uint8(ns), Bucket: bucketOf(e.Key)}] {
+		ns, ok := digest.Namespace(e.Key)
+		if !ok || !want[digest.BucketID{NS: uint8(ns), Bucket: digest.BucketOf(e.Key)}] {
 			continue
 		}
 		for _, d := range e.Deltas {
@@ -384,7 +303,7 @@ func KeyProtocol(cluster string) string { return "/rumor/" + cluster + "/key/1" 
 // records (a kernel claim relies on it: see the agent's KernelClaim).
 func PushKey(rw io.ReadWriter, st State, key string) (Stats, error) {
 	var s Stats
-	if _, ok := nsIndex(key); !ok {
+	if _, ok := digest.Namespace(key); !ok {
 		return s, fmt.Errorf("antientropy: key exchange of %q: not a rumor key", key)
 	}
 	w := bufio.NewWriter(rw)
@@ -405,7 +324,7 @@ func AnswerKey(rw io.ReadWriter, st State) (Stats, error) {
 	if err := readFrame(r, frameKey, &key); err != nil {
 		return s, err
 	}
-	if _, ok := nsIndex(key); !ok {
+	if _, ok := digest.Namespace(key); !ok {
 		return s, fmt.Errorf("%w: key exchange of %q: not a rumor key", ErrProtocol, key)
 	}
 	if err := receiveKey(r, st, key, &s); err != nil {
@@ -422,8 +341,8 @@ func sendKey(w *bufio.Writer, st State, key string, s *Stats) error {
 			mine = append(mine, e)
 		}
 	}
-	ns, _ := nsIndex(key)
-	return sendEntries(w, mine, []BucketID{{NS: uint8(ns), Bucket: bucketOf(key)}}, s)
+	ns, _ := digest.Namespace(key)
+	return sendEntries(w, mine, []digest.BucketID{{NS: uint8(ns), Bucket: digest.BucketOf(key)}}, s)
 }
 
 // receiveKey receives records of key until done and merges them; a record

@@ -29,6 +29,7 @@ import (
 
 	"github.com/rumor-dev/rumor/clock"
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/digest"
 	"github.com/rumor-dev/rumor/identity"
 	"github.com/rumor-dev/rumor/store"
 	"github.com/rumor-dev/rumor/wire"
@@ -407,6 +408,9 @@ func (r *Replica) Merge(ds []crdt.Delta) int {
 	return changed
 }
 
+// Digest is anti-entropy's State.Digest: the store keeps it.
+func (r *Replica) Digest(before crdt.HLC) digest.Digest { return r.store.Digest(before) }
+
 // Entries is anti-entropy's State.Entries, in no order.
 func (r *Replica) Entries(prefix string) []crdt.Entry { return r.store.ListUnordered(prefix) }
 
@@ -530,11 +534,13 @@ func (r *Replica) GossipDelayP99() (time.Duration, int) { return r.delays.p99() 
 
 // Cutoff is the cutoff of a periodic anti-entropy exchange that runs every
 // interval: records stamped after it are likely still on their way by
-// gossip (max(2 s, 3 × the p99 gossip delay), at most interval).
+// gossip (max(2 s, 3 × the p99 gossip delay), at most interval), rounded
+// down to a second (digest.Cutoff) so that the store answers it from the
+// digest it keeps.
 func (r *Replica) Cutoff(interval time.Duration) crdt.HLC {
 	p99, _ := r.delays.p99()
 	lag := min(max(cutoffMin, 3*p99), interval)
-	return crdt.MakeHLC(r.nowMS()-lag.Milliseconds(), math.MaxUint16)
+	return digest.Cutoff(crdt.MakeHLC(r.nowMS()-lag.Milliseconds(), math.MaxUint16))
 }
 
 // Counters returns what every path brought since the replica opened.

@@ -72,7 +72,7 @@ func (s *Store) Collect(nowMS, horizonMS int64) int {
 		if !tomb && !expired {
 			continue
 		}
-		delete(x.sets, key)
+		x.Delete(key)
 		n++
 		if s.dirty != nil {
 			s.dirty[key] = struct{}{}

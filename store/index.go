@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/digest"
 )
 
 // index is the store's map from key to entry, kept compact because an agent
@@ -36,6 +37,8 @@ type index struct {
 	n      int // packed entries in use: numbers 0..n-1
 	sets   map[string]crdt.Entry
 	nodes  nodeTable
+	// sum is the digest of every entry, kept as each changes (see Digest).
+	sum digest.Tracker
 }
 
 const (
@@ -162,7 +165,11 @@ func (x *index) Put(key string, e crdt.Entry) {
 	if pos, ok := x.find(key); ok {
 		x.removeAt(pos)
 	}
+	if old, ok := x.sets[key]; ok {
+		x.sum.Toggle(key, old.Deltas)
+	}
 	x.sets[key] = e
+	x.sum.Toggle(key, e.Deltas)
 }
 
 // putWinner makes the register write d (which fits) the entry for d.Key.
@@ -172,7 +179,8 @@ func (x *index) putWinner(d crdt.Delta) {
 		x.replaceAt(pos, d)
 		return
 	}
-	if len(x.sets) > 0 {
+	if old, ok := x.sets[d.Key]; ok {
+		x.sum.Toggle(d.Key, old.Deltas)
 		delete(x.sets, d.Key)
 	}
 	x.insertAt(pos, d)
@@ -181,9 +189,17 @@ func (x *index) putWinner(d crdt.Delta) {
 // replaceAt makes d the winner of the packed entry in slot pos.
 func (x *index) replaceAt(pos int, d crdt.Delta) {
 	r := x.at(x.slots[pos] - 1)
+	x.toggle(x.delta(r))
 	old := r.node
 	*r = x.pack(d) // interns d's node before releasing the old one
 	x.nodes.release(old)
+	x.toggle(d)
+}
+
+// toggle folds the register winner d in or out of x.sum.
+func (x *index) toggle(d crdt.Delta) {
+	one := [1]crdt.Delta{d}
+	x.sum.Toggle(d.Key, one[:])
 }
 
 // insertAt adds a packed entry for d, a key not in the index, at the empty
@@ -194,6 +210,7 @@ func (x *index) insertAt(pos int, d crdt.Delta) {
 		x.chunks = append(x.chunks, new([chunkLen]packed))
 	}
 	*x.at(uint32(i)) = x.pack(d)
+	x.toggle(d)
 	x.n++
 	x.slots[pos] = uint32(i) + 1
 	if x.n*4 > len(x.slots)*3 {
@@ -220,7 +237,10 @@ func (x *index) Delete(key string) {
 		x.removeAt(pos)
 		return
 	}
-	delete(x.sets, key)
+	if old, ok := x.sets[key]; ok {
+		x.sum.Toggle(key, old.Deltas)
+		delete(x.sets, key)
+	}
 }
 
 // removeAt removes the packed entry in slot pos. The last packed entry moves
@@ -228,6 +248,7 @@ func (x *index) Delete(key string) {
 func (x *index) removeAt(pos int) {
 	i := x.slots[pos] - 1
 	r := x.at(i)
+	x.toggle(x.delta(r))
 	x.nodes.release(r.node)
 	x.clearSlot(pos)
 	last := uint32(x.n - 1)
@@ -340,4 +361,17 @@ func (x *index) List(prefix string) []crdt.Entry {
 		}
 	}
 	return out
+}
+
+// scan visits every entry, for x.sum's full scans: a register's winner in
+// a slice that is reused from one entry to the next.
+func (x *index) scan(visit func(key string, ds []crdt.Delta)) {
+	var one [1]crdt.Delta
+	for i := range x.n {
+		one[0] = x.delta(x.at(uint32(i)))
+		visit(one[0].Key, one[:])
+	}
+	for k, e := range x.sets {
+		visit(k, e.Deltas)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/digest"
 )
 
 // ErrSlowWatcher is the error of a watcher that fell behind and was dropped.
@@ -229,6 +230,18 @@ func (s *Store) ListUnordered(prefix string) []crdt.Entry {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.entries.List(prefix)
+}
+
+// Digest returns the digest of the store's entries with the registers
+// whose winner is stamped after before left out (digest.Before; 0 leaves
+// nothing out). The store keeps it up to date as entries change, so a
+// cutoff of 0, or one that digest.Cutoff rounded, costs no visit of the
+// entries (the first rounded one visits them once); any other visits
+// every entry.
+func (s *Store) Digest(before crdt.HLC) digest.Digest {
+	s.mu.Lock() // the tracker lets go of old slots as cutoffs advance
+	defer s.mu.Unlock()
+	return s.entries.sum.Before(before, s.entries.scan)
 }
 
 // Len returns the number of keys.

@@ -14,6 +14,7 @@ import (
 	"github.com/rumor-dev/rumor/agent"
 	"github.com/rumor-dev/rumor/antientropy"
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/digest"
 	"github.com/rumor-dev/rumor/gossip"
 	"github.com/rumor-dev/rumor/identity"
 	"github.com/rumor-dev/rumor/internal/forge"
@@ -209,3 +210,6 @@ func (o offer) Entries(prefix string) []crdt.Entry {
 	return out
 }
 func (offer) Merge([]crdt.Delta) int { return 0 }
+
+// Digest digests the offer whole, whatever the cutoff.
+func (o offer) Digest(crdt.HLC) digest.Digest { return digest.Of(o) }
