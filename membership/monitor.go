@@ -883,8 +883,8 @@ func (m *Monitor) accuse(target string, dead bool) {
 		return
 	}
 	if !dead {
-		if p.State == Suspect && p.Accusers >= 1+Confirmations {
-			return // enough independent accusers: one more only adds traffic
+		if p.State == Dead || (p.State == Suspect && p.Accusers >= 1+Confirmations) {
+			return // dead already, or enough independent accusers: one more only adds traffic
 		}
 		m.mu.Lock()
 		if inc, ok := m.accusing[target]; ok && inc == p.Inc {
