@@ -6,7 +6,7 @@ import (
 
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/rpc"
-	"github.com/rumor-dev/rumor/store"
+	"github.com/rumor-dev/rumor/store/watch"
 	"github.com/rumor-dev/rumor/tasks"
 )
 
@@ -124,7 +124,7 @@ func (a *Agent) taskLoop(ctx context.Context) {
 }
 
 // drainTasks handles task events until ctx ends (false) or w is dropped (true).
-func (a *Agent) drainTasks(ctx context.Context, w *store.Watcher) bool {
+func (a *Agent) drainTasks(ctx context.Context, w *watch.Watcher) bool {
 	defer w.Close()
 	for {
 		select {

@@ -650,7 +650,7 @@ func (s *Store) Unflushed() int {
 }
 
 // Close writes the last changes, stops the flusher, closes the data file
-// and ends every watcher with ErrClosed. Reads keep working on the
+// and ends every watcher with watch.ErrClosed. Reads keep working on the
 // in-memory map afterwards, and Apply still merges in memory, but nothing
 // more is persisted. Close is idempotent; later calls return the first
 // call's result.
@@ -668,11 +668,7 @@ func (s *Store) Close() error {
 			s.flushMu.Unlock()
 			s.closeErr = err
 		}
-		s.mu.Lock()
-		for w := range s.watchers {
-			s.dropLocked(w, ErrClosed)
-		}
-		s.mu.Unlock()
+		s.watchers.CloseAll()
 	})
 	return s.closeErr
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/store/record"
+	"github.com/rumor-dev/rumor/store/watch"
 	"github.com/rumor-dev/rumor/wire"
 )
 
@@ -641,8 +642,8 @@ func TestCloseIsIdempotentAndEndsWatchers(t *testing.T) {
 	}
 	for range w.C() {
 	}
-	if !errors.Is(w.Err(), ErrClosed) {
-		t.Fatalf("watcher err %v, want ErrClosed", w.Err())
+	if !errors.Is(w.Err(), watch.ErrClosed) {
+		t.Fatalf("watcher err %v, want watch.ErrClosed", w.Err())
 	}
 	if s.Watchers() != 0 {
 		t.Fatalf("%d watchers after Close", s.Watchers())

@@ -9,35 +9,20 @@
 package store
 
 import (
-	"errors"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/digest"
+	"github.com/rumor-dev/rumor/store/watch"
 )
-
-// ErrSlowWatcher is the error of a watcher that fell behind and was dropped.
-var ErrSlowWatcher = errors.New("store: watcher too slow, dropped")
-
-// ErrClosed is the error of a watcher whose store or watch was closed.
-var ErrClosed = errors.New("store: watch closed")
-
-// Event tells a watcher that a delta changed an entry.
-type Event struct {
-	// Delta is the write that changed the entry.
-	Delta crdt.Delta
-	// Entry is the entry after the change.
-	Entry crdt.Entry
-}
 
 // Store is the replicated map. It is safe for concurrent use.
 type Store struct {
 	mu       sync.RWMutex
 	entries  *index
-	watchers map[*Watcher]struct{}
+	watchers watch.Hub
 	// dirty holds the keys changed since the last flush; nil when nothing
 	// is persisted (New, or after Close). Guarded by mu.
 	dirty map[string]struct{}
@@ -54,13 +39,13 @@ type Store struct {
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{entries: newIndex(0), watchers: make(map[*Watcher]struct{}), lost: newSuperseded()}
+	return &Store{entries: newIndex(0), lost: newSuperseded()}
 }
 
 // Apply merges deltas into the store and returns those that changed an
 // entry, in order. Watchers whose prefix matches see each change. Apply never
 // blocks on a watcher: one whose buffer is full is dropped with
-// ErrSlowWatcher.
+// watch.ErrSlow.
 //
 // An accusation that its target has refuted (crdt.Refuted) is not stored,
 // and a member entry's new winner drops the accusations it refutes, without
@@ -90,11 +75,11 @@ func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
 			persist = true
 		}
 		changed = append(changed, d)
-		if len(s.watchers) > 0 {
+		if s.watchers.Len() > 0 {
 			if e.Deltas == nil {
 				e = crdt.Entry{Key: d.Key, Deltas: []crdt.Delta{d}}
 			}
-			s.notify(Event{Delta: d, Entry: e})
+			s.watchers.Notify(watch.Event{Delta: d, Entry: e})
 		}
 	}
 	if persist {
@@ -194,20 +179,6 @@ func (s *Store) attachLocked(d crdt.Delta) bool {
 	return true
 }
 
-// notify sends ev to matching watchers. Called with s.mu held.
-func (s *Store) notify(ev Event) {
-	for w := range s.watchers {
-		if !strings.HasPrefix(ev.Delta.Key, w.prefix) {
-			continue
-		}
-		select {
-		case w.ch <- ev:
-		default:
-			s.dropLocked(w, ErrSlowWatcher)
-		}
-	}
-}
-
 // Get returns the entry for key.
 func (s *Store) Get(key string) (crdt.Entry, bool) {
 	s.mu.RLock()
@@ -251,55 +222,12 @@ func (s *Store) Len() int {
 	return s.entries.Len()
 }
 
-// Watcher receives the events for one key prefix.
-type Watcher struct {
-	prefix string
-	ch     chan Event
-	s      *Store
-	err    error // guarded by s.mu
-}
-
-// Watch starts a watcher for keys with the given prefix. Events are
-// buffered up to buffer (at least 1); a watcher that falls further behind
-// is dropped: its channel closes and Err returns ErrSlowWatcher.
-func (s *Store) Watch(prefix string, buffer int) *Watcher {
-	w := &Watcher{prefix: prefix, ch: make(chan Event, max(buffer, 1)), s: s}
-	s.mu.Lock()
-	s.watchers[w] = struct{}{}
-	s.mu.Unlock()
-	return w
+// Watch starts a watcher for keys with the given prefix (watch.Hub.Watch):
+// it sees every change Apply makes from now on, until it falls more than
+// buffer events behind and is dropped, or is closed, or the store closes.
+func (s *Store) Watch(prefix string, buffer int) *watch.Watcher {
+	return s.watchers.Watch(prefix, buffer)
 }
 
 // Watchers returns the number of active watchers.
-func (s *Store) Watchers() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.watchers)
-}
-
-// C returns the event channel; it is closed when the watcher ends.
-func (w *Watcher) C() <-chan Event { return w.ch }
-
-// Err returns why the watcher ended, or nil while it runs.
-func (w *Watcher) Err() error {
-	w.s.mu.RLock()
-	defer w.s.mu.RUnlock()
-	return w.err
-}
-
-// Close ends the watcher. It is idempotent.
-func (w *Watcher) Close() {
-	w.s.mu.Lock()
-	defer w.s.mu.Unlock()
-	w.s.dropLocked(w, ErrClosed)
-}
-
-// dropLocked removes w with err. Called with s.mu held.
-func (s *Store) dropLocked(w *Watcher, err error) {
-	if _, ok := s.watchers[w]; !ok {
-		return
-	}
-	delete(s.watchers, w)
-	w.err = err
-	close(w.ch)
-}
+func (s *Store) Watchers() int { return s.watchers.Len() }

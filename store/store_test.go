@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/store/watch"
 )
 
 func put(key string, hlc uint64, node, val string) crdt.Delta {
@@ -73,15 +74,15 @@ func TestSlowWatcherIsDroppedNotBlocking(t *testing.T) {
 	for range slow.C() {
 		n++
 	}
-	if n != 2 || !errors.Is(slow.Err(), ErrSlowWatcher) {
-		t.Fatalf("slow watcher got %d events, err %v; want 2, ErrSlowWatcher", n, slow.Err())
+	if n != 2 || !errors.Is(slow.Err(), watch.ErrSlow) {
+		t.Fatalf("slow watcher got %d events, err %v; want 2, watch.ErrSlow", n, slow.Err())
 	}
 	if len(fast.C()) != 10 || fast.Err() != nil {
 		t.Fatalf("fast watcher has %d events, err %v", len(fast.C()), fast.Err())
 	}
 	fast.Close()
 	fast.Close()
-	if !errors.Is(fast.Err(), ErrClosed) || s.Watchers() != 0 {
+	if !errors.Is(fast.Err(), watch.ErrClosed) || s.Watchers() != 0 {
 		t.Fatalf("after Close: err %v, watchers %d", fast.Err(), s.Watchers())
 	}
 }

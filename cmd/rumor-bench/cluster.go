@@ -19,6 +19,7 @@ import (
 	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/store"
+	"github.com/rumor-dev/rumor/store/watch"
 )
 
 // clusterOptions tune how a benchmark cluster is started.
@@ -231,21 +232,21 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // hand each event with its arrival time to a callback.
 type drainers struct {
 	wg       sync.WaitGroup
-	watchers []*store.Watcher
+	watchers []*watch.Watcher
 	mu       sync.Mutex
 	err      error // first watcher that ended on its own
 }
 
 // watch starts draining a watcher on prefix in s. fn runs on the drainer's
 // goroutine and must be quick.
-func (d *drainers) watch(s *store.Store, prefix string, buffer int, fn func(ev store.Event, at time.Time)) {
+func (d *drainers) watch(s *store.Store, prefix string, buffer int, fn func(ev watch.Event, at time.Time)) {
 	w := s.Watch(prefix, buffer)
 	d.watchers = append(d.watchers, w)
 	d.wg.Go(func() {
 		for ev := range w.C() {
 			fn(ev, time.Now())
 		}
-		if err := w.Err(); !errors.Is(err, store.ErrClosed) {
+		if err := w.Err(); !errors.Is(err, watch.ErrClosed) {
 			d.mu.Lock()
 			if d.err == nil {
 				d.err = fmt.Errorf("store watcher on %q ended early: %w", prefix, err)

@@ -17,11 +17,11 @@ import (
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/gossip"
 	"github.com/rumor-dev/rumor/rpc"
-	"github.com/rumor-dev/rumor/store"
+	"github.com/rumor-dev/rumor/store/watch"
 )
 
 // storeEvent is a store watcher's event.
-type storeEvent = store.Event
+type storeEvent = watch.Event
 
 // ThroughputResult is figures 2 and 3: sustained blacklist writes from one
 // publisher to the other agents, and what they cost on the wire.
