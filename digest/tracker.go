@@ -77,31 +77,25 @@ func (t *Tracker) Toggle(key string, ds []crdt.Delta) {
 }
 
 // Before returns the digest of the entries with the registers whose winner
-// is stamped after before left out (the package's Before). A cutoff of 0
-// leaves nothing out; one that Cutoff rounded and that is at most Window
-// slots older than the latest is answered from the slots; any other visits
-// every entry through scan, which must call its argument once per entry.
-// The first rounded cutoff also visits every entry once, to fill the
-// slots, and each later one lets go of the slots that fell out of the
-// window.
-func (t *Tracker) Before(before crdt.HLC, scan func(visit func(key string, ds []crdt.Delta))) Digest {
+// is stamped after before left out (the package's Before), and true; or
+// false if it cannot tell from what it keeps: a cutoff that Cutoff did not
+// round, or one more than Window slots older than the latest. The caller
+// then computes it from the entries (the package's Before), outside any
+// lock it holds. A cutoff of 0 leaves nothing out. The first rounded
+// cutoff visits every entry once through scan (which must call its
+// argument once per entry) to fill the slots, and each later one lets go
+// of the slots that fell out of the window.
+func (t *Tracker) Before(before crdt.HLC, scan func(visit func(key string, ds []crdt.Delta))) (Digest, bool) {
 	out := New()
 	if before == 0 {
 		if t.all != nil {
 			out.xor(t.all)
 		}
-		return out
+		return out, true
 	}
 	first, ok := boundary(before)
 	if !ok || (t.slots != nil && first < t.floor) {
-		scan(func(key string, ds []crdt.Delta) {
-			ns, ok := Namespace(key)
-			if !ok || len(ds) == 0 || (!crdt.IsSet(crdt.Namespaces[ns]) && ds[len(ds)-1].Stamp.HLC > before) {
-				return
-			}
-			out[ns][BucketOf(key)] ^= Hash(key, ds)
-		})
-		return out
+		return nil, false
 	}
 	if floor := first - Window; t.slots == nil {
 		t.slots, t.floor = make(map[int64]Digest), floor
@@ -133,5 +127,5 @@ func (t *Tracker) Before(before crdt.HLC, scan func(visit func(key string, ds []
 			out.xor(d)
 		}
 	}
-	return out
+	return out, true
 }

@@ -207,12 +207,18 @@ func (s *Store) ListUnordered(prefix string) []crdt.Entry {
 // whose winner is stamped after before left out (digest.Before; 0 leaves
 // nothing out). The store keeps it up to date as entries change, so a
 // cutoff of 0, or one that digest.Cutoff rounded, costs no visit of the
-// entries (the first rounded one visits them once); any other visits
-// every entry.
+// entries (the first rounded one visits them once); any other hashes a
+// copy of every entry, outside the store's lock.
 func (s *Store) Digest(before crdt.HLC) digest.Digest {
 	s.mu.Lock() // the tracker lets go of old slots as cutoffs advance
-	defer s.mu.Unlock()
-	return s.entries.sum.Before(before, s.entries.scan)
+	d, ok := s.entries.sum.Before(before, s.entries.scan)
+	s.mu.Unlock()
+	if ok {
+		return d
+	}
+	// A cutoff the tracker does not keep slots for (an older peer's, say):
+	// hash a copy of the entries, not holding up writers meanwhile.
+	return digest.Before(s.ListUnordered(""), before)
 }
 
 // Len returns the number of keys.
