@@ -15,6 +15,7 @@ import (
 
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/digest"
+	"github.com/rumor-dev/rumor/store/superseded"
 	"github.com/rumor-dev/rumor/store/watch"
 )
 
@@ -32,14 +33,14 @@ type Store struct {
 	ephemeral func(key string) bool
 
 	// lost remembers recent losing writes per key, for explanations.
-	lost superseded
+	lost superseded.Log
 
 	disk // persistence state, zero for New (persist.go)
 }
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{entries: newIndex(0), lost: newSuperseded()}
+	return &Store{entries: newIndex(0), lost: superseded.New()}
 }
 
 // Apply merges deltas into the store and returns those that changed an
@@ -103,11 +104,11 @@ func (s *Store) apply(d crdt.Delta, e *crdt.Entry) bool {
 		w := x.delta(x.at(x.slots[pos] - 1))
 		if crdt.CompareWrites(d, w) <= 0 {
 			if !w.Equal(d) {
-				s.lost.remember(d) // arrived after a later write
+				s.lost.Remember(d) // arrived after a later write
 			}
 			return false
 		}
-		s.lost.remember(w) // replaced
+		s.lost.Remember(w) // replaced
 		x.replaceAt(pos, d)
 		return true
 	}
@@ -115,12 +116,12 @@ func (s *Store) apply(d crdt.Delta, e *crdt.Entry) bool {
 	next, ok := prev.Apply(d)
 	if !ok {
 		if len(prev.Deltas) > 0 && !prev.Winner().Equal(d) {
-			s.lost.remember(d) // arrived after a later write
+			s.lost.Remember(d) // arrived after a later write
 		}
 		return false
 	}
 	if len(prev.Deltas) > 0 {
-		s.lost.remember(prev.Winner()) // replaced
+		s.lost.Remember(prev.Winner()) // replaced
 	}
 	x.Put(d.Key, next)
 	*e = next

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/store/superseded"
 )
 
 func TestSupersededRemembersLosers(t *testing.T) {
@@ -20,8 +21,8 @@ func TestSupersededRemembersLosers(t *testing.T) {
 	for i := range 10 {
 		s.Apply(at(int64(100+i), "n1"))
 	}
-	if n := len(s.Superseded("svc/web/1")); n != supersededPerKey {
-		t.Fatalf("kept %d losers, want the bound %d", n, supersededPerKey)
+	if n := len(s.Superseded("svc/web/1")); n != superseded.PerKey {
+		t.Fatalf("kept %d losers, want the bound %d", n, superseded.PerKey)
 	}
 	claim := crdt.Delta{Key: "kernel/k", Stamp: crdt.Stamp{HLC: crdt.MakeHLC(10, 0), Node: "n1"}, Op: crdt.OpClaim, Epoch: 1, Expiry: 100}
 	s.Apply(claim, claim)
