@@ -215,7 +215,6 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.wg.Go(func() { a.mon.Run(loopCtx) })
 	a.wg.Go(func() { a.sync.Run(loopCtx) })
 	a.wg.Go(func() { a.kernels.Run(loopCtx) })
-	a.wg.Go(func() { a.taskLoop(loopCtx) })
 	if a.metrics != nil {
 		a.wg.Go(func() {
 			if err := a.metrics.Serve(); err != nil {

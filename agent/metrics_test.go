@@ -147,7 +147,7 @@ func TestMetrics(t *testing.T) {
 			eq("rumor_leases_granted_total", 1),
 			eq("rumor_leases_denied_total", 0),
 			ge("rumor_anti_entropy_rounds_total", 1),
-			ge("rumor_watchers", 2), // the agent's own task and lease watchers
+			ge("rumor_watchers", 1), // the agent's own lease watcher
 			ge("rumor_probes_total", 1, "kind", "ping_sent"),
 			ge("rumor_probes_total", 1, "kind", "ping_received"),
 			eq("rumor_member_events_total", 0, "kind", "accusation"),

@@ -104,7 +104,7 @@ func (a *Agent) pageStatus(ctx context.Context) (pageStatus, error) {
 	if p.Kernels, err = a.KernelList(ctx); err != nil {
 		return p, err
 	}
-	if p.Tasks, err = a.TaskList(ctx); err != nil {
+	if p.Tasks, err = a.TaskList(ctx, rpc.TaskFilter{}); err != nil {
 		return p, err
 	}
 	for _, s := range p.Services {

@@ -104,6 +104,21 @@ func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 	oldTask := signedWinner(t, a1, "task/t1")
 	_, err = a1.TaskUpdate(ctx, "t1", rpc.TaskUpdate{State: "done", Result: "ok"})
 	mustDo(err)
+	// A work queue's task: submitted on a0, taken and done on a1.
+	_, err = a0.TaskSubmit(ctx, "jobs", rpc.TaskSubmit{ID: "q1", Payload: []byte("input")})
+	mustDo(err)
+	oldSubmit := signedWinner(t, a0, "task/q1")
+	eventually(t, 10*time.Second, "the submission reaches a1", func() error {
+		_, err := a1.TaskGet(ctx, "q1")
+		return err
+	})
+	took, err := a1.TaskTake(ctx, "jobs", rpc.TaskTake{})
+	if err != nil || !took.Taken {
+		t.Fatalf("take: %+v %v", took, err)
+	}
+	oldTake := signedWinner(t, a1, "task/q1")
+	_, err = a1.TaskUpdate(ctx, "q1", rpc.TaskUpdate{State: "done", Result: "ok"})
+	mustDo(err)
 	res, err := a0.KernelClaim(ctx, "k", rpc.KernelClaim{Keep: true, TTLMillis: 120_000})
 	if err != nil || !res.Granted {
 		t.Fatalf("claim: %+v %v", res, err)
@@ -111,7 +126,7 @@ func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 	epoch := res.Kernel.Epoch
 	oldClaim := signedWinner(t, a0, "kernel/k")
 	oldBeat := signedWinner(t, a0, crdt.NodeKey(a0.ID()))
-	watched := []string{"svc/web/w0", "bl/fraud/u1", "bl/fraud/u2", "bl/fraud/u9", "task/t1", "kernel/k", crdt.NodeKey(a0.ID())}
+	watched := []string{"svc/web/w0", "bl/fraud/u1", "bl/fraud/u2", "bl/fraud/u9", "task/t1", "task/q1", "kernel/k", crdt.NodeKey(a0.ID())}
 	eventually(t, 10*time.Second, "legitimate state everywhere", func() error {
 		for _, prefix := range []string{"svc/", "bl/", "task/", "kernel/"} {
 			if err := sameState(as, prefix); err != nil {
@@ -158,6 +173,14 @@ func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 		{"task: failed, own name, not the owner", own(7, crdt.Delta{Key: "task/t1", Op: crdt.OpPut, Task: crdt.TaskFailed, Value: crdt.Encode(crdt.TaskValue{Owner: a1.ID(), Result: "forged"})}), replica.ReasonNotOwner},
 		{"task: replay of running after done", oldTask, ""},
 		{"task: relay of running turned into failed", tampered(oldTask, func(d *crdt.Delta) { d.Task = crdt.TaskFailed }), replica.ReasonForged},
+		// a work queue's task
+		{"queue: failed in the taker's name", inName(15, crdt.Delta{Key: "task/q1", Op: crdt.OpPut, Task: crdt.TaskFailed, Value: crdt.Encode(crdt.TaskValue{Owner: a1.ID(), Queue: "jobs", Result: "forged"})}, a1.ID()), replica.ReasonForged},
+		{"queue: failed, own name, the taker's attempt", own(16, crdt.Delta{Key: "task/q1", Op: crdt.OpPut, Task: crdt.TaskFailed, Value: crdt.Encode(crdt.TaskValue{Owner: a1.ID(), Queue: "jobs", Result: "forged"})}), replica.ReasonNotOwner},
+		{"queue: replay of the submission after done", oldSubmit, ""},
+		{"queue: replay of the take after done", oldTake, ""},
+		{"queue: relay of the take with another payload", tampered(oldTake, func(d *crdt.Delta) {
+			d.Value = crdt.Encode(crdt.TaskValue{Owner: a1.ID(), Queue: "jobs", Payload: []byte("rm -rf /"), Attempt: 1})
+		}), replica.ReasonForged},
 		// kernel
 		{"kernel: release in the holder's name", inName(8, crdt.Delta{Key: "kernel/k", Op: crdt.OpRelease, Epoch: epoch}, a0.ID()), replica.ReasonForged},
 		{"kernel: claim at epoch 2^64-1, own name", own(9, crdt.Delta{Key: "kernel/k", Op: crdt.OpClaim, Epoch: 1<<64 - 1, Expiry: now.WallMS() + 60_000}), replica.ReasonBadEpoch},

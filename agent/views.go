@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"github.com/rumor-dev/rumor/tasks"
 
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/membership"
@@ -20,7 +21,16 @@ func (a *Agent) blacklistView(d crdt.Delta) rpc.BlacklistEntry {
 	return view.Blacklist(d, a.nowMS(), a.states)
 }
 
-func (a *Agent) taskView(d crdt.Delta) rpc.Task { return view.Task(d, a.nowMS(), a.states) }
+// taskView shows task d; a queue's running task whose worker is gone
+// shows queued (tasks.State).
+func (a *Agent) taskView(d crdt.Delta) rpc.Task {
+	now := a.nowMS()
+	v := view.Task(d, now, a.states)
+	if v.Queue != "" && d.Task == crdt.TaskRunning {
+		v.State = tasks.State(tasks.Decode(d), a.taskLease(v.ID), now, a.cfg.MaxSkew.Milliseconds()).String()
+	}
+	return v
+}
 
 func (a *Agent) eventValue(e crdt.Entry, nowMS int64) any { return view.Event(e, nowMS, a.states) }
 

@@ -21,6 +21,7 @@ const (
 	ExitError  = 1 // the agent failed, a key was not found, the agent is unreachable, bl has: absent
 	ExitUsage  = 2 // bad command line: unknown command, wrong arguments, bad flag value
 	ExitDenied = 3 // refused: another node owns the entry or holds the kernel
+	ExitEmpty  = 4 // task take: no task to take
 )
 
 // DefaultSocket is where the agent listens unless --socket or RUMOR_SOCKET
@@ -39,7 +40,8 @@ Exit codes:
    1  error: the agent failed, no such key, the agent is not running,
       "bl has": the id is absent
    2  usage: unknown command, missing or extra argument, bad flag value
-   3  denied: another node owns the entry, or holds the kernel`
+   3  denied: another node owns the entry, or holds the kernel
+   4  "task take": no task to take (within --wait)`
 
 // Run runs the rumor command line with args (without the program name, as
 // os.Args[1:]), writing output to stdout and messages to stderr, and returns

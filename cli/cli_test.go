@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -251,8 +252,8 @@ func TestBl(t *testing.T) {
 func TestTask(t *testing.T) {
 	a := startAgent(t)
 	a.run("task", "assign", "job-1").expect(t, 0).table(t,
-		"ID OWNER STATE RESULT UPDATED BY UPDATED",
-		`job-1 SELF0001 queued - SELF0001 \ds ago`)
+		"ID OWNER STATE RESULT UPDATED BY UPDATED QUEUE ATTEMPT",
+		`job-1 SELF0001 queued - SELF0001 \ds ago - -`)
 	tk := decodeJSON[rpc.Task](t, a.run("task", "assign", "job-2", "--node", other, "-o", "json").expect(t, 0))
 	if tk.Owner != other || tk.State != "queued" {
 		t.Errorf("task assign -o json: %+v", tk)
@@ -272,12 +273,46 @@ func TestTask(t *testing.T) {
 	a.run("task", "where", "job-2").expect(t, 0).table(t, other+" cancel-requested")
 	a.run("task", "where", "nope").expect(t, 1).stderrHas(t, "no task nope")
 	a.run("task", "ls").expect(t, 0).table(t,
-		"ID OWNER STATE RESULT UPDATED BY UPDATED",
-		`job-1 SELF0001 done s3://out/1 SELF0001 \ds ago`,
-		`job-2 OTHR0002 cancel-requested - SELF0001 \ds ago`)
+		"ID OWNER STATE RESULT UPDATED BY UPDATED QUEUE ATTEMPT",
+		`job-1 SELF0001 done s3://out/1 SELF0001 \ds ago - -`,
+		`job-2 OTHR0002 cancel-requested - SELF0001 \ds ago - -`)
 	if l := decodeJSON[[]rpc.Task](t, a.run("-o", "json", "task", "ls").expect(t, 0)); len(l) != 2 {
 		t.Errorf("task ls -o json: %+v", l)
 	}
+	a.run("task", "ls", "--state", "done").expect(t, 0).table(t,
+		"ID OWNER STATE RESULT UPDATED BY UPDATED QUEUE ATTEMPT",
+		`job-1 SELF0001 done s3://out/1 SELF0001 \ds ago - -`)
+	a.run("task", "ls", "--owner", other, "-o", "json").expect(t, 0, "job-2")
+	a.run("task", "ls", "--state", "bogus").expect(t, 2).stderrHas(t, `bad task state "bogus"`)
+}
+
+func TestTaskQueue(t *testing.T) {
+	a := startAgent(t)
+	a.run("task", "take", "jobs").expect(t, 4).stderrHas(t, "no task to take on queue jobs")
+	a.run("task", "submit", "jobs", "--id", "low", "--payload", "first in").expect(t, 0).table(t,
+		"ID OWNER STATE RESULT UPDATED BY UPDATED QUEUE ATTEMPT",
+		`low - queued - SELF0001 \ds ago jobs 0/3`)
+	file := filepath.Join(t.TempDir(), "payload")
+	if err := os.WriteFile(file, []byte("from a file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.run("task", "submit", "jobs", "--id", "high", "--priority", "5", "--payload", "@"+file).expect(t, 0)
+	a.run("task", "submit", "jobs", "--id", "high").expect(t, 3).stderrHas(t, "task high exists")
+	a.run("task", "submit", "jobs", "--payload", "@/nonexistent/file").expect(t, 2).stderrHas(t, "--payload @/nonexistent/file")
+	a.run("task", "submit", "jobs", "--max-attempts", "0").expect(t, 2).stderrHas(t, "--max-attempts must be at least 1")
+	// The table prints the payload alone, for a shell worker.
+	if out := a.run("task", "take", "jobs").expect(t, 0).stdout; out != "from a file" {
+		t.Errorf("task take: %q, want the payload of the higher-priority task", out)
+	}
+	tk := decodeJSON[rpc.Task](t, a.run("task", "take", "jobs", "-o", "json").expect(t, 0))
+	if tk.ID != "low" || string(tk.Payload) != "first in" || tk.Attempt != 1 || tk.Epoch == 0 {
+		t.Errorf("task take -o json: %+v", tk)
+	}
+	a.run("task", "touch", "low").expect(t, 0, "low", "running")
+	a.run("task", "done", "low", "--result", "ok").expect(t, 0, "low", "done")
+	a.run("task", "fail", "high", "--result", "bad input").expect(t, 0, "high", "failed")
+	a.run("task", "ls", "--queue", "jobs", "--state", "failed").expect(t, 0, "high")
+	a.run("task", "take", "jobs", "--visibility", "0s").expect(t, 2).stderrHas(t, "--visibility must be positive")
 }
 
 func TestKernel(t *testing.T) {

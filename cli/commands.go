@@ -239,8 +239,8 @@ var taskStates = []string{"running", "done", "failed", "cancelled"}
 func taskCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "task",
-		Usage: "record where tasks run, ask where they are, cancel them",
-		Subcommands: []*cli.Command{
+		Usage: "record where tasks run, queue work for any worker, ask where tasks are, cancel them",
+		Subcommands: append([]*cli.Command{
 			{
 				Name:      "assign",
 				Usage:     "record a new task and its owner node (this node unless --node)",
@@ -278,11 +278,27 @@ node's view.`,
 			},
 			{
 				Name:      "cancel",
-				Usage:     "ask a task's owner to cancel it (works from any node)",
+				Usage:     "cancel a task from any node; its worker confirms",
 				ArgsUsage: "<id>",
-				Flags:     []cli.Flag{outputFlag()},
-				Action: action(false, func(ctx context.Context, k *call) error {
+				Description: `A task that a worker may be running becomes cancel-requested: its worker
+sees the request (on its session, or by watching task/) and sets the task
+cancelled once it has stopped. Until then "task where" shows
+cancel-requested. A task no worker runs (still queued, its worker gone, its
+owner node dead) is cancelled at once. With --wait the command waits for the
+worker's acknowledgement and exits 1 if it does not come in time.`,
+				Flags: []cli.Flag{
+					&cli.DurationFlag{Name: "wait", Usage: "wait this long for the worker to confirm, e.g. 30s", DefaultText: "no wait"},
+					outputFlag(),
+				},
+				Action: action(true, func(ctx context.Context, k *call) error {
+					wait := k.c.Duration("wait")
+					if wait < 0 {
+						return usagef(k.c, "--wait must not be negative")
+					}
 					t, err := k.client.TaskCancel(ctx, k.args[0])
+					if err == nil && wait > 0 {
+						t, err = cancelWait(ctx, k, k.args[0], wait)
+					}
 					if err != nil {
 						return err
 					}
@@ -310,17 +326,29 @@ node's view.`,
 				}),
 			},
 			{
-				Name:   "ls",
-				Usage:  "list tasks",
-				Flags:  []cli.Flag{outputFlag()},
+				Name:  "ls",
+				Usage: "list tasks",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "state", Usage: "only tasks in this state: " + strings.Join(allTaskStates, ", ")},
+					&cli.StringFlag{Name: "queue", Usage: "only tasks of this work queue"},
+					&cli.StringFlag{Name: "owner", Usage: "only tasks owned by this node (full id)"},
+					outputFlag(),
+				},
 				Action: action(false, cmdTaskList),
 			},
-		},
+		}, queueCommands()...),
 	}
 }
 
+// allTaskStates are the states "task ls --state" accepts.
+var allTaskStates = []string{"queued", "running", "cancel-requested", "done", "failed", "cancelled"}
+
 func cmdTaskList(ctx context.Context, k *call) error {
-	ts, err := k.client.TaskList(ctx)
+	f := rpc.TaskFilter{State: k.c.String("state"), Queue: k.c.String("queue"), Owner: k.c.String("owner")}
+	if f.State != "" && !contains(allTaskStates, f.State) {
+		return usagef(k.c, "bad task state %q: want %s", f.State, strings.Join(allTaskStates, ", "))
+	}
+	ts, err := k.client.TaskList(ctx, f)
 	if err != nil {
 		return err
 	}

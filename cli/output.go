@@ -136,9 +136,13 @@ func (k *call) tasks(rows []rpc.Task, v any) error {
 		return k.printJSON(v)
 	}
 	tw := newTable(k.out)
-	row(tw, "ID", "OWNER", "STATE", "RESULT", "UPDATED BY", "UPDATED")
+	row(tw, "ID", "OWNER", "STATE", "RESULT", "UPDATED BY", "UPDATED", "QUEUE", "ATTEMPT")
 	for _, t := range rows {
-		row(tw, t.ID, short(t.Owner), t.State, dash(t.Result), short(t.UpdatedBy), k.age(t.Updated))
+		attempt := "-"
+		if t.Queue != "" {
+			attempt = fmt.Sprintf("%d/%d", t.Attempt, t.MaxAttempts)
+		}
+		row(tw, t.ID, short(t.Owner), t.State, dash(t.Result), short(t.UpdatedBy), k.age(t.Updated), dash(t.Queue), attempt)
 	}
 	return tw.Flush()
 }

@@ -28,10 +28,28 @@ type SuspectValue struct {
 	Dead bool   `json:"dead,omitempty"`
 }
 
-// TaskValue is the payload of a task entry.
+// TaskValue is the payload of a task entry. An assigned task names its
+// Owner from the start; a queued one (Queue set) has no owner until a
+// worker's node takes it, and then carries what the worker needs (Payload)
+// and what the queue keeps across attempts (the other fields).
 type TaskValue struct {
 	Owner  string `json:"owner"`
 	Result string `json:"result,omitempty"`
+	// Queue is the work queue the task was submitted to ("" for an
+	// assigned task).
+	Queue string `json:"queue,omitempty"`
+	// Payload is the submitter's input for the worker.
+	Payload []byte `json:"payload,omitempty"`
+	// Priority orders a queue: higher first, then SubmitMS, then the id.
+	Priority int `json:"priority,omitempty"`
+	// SubmitMS is the wall time of the submission, kept by every attempt.
+	SubmitMS int64 `json:"submit_ms,omitempty"`
+	// Attempt counts the takes so far; MaxAttempts bounds them (the task
+	// fails once an attempt beyond it would be needed).
+	Attempt     int `json:"attempt,omitempty"`
+	MaxAttempts int `json:"max_attempts,omitempty"`
+	// Epoch is the fencing epoch of the current attempt's lease.
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 // WaitValue is the payload of a wait entry: when the waiter began to wait

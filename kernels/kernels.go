@@ -538,3 +538,15 @@ func (l *leaseEvents) count(k lease.Kind) {
 		l.released.Add(1)
 	}
 }
+
+// Settle waits a settle window for competing writes of key, then
+// exchanges key with every connected peer, as a claim does before naming
+// its winner: afterwards the key's winner here is the one that every
+// connected peer names (a task's concurrent assignments, say).
+func (s *Service) Settle(ctx context.Context, key string) error {
+	if err := s.sleep(ctx, s.settleWindow()); err != nil {
+		return err
+	}
+	s.exchangeKey(ctx, key, s.cfg.LeaseTTL.Milliseconds())
+	return nil
+}

@@ -176,8 +176,17 @@ func checkDelta(d crdt.Delta, lim Limits) error {
 			return refuse(ReasonBadOp, "%s (state %d) on %q", d.Op, d.Task, d.Key)
 		}
 		var v crdt.TaskValue
-		if err := crdt.Decode(d.Value, &v); err != nil || v.Owner == "" {
-			return refuse(ReasonBadValue, "task value for %q: owner missing or undecodable", d.Key)
+		if err := crdt.Decode(d.Value, &v); err != nil {
+			return refuse(ReasonBadValue, "task value for %q: undecodable", d.Key)
+		}
+		// Only a task queued for a work queue has no owner yet.
+		if v.Owner == "" && (d.Task != crdt.TaskQueued || v.Queue == "") {
+			return refuse(ReasonBadValue, "task value for %q: owner missing", d.Key)
+		}
+		if v.Queue != "" {
+			if err := crdt.CheckName("queue", v.Queue); err != nil {
+				return refuse(ReasonBadValue, "task %q: %v", d.Key, err)
+			}
 		}
 		if d.Task != crdt.TaskQueued && d.Task != crdt.TaskCancelRequested && v.Owner != author {
 			return refuse(ReasonNotOwner, "%s sets task %q to %s but %s owns it", author, d.Key, d.Task, v.Owner)

@@ -12,6 +12,9 @@ func TestCheckDeltaPolicy(t *testing.T) {
 	task := func(state crdt.TaskState, owner string) crdt.Delta {
 		return crdt.Delta{Key: "task/t", Stamp: st, Op: crdt.OpPut, Task: state, Value: crdt.Encode(crdt.TaskValue{Owner: owner})}
 	}
+	queueTask := func(state crdt.TaskState, owner, queue string) crdt.Delta {
+		return crdt.Delta{Key: "task/t", Stamp: st, Op: crdt.OpPut, Task: state, Value: crdt.Encode(crdt.TaskValue{Owner: owner, Queue: queue, Payload: []byte("p")})}
+	}
 	for _, tc := range []struct {
 		name   string
 		ns     crdt.Namespace
@@ -31,6 +34,13 @@ func TestCheckDeltaPolicy(t *testing.T) {
 		{"done by non-owner", crdt.NSTask, task(crdt.TaskDone, other), ReasonNotOwner},
 		{"done by owner", crdt.NSTask, task(crdt.TaskDone, me), ""},
 		{"task without owner", crdt.NSTask, task(crdt.TaskQueued, ""), ReasonBadValue},
+		{"queue submission without owner", crdt.NSTask, queueTask(crdt.TaskQueued, "", "jobs"), ""},
+		{"queue take by its taker", crdt.NSTask, queueTask(crdt.TaskRunning, me, "jobs"), ""},
+		{"queue take in another's name", crdt.NSTask, queueTask(crdt.TaskRunning, other, "jobs"), ReasonNotOwner},
+		{"queue done in another's name", crdt.NSTask, queueTask(crdt.TaskDone, other, "jobs"), ReasonNotOwner},
+		{"ownerless queue task running", crdt.NSTask, queueTask(crdt.TaskRunning, "", "jobs"), ReasonBadValue},
+		{"ownerless queue task done", crdt.NSTask, queueTask(crdt.TaskDone, "", "jobs"), ReasonBadValue},
+		{"bad queue name", crdt.NSTask, queueTask(crdt.TaskQueued, "", "a/b"), ReasonBadValue},
 		{"unknown task state", crdt.NSTask, task(99, me), ReasonBadOp},
 		{"claim", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpClaim, Epoch: 1, Expiry: 2000}, ""},
 		{"claim expired at birth", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpClaim, Epoch: 1, Expiry: 1000}, ReasonBadValue},

@@ -35,7 +35,13 @@ type API interface {
 	TaskUpdate(ctx context.Context, id string, req TaskUpdate) (Task, error)
 	TaskCancel(ctx context.Context, id string) (Task, error)
 	TaskGet(ctx context.Context, id string) (Task, error)
-	TaskList(ctx context.Context) ([]Task, error)
+	TaskList(ctx context.Context, f TaskFilter) ([]Task, error)
+	TaskSubmit(ctx context.Context, queue string, req TaskSubmit) (Task, error)
+	TaskTake(ctx context.Context, queue string, req TaskTake) (TakeResult, error)
+	// TaskTakeSession takes a task held by the client's session; fn gets
+	// its events (see SessionEvent) until the lease ends or ctx is done.
+	TaskTakeSession(ctx context.Context, queue string, req TaskTake, fn func(SessionEvent) error) error
+	TaskTouch(ctx context.Context, id string, req TaskTouch) (Task, error)
 
 	// KernelClaim blocks for the settle window and reports the verdict:
 	// Granted, or denied with the winner in Kernel.Holder. A denial is a

@@ -225,10 +225,62 @@ func (c *Client) TaskGet(ctx context.Context, id string) (Task, error) {
 	return out, c.do(ctx, http.MethodGet, p, nil, &out)
 }
 
-// TaskList returns all tasks.
-func (c *Client) TaskList(ctx context.Context) ([]Task, error) {
+// TaskList returns the tasks that f selects.
+func (c *Client) TaskList(ctx context.Context, f TaskFilter) ([]Task, error) {
 	var out []Task
-	return out, c.do(ctx, http.MethodGet, "/v1/task", nil, &out)
+	q := url.Values{}
+	for k, v := range map[string]string{"state": f.State, "queue": f.Queue, "owner": f.Owner} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	p := "/v1/task"
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	return out, c.do(ctx, http.MethodGet, p, nil, &out)
+}
+
+// TaskSubmit queues a new task on a work queue.
+func (c *Client) TaskSubmit(ctx context.Context, queue string, req TaskSubmit) (Task, error) {
+	var out Task
+	p, err := path("queue", seg{"queue", queue})
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodPost, p+"/submit", req, &out)
+}
+
+// TaskTake takes the next task of a work queue for a one-shot worker: the
+// task is the caller's until its visibility timeout passes (TaskTouch
+// extends it) or it ends it (TaskUpdate).
+func (c *Client) TaskTake(ctx context.Context, queue string, req TaskTake) (TakeResult, error) {
+	var out TakeResult
+	p, err := path("queue", seg{"queue", queue})
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodPost, p+"/take", req, &out)
+}
+
+// TaskTakeSession takes the next task of a work queue on a session (see
+// API.TaskTakeSession) and calls fn with each of its events until ctx is
+// done (the agent then releases the task's lease: the task is queued
+// again unless it ended), fn returns an error (returned), or the agent
+// ends the stream: after a final event (denied, lost, expired, released)
+// it returns nil. The caller keeps the session alive with TaskTouch
+// (Session set) within each visibility timeout.
+func (c *Client) TaskTakeSession(ctx context.Context, queue string, req TaskTake, fn func(SessionEvent) error) error {
+	p, err := path("queue", seg{"queue", queue})
+	if err != nil {
+		return err
+	}
+	return c.sessionStream(ctx, p+"/session", req, fn)
+}
+
+// TaskTouch extends the lease of a task the agent's node took.
+func (c *Client) TaskTouch(ctx context.Context, id string, req TaskTouch) (Task, error) {
+	return c.taskPost(ctx, id, "touch", req)
 }
 
 // KernelClaim claims a kernel's lease and reports the verdict; a denial is a
@@ -264,12 +316,18 @@ func (c *Client) KernelSession(ctx context.Context, id string, req KernelClaim, 
 	if err != nil {
 		return err
 	}
+	return c.sessionStream(ctx, p+"/session", req, fn)
+}
+
+// sessionStream posts req to a session route p and calls fn with each
+// event (see KernelSession).
+func (c *Client) sessionStream(ctx context.Context, p string, req any, fn func(SessionEvent) error) error {
 	b, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("rpc: encode request: %w", err)
 	}
 	final := false
-	err = c.stream(ctx, http.MethodPost, p+"/session", bytes.NewReader(b), func(dec *json.Decoder) error {
+	err = c.stream(ctx, http.MethodPost, p, bytes.NewReader(b), func(dec *json.Decoder) error {
 		var line struct {
 			SessionEvent
 			Code  string `json:"code,omitempty"`

@@ -195,7 +195,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("TaskCancel = %+v", task)
 	}
 	equal(t, "TaskGet", check(c.TaskGet(ctx, "job-2")).must(t), task)
-	equal(t, "TaskList", check(c.TaskList(ctx)).must(t), check(fake.TaskList(ctx)).must(t))
+	equal(t, "TaskList", check(c.TaskList(ctx, rpc.TaskFilter{})).must(t), check(fake.TaskList(ctx, rpc.TaskFilter{})).must(t))
 
 	// kernel
 	res := check(c.KernelClaim(ctx, "gpu0", rpc.KernelClaim{TTLMillis: 5000, Job: "train"})).must(t)

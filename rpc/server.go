@@ -34,11 +34,15 @@ const shutdownTimeout = 5 * time.Second
 //	PUT    /v1/bl/{list}/{id}                 BlacklistAdd -> BlacklistEntry
 //	GET    /v1/bl/{list}/{id}                 BlacklistCheck; 404 if absent
 //	DELETE /v1/bl/{list}/{id}                 204
-//	GET    /v1/task                           []Task
+//	GET    /v1/task?state=S&queue=Q&owner=N   []Task
 //	GET    /v1/task/{id}                      Task
 //	POST   /v1/task/{id}/assign               TaskAssign -> Task
 //	POST   /v1/task/{id}/state                TaskUpdate -> Task
 //	POST   /v1/task/{id}/cancel               Task
+//	POST   /v1/task/{id}/touch                TaskTouch -> Task
+//	POST   /v1/queue/{queue}/submit           TaskSubmit -> Task
+//	POST   /v1/queue/{queue}/take             TaskTake -> TakeResult
+//	POST   /v1/queue/{queue}/session          TaskTake -> NDJSON stream of SessionEvent
 //	GET    /v1/kernel                         []Kernel
 //	GET    /v1/kernel/{id}                    Kernel
 //	POST   /v1/kernel/{id}/claim              KernelClaim -> ClaimResult
@@ -271,7 +275,41 @@ func (s *Server) routes() {
 	})
 
 	s.handle("GET /v1/task", func(r *http.Request) (any, error) {
-		return list(s.api.TaskList(r.Context()))
+		q := r.URL.Query()
+		return list(s.api.TaskList(r.Context(), TaskFilter{State: q.Get("state"), Queue: q.Get("queue"), Owner: q.Get("owner")}))
+	})
+	s.handle("POST /v1/task/{id}/touch", func(r *http.Request) (any, error) {
+		id, err := segment(r, "id")
+		if err != nil {
+			return nil, err
+		}
+		req, err := decode[TaskTouch](r)
+		if err != nil {
+			return nil, err
+		}
+		return s.api.TaskTouch(r.Context(), id, req)
+	})
+	s.handle("POST /v1/queue/{queue}/submit", func(r *http.Request) (any, error) {
+		q, err := segment(r, "queue")
+		if err != nil {
+			return nil, err
+		}
+		req, err := decode[TaskSubmit](r)
+		if err != nil {
+			return nil, err
+		}
+		return s.api.TaskSubmit(r.Context(), q, req)
+	})
+	s.handle("POST /v1/queue/{queue}/take", func(r *http.Request) (any, error) {
+		q, err := segment(r, "queue")
+		if err != nil {
+			return nil, err
+		}
+		req, err := decode[TaskTake](r)
+		if err != nil {
+			return nil, err
+		}
+		return s.api.TaskTake(r.Context(), q, req)
 	})
 	s.handle("GET /v1/task/{id}", func(r *http.Request) (any, error) {
 		id, err := segment(r, "id")
@@ -360,6 +398,7 @@ func (s *Server) routes() {
 	})
 
 	s.mux.HandleFunc("POST /v1/kernel/{id}/session", s.session)
+	s.mux.HandleFunc("POST /v1/queue/{queue}/session", s.takeSession)
 	s.mux.HandleFunc("GET /v1/watch", s.watch)
 	s.mux.HandleFunc("GET /v1/backup", s.backup)
 }
@@ -461,6 +500,26 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 	}
 	s.stream(w, r, "session "+id, func(ctx context.Context, send func(any) error) error {
 		return s.api.KernelSession(ctx, id, req, func(ev SessionEvent) error { return send(ev) })
+	})
+}
+
+// takeSession streams a task session's events as NDJSON until the client
+// goes away (the agent then releases the task's lease: it is queued
+// again unless it ended), the server shuts down, or the lease ends.
+func (s *Server) takeSession(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.maxRequestBytes.Load())
+	q, err := segment(r, "queue")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := decode[TaskTake](r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.stream(w, r, "take "+q, func(ctx context.Context, send func(any) error) error {
+		return s.api.TaskTakeSession(ctx, q, req, func(ev SessionEvent) error { return send(ev) })
 	})
 }
 

@@ -144,16 +144,68 @@ type TaskAssign struct {
 type TaskUpdate struct {
 	State  string `json:"state"`
 	Result string `json:"result,omitempty"`
+	// Session is the worker's session, for a task it took on one: its
+	// lease is released with the task's end.
+	Session string `json:"session,omitempty"`
+}
+
+// TaskSubmit is the body of a submission to a work queue.
+type TaskSubmit struct {
+	ID       string `json:"id"`
+	Payload  []byte `json:"payload,omitempty"` // base64 in JSON
+	Priority int    `json:"priority,omitempty"`
+	// MaxAttempts bounds the takes (0: 3); past it the task fails as a
+	// dead letter.
+	MaxAttempts int `json:"max_attempts,omitempty"`
+}
+
+// TaskTake is the body of a take from a work queue.
+type TaskTake struct {
+	// VisibilityMillis is how long a one-shot take holds the task unless
+	// touched (0: 5 minutes); a session's keepalives must come within it.
+	VisibilityMillis int64 `json:"visibility_ms,omitempty"`
+	// WaitMillis is how long to wait for a task to take (0: not at all).
+	WaitMillis int64 `json:"wait_ms,omitempty"`
+}
+
+// TakeResult is the answer to a one-shot take.
+type TakeResult struct {
+	Taken bool  `json:"taken"`
+	Task  *Task `json:"task,omitempty"`
+}
+
+// TaskTouch is the body of a task touch: the extension of a taken task's
+// lease by its worker.
+type TaskTouch struct {
+	VisibilityMillis int64  `json:"visibility_ms,omitempty"` // 0: the take's default
+	Session          string `json:"session,omitempty"`       // a session's keepalive
+}
+
+// TaskFilter selects tasks to list; empty fields select all.
+type TaskFilter struct {
+	State string `json:"state,omitempty"`
+	Queue string `json:"queue,omitempty"`
+	Owner string `json:"owner,omitempty"`
 }
 
 // Task is one task and where it runs.
 type Task struct {
-	ID        string    `json:"id"`
-	Owner     string    `json:"owner"`
+	ID    string `json:"id"`
+	Owner string `json:"owner"`
+	// State is the task's state as this agent sees it: a queue's task
+	// whose worker is gone shows queued again.
 	State     string    `json:"state"`
 	Result    string    `json:"result,omitempty"`
 	UpdatedBy string    `json:"updated_by"`
 	Updated   time.Time `json:"updated"`
+	// Queue, Payload, Priority, Attempt, MaxAttempts and Epoch are a
+	// queue's task's: Epoch is the fencing epoch of the current attempt.
+	Queue       string `json:"queue,omitempty"`
+	Payload     []byte `json:"payload,omitempty"`
+	Priority    int    `json:"priority,omitempty"`
+	Attempt     int    `json:"attempt,omitempty"`
+	MaxAttempts int    `json:"max_attempts,omitempty"`
+	Epoch       uint64 `json:"epoch,omitempty"`
 	Origin
 }
 
@@ -223,6 +275,9 @@ const (
 	// SessionStopping: the agent is stopping. Stop using the kernel and
 	// release the lease; the agent releases it itself shortly after.
 	SessionStopping = "stopping"
+	// SessionCancelRequested: (a task session) a cancel of the task was
+	// requested: stop it, and end it as cancelled.
+	SessionCancelRequested = "cancel-requested"
 )
 
 // SessionEvent is one line of a kernel session stream.
@@ -242,6 +297,8 @@ type SessionEvent struct {
 	// Once is a run-once session's slot record (granted events): running
 	// on this node, or done or failed if the job ran already.
 	Once *Task `json:"once,omitempty"`
+	// Task is a task session's task (granted and cancel-requested events).
+	Task *Task `json:"task,omitempty"`
 }
 
 // OnceTask is the id of the task that records run-once slot of kernel.

@@ -1,6 +1,8 @@
-// Package tasks holds the rules of task ownership: who may assign a task,
-// move it through its states and cancel it, and when the owner's node
-// acknowledges a cancel request. Each rule is a pure function from the
+// Package tasks holds the rules of task ownership and of the work queue:
+// who may assign a task, submit one to a queue, take it, move it through
+// its states, end it and cancel it; which of a queue's tasks a worker may
+// take and in what order; when an attempt's worker is gone and the task
+// is queued again or, its attempts used up, a dead letter. Each rule is a pure function from the
 // task's current winning write to the write to make (or a refusal), so the
 // agent only stamps and stores what it returns. The merge of concurrent
 // writes (a terminal state is never undone, a cancel request outranks
@@ -68,29 +70,27 @@ func Update(cur Task, id, self, state, result string) (crdt.Delta, error) {
 
 // Cancel returns the write that cancels task id from node self, and false
 // if there is nothing to write (it ended, or a cancel was requested
-// already). On its owner's node a cancel is final at once; elsewhere it is
-// a request that the owner's node acknowledges (Acknowledge).
-func Cancel(cur Task, id, self string) (crdt.Delta, bool) {
-	if cur.Delta.Task.Terminal() || cur.Delta.Task == crdt.TaskCancelRequested {
+// already). worker says whether a worker may be running the task: then
+// the write is a request (cancel-requested), which only the worker's
+// acknowledgement (its owner's "cancelled") turns into cancelled, so a
+// caller never believes a job stopped that may still run. A task no
+// worker runs (still queued, its worker's lease gone, or its owner node
+// dead) is cancelled at once, with self as its owner of record.
+func Cancel(cur Task, id, self string, worker bool) (crdt.Delta, bool) {
+	if cur.Delta.Task.Terminal() {
 		return crdt.Delta{}, false
 	}
-	v, state := cur.Value, crdt.TaskCancelRequested
-	if v.Owner == self {
-		state, v.Result = crdt.TaskCancelled, "cancelled"
+	v := cur.Value
+	if !worker {
+		why := "before a worker ran it"
+		if cur.Delta.Task != crdt.TaskQueued || v.Attempt > 0 {
+			why = fmt.Sprintf("after its worker (node %s) went away", dashed(v.Owner))
+		}
+		v.Owner, v.Result = self, "cancelled by node "+self+" "+why
+		return write(id, crdt.TaskCancelled, v), true
 	}
-	return write(id, state, v), true
-}
-
-// Acknowledge returns the write by which the owner's node, self, turns a
-// cancel request (the task's current write, cur) into cancelled, and false
-// if cur is not a request for one of self's tasks. The request reached the
-// owner's watchers with the same event.
-func Acknowledge(cur crdt.Delta, self string) (crdt.Delta, bool) {
-	t := Decode(cur)
-	if cur.Task != crdt.TaskCancelRequested || t.Value.Owner != self {
+	if cur.Delta.Task == crdt.TaskCancelRequested {
 		return crdt.Delta{}, false
 	}
-	v := t.Value
-	v.Result = "cancelled on request of " + cur.Stamp.Node
-	return write(crdt.LastSegment(cur.Key), crdt.TaskCancelled, v), true
+	return write(id, crdt.TaskCancelRequested, v), true
 }

@@ -61,31 +61,32 @@ func TestUpdate(t *testing.T) {
 	}
 }
 
-func TestCancelAndAcknowledge(t *testing.T) {
-	// From another node: a request, which the owner's node acknowledges.
-	d, ok := Cancel(task(crdt.TaskRunning, me, me), "t", other)
+func TestCancel(t *testing.T) {
+	// A task a worker may be running: a request, owner unchanged.
+	d, ok := Cancel(task(crdt.TaskRunning, me, me), "t", other, true)
 	if s, owner := state(d); !ok || s != crdt.TaskCancelRequested || owner != me {
-		t.Fatalf("cancel from elsewhere: %+v %v", d, ok)
+		t.Fatalf("cancel of a running task: %+v %v", d, ok)
 	}
-	d.Stamp = crdt.Stamp{HLC: 9, Node: other}
-	if _, ok := Acknowledge(d, other); ok {
-		t.Error("a node acknowledged a cancel of a task it does not own")
-	}
-	ack, ok := Acknowledge(d, me)
-	if s, _ := state(ack); !ok || s != crdt.TaskCancelled || Decode(ack).Value.Result != "cancelled on request of "+other {
-		t.Fatalf("acknowledge: %+v %v", ack, ok)
-	}
-	if _, ok := Acknowledge(crdt.Delta{Key: "task/t", Task: crdt.TaskRunning, Value: crdt.Encode(crdt.TaskValue{Owner: me})}, me); ok {
-		t.Error("acknowledged a task that no one asked to cancel")
-	}
-	// On the owner's node: cancelled at once.
-	if d, ok := Cancel(task(crdt.TaskQueued, me, me), "t", me); !ok || d.Task != crdt.TaskCancelled {
+	// Even on the worker's own node: the worker acknowledges, not the agent.
+	if d, ok := Cancel(task(crdt.TaskRunning, me, me), "t", me, true); !ok || d.Task != crdt.TaskCancelRequested {
 		t.Fatalf("cancel on the owner's node: %+v %v", d, ok)
+	}
+	// No worker: cancelled at once, by the canceller, who is its owner of record.
+	for _, s := range []crdt.TaskState{crdt.TaskQueued, crdt.TaskRunning, crdt.TaskCancelRequested} {
+		d, ok := Cancel(task(s, me, me), "t", other, false)
+		if st, owner := state(d); !ok || st != crdt.TaskCancelled || owner != other || Decode(d).Value.Result == "" {
+			t.Errorf("cancel of a %s task without a worker: %+v %v", s, d, ok)
+		}
 	}
 	// Nothing to do for an ended task or a pending request.
 	for _, s := range []crdt.TaskState{crdt.TaskDone, crdt.TaskFailed, crdt.TaskCancelled, crdt.TaskCancelRequested} {
-		if _, ok := Cancel(task(s, me, me), "t", other); ok {
+		if _, ok := Cancel(task(s, me, me), "t", other, true); ok {
 			t.Errorf("cancel of a %s task wrote something", s)
+		}
+	}
+	for _, s := range []crdt.TaskState{crdt.TaskDone, crdt.TaskFailed, crdt.TaskCancelled} {
+		if _, ok := Cancel(task(s, me, me), "t", other, false); ok {
+			t.Errorf("cancel of a %s task without a worker wrote something", s)
 		}
 	}
 }

@@ -67,6 +67,7 @@ func Task(d crdt.Delta, nowMS int64, states States) rpc.Task {
 	return rpc.Task{
 		ID: crdt.LastSegment(d.Key), Owner: v.Owner, State: d.Task.String(), Result: v.Result,
 		UpdatedBy: d.Stamp.Node, Updated: StampTime(d.Stamp), Origin: Origin(d.Stamp, nowMS, states),
+		Queue: v.Queue, Payload: v.Payload, Priority: v.Priority, Attempt: v.Attempt, MaxAttempts: v.MaxAttempts, Epoch: v.Epoch,
 	}
 }
 

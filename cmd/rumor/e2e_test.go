@@ -178,8 +178,29 @@ func TestThreeAgentsThroughTheCLI(t *testing.T) {
 		_, err := jsonOf[rpc.Task](t, a3.cli(t, "task", "where", "t1", "-o", "json"))
 		return err
 	})
-	if r := a3.cli(t, "task", "cancel", "t1"); r.code != 0 {
+	if r := a2.cli(t, "task", "state", "t1", "running"); r.code != 0 {
+		t.Fatalf("task state running: %+v", r)
+	}
+	poll(t, 10*time.Second, "task running, seen on a3", func() error {
+		tk, err := jsonOf[rpc.Task](t, a3.cli(t, "task", "where", "t1", "-o", "json"))
+		if err == nil && tk.State != "running" {
+			err = fmt.Errorf("a3 sees %+v", tk)
+		}
+		return err
+	})
+	if r := a3.cli(t, "task", "cancel", "t1"); r.code != 0 || !strings.Contains(r.stdout, "cancel-requested") {
 		t.Fatalf("task cancel: %+v", r)
+	}
+	// The worker on a2 sees the request and confirms it.
+	poll(t, 10*time.Second, "cancel request seen on a2", func() error {
+		tk, err := jsonOf[rpc.Task](t, a2.cli(t, "task", "where", "t1", "-o", "json"))
+		if err == nil && tk.State != "cancel-requested" {
+			err = fmt.Errorf("a2 sees %+v", tk)
+		}
+		return err
+	})
+	if r := a2.cli(t, "task", "state", "t1", "cancelled"); r.code != 0 {
+		t.Fatalf("task state cancelled: %+v", r)
 	}
 	poll(t, 10*time.Second, "task cancelled by its owner, seen on a1", func() error {
 		tk, err := jsonOf[rpc.Task](t, a1.cli(t, "task", "where", "t1", "-o", "json"))

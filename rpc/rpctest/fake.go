@@ -438,7 +438,7 @@ func (f *Fake) TaskGet(ctx context.Context, id string) (rpc.Task, error) {
 }
 
 // TaskList implements rpc.API.
-func (f *Fake) TaskList(ctx context.Context) ([]rpc.Task, error) {
+func (f *Fake) TaskList(ctx context.Context, filter rpc.TaskFilter) ([]rpc.Task, error) {
 	if err := f.before(ctx, "TaskList"); err != nil {
 		return nil, err
 	}
@@ -446,9 +446,93 @@ func (f *Fake) TaskList(ctx context.Context) ([]rpc.Task, error) {
 	defer f.mu.Unlock()
 	var out []rpc.Task
 	for _, k := range slices.Sorted(maps.Keys(f.tasks)) {
-		out = append(out, f.tasks[k])
+		t := f.tasks[k]
+		if (filter.State == "" || t.State == filter.State) && (filter.Queue == "" || t.Queue == filter.Queue) && (filter.Owner == "" || t.Owner == filter.Owner) {
+			out = append(out, t)
+		}
 	}
 	return out, nil
+}
+
+// TaskSubmit implements rpc.API.
+func (f *Fake) TaskSubmit(ctx context.Context, queue string, req rpc.TaskSubmit) (rpc.Task, error) {
+	if err := f.before(ctx, "TaskSubmit"); err != nil {
+		return rpc.Task{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if old, ok := f.tasks[req.ID]; ok {
+		return rpc.Task{}, rpc.Denied("task %s exists (%s); pick another id", req.ID, old.State)
+	}
+	t := rpc.Task{ID: req.ID, State: "queued", Queue: queue, Payload: req.Payload, Priority: req.Priority, MaxAttempts: max(req.MaxAttempts, 3), UpdatedBy: f.node, Updated: f.now()}
+	f.tasks[req.ID] = t
+	f.emitLocked(f.event(taskKey(req.ID), "put", t))
+	return t, nil
+}
+
+// TaskTake implements rpc.API: the fake takes the queued task of queue
+// with the highest priority, then the smallest id.
+func (f *Fake) TaskTake(ctx context.Context, queue string, _ rpc.TaskTake) (rpc.TakeResult, error) {
+	if err := f.before(ctx, "TaskTake"); err != nil {
+		return rpc.TakeResult{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var best *rpc.Task
+	for _, k := range slices.Sorted(maps.Keys(f.tasks)) {
+		t := f.tasks[k]
+		if t.Queue == queue && t.State == "queued" && (best == nil || t.Priority > best.Priority) {
+			best = &t
+		}
+	}
+	if best == nil {
+		return rpc.TakeResult{}, nil
+	}
+	t := *best
+	t.State, t.Owner, t.Attempt, t.Epoch, t.UpdatedBy, t.Updated = "running", f.node, t.Attempt+1, t.Epoch+1, f.node, f.now()
+	f.tasks[t.ID] = t
+	f.emitLocked(f.event(taskKey(t.ID), "put", t))
+	return rpc.TakeResult{Taken: true, Task: &t}, nil
+}
+
+// TaskTakeSession implements rpc.API: a take (TaskTake) held until ctx
+// ends, when the task is queued again unless it ended.
+func (f *Fake) TaskTakeSession(ctx context.Context, queue string, req rpc.TaskTake, fn func(rpc.SessionEvent) error) error {
+	res, err := f.TaskTake(ctx, queue, req)
+	if err != nil {
+		return err
+	}
+	if !res.Taken {
+		return fn(rpc.SessionEvent{Event: rpc.SessionDenied})
+	}
+	if err := fn(rpc.SessionEvent{Event: rpc.SessionGranted, Session: "fake-session", Task: res.Task}); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t := f.tasks[res.Task.ID]; t.State == "running" && t.Epoch == res.Task.Epoch {
+		t.State = "queued"
+		f.tasks[t.ID] = t
+	}
+	return nil
+}
+
+// TaskTouch implements rpc.API.
+func (f *Fake) TaskTouch(ctx context.Context, id string, _ rpc.TaskTouch) (rpc.Task, error) {
+	if err := f.before(ctx, "TaskTouch"); err != nil {
+		return rpc.Task{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.tasks[id]
+	switch {
+	case !ok:
+		return rpc.Task{}, rpc.NotFound("no task %s", id)
+	case t.Queue == "" || t.State != "running" || t.Owner != f.node:
+		return rpc.Task{}, rpc.Denied("task %s is %s on node %s: nothing to touch", id, t.State, t.Owner)
+	}
+	return t, nil
 }
 
 // KernelClaim implements rpc.API. A kernel held live by another node is
