@@ -31,6 +31,7 @@ import (
 	"github.com/rumor-dev/rumor/kernels"
 	"github.com/rumor-dev/rumor/membership"
 	"github.com/rumor-dev/rumor/obs"
+	"github.com/rumor-dev/rumor/queue"
 	"github.com/rumor-dev/rumor/replica"
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/rumor-dev/rumor/store"
@@ -80,6 +81,7 @@ type Agent struct {
 	mon     *membership.Monitor
 	sync    *antientropy.Syncer
 	kernels *kernels.Service
+	queue   *queue.Service
 	lag     *obs.LagProbe
 	metrics *obs.Server // nil without metrics_addr
 	// known remembers which peers were handed to the gossip layer to keep
@@ -160,6 +162,15 @@ func (a *Agent) Start(ctx context.Context) error {
 		Dead:           a.ownerDead,
 		States:         a.states,
 		Closed:         a.closed,
+	})
+	a.queue = queue.New(queue.Deps{
+		Self: a.self, Config: a.cfg, Clock: a.clock, Log: a.log, Store: a.store,
+		Write:   func(d crdt.Delta) (crdt.Delta, bool, error) { return a.write(d) },
+		Kernels: a.kernels,
+		Known:   func(node string) bool { return a.mon.Table().State(node) != 0 },
+		Dead:    a.ownerDead,
+		States:  a.states,
+		Closed:  a.closed,
 	})
 	a.mon = membership.NewMonitor(membership.MonitorConfig{
 		Self: a.self, Cluster: a.cfg.Cluster, Heartbeat: a.cfg.Heartbeat, ProbePeers: a.cfg.ProbePeers,

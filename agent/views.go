@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"github.com/rumor-dev/rumor/tasks"
 
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/membership"
@@ -19,17 +18,6 @@ func (a *Agent) serviceView(d crdt.Delta, nowMS int64, owner membership.State) r
 
 func (a *Agent) blacklistView(d crdt.Delta) rpc.BlacklistEntry {
 	return view.Blacklist(d, a.nowMS(), a.states)
-}
-
-// taskView shows task d; a queue's running task whose worker is gone
-// shows queued (tasks.State).
-func (a *Agent) taskView(d crdt.Delta) rpc.Task {
-	now := a.nowMS()
-	v := view.Task(d, now, a.states)
-	if v.Queue != "" && d.Task == crdt.TaskRunning {
-		v.State = tasks.State(tasks.Decode(d), a.taskLease(v.ID), now, a.cfg.MaxSkew.Milliseconds()).String()
-	}
-	return v
 }
 
 func (a *Agent) eventValue(e crdt.Entry, nowMS int64) any { return view.Event(e, nowMS, a.states) }

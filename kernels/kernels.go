@@ -550,3 +550,11 @@ func (s *Service) Settle(ctx context.Context, key string) error {
 	s.exchangeKey(ctx, key, s.cfg.LeaseTTL.Milliseconds())
 	return nil
 }
+
+// Exchange runs a key exchange of key with every connected peer, as a
+// claim does for its kernel (bounded by settle_max and a third of ttl,
+// in ms): afterwards this node holds every write of key that those peers
+// held.
+func (s *Service) Exchange(ctx context.Context, key string, ttl int64) {
+	s.exchangeKey(ctx, key, ttl)
+}

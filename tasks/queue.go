@@ -99,27 +99,40 @@ func Order(ts []Task) {
 	})
 }
 
-// Exhausted reports whether t has used all its attempts: taking it again
-// would exceed MaxAttempts.
-func Exhausted(t Task) bool {
-	return t.Value.MaxAttempts > 0 && t.Value.Attempt >= t.Value.MaxAttempts
+// Attempts returns how many attempts t has had: its last "running"
+// write says, unless its lease l has seen more epochs (a taker's node
+// died before its "running" left it; each attempt wins one epoch).
+func Attempts(t Task, l crdt.Lease) int {
+	return max(t.Value.Attempt, int(min(l.MaxEpoch, uint64(1<<31))))
+}
+
+// Exhausted reports whether t, whose lease is l, has used all its
+// attempts: taking it again would exceed MaxAttempts.
+func Exhausted(t Task, l crdt.Lease) bool {
+	return t.Value.MaxAttempts > 0 && Attempts(t, l) >= t.Value.MaxAttempts
 }
 
 // DeadLetter returns the write by which node self fails t, an available
-// task with no attempt left (Exhausted), with the reason.
-func DeadLetter(t Task, self string) crdt.Delta {
+// task with no attempt left (Exhausted with lease l), with the reason.
+func DeadLetter(t Task, l crdt.Lease, self string) crdt.Delta {
 	v := t.Value
-	v.Result = fmt.Sprintf("dead letter: %d of %d attempts used; the last, by node %s, ended without done or fail", v.Attempt, v.MaxAttempts, v.Owner)
+	v.Attempt = Attempts(t, l)
+	last := v.Owner
+	if l.Holder != "" {
+		last = l.Holder
+	}
+	v.Result = fmt.Sprintf("dead letter: %d of %d attempts used; the last, by node %s, ended without done or fail", v.Attempt, v.MaxAttempts, dashed(last))
 	v.Owner = self
 	return write(crdt.LastSegment(t.Delta.Key), crdt.TaskFailed, v)
 }
 
 // Take returns the write by which node self starts the next attempt of
-// t, whose lease it has won at epoch.
+// t, whose lease it has won at epoch. The attempt is counted from the
+// last "running" write and from the epoch, whichever is ahead.
 func Take(t Task, self string, epoch uint64) crdt.Delta {
 	v := t.Value
 	v.Owner, v.Epoch, v.Result = self, epoch, ""
-	v.Attempt++
+	v.Attempt = max(v.Attempt+1, int(min(epoch, uint64(1<<31))))
 	return write(crdt.LastSegment(t.Delta.Key), crdt.TaskRunning, v)
 }
 

@@ -15,7 +15,7 @@ func queued(id string, v crdt.TaskValue) Task {
 }
 
 func lease(holder string, epoch uint64, expiry int64, released bool) crdt.Lease {
-	return crdt.Lease{Kernel: crdt.KernelKey(LeaseKernel("t")), Holder: holder, Epoch: epoch, Expiry: expiry, Released: released}
+	return crdt.Lease{Kernel: crdt.KernelKey(LeaseKernel("t")), Holder: holder, Epoch: epoch, MaxEpoch: epoch, Expiry: expiry, Released: released}
 }
 
 func TestSubmit(t *testing.T) {
@@ -72,14 +72,22 @@ func TestAttemptLifecycle(t *testing.T) {
 	if Held(run, lease(other, 2, 5000, false), 1500, skew) {
 		t.Error("another worker's lease holds this attempt")
 	}
-	if Exhausted(run) {
+	if Exhausted(run, held) {
 		t.Fatal("exhausted after 1 of 2 attempts")
 	}
+	// A taker whose "running" never left its node still used an attempt:
+	// its lease's epoch counts it.
+	if !Exhausted(tk, lease(other, 2, 2000, true)) || Exhausted(tk, lease(other, 1, 2000, true)) {
+		t.Fatal("attempts are not counted by the lease's epochs")
+	}
+	if got := Decode(Take(tk, me, 2)).Value.Attempt; got != 2 {
+		t.Fatalf("take at epoch 2 of a task whose first attempt's running was lost: attempt %d, want 2", got)
+	}
 	run2 := Decode(Take(run, other, 2))
-	if run2.Value.Attempt != 2 || !Exhausted(run2) {
+	if run2.Value.Attempt != 2 || !Exhausted(run2, held) {
 		t.Fatalf("second take: %+v", run2.Value)
 	}
-	dl := DeadLetter(run2, me)
+	dl := DeadLetter(run2, crdt.Lease{}, me)
 	if v := Decode(dl).Value; dl.Task != crdt.TaskFailed || v.Owner != me || v.Result == "" || v.Attempt != 2 {
 		t.Fatalf("dead letter: %+v %+v", dl, v)
 	}

@@ -278,6 +278,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 		if cy.Apart {
 			apart = "apart at heal"
 		}
+		cy.Calm = time.Now()
 		fmt.Printf("  %-17s converged in %v\n", apart, conv.Round(time.Millisecond))
 		rep.Cycles = append(rep.Cycles, cy)
 		if !pause(ctx, o.calm) {
@@ -303,8 +304,19 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	} else if rep.Final > finalBound {
 		rep.Violations = append(rep.Violations, chaos.Violation{Check: chaos.CheckDiverged, Detail: fmt.Sprintf("after the final heal the agents took %v to converge (bound %v)", rep.Final, finalBound)})
 	}
-	rep.Duration = time.Since(started)
 	r.check(rep, w)
+	// The queue: drained by every agent's worker, with no fault.
+	ended := r.drainQueue(ctx, w, o.seed)
+	var faults []chaos.Interval
+	for _, c := range rep.Cycles {
+		faults = append(faults, chaos.Interval{From: c.Start, To: c.Calm})
+	}
+	w.queue.mu.Lock()
+	q, vs := chaos.Queue(w.queue.submitted, ended, w.queue.takes, faults)
+	q.Unknown = w.queue.unknown
+	w.queue.mu.Unlock()
+	rep.Queue, rep.Violations = q, append(rep.Violations, vs...)
+	rep.Duration = time.Since(started)
 	return rep, nil
 }
 
@@ -449,6 +461,9 @@ type cycle struct {
 	Start     time.Time     `json:"start"`
 	Hold      time.Duration `json:"hold_ns"`
 	Converged time.Duration `json:"converged_ns"`
+	// Calm is when the agents had converged after the heal: the fault
+	// was in force from Start until then.
+	Calm time.Time `json:"calm"`
 	// Apart is whether the agents' states differed when the fault ended.
 	Apart bool   `json:"apart"`
 	Err   string `json:"err,omitempty"`
@@ -472,9 +487,11 @@ type report struct {
 	LockOverlaps []time.Duration `json:"lock_overlaps_ns"`
 	// LockOvertaken is the most rumor lock runs that began to wait after
 	// one run and were granted before it.
-	LockOvertaken int               `json:"lock_overtaken"`
-	Holders       []string          `json:"holders"`
-	Violations    []chaos.Violation `json:"violations"`
+	LockOvertaken int      `json:"lock_overtaken"`
+	Holders       []string `json:"holders"`
+	// Queue is what the work queue's submitter and workers saw.
+	Queue      chaos.QueueFindings `json:"queue"`
+	Violations []chaos.Violation   `json:"violations"`
 }
 
 func (rep *report) print(out *os.File) {
@@ -518,11 +535,15 @@ func (rep *report) print(out *os.File) {
 	p("  rumor lock:                   %d commands run, %d stopped by rumor lock (lease lost, suspect or unconfirmed); at most %d overtaken by a later waiter", len(rep.Locks), stopped, rep.LockOvertaken)
 	p("  rumor lock double executions: %d; p50 / p99 / max %s%s", len(rep.LockOverlaps), benchstat.Summarize(rep.LockOverlaps), rep.overlapFaults())
 	p("  kernel holders at the end:    %s", strings.Join(rep.Holders, "; "))
+	q := rep.Queue
+	p("  work queue:                   %d tasks submitted (%d more unknown), %d done, %d failed, %d lost; %d takes", q.Submitted, q.Unknown, q.Done, q.Failed, q.Lost, q.Takes)
+	p("  work queue retakes:           %d after an attempt ended without done, %v after the earlier take; taken twice %d, %d of them with no fault in force",
+		q.Retaken, benchstat.Summarize(q.RetakeAfter), q.Twice, q.TwiceCalm)
 	byCheck := map[string]int{}
 	for _, v := range rep.Violations {
 		byCheck[v.Check]++
 	}
-	for _, c := range []string{chaos.CheckDiverged, chaos.CheckLost, chaos.CheckResurrected, chaos.CheckPhantom, chaos.CheckEpoch, chaos.CheckHolders} {
+	for _, c := range []string{chaos.CheckDiverged, chaos.CheckLost, chaos.CheckResurrected, chaos.CheckPhantom, chaos.CheckEpoch, chaos.CheckHolders, chaos.CheckQueueLost, chaos.CheckQueueTwice} {
 		p("  %-29s %d", c+":", byCheck[c])
 	}
 	for i, v := range rep.Violations {

@@ -45,6 +45,8 @@ type workload struct {
 	superseded int
 	missing    []string // acked ops whose write the agent did not hold right after
 	locks      []lockRun
+
+	queue queueLog
 }
 
 func (w *workload) record(op chaos.Op) {
@@ -61,8 +63,8 @@ func (w *workload) quiesce() (resume func()) {
 	return w.gate.Unlock
 }
 
-// run starts three clients per agent (data, kernels and rumor lock) and
-// the sampler; it returns when ctx is done and all of them have stopped.
+// run starts four clients per agent (data, kernels, rumor lock and a
+// queue worker), the queue's submitter and the sampler; it returns when ctx is done and all of them have stopped.
 func (w *workload) run(ctx context.Context, seed uint64) {
 	var wg sync.WaitGroup
 	for n, a := range w.agents {
@@ -71,6 +73,10 @@ func (w *workload) run(ctx context.Context, seed uint64) {
 		go func() { defer wg.Done(); w.kernelClient(ctx, a, rand.New(rand.NewPCG(seed, uint64(3*n+1)))) }()
 		go func() { defer wg.Done(); w.lockClient(ctx, a, rand.New(rand.NewPCG(seed, uint64(3*n+2)))) }()
 	}
+	for n, a := range w.agents {
+		wg.Go(func() { w.queueWorker(ctx, a, rand.New(rand.NewPCG(seed, uint64(500+n)))) })
+	}
+	wg.Go(func() { w.queueSubmitter(ctx, rand.New(rand.NewPCG(seed, 499))) })
 	wg.Add(1)
 	go func() { defer wg.Done(); w.sampler(ctx) }()
 	wg.Wait()
