@@ -169,6 +169,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		Kernels: a.kernels,
 		Known:   func(node string) bool { return a.mon.Table().State(node) != 0 },
 		Dead:    a.ownerDead,
+		Rand:    rand.New(rand.NewPCG(a.rand.Uint64(), a.rand.Uint64())),
 		States:  a.states,
 		Closed:  a.closed,
 	})

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 
 	"github.com/rumor-dev/rumor/clock"
@@ -39,6 +40,8 @@ type Deps struct {
 	// heard of; Dead whether it holds node dead.
 	Known func(node string) bool
 	Dead  func(node string) bool
+	// Rand spreads concurrent takes over a queue's oldest tasks.
+	Rand *rand.Rand
 	// States are the failure detector's verdicts, for views.
 	States view.States
 	// Closed is closed when the node stops.
@@ -58,17 +61,25 @@ type Service struct {
 
 	mu       sync.Mutex
 	claiming map[string]bool // tasks a take of this node is claiming
+	rng      *rand.Rand      // guarded by mu
 }
 
 // New returns the tasks of the node d describes.
 func New(d Deps) *Service {
 	return &Service{
 		Deps: d, cfg: d.Config, self: d.Self, clock: d.Clock, log: d.Log, store: d.Store, kernels: d.Kernels, closed: d.Closed,
-		claiming: map[string]bool{},
+		claiming: map[string]bool{}, rng: d.Rand,
 	}
 }
 
 func (s *Service) nowMS() int64 { return s.clock.Now().UnixMilli() }
+
+// rand returns a random non-negative int.
+func (s *Service) rand() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rng.IntN(1 << 30)
+}
 
 func (s *Service) write(d crdt.Delta) (crdt.Delta, bool, error) { return s.Write(d) }
 

@@ -110,7 +110,7 @@ func (s *Service) take(ctx context.Context, queue string, req rpc.TaskTake, try 
 	w := s.store.Watch("task/", 64)
 	defer func() { w.Close() }()
 	for {
-		for _, t := range s.candidates(queue) {
+		for _, t := range tasks.Pick(s.candidates(queue), s.rand()) {
 			ok, err := s.tryOne(t, req.VisibilityMillis, try)
 			if err != nil || ok {
 				return err
@@ -168,8 +168,8 @@ func (s *Service) tryOne(t tasks.Task, visibility int64, try func(t tasks.Task, 
 	if !tasks.Available(cur, l, s.nowMS(), s.cfg.MaxSkew.Milliseconds()) {
 		return false, nil
 	}
-	if tasks.Exhausted(cur, l) {
-		_, _, err := s.write(tasks.DeadLetter(cur, l, s.self))
+	if tasks.Exhausted(cur) {
+		_, _, err := s.write(tasks.DeadLetter(cur, s.self))
 		return false, err
 	}
 	return try(cur, visibility)

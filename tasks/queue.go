@@ -99,41 +99,56 @@ func Order(ts []Task) {
 	})
 }
 
-// Attempts returns how many attempts t has had: its last "running"
-// write says, unless its lease l has seen more epochs (a taker's node
-// died before its "running" left it; each attempt wins one epoch).
-func Attempts(t Task, l crdt.Lease) int {
-	return max(t.Value.Attempt, int(min(l.MaxEpoch, uint64(1<<31))))
-}
-
-// Exhausted reports whether t, whose lease is l, has used all its
-// attempts: taking it again would exceed MaxAttempts.
-func Exhausted(t Task, l crdt.Lease) bool {
-	return t.Value.MaxAttempts > 0 && Attempts(t, l) >= t.Value.MaxAttempts
+// Exhausted reports whether t has used all its attempts: taking it again
+// would exceed MaxAttempts. Attempts are counted by the takes' "running"
+// writes: a taker whose node died before its "running" left it is not
+// counted (one more attempt than max_attempts, never one fewer), and a
+// claim that won the lease but was given up before the task started
+// (its taker went away, or the task had ended meanwhile) is not one.
+func Exhausted(t Task) bool {
+	return t.Value.MaxAttempts > 0 && t.Value.Attempt >= t.Value.MaxAttempts
 }
 
 // DeadLetter returns the write by which node self fails t, an available
-// task with no attempt left (Exhausted with lease l), with the reason.
-func DeadLetter(t Task, l crdt.Lease, self string) crdt.Delta {
+// task with no attempt left (Exhausted), with the reason.
+func DeadLetter(t Task, self string) crdt.Delta {
 	v := t.Value
-	v.Attempt = Attempts(t, l)
-	last := v.Owner
-	if l.Holder != "" {
-		last = l.Holder
-	}
-	v.Result = fmt.Sprintf("dead letter: %d of %d attempts used; the last, by node %s, ended without done or fail", v.Attempt, v.MaxAttempts, dashed(last))
+	v.Result = fmt.Sprintf("dead letter: %d of %d attempts used; the last, by node %s, ended without done or fail", v.Attempt, v.MaxAttempts, dashed(v.Owner))
 	v.Owner = self
 	return write(crdt.LastSegment(t.Delta.Key), crdt.TaskFailed, v)
 }
 
 // Take returns the write by which node self starts the next attempt of
-// t, whose lease it has won at epoch. The attempt is counted from the
-// last "running" write and from the epoch, whichever is ahead.
+// t, whose lease it has won at epoch.
 func Take(t Task, self string, epoch uint64) crdt.Delta {
 	v := t.Value
 	v.Owner, v.Epoch, v.Result = self, epoch, ""
-	v.Attempt = max(v.Attempt+1, int(min(epoch, uint64(1<<31))))
+	v.Attempt++
 	return write(crdt.LastSegment(t.Delta.Key), crdt.TaskRunning, v)
+}
+
+// Spread is how many of a priority's oldest available tasks a take picks
+// among at random before it tries the rest in order: concurrent workers
+// then rarely race for one task (each race costs the losers a settle
+// window), at the price of a strict order among those few.
+const Spread = 4
+
+// Pick reorders ts, in take order (Order), into the order one take tries
+// them: the first min(Spread, n) tasks of the highest priority, starting
+// at start (mod their count, e.g. a random number), then the rest in order.
+func Pick(ts []Task, start int) []Task {
+	n := 0
+	for n < len(ts) && n < Spread && ts[n].Value.Priority == ts[0].Value.Priority {
+		n++
+	}
+	if n <= 1 {
+		return ts
+	}
+	out := make([]Task, 0, len(ts))
+	for i := range n {
+		out = append(out, ts[(start+i)%n])
+	}
+	return append(out, ts[n:]...)
 }
 
 // Finish returns the write by which the taker, node self holding the

@@ -72,22 +72,14 @@ func TestAttemptLifecycle(t *testing.T) {
 	if Held(run, lease(other, 2, 5000, false), 1500, skew) {
 		t.Error("another worker's lease holds this attempt")
 	}
-	if Exhausted(run, held) {
+	if Exhausted(run) {
 		t.Fatal("exhausted after 1 of 2 attempts")
 	}
-	// A taker whose "running" never left its node still used an attempt:
-	// its lease's epoch counts it.
-	if !Exhausted(tk, lease(other, 2, 2000, true)) || Exhausted(tk, lease(other, 1, 2000, true)) {
-		t.Fatal("attempts are not counted by the lease's epochs")
-	}
-	if got := Decode(Take(tk, me, 2)).Value.Attempt; got != 2 {
-		t.Fatalf("take at epoch 2 of a task whose first attempt's running was lost: attempt %d, want 2", got)
-	}
 	run2 := Decode(Take(run, other, 2))
-	if run2.Value.Attempt != 2 || !Exhausted(run2, held) {
+	if run2.Value.Attempt != 2 || !Exhausted(run2) {
 		t.Fatalf("second take: %+v", run2.Value)
 	}
-	dl := DeadLetter(run2, crdt.Lease{}, me)
+	dl := DeadLetter(run2, me)
 	if v := Decode(dl).Value; dl.Task != crdt.TaskFailed || v.Owner != me || v.Result == "" || v.Attempt != 2 {
 		t.Fatalf("dead letter: %+v %+v", dl, v)
 	}
@@ -144,5 +136,33 @@ func TestOrder(t *testing.T) {
 				t.Fatalf("position %d: %s, want %s", i, got[i].Delta.Key, want[i].Delta.Key)
 			}
 		}
+	}
+}
+
+func TestPick(t *testing.T) {
+	var ts []Task
+	for i, p := range []int{5, 5, 5, 5, 5, 5, 1} {
+		ts = append(ts, queued(fmt.Sprintf("t%d", i), crdt.TaskValue{Queue: "q", Priority: p, SubmitMS: int64(i)}))
+	}
+	ids := func(ts []Task) string {
+		var s []string
+		for _, t := range ts {
+			s = append(s, crdt.LastSegment(t.Delta.Key))
+		}
+		return fmt.Sprint(s)
+	}
+	for start, want := range map[int]string{
+		0: "[t0 t1 t2 t3 t4 t5 t6]",
+		1: "[t1 t2 t3 t0 t4 t5 t6]",
+		6: "[t2 t3 t0 t1 t4 t5 t6]",
+	} {
+		if got := ids(Pick(slices.Clone(ts), start)); got != want {
+			t.Errorf("start %d: %s, want %s", start, got, want)
+		}
+	}
+	// Never past the highest priority: a lower one is not taken first.
+	two := []Task{ts[0], ts[6]}
+	if got := ids(Pick(two, 1)); got != "[t0 t6]" {
+		t.Errorf("a lower priority picked first: %s", got)
 	}
 }

@@ -23,6 +23,10 @@ const (
 	queueVisibility = 3 * time.Second
 	queuePoll       = 200 * time.Millisecond
 	queueDrain      = 60 * time.Second
+	// queueTakeTimeout bounds one take: a claim's settle window, its key
+	// exchange and the task's, each up to settle_max (2 s) with a far
+	// peer. A take abandoned by its client gives its lease back.
+	queueTakeTimeout = 10 * time.Second
 )
 
 // queueLog is the queue workload's history.
@@ -74,7 +78,7 @@ func (w *workload) queueWorker(ctx context.Context, a *agent, rng *rand.Rand) {
 // reports whether it took one.
 func (w *workload) queueTakeOnce(ctx context.Context, a *agent, rng *rand.Rand) bool {
 	w.gate.RLock()
-	cctx, cancel := context.WithTimeout(ctx, opTimeout)
+	cctx, cancel := context.WithTimeout(ctx, queueTakeTimeout)
 	res, err := a.client.TaskTake(cctx, queueName, rpc.TaskTake{VisibilityMillis: queueVisibility.Milliseconds()})
 	cancel()
 	w.gate.RUnlock()
