@@ -228,13 +228,7 @@ func (s *Store) Len() int {
 	return s.entries.Len()
 }
 
-// Follow starts a follower of prefix after since (watch.Hub.Follow). When
-// it reports false, the caller takes a Snapshot before reading events.
-func (s *Store) Follow(prefix string, since watch.Cursor) (*watch.Follower, bool) {
-	return s.watchers.Follow(prefix, since)
-}
-
-// Snapshot restarts f at the present and returns the entries under its
+// Snapshot restarts f (of Hub().Follow) at the present and returns the entries under its
 // prefix as of then, sorted by key, with the cursor they are current at:
 // no change is both in the snapshot and among f's next events, and none
 // is in neither.
@@ -245,6 +239,18 @@ func (s *Store) Snapshot(f *watch.Follower) ([]crdt.Entry, watch.Cursor) {
 	s.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, c
+}
+
+// PublishIf publishes the event note makes of key's entry
+// (watch.Hub.Publish) if it reports true, with no change applied between
+// the look and the publish. note must not call the store.
+func (s *Store) PublishIf(key string, note func(crdt.Entry) (watch.Event, bool)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, _ := s.entries.Get(key)
+	if ev, ok := note(e); ok {
+		s.watchers.Publish(ev)
+	}
 }
 
 // Hub returns the store's watch hub: its cursor, history size, and the

@@ -83,13 +83,12 @@ func newGen() string {
 	return hex.EncodeToString(b[:])
 }
 
-// SetHistory sets how many events the hub keeps (at least 1; the default
-// is DefaultHistory). Changing it forgets the history kept so far (see
-// Forget).
+// SetHistory sets how many events the hub keeps (DefaultHistory if n is
+// not positive). Changing it forgets the history kept so far (see Forget).
 func (h *Hub) SetHistory(n int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.size = max(n, 1)
+	h.size = n
 	if h.gen != "" {
 		h.forgetLocked()
 	}
