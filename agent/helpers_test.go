@@ -156,7 +156,7 @@ func TestKernelRenewReleaseAndDenial(t *testing.T) {
 	wctx, stop := context.WithCancel(ctx)
 	events := make(chan rpc.Event, 64)
 	go func() {
-		_ = as[2].Watch(wctx, "kernel/jup", func(ev rpc.Event) error {
+		_ = as[2].Watch(wctx, rpc.WatchRequest{Prefix: "kernel/jup"}, func(ev rpc.Event) error {
 			if ev.Op == "lease" {
 				events <- ev
 			}
@@ -164,7 +164,7 @@ func TestKernelRenewReleaseAndDenial(t *testing.T) {
 		})
 	}()
 	eventually(t, 5*time.Second, "watcher registered", func() error {
-		if as[2].store.Watchers() < 3 { // task loop, lease loop, this watch
+		if as[2].store.Watchers() < 4 { // task loop, lease loop, watch notes, this watch
 			return fmt.Errorf("%d watchers", as[2].store.Watchers())
 		}
 		return nil

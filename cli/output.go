@@ -158,17 +158,26 @@ func (k *call) kernels(rows []rpc.Kernel, v any) error {
 }
 
 // printEvent prints ev on one line: time, op, key, node, value summary. A
-// stream shows each event's own time rather than an age.
+// stream shows each event's own time rather than an age. Keepalives are
+// left out; synced and resync lines show their cursor and reason.
 func (k *call) printEvent(ev rpc.Event) error {
 	op := ev.Op
-	if ev.Lease != "" {
+	switch {
+	case ev.Lease != "":
 		op = "lease:" + ev.Lease // granted, renewed, released, expired, lost, suspect
+	case op == rpc.OpKeepalive:
+		return nil
+	case op == rpc.OpSynced:
+		op += " cursor=" + ev.Cursor
+	case op == rpc.OpResync:
+		op += " reason=" + ev.Reason
 	}
 	line := fmt.Sprintf("%s %-7s %s %s", ev.Time.Local().Format("2006-01-02T15:04:05.000Z07:00"),
 		op, ev.Key, short(ev.Node))
 	if s := summary(ev); s != "" {
 		line += " " + s
 	}
+	line = strings.TrimRight(line, " ")
 	_, err := fmt.Fprintln(k.out, line)
 	return err
 }

@@ -576,8 +576,11 @@ func (f *Fake) KernelList(ctx context.Context) ([]rpc.Kernel, error) {
 }
 
 // Watch implements rpc.API. It returns nil when ctx is done, fn's error, or
-// ErrSlowWatcher if the watcher fell behind.
-func (f *Fake) Watch(ctx context.Context, prefix string, fn func(rpc.Event) error) error {
+// ErrSlowWatcher if the watcher fell behind. Unlike an agent it sends
+// changes only: no snapshot, synced, keepalive or resync lines, no cursors,
+// and it ignores req.Since.
+func (f *Fake) Watch(ctx context.Context, req rpc.WatchRequest, fn func(rpc.Event) error) error {
+	prefix := req.Prefix
 	if err := f.before(ctx, "Watch"); err != nil {
 		return err
 	}
