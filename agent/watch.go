@@ -140,7 +140,7 @@ func (a *Agent) watchEvent(ev watch.Event, at watch.Cursor) rpc.Event {
 	}
 	d := ev.Delta
 	op := d.Op.String()
-	if ev.Refresh() {
+	if ev.Refresh {
 		op = rpc.OpRefresh
 	}
 	return rpc.Event{

@@ -77,7 +77,7 @@ func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
 			persist = true
 		}
 		changed = append(changed, d)
-		s.watchers.Notify(watch.Event{Key: d.Key, Delta: d, Entry: e, Prev: prev})
+		s.watchers.Notify(watch.Event{Key: d.Key, Delta: d, Entry: e, Refresh: watch.IsRefresh(prev, d)})
 	}
 	if persist {
 		s.kickFlusher()

@@ -58,8 +58,8 @@ type history struct {
 	gen   string
 	rev   uint64  // the last revision given
 	first uint64  // the oldest revision the ring holds (rev+1 when empty)
-	ring  []Event // circular: revision r at r % len(ring)
-	size  int     // the ring's capacity once allocated (SetHistory)
+	ring  []Event // circular: revision r at r % len(ring); grows up to size
+	size  int     // how many events to keep (SetHistory)
 
 	followers map[*Follower]struct{}
 }
@@ -74,7 +74,16 @@ func (h *Hub) initLocked() {
 	if h.size <= 0 {
 		h.size = DefaultHistory
 	}
-	h.ring = make([]Event, h.size)
+	h.ring = make([]Event, min(h.size, 64)) // grows as events come
+}
+
+// growLocked doubles the ring, up to size, keeping its events.
+func (h *Hub) growLocked() {
+	ring := make([]Event, min(2*len(h.ring), h.size))
+	for r := h.first; r < h.rev; r++ {
+		ring[r%uint64(len(ring))] = h.ring[r%uint64(len(h.ring))]
+	}
+	h.ring = ring
 }
 
 func newGen() string {
@@ -139,10 +148,14 @@ func (h *Hub) recordLocked(ev Event) Event {
 	h.initLocked()
 	h.rev++
 	ev.Rev = h.rev
-	h.ring[h.rev%uint64(len(h.ring))] = ev
-	if h.rev-h.first >= uint64(len(h.ring)) {
-		h.first = h.rev - uint64(len(h.ring)) + 1
+	if h.rev-h.first >= uint64(len(h.ring)) { // full: grow, or let the oldest go
+		if len(h.ring) < h.size {
+			h.growLocked()
+		} else {
+			h.first = h.rev - uint64(len(h.ring)) + 1
+		}
 	}
+	h.ring[h.rev%uint64(len(h.ring))] = ev
 	for f := range h.followers {
 		if strings.HasPrefix(ev.Key, f.prefix) {
 			f.poke()

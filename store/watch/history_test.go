@@ -164,8 +164,41 @@ func TestRefresh(t *testing.T) {
 		{"first write", crdt.Delta{}, put("a", 1500, "v", 3000), false},
 		{"delete", put("a", 1000, "v", 2000), crdt.Delta{Key: "bl/l/x", Op: crdt.OpDelete, Stamp: crdt.Stamp{HLC: crdt.MakeHLC(1500, 0), Node: "a"}}, false},
 	} {
-		if got := (Event{Delta: c.now, Prev: c.prev}).Refresh(); got != c.want {
+		if got := IsRefresh(c.prev, c.now); got != c.want {
 			t.Errorf("%s: Refresh = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestHistoryGrowsAndKeepsItsEvents: the ring starts small and grows up to
+// its size without losing or reordering events, then lets the oldest go.
+func TestHistoryGrowsAndKeepsItsEvents(t *testing.T) {
+	var h Hub
+	h.SetHistory(300)
+	start := h.Cursor()
+	for i := range 300 {
+		h.Notify(ev(fmt.Sprintf("k/%03d", i)))
+	}
+	f, ok := h.Follow("", start)
+	if !ok {
+		t.Fatal("300 events in a history of 300 did not resume from the start")
+	}
+	got, _ := keys(t, f)
+	if len(got) != 300 || got[0] != "k/000" || got[299] != "k/299" {
+		t.Fatalf("read %d events: %v … %v", len(got), got[:1], got[len(got)-1:])
+	}
+	for i := range got {
+		if got[i] != fmt.Sprintf("k/%03d", i) {
+			t.Fatalf("event %d is %s", i, got[i])
+		}
+	}
+	h.Notify(ev("k/300"))
+	if _, ok := h.Follow("", start); ok {
+		t.Fatal("the 301st event did not push the first out")
+	}
+	if g, ok := h.Follow("", Cursor{Gen: start.Gen, Rev: 1}); !ok {
+		t.Fatal("a cursor at the oldest kept event's predecessor did not resume")
+	} else if got, _ := keys(t, g); len(got) != 300 || got[0] != "k/001" {
+		t.Fatalf("after the ring turned: %d events from %v", len(got), got[:1])
 	}
 }

@@ -44,9 +44,9 @@ type Event struct {
 	// zero when the entry is Delta alone (see Current); a Watcher's
 	// events always have it.
 	Entry crdt.Entry
-	// Prev is the entry's winning write before the change, zero if it had
-	// none (see Refresh).
-	Prev crdt.Delta
+	// Refresh marks a change that only rewrote what its writer had
+	// written, with at most a new expiry (see IsRefresh).
+	Refresh bool
 	// Note names an event the agent published (Publish); "" for a change
 	// of the store.
 	Note string
@@ -62,15 +62,14 @@ func (e Event) Current() crdt.Entry {
 	return e.Entry
 }
 
-// Refresh reports whether the change only rewrote what its writer had
-// written, with at most a new expiry: the same writer, op, value and task
-// state, while the previous write was still live at the new one's stamp
-// (a TTL refresh, `svc set` again).
-func (e Event) Refresh() bool {
-	d, p := e.Delta, e.Prev
-	return e.Note == "" && d.Op == crdt.OpPut && p.Op == crdt.OpPut && p.Stamp.Node == d.Stamp.Node &&
-		string(p.Value) == string(d.Value) && p.Task == d.Task && p.Epoch == d.Epoch &&
-		p.Live(d.Stamp.HLC.WallMS())
+// IsRefresh reports whether d, replacing prev as an entry's winner, only
+// rewrote what its writer had written, with at most a new expiry: the same
+// writer, op (put), value and task state, while prev was still live at d's
+// stamp (a TTL refresh, `svc set` again). prev is zero if there was none.
+func IsRefresh(prev, d crdt.Delta) bool {
+	return d.Op == crdt.OpPut && prev.Op == crdt.OpPut && prev.Stamp.Node == d.Stamp.Node &&
+		string(prev.Value) == string(d.Value) && prev.Task == d.Task && prev.Epoch == d.Epoch &&
+		prev.Live(d.Stamp.HLC.WallMS())
 }
 
 // Hub holds the watchers of one store and its recent history. The zero
