@@ -288,9 +288,10 @@ func TestWatchRefreshExpiredAndKeepalive(t *testing.T) {
 	}
 }
 
-// TestWatchOwnerDown: when the failure detector declares a node dead, a
-// watch on another node gets owner-down for the node's svc entries.
-func TestWatchOwnerDown(t *testing.T) {
+// TestWatchOwnerDownAndUp: when the failure detector declares a node
+// dead, a watch on another node gets owner-down for the node's svc
+// entries, and owner-up when it is back.
+func TestWatchOwnerDownAndUp(t *testing.T) {
 	as := startCluster(t, 2, fastDetector)
 	setSvc(t, as[1], "b", "up", 0)
 	eventually(t, 10*time.Second, "the entry replicated", func() error {
@@ -307,6 +308,18 @@ func TestWatchOwnerDown(t *testing.T) {
 	ev := s.next(t)
 	sv, _ := ev.Value.(rpc.Service)
 	if ev.Op != rpc.OpOwnerDown || ev.Key != "svc/web/b" || ev.Node != as[1].ID() || ev.Cursor == "" || sv.Status != "down" {
+		t.Fatalf("%+v", ev)
+	}
+
+	cfg := as[1].cfg // the same data dir: the same node
+	cfg.Bootstrap = as[0].Addrs()
+	back := startAlone(t, cfg, Options{})
+	if back.ID() != as[1].ID() {
+		t.Fatal("restarted as another node")
+	}
+	ev = s.next(t)
+	sv, _ = ev.Value.(rpc.Service)
+	if ev.Op != rpc.OpOwnerUp || ev.Key != "svc/web/b" || ev.Node != as[1].ID() || ev.Cursor == "" || sv.Status != "up" {
 		t.Fatalf("%+v", ev)
 	}
 }
