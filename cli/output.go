@@ -161,6 +161,7 @@ func (k *call) kernels(rows []rpc.Kernel, v any) error {
 // stream shows each event's own time rather than an age. Keepalives are
 // left out; synced and resync lines show their cursor and reason.
 func (k *call) printEvent(ev rpc.Event) error {
+	at := ev.Time.Local().Format("2006-01-02T15:04:05.000Z07:00")
 	op := ev.Op
 	switch {
 	case ev.Lease != "":
@@ -168,16 +169,16 @@ func (k *call) printEvent(ev rpc.Event) error {
 	case op == rpc.OpKeepalive:
 		return nil
 	case op == rpc.OpSynced:
-		op += " cursor=" + ev.Cursor
+		_, err := fmt.Fprintf(k.out, "%s %s cursor=%s\n", at, op, ev.Cursor)
+		return err
 	case op == rpc.OpResync:
-		op += " reason=" + ev.Reason
+		_, err := fmt.Fprintf(k.out, "%s %s reason=%s\n", at, op, ev.Reason)
+		return err
 	}
-	line := fmt.Sprintf("%s %-7s %s %s", ev.Time.Local().Format("2006-01-02T15:04:05.000Z07:00"),
-		op, ev.Key, short(ev.Node))
+	line := fmt.Sprintf("%s %-7s %s %s", at, op, ev.Key, short(ev.Node))
 	if s := summary(ev); s != "" {
 		line += " " + s
 	}
-	line = strings.TrimRight(line, " ")
 	_, err := fmt.Fprintln(k.out, line)
 	return err
 }
