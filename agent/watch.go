@@ -234,9 +234,14 @@ func (a *Agent) watchNotesLoop(ctx context.Context, f *watch.Follower, leases <-
 					break
 				}
 				for _, ev := range evs {
-					if ev.Note == "" {
-						x.track(ev.Key, ev.Current().Winner(), done)
+					if ev.Note != "" {
+						continue
 					}
+					w := ev.Delta // a register's winner, without building its entry
+					if ev.Entry.Deltas != nil {
+						w = ev.Entry.Winner()
+					}
+					x.track(ev.Key, w, done)
 				}
 			}
 		case <-timer.C:
