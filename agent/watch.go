@@ -186,13 +186,14 @@ func (o *ownerChanges) take() map[string]membership.Change {
 	return m
 }
 
-// watchNotes makes the watch events that are not writes, until ctx ends:
-// an svc or bl entry's expiry when its TTL passes (by the agent's clock),
-// owner-down and owner-up for the live svc entries of a node the failure
-// detector declares dead or sees again, and this agent's lease events.
-// Each goes into the store's watch history, with a cursor, like a write.
-// Start subscribes and follows before the loop begins (watchNotesLoop), so
-// that no event of a watch started after Start escapes it.
+// watchNotes returns the loop that makes the watch events that are not
+// writes, until its ctx ends: an svc or bl entry's expiry when its TTL
+// passes (by the agent's clock), owner-down and owner-up for the live svc
+// entries of a node the failure detector declares dead or sees again, and
+// this agent's lease events. Each goes into the store's watch history,
+// with a cursor, like a write. It subscribes to the lease events and
+// follows the history before it returns, so that the loop misses nothing
+// that happens after Start, however late its goroutine runs.
 func (a *Agent) watchNotes() func(ctx context.Context) {
 	leases, unsubscribe := a.kernels.Subscribe("")
 	f, _ := a.store.Hub().Follow("", watch.Cursor{})
@@ -203,6 +204,8 @@ func (a *Agent) watchNotes() func(ctx context.Context) {
 	}
 }
 
+// watchNotesLoop is watchNotes' loop: f follows every key, leases are
+// this agent's lease events.
 func (a *Agent) watchNotesLoop(ctx context.Context, f *watch.Follower, leases <-chan rpc.Event) {
 	hub := a.store.Hub()
 	var x expiries
