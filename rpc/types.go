@@ -366,7 +366,7 @@ const (
 	// keeps (watch_history events).
 	ResyncTooOld = "too-old"
 	// ResyncBehind: this stream's reader fell more than watch_history
-	// events behind.
+	// events behind (or the agent reset its state while it was open).
 	ResyncBehind = "behind"
 )
 
