@@ -217,11 +217,11 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.kernels.Resume()
 	a.mon.Start(a.node) // announce ourselves at once, before the first tick
 	a.wg.Go(func() { a.mon.Run(loopCtx) })
+	notes := a.watchNotes()
+	a.wg.Go(func() { notes(loopCtx) })
 	a.wg.Go(func() { a.sync.Run(loopCtx) })
 	a.wg.Go(func() { a.kernels.Run(loopCtx) })
 	a.wg.Go(func() { a.taskLoop(loopCtx) })
-	notes := a.watchNotes()
-	a.wg.Go(func() { notes(loopCtx) })
 	if a.metrics != nil {
 		a.wg.Go(func() {
 			if err := a.metrics.Serve(); err != nil {
