@@ -95,6 +95,8 @@ type Agent struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closed    chan struct{}
+	// owners collects membership changes for owner-down/up watch events.
+	owners *ownerChanges
 }
 
 // New validates cfg and prepares an agent; Start brings it up.
@@ -114,7 +116,7 @@ func New(cfg config.Config, opts Options) (*Agent, error) {
 	known, _ := lru.New[string, struct{}](4096)
 	a := &Agent{
 		cfg: cfg, opts: opts, clock: opts.Clock, log: opts.Logger, rand: opts.Rand,
-		lag: obs.NewLagProbe(), known: known, closed: make(chan struct{}),
+		lag: obs.NewLagProbe(), known: known, closed: make(chan struct{}), owners: newOwnerChanges(),
 	}
 	if cfg.PSKFile != "" {
 		psk, err := config.LoadPSK(cfg.PSKFile)
@@ -153,6 +155,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		return err
 	}
 	a.store = a.rep.Store()
+	a.store.Hub().SetHistory(a.cfg.WatchHistory)
 	a.kernels = kernels.New(kernels.Deps{
 		Self: a.self, Config: a.cfg, Clock: a.clock, Log: a.log, Store: a.store, Write: a.writeIf,
 		GossipDelayP99: a.rep.GossipDelayP99,
@@ -177,6 +180,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		Self: a.self, Cluster: a.cfg.Cluster, Heartbeat: a.cfg.Heartbeat, ProbePeers: a.cfg.ProbePeers,
 		Detector: a.cfg.Membership(), Region: a.cfg.Region, Version: Version,
 		Rand: rand.New(rand.NewPCG(a.rand.Uint64(), a.rand.Uint64())), PeerClock: a.rep.PeerClock,
+		OnChange: a.owners.note,
 	}, func(d crdt.Delta) error { _, _, err := a.write(d); return err }, a.clock, a.log)
 	topics, lane := GossipTopics()
 	a.node, err = gossip.New(ctx, gossip.Config{
@@ -225,6 +229,8 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.kernels.Resume()
 	a.mon.Start(a.node) // announce ourselves at once, before the first tick
 	a.wg.Go(func() { a.mon.Run(loopCtx) })
+	notes := a.watchNotes()
+	a.wg.Go(func() { notes(loopCtx) })
 	a.wg.Go(func() { a.sync.Run(loopCtx) })
 	a.wg.Go(func() { a.kernels.Run(loopCtx) })
 	if a.metrics != nil {

@@ -247,36 +247,3 @@ func (a *Agent) BlacklistList(_ context.Context, list string) ([]rpc.BlacklistEn
 	}
 	return out, nil
 }
-
-// Watch implements rpc.API: every change to a key under prefix, and this
-// agent's lease events for kernels under it.
-func (a *Agent) Watch(ctx context.Context, prefix string, fn func(rpc.Event) error) error {
-	w := a.store.Watch(prefix, 1024)
-	defer w.Close()
-	ls, unsubscribe := a.kernels.Subscribe(prefix)
-	defer unsubscribe()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-a.closed:
-			return ErrStopped
-		case ev := <-ls:
-			if err := fn(ev); err != nil {
-				return err
-			}
-		case ev, ok := <-w.C():
-			if !ok {
-				return errorf("watch %q: %w", prefix, w.Err())
-			}
-			d := ev.Delta
-			err := fn(rpc.Event{
-				Key: d.Key, Op: d.Op.String(), Node: d.Stamp.Node, Stamp: d.Stamp.HLC.String(),
-				Time: view.StampTime(d.Stamp), Value: a.eventValue(ev.Entry, a.nowMS()),
-			})
-			if err != nil {
-				return err
-			}
-		}
-	}
-}

@@ -154,21 +154,23 @@ func TestKernelRenewReleaseAndDenial(t *testing.T) {
 	// Watch as[2]'s lease events while it claims; its agent renews the
 	// lease every ttl/3, so it outlives several TTLs.
 	wctx, stop := context.WithCancel(ctx)
-	events := make(chan rpc.Event, 64)
+	events, synced := make(chan rpc.Event, 64), make(chan struct{})
 	go func() {
-		_ = as[2].Watch(wctx, "kernel/jup", func(ev rpc.Event) error {
-			if ev.Op == "lease" {
+		_ = as[2].Watch(wctx, rpc.WatchRequest{Prefix: "kernel/jup"}, func(ev rpc.Event) error {
+			switch ev.Op {
+			case rpc.OpSynced: // the watch follows every change from here
+				close(synced)
+			case "lease":
 				events <- ev
 			}
 			return nil
 		})
 	}()
-	eventually(t, 5*time.Second, "watcher registered", func() error {
-		if as[2].store.Watchers() < 2 { // lease loop, this watch
-			return fmt.Errorf("%d watchers", as[2].store.Watchers())
-		}
-		return nil
-	})
+	select {
+	case <-synced:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch did not start within 5s")
+	}
 	res, err = as[2].KernelClaim(ctx, "jup", rpc.KernelClaim{Keep: true, TTLMillis: 300})
 	if err != nil || !res.Granted || res.Kernel.Epoch != 2 {
 		t.Fatalf("claim after release: %+v %v", res, err)

@@ -207,7 +207,7 @@ func TestLocalAPISecurity(t *testing.T) {
 	for range 3 {
 		wctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- c.Watch(wctx, "svc/", func(rpc.Event) error { return nil }) }()
+		go func() { done <- c.Watch(wctx, rpc.WatchRequest{Prefix: "svc/"}, func(rpc.Event) error { return nil }) }()
 		eventually(t, 10*time.Second, "the watch open", func() error {
 			if st, err := c.Status(ctx); err != nil || st.Watchers != before+1 {
 				return fmt.Errorf("watchers %d, want %d (%v)", st.Watchers, before+1, err)

@@ -99,7 +99,7 @@ func TestPartitionedLeasesResolveAfterHeal(t *testing.T) {
 			ch := make(chan rpc.Event, 64)
 			events[i] = ch
 			go func() {
-				_ = l.as[i].Watch(wctx, "kernel/k", func(ev rpc.Event) error {
+				_ = l.as[i].Watch(wctx, rpc.WatchRequest{Prefix: "kernel/k"}, func(ev rpc.Event) error {
 					if ev.Op == "lease" {
 						ch <- ev
 					}

@@ -17,7 +17,7 @@ func watchLeases(t *testing.T, a *Agent, prefix string) <-chan rpc.Event {
 	ch := make(chan rpc.Event, 64)
 	before := a.store.Watchers()
 	go func() {
-		_ = a.Watch(ctx, prefix, func(ev rpc.Event) error {
+		_ = a.Watch(ctx, rpc.WatchRequest{Prefix: prefix}, func(ev rpc.Event) error {
 			if ev.Op == "lease" {
 				ch <- ev
 			}

@@ -653,3 +653,38 @@ func TestLock(t *testing.T) {
 	a.run("lock", "gpu0", "--grace", "1h", "--", "true").expect(t, 2).stderrHas(t, "leaves the command no time")
 	a.run("lock", "gpu0", "--", "/nonexistent/cmd").expect(t, 1).stderrHas(t, "start /nonexistent/cmd")
 }
+
+// TestWatchSinceAndMarkers: the watch flags reach the API (--since,
+// --keepalive 0 for none), and the table output shows synced and resync
+// lines with their cursor and reason, and leaves keepalives out.
+func TestWatchSinceAndMarkers(t *testing.T) {
+	a := startAgent(t)
+	out, lines := pipeLines(t)
+	var errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Run([]string{"--socket", a.sock, "watch", "", "--since", "abc-7", "--keepalive", "0"}, out, &errb)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := a.fake.WaitWatchers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.fake.WatchRequests(); len(got) != 1 || got[0] != (rpc.WatchRequest{Since: "abc-7", Keepalive: -1}) {
+		t.Fatalf("requests %+v", got)
+	}
+	a.fake.Emit(rpc.Event{Op: rpc.OpResync, Reason: rpc.ResyncTooOld})
+	a.fake.Emit(rpc.Event{Op: rpc.OpKeepalive, Cursor: "abc-8"})
+	a.fake.Emit(rpc.Event{Op: rpc.OpSynced, Cursor: "abc-9"})
+	for _, want := range []string{" resync reason=too-old", " synced cursor=abc-9"} {
+		if l := nextLine(t, lines); !strings.HasSuffix(l, want) {
+			t.Fatalf("line %q, want it to end with %q", l, want)
+		}
+	}
+	a.stop()
+	select {
+	case <-done:
+	case <-time.After(testTimeout):
+		t.Fatal("watch did not end")
+	}
+}

@@ -36,10 +36,16 @@ func commands() []*cli.Command {
 			Name:      "watch",
 			Usage:     "print every change to keys under a prefix (svc/, bl/<list>/, task/, kernel/, node/)",
 			ArgsUsage: "<prefix>",
-			Description: `Prints one line per change until interrupted: time, operation, key, writing
-node and a summary of the new value. With -o json, prints one rpc.Event JSON
-object per line (NDJSON). The empty prefix "" watches everything.`,
-			Flags:  []cli.Flag{outputFlag()},
+			Description: `Prints the keys under the prefix as they stand (op "snapshot"), a "synced"
+line, then one line per change until interrupted: time, operation, key,
+writing node and a summary of the new value. Operations: put, delete,
+refresh (only the TTL changed), expired, owner-down, owner-up, claim, renew,
+release, lease:<event>. With -o json, prints one rpc.Event JSON object per
+line (NDJSON), each change with its "cursor", and a keepalive line every
+--keepalive. --since CURSOR resumes after a cursor of an earlier watch: it
+prints exactly the changes made since, or "resync" and a fresh snapshot when
+the agent no longer holds them. The empty prefix "" watches everything.`,
+			Flags:  watchFlags(),
 			Action: action(true, func(ctx context.Context, k *call) error { return watch(ctx, k, k.args[0]) }),
 		},
 	}
@@ -108,7 +114,10 @@ expires unless set again before then.`,
 				Name:      "watch",
 				Usage:     "print every change to a service's instances (all services if none given)",
 				ArgsUsage: "[service]",
-				Flags:     []cli.Flag{outputFlag()},
+				Description: `As "rumor watch svc/[service/]": a snapshot, a synced line, then every change,
+expiry and owner-down/owner-up, each with its cursor in -o json; --since
+resumes.`,
+				Flags: watchFlags(),
 				Action: action(true, func(ctx context.Context, k *call) error {
 					prefix := "svc/"
 					if s := k.arg(0); s != "" {
@@ -464,12 +473,13 @@ order they will be granted: "waiting <node id> <session> <since>".`,
 and the lease events of leases this agent holds: lease:granted, lease:renewed,
 lease:released, lease:expired, lease:lost (another node won, e.g. after a
 partition healed: stop using the kernel) and lease:suspect (this agent lost
-contact with most of the cluster). -o json prints NDJSON.`,
-				Flags: []cli.Flag{outputFlag()},
+contact with most of the cluster). It starts with a snapshot and a synced
+line, as "rumor watch"; -o json prints NDJSON with cursors, --since resumes.`,
+				Flags: watchFlags(),
 				Action: action(true, func(ctx context.Context, k *call) error {
 					id := k.arg(0)
-					return k.client.Watch(ctx, "kernel/"+id, func(ev rpc.Event) error {
-						if id != "" && ev.Key != "kernel/"+id {
+					return k.client.Watch(ctx, watchRequest(k, "kernel/"+id), func(ev rpc.Event) error {
+						if id != "" && ev.Key != "" && ev.Key != "kernel/"+id {
 							return nil // another kernel whose id starts with this one
 						}
 						if k.json {
@@ -528,9 +538,28 @@ func cmdKernelClaim(ctx context.Context, k *call) error {
 	return &exitError{code: ExitDenied, msg: msg}
 }
 
+// watchFlags are the flags of the watch commands.
+func watchFlags() []cli.Flag {
+	return []cli.Flag{
+		outputFlag(),
+		&cli.StringFlag{Name: "since", Usage: "resume after `CURSOR`, the cursor of a line of an earlier watch (-o json)"},
+		&cli.DurationFlag{Name: "keepalive", Usage: "interval of keepalive lines (-o json), 0 for none", Value: rpc.DefaultKeepalive},
+		&cli.IntFlag{Name: "reconnect", Usage: "when the stream breaks, reconnect with the last cursor up to `N` times in a row"},
+	}
+}
+
+// watchRequest is the watch of prefix the flags ask for.
+func watchRequest(k *call, prefix string) rpc.WatchRequest {
+	req := rpc.WatchRequest{Prefix: prefix, Since: k.c.String("since"), Keepalive: k.c.Duration("keepalive"), Reconnect: k.c.Int("reconnect")}
+	if req.Keepalive == 0 {
+		req.Keepalive = -1 // none
+	}
+	return req
+}
+
 // watch prints events under prefix until the watch ends.
 func watch(ctx context.Context, k *call, prefix string) error {
-	return k.client.Watch(ctx, prefix, func(ev rpc.Event) error {
+	return k.client.Watch(ctx, watchRequest(k, prefix), func(ev rpc.Event) error {
 		if k.json {
 			return k.printNDJSON(ev)
 		}

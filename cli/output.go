@@ -162,14 +162,24 @@ func (k *call) kernels(rows []rpc.Kernel, v any) error {
 }
 
 // printEvent prints ev on one line: time, op, key, node, value summary. A
-// stream shows each event's own time rather than an age.
+// stream shows each event's own time rather than an age. Keepalives are
+// left out; synced and resync lines show their cursor and reason.
 func (k *call) printEvent(ev rpc.Event) error {
+	at := ev.Time.Local().Format("2006-01-02T15:04:05.000Z07:00")
 	op := ev.Op
-	if ev.Lease != "" {
+	switch {
+	case ev.Lease != "":
 		op = "lease:" + ev.Lease // granted, renewed, released, expired, lost, suspect
+	case op == rpc.OpKeepalive:
+		return nil
+	case op == rpc.OpSynced:
+		_, err := fmt.Fprintf(k.out, "%s %s cursor=%s\n", at, op, ev.Cursor)
+		return err
+	case op == rpc.OpResync:
+		_, err := fmt.Fprintf(k.out, "%s %s reason=%s\n", at, op, ev.Reason)
+		return err
 	}
-	line := fmt.Sprintf("%s %-7s %s %s", ev.Time.Local().Format("2006-01-02T15:04:05.000Z07:00"),
-		op, ev.Key, short(ev.Node))
+	line := fmt.Sprintf("%s %-7s %s %s", at, op, ev.Key, short(ev.Node))
 	if s := summary(ev); s != "" {
 		line += " " + s
 	}

@@ -123,6 +123,11 @@ type Config struct {
 	MaxDeltasPerMessage int `yaml:"max_deltas_per_message"`
 	// MaxWatchers bounds the open watch streams of the local API.
 	MaxWatchers int `yaml:"max_watchers"`
+	// WatchHistory is how many recent events the agent keeps so that a
+	// watch can resume with --since (all prefixes counted); a watch whose
+	// cursor is older, or whose reader falls further behind, gets a
+	// resync and a fresh snapshot.
+	WatchHistory int `yaml:"watch_history"`
 	// MaxRequestBytes bounds one local API request body.
 	MaxRequestBytes int `yaml:"max_request_bytes"`
 	// RequestTimeout bounds one local API request (watches excepted).
@@ -184,6 +189,7 @@ func DefaultConfig() Config {
 		MaxTags:             64,
 		MaxDeltasPerMessage: 4096,
 		MaxWatchers:         256,
+		WatchHistory:        4096,
 		MaxRequestBytes:     1 << 20,
 		RequestTimeout:      30 * time.Second,
 		MetricsAddr:         "127.0.0.1:9464",
@@ -268,7 +274,7 @@ func (c Config) Validate() error {
 	if c.BatchMaxBytes < 1024 || c.BatchMaxBytes > c.MaxMessageBytes {
 		bad("batch_max_bytes", "must be between 1024 and max_message_bytes (%d), got %d", c.MaxMessageBytes, c.BatchMaxBytes)
 	}
-	for name, v := range map[string]int{"max_key_bytes": c.MaxKeyBytes, "max_value_bytes": c.MaxValueBytes, "max_tags": c.MaxTags, "max_deltas_per_message": c.MaxDeltasPerMessage, "max_watchers": c.MaxWatchers, "max_request_bytes": c.MaxRequestBytes} {
+	for name, v := range map[string]int{"max_key_bytes": c.MaxKeyBytes, "max_value_bytes": c.MaxValueBytes, "max_tags": c.MaxTags, "max_deltas_per_message": c.MaxDeltasPerMessage, "max_watchers": c.MaxWatchers, "watch_history": c.WatchHistory, "max_request_bytes": c.MaxRequestBytes} {
 		if v < 1 {
 			bad(name, "must be at least 1, got %d", v)
 		}

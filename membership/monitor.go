@@ -65,6 +65,10 @@ type MonitorConfig struct {
 	// PeerClock, if set, is told the wall clock (Unix ms) a peer's ping
 	// says it was sent at, and the local time it arrived.
 	PeerClock func(peer string, peerMS, nowMS int64)
+	// OnChange, if set, is told every change of a member's state (the
+	// agent's owner-down and owner-up watch events). It is called from the
+	// monitor's goroutines and must not block.
+	OnChange func(Change)
 }
 
 // Counters is what a Monitor did since it started.
@@ -933,6 +937,9 @@ func (m *Monitor) confirmDead(target string) {
 func (m *Monitor) logChange(c Change, ok bool) {
 	if !ok {
 		return
+	}
+	if m.cfg.OnChange != nil {
+		m.cfg.OnChange(c)
 	}
 	switch {
 	case c.From == 0 && c.To == Alive:

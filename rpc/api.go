@@ -65,10 +65,11 @@ type API interface {
 	// Explain says what the agent holds for key and why its value won.
 	Explain(ctx context.Context, key string) (Explanation, error)
 
-	// Watch calls fn for every change to a key under prefix until ctx is
-	// done (then it returns nil), fn returns an error, or the agent drops
-	// the watcher (then it returns why).
-	Watch(ctx context.Context, prefix string, fn func(Event) error) error
+	// Watch calls fn with a snapshot of the keys under req.Prefix (or,
+	// from req.Since, the changes after it), a synced line, then every
+	// change, until ctx is done (then it returns nil), fn returns an
+	// error, or the agent ends the watch (then it returns why).
+	Watch(ctx context.Context, req WatchRequest, fn func(Event) error) error
 }
 
 // Error codes, carried in error responses and mapped to CLI exit codes.

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 )
 
 var _ API = (*Client)(nil)
@@ -388,12 +389,85 @@ func (c *Client) Explain(ctx context.Context, key string) (Explanation, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/explain?key="+url.QueryEscape(key), nil, &out)
 }
 
-// Watch calls fn for every change under prefix, in order, until ctx is done
-// (then it returns nil), fn returns an error (then it returns that error),
-// or the agent ends the stream (then it returns why: an *Error, or
-// ErrWatchClosed). fn is called from Watch's goroutine.
-func (c *Client) Watch(ctx context.Context, prefix string, fn func(Event) error) error {
-	return c.stream(ctx, http.MethodGet, "/v1/watch?"+url.Values{"prefix": {prefix}}.Encode(), nil, func(dec *json.Decoder) error {
+// Watch calls fn for every line of a watch of req.Prefix (API.Watch), in
+// order, until ctx is done (then it returns nil), fn returns an error
+// (then it returns that error), or the agent ends the stream (then it
+// returns why: an *Error, or ErrWatchClosed). fn is called from Watch's
+// goroutine.
+//
+// With req.Reconnect > 0, a stream that breaks (the connection drops, the
+// agent restarts or ends the stream with an internal or busy error) is
+// opened again with Since set to the last cursor seen, so fn misses
+// nothing: it sees the changes made meanwhile, or a resync line and a
+// fresh snapshot. Watch gives up after req.Reconnect failed attempts in a
+// row (a line read resets the count), waiting 100 ms, then twice as long
+// each time up to 5 s, between them.
+func (c *Client) Watch(ctx context.Context, req WatchRequest, fn func(Event) error) error {
+	wait, failed := 100*time.Millisecond, 0
+	for {
+		read := false
+		err := c.watchOnce(ctx, req, func(ev Event) error {
+			read = true
+			if ev.Cursor != "" {
+				req.Since = ev.Cursor
+			}
+			if err := fn(ev); err != nil {
+				return callerError{err}
+			}
+			return nil
+		})
+		var ce callerError
+		if errors.As(err, &ce) {
+			return ce.err
+		}
+		if err == nil || !reconnectable(err) {
+			return err
+		}
+		if read {
+			wait, failed = 100*time.Millisecond, 0
+		}
+		if failed++; failed > req.Reconnect {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// callerError is an error of Watch's fn, never retried.
+type callerError struct{ err error }
+
+func (e callerError) Error() string { return e.err.Error() }
+
+// reconnectable reports whether a watch that ended with err may be opened
+// again: the stream broke or the agent stopped, not a refusal.
+func reconnectable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code == CodeInternal || e.Code == CodeBusy || e.Code == CodeTimeout
+	}
+	return true // ErrWatchClosed, a read or dial failure
+}
+
+// watchOnce opens one watch stream.
+func (c *Client) watchOnce(ctx context.Context, req WatchRequest, fn func(Event) error) error {
+	q := url.Values{"prefix": {req.Prefix}}
+	if req.Since != "" {
+		q.Set("since", req.Since)
+	}
+	switch {
+	case req.Keepalive < 0:
+		q.Set("keepalive", "0")
+	case req.Keepalive > 0:
+		q.Set("keepalive", req.Keepalive.String())
+	}
+	return c.stream(ctx, http.MethodGet, "/v1/watch?"+q.Encode(), nil, func(dec *json.Decoder) error {
 		var line streamLine
 		if err := dec.Decode(&line); err != nil {
 			return readError{err}

@@ -118,7 +118,7 @@ func TestMaxWatchers(t *testing.T) {
 	if err := l.fake.WaitWatchers(ctx, limit); err != nil {
 		t.Fatal(err)
 	}
-	err := l.client.Watch(ctx, "", func(rpc.Event) error { return nil })
+	err := l.client.Watch(ctx, rpc.WatchRequest{}, func(rpc.Event) error { return nil })
 	var e *rpc.Error
 	if !errors.As(err, &e) || e.Code != rpc.CodeBusy || e.HTTPStatus() != http.StatusTooManyRequests ||
 		!strings.Contains(e.Message, "the limit is 3 (max_watchers)") {

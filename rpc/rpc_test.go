@@ -465,7 +465,7 @@ func collect(ctx context.Context, c *rpc.Client, prefix string) (<-chan rpc.Even
 	events := make(chan rpc.Event, 100)
 	done := make(chan error, 1)
 	go func() {
-		done <- c.Watch(ctx, prefix, func(ev rpc.Event) error {
+		done <- c.Watch(ctx, rpc.WatchRequest{Prefix: prefix}, func(ev rpc.Event) error {
 			events <- ev
 			return nil
 		})
@@ -542,7 +542,7 @@ func TestWatchFnError(t *testing.T) {
 	stop := errors.New("enough")
 	done := make(chan error, 1)
 	go func() {
-		done <- a.client.Watch(ctx, "", func(rpc.Event) error { return stop })
+		done <- a.client.Watch(ctx, rpc.WatchRequest{}, func(rpc.Event) error { return stop })
 	}()
 	if err := a.fake.WaitWatchers(ctx, 1); err != nil {
 		t.Fatal(err)
@@ -562,7 +562,8 @@ type droppingAPI struct {
 	err error
 }
 
-func (d droppingAPI) Watch(ctx context.Context, prefix string, fn func(rpc.Event) error) error {
+func (d droppingAPI) Watch(ctx context.Context, req rpc.WatchRequest, fn func(rpc.Event) error) error {
+	prefix := req.Prefix
 	for i := range 3 {
 		if err := fn(rpc.Event{Key: prefix + string(rune('a'+i)), Op: "put"}); err != nil {
 			return err
@@ -583,7 +584,7 @@ func TestWatchError(t *testing.T) {
 	} {
 		a := startAgent(t, droppingAPI{rpctest.New(testNode, nil), tc.err})
 		var keys []string
-		err := a.client.Watch(ctxT(t), "k/", func(ev rpc.Event) error {
+		err := a.client.Watch(ctxT(t), rpc.WatchRequest{Prefix: "k/"}, func(ev rpc.Event) error {
 			keys = append(keys, ev.Key)
 			return nil
 		})
@@ -596,7 +597,7 @@ func TestWatchError(t *testing.T) {
 	// An API error before any event.
 	a := startAgent(t, nil)
 	a.fake.SetError("Watch", rpc.Denied("no watching"))
-	err := a.client.Watch(ctxT(t), "", func(rpc.Event) error { return nil })
+	err := a.client.Watch(ctxT(t), rpc.WatchRequest{}, func(rpc.Event) error { return nil })
 	if rpc.CodeOf(err) != rpc.CodeDenied {
 		t.Errorf("Watch = %v, want denied", err)
 	}
@@ -646,7 +647,7 @@ func TestUnreachable(t *testing.T) {
 
 	// A stale socket file: nothing listens.
 	stale := staleSocket(t, dir)
-	err = rpc.NewClient(stale).Watch(ctx, "", func(rpc.Event) error { return nil })
+	err = rpc.NewClient(stale).Watch(ctx, rpc.WatchRequest{}, func(rpc.Event) error { return nil })
 	if !errors.Is(err, rpc.ErrAgentUnreachable) || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("stale socket: %v", err)
 	}

@@ -49,7 +49,7 @@ const shutdownTimeout = 5 * time.Second
 //	POST   /v1/kernel/{id}/renew              KernelRenew -> Kernel
 //	POST   /v1/kernel/{id}/release            KernelRelease -> Kernel
 //	POST   /v1/kernel/{id}/session            KernelClaim -> NDJSON stream of SessionEvent
-//	GET    /v1/watch?prefix=P                 NDJSON stream of Event
+//	GET    /v1/watch?prefix=P&since=C&keepalive=D  NDJSON stream of Event
 //	GET    /v1/backup                         snapshot of the state (see Backuper)
 //
 // Errors are JSON {"code": ..., "error": ...} with the status of
@@ -475,12 +475,46 @@ func asError(err error) *Error {
 }
 
 // watch streams events under ?prefix= as NDJSON until the client goes away,
-// the server shuts down, or the API ends the watch.
+// the server shuts down, or the API ends the watch. ?since= resumes after a
+// cursor; ?keepalive= is the keepalive interval, a duration ("10s") or
+// seconds, 0 for none (default DefaultKeepalive).
 func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
-	prefix := r.URL.Query().Get("prefix")
-	s.stream(w, r, "watch "+prefix, func(ctx context.Context, send func(any) error) error {
-		return s.api.Watch(ctx, prefix, func(ev Event) error { return send(ev) })
+	q := r.URL.Query()
+	req := WatchRequest{Prefix: q.Get("prefix"), Since: q.Get("since")}
+	if k := q.Get("keepalive"); k != "" {
+		d, err := parseKeepalive(k)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		req.Keepalive = d
+	}
+	s.stream(w, r, "watch "+req.Prefix, func(ctx context.Context, send func(any) error) error {
+		return s.api.Watch(ctx, req, func(ev Event) error { return send(ev) })
 	})
+}
+
+// MinKeepalive is the shortest keepalive interval a watch may ask for.
+const MinKeepalive = 100 * time.Millisecond
+
+// parseKeepalive reads ?keepalive=: a duration or a number of seconds; 0
+// turns keepalives off.
+func parseKeepalive(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		n, nerr := strconv.ParseFloat(v, 64)
+		if nerr != nil {
+			return 0, BadRequest("keepalive=%q: want a duration such as 10s, or seconds", v)
+		}
+		d = time.Duration(n * float64(time.Second))
+	}
+	if d == 0 {
+		return -1, nil // none
+	}
+	if d < MinKeepalive || d > time.Hour {
+		return 0, BadRequest("keepalive=%s: want 0 (none) or between %s and 1h", v, MinKeepalive)
+	}
+	return d, nil
 }
 
 // session streams a kernel session's events as NDJSON until the client

@@ -384,17 +384,88 @@ type ExplainedRecord struct {
 	Why string `json:"why"`
 }
 
-// Event is one change seen by a watch.
+// Watch event ops, beyond a write's own (put, delete, claim, renew,
+// release). README "Watching" shows each line's shape.
+const (
+	// OpSnapshot: an entry as it stood when the watch started (or
+	// resynced). Snapshot lines carry no cursor: resume from synced on.
+	OpSnapshot = "snapshot"
+	// OpSynced: the snapshot is complete, changes follow; its cursor is
+	// the snapshot's position.
+	OpSynced = "synced"
+	// OpRefresh: a write that changed nothing but the expiry (a TTL
+	// refresh, or the same write again by the same writer).
+	OpRefresh = "refresh"
+	// OpExpired: an entry's TTL passed (svc and bl entries); Time is the
+	// expiry.
+	OpExpired = "expired"
+	// OpOwnerDown: the failure detector declared the owner of a live svc
+	// entry dead, so the entry shows as down.
+	OpOwnerDown = "owner-down"
+	// OpOwnerUp: the owner of a svc entry shown down is no longer dead.
+	OpOwnerUp = "owner-up"
+	// OpLease: one of this agent's lease events (Event.Lease).
+	OpLease = "lease"
+	// OpKeepalive: nothing happened for the keepalive interval; the cursor
+	// is the stream's current position.
+	OpKeepalive = "keepalive"
+	// OpResync: the watch cannot go on from where it was (Reason); a fresh
+	// snapshot and a synced line follow. The stream stays open.
+	OpResync = "resync"
+)
+
+// Resync reasons, the Reason of an OpResync event.
+const (
+	// ResyncForeign: the since cursor is another agent's, or from before
+	// this agent restarted or reset its state.
+	ResyncForeign = "foreign"
+	// ResyncTooOld: the since cursor is older than the agent's history
+	// keeps (watch_history events).
+	ResyncTooOld = "too-old"
+	// ResyncBehind: this stream's reader fell more than watch_history
+	// events behind (or the agent reset its state while it was open).
+	ResyncBehind = "behind"
+)
+
+// Event is one line of a watch stream: a change, a snapshot entry, or a
+// marker (synced, keepalive, resync).
 type Event struct {
-	Key string `json:"key"`
-	Op  string `json:"op"` // put, delete, claim, renew, release; "lease" for lease events
+	Key string `json:"key,omitempty"`
+	Op  string `json:"op"` // put, delete, claim, renew, release, or one of the Op* above
 	// Lease is the lease event (LeaseGranted...) when Op is "lease".
 	Lease string `json:"lease,omitempty"`
-	Node  string `json:"node"`
+	Node  string `json:"node,omitempty"`
 	// Stamp is the write's HLC as "<wallms>.<logical>".
-	Stamp string    `json:"stamp"`
-	Time  time.Time `json:"time"`
+	Stamp string    `json:"stamp,omitempty"`
+	Time  time.Time `json:"time,omitzero"`
 	// Value is the entry's current view (a Service, BlacklistEntry, Task,
 	// Kernel or Member), nil after a delete.
 	Value any `json:"value,omitempty"`
+	// Cursor is where to resume the watch after this line
+	// (WatchRequest.Since): every line has one but snapshot lines and
+	// resync.
+	Cursor string `json:"cursor,omitempty"`
+	// Reason says why a resync happened (Resync*).
+	Reason string `json:"reason,omitempty"`
+}
+
+// DefaultKeepalive is the interval of keepalive events when a watch does
+// not set one.
+const DefaultKeepalive = 10 * time.Second
+
+// WatchRequest says what a watch follows and from where.
+type WatchRequest struct {
+	// Prefix selects the keys ("" for all).
+	Prefix string
+	// Since is the cursor of a line of an earlier watch: the watch resumes
+	// right after it, or says resync and starts with a snapshot when it
+	// cannot. "" starts with a snapshot.
+	Since string
+	// Keepalive is the interval of keepalive lines: 0 for
+	// DefaultKeepalive, negative for none.
+	Keepalive time.Duration
+	// Reconnect is for Client.Watch only: how many times in a row it
+	// reconnects, with Since set to the last cursor it saw, when the
+	// stream breaks (0: never). A line read resets the count.
+	Reconnect int
 }

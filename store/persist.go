@@ -800,6 +800,7 @@ func (s *Store) Reset() error {
 		clear(s.deadCerts)
 	}
 	s.entries = newIndex(0)
+	s.watchers.Forget() // no events tell what went: every cursor is stale
 	return nil
 }
 

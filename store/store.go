@@ -61,7 +61,8 @@ func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
 			continue
 		}
 		var e crdt.Entry
-		if !s.apply(d, &e) {
+		var prev crdt.Delta
+		if !s.apply(d, &e, &prev) {
 			if d.Proof.Cert != nil && s.attachLocked(d) && s.dirty != nil && (s.ephemeral == nil || !s.ephemeral(d.Key)) {
 				s.dirty[d.Key] = struct{}{}
 				persist = true
@@ -76,12 +77,7 @@ func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
 			persist = true
 		}
 		changed = append(changed, d)
-		if s.watchers.Len() > 0 {
-			if e.Deltas == nil {
-				e = crdt.Entry{Key: d.Key, Deltas: []crdt.Delta{d}}
-			}
-			s.watchers.Notify(watch.Event{Delta: d, Entry: e})
-		}
+		s.watchers.Notify(watch.Event{Key: d.Key, Delta: d, Entry: e, Refresh: watch.IsRefresh(prev, d)})
 	}
 	if persist {
 		s.kickFlusher()
@@ -90,9 +86,10 @@ func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
 }
 
 // apply merges d into its entry and reports whether the entry changed. When
-// the new entry is not simply d as a register's winner, it sets *e to it.
-// Called with s.mu held.
-func (s *Store) apply(d crdt.Delta, e *crdt.Entry) bool {
+// the new entry is not simply d as a register's winner, it sets *e to it;
+// it sets *was to the entry's winner before, if it had one. Called with
+// s.mu held.
+func (s *Store) apply(d crdt.Delta, e *crdt.Entry, was *crdt.Delta) bool {
 	x := s.entries
 	if fits(d.Key, d) && !x.inSets(d.Key) {
 		// A register whose winner is d or a packed entry: no entry is built.
@@ -109,6 +106,7 @@ func (s *Store) apply(d crdt.Delta, e *crdt.Entry) bool {
 			return false
 		}
 		s.lost.Remember(w) // replaced
+		*was = w
 		x.replaceAt(pos, d)
 		return true
 	}
@@ -121,7 +119,8 @@ func (s *Store) apply(d crdt.Delta, e *crdt.Entry) bool {
 		return false
 	}
 	if len(prev.Deltas) > 0 {
-		s.lost.Remember(prev.Winner()) // replaced
+		*was = prev.Winner()
+		s.lost.Remember(*was) // replaced
 	}
 	x.Put(d.Key, next)
 	*e = next
@@ -228,6 +227,35 @@ func (s *Store) Len() int {
 	defer s.mu.RUnlock()
 	return s.entries.Len()
 }
+
+// Snapshot restarts f (of Hub().Follow) at the present and returns the entries under its
+// prefix as of then, sorted by key, with the cursor they are current at:
+// no change is both in the snapshot and among f's next events, and none
+// is in neither.
+func (s *Store) Snapshot(f *watch.Follower) ([]crdt.Entry, watch.Cursor) {
+	s.mu.RLock()
+	c := s.watchers.Restart(f)
+	out := s.entries.List(f.Prefix())
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, c
+}
+
+// PublishIf publishes the event note makes of key's entry
+// (watch.Hub.Publish) if it reports true, with no change applied between
+// the look and the publish. note must not call the store.
+func (s *Store) PublishIf(key string, note func(crdt.Entry) (watch.Event, bool)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, _ := s.entries.Get(key)
+	if ev, ok := note(e); ok {
+		s.watchers.Publish(ev)
+	}
+}
+
+// Hub returns the store's watch hub: its cursor, history size, and the
+// events the agent publishes (expiries, owners down and up).
+func (s *Store) Hub() *watch.Hub { return &s.watchers }
 
 // Watch starts a watcher for keys with the given prefix (watch.Hub.Watch):
 // it sees every change Apply makes from now on, until it falls more than

@@ -217,7 +217,7 @@ func watchLeases(ctx context.Context, a *agent.Agent) *leaseWatch {
 	w := &leaseWatch{stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		_ = a.Watch(wctx, "kernel/"+partitionKernel, func(ev rpc.Event) error {
+		_ = a.Watch(wctx, rpc.WatchRequest{Prefix: "kernel/" + partitionKernel}, func(ev rpc.Event) error {
 			if ev.Op == "lease" && ev.Lease == rpc.LeaseLost {
 				now := time.Now()
 				w.mu.Lock()

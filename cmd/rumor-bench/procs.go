@@ -355,8 +355,10 @@ func watchProcs(ctx context.Context, agents []*procAgent, prefix string, fn func
 	w := &procWatches{cancel: cancel}
 	for i, a := range agents {
 		w.wg.Go(func() {
-			err := a.client.Watch(wctx, prefix, func(ev rpc.Event) error {
-				fn(i, ev, time.Now())
+			err := a.client.Watch(wctx, rpc.WatchRequest{Prefix: prefix}, func(ev rpc.Event) error {
+				if ev.Key != "" && ev.Op != rpc.OpSnapshot { // changes only
+					fn(i, ev, time.Now())
+				}
 				return nil
 			})
 			if wctx.Err() == nil {

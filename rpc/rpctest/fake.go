@@ -46,8 +46,10 @@ type Fake struct {
 	errs     map[string]error
 	hooks    map[string]func(context.Context) error
 	watchers map[*watcher]struct{}
-	seq      uint64
-	changed  chan struct{} // closed and replaced when watchers change
+	// watches are the requests of every Watch call, in order.
+	watches []rpc.WatchRequest
+	seq     uint64
+	changed chan struct{} // closed and replaced when watchers change
 }
 
 type watcher struct {
@@ -659,14 +661,25 @@ func (f *Fake) KernelList(ctx context.Context) ([]rpc.Kernel, error) {
 	return out, nil
 }
 
+// WatchRequests returns the requests of the Watch calls so far, in order.
+func (f *Fake) WatchRequests() []rpc.WatchRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.watches)
+}
+
 // Watch implements rpc.API. It returns nil when ctx is done, fn's error, or
-// ErrSlowWatcher if the watcher fell behind.
-func (f *Fake) Watch(ctx context.Context, prefix string, fn func(rpc.Event) error) error {
+// ErrSlowWatcher if the watcher fell behind. Unlike an agent it sends
+// changes only: no snapshot, synced, keepalive or resync lines, no cursors,
+// and it ignores req.Since.
+func (f *Fake) Watch(ctx context.Context, req rpc.WatchRequest, fn func(rpc.Event) error) error {
+	prefix := req.Prefix
 	if err := f.before(ctx, "Watch"); err != nil {
 		return err
 	}
 	w := &watcher{prefix: prefix, events: make(chan rpc.Event, watchBuffer), dropped: make(chan struct{})}
 	f.mu.Lock()
+	f.watches = append(f.watches, req)
 	f.watchers[w] = struct{}{}
 	f.notifyLocked()
 	f.mu.Unlock()
