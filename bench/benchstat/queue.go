@@ -135,3 +135,26 @@ func (l *QueueLog) Figures() QueueFigures {
 	}
 	return f
 }
+
+// QueuePayload returns task id's payload of size bytes: the id, a space,
+// and padding. Payloads differ by task, as a Redis list's acknowledgement
+// (LREM by value) needs.
+func QueuePayload(id string, size int) []byte {
+	b := make([]byte, 0, max(size, len(id)+1))
+	b = append(b, id...)
+	b = append(b, ' ')
+	for len(b) < size {
+		b = append(b, 'p')
+	}
+	return b
+}
+
+// QueuePayloadID returns the task id a QueuePayload carries.
+func QueuePayloadID(p []byte) (string, bool) {
+	for i, c := range p {
+		if c == ' ' {
+			return string(p[:i]), i > 0
+		}
+	}
+	return "", false
+}

@@ -73,3 +73,21 @@ func TestQueueLogConcurrent(t *testing.T) {
 		t.Fatalf("Figures = %+v", f)
 	}
 }
+
+func TestQueuePayload(t *testing.T) {
+	p := QueuePayload("q000042", 200)
+	if len(p) != 200 {
+		t.Fatalf("len = %d", len(p))
+	}
+	if id, ok := QueuePayloadID(p); !ok || id != "q000042" {
+		t.Fatalf("QueuePayloadID = %q %v", id, ok)
+	}
+	if p := QueuePayload("long-id", 3); string(p) != "long-id " {
+		t.Fatalf("short payload = %q", p)
+	}
+	for _, bad := range []string{"", " x", "noid"} {
+		if _, ok := QueuePayloadID([]byte(bad)); ok {
+			t.Errorf("QueuePayloadID(%q) ok", bad)
+		}
+	}
+}
