@@ -51,6 +51,10 @@ type QueueResult struct {
 	SettleStartMs float64 `json:"settle_start_ms"`
 	SettleEndMs   float64 `json:"settle_end_ms"`
 	benchstat.QueueFigures
+	// TakesByWorker is how many tasks each worker took, and
+	// TakeMaxByWorkerMs its longest take that returned one.
+	TakesByWorker     []int     `json:"takes_by_worker"`
+	TakeMaxByWorkerMs []float64 `json:"take_max_by_worker_ms"`
 	// NotDone is, after the drain, the most tasks any agent did not yet
 	// list as done within the agreement wait (must be 0).
 	NotDone    int     `json:"not_done"`
@@ -132,6 +136,7 @@ func runQueue(ctx context.Context, qp queueParams, p params) (QueueResult, error
 		stop()
 	}
 	take := rpc.TaskTake{VisibilityMillis: qp.visibility.Milliseconds(), WaitMillis: qp.wait.Milliseconds()}
+	res.TakesByWorker, res.TakeMaxByWorkerMs = make([]int, len(c.agents)), make([]float64, len(c.agents))
 	meter := startCPUMeter()
 	for w, a := range c.agents {
 		wg.Go(func() {
@@ -151,6 +156,8 @@ func runQueue(ctx context.Context, qp queueParams, p params) (QueueResult, error
 				}
 				id := r.Task.ID
 				log.Taken(id, took)
+				res.TakesByWorker[w]++ // read after wg.Wait
+				res.TakeMaxByWorkerMs[w] = max(res.TakeMaxByWorkerMs[w], benchstat.Ms(took))
 				if !bytes.Equal(r.Task.Payload, benchstat.QueuePayload(id, p.payload)) {
 					failed(fmt.Errorf("worker %d: task %s came with a payload of %d bytes, not the one submitted", w, id, len(r.Task.Payload)))
 					return
@@ -239,4 +246,11 @@ func printQueue(tw io.Writer, rep Report, p params) {
 		benchstat.FmtMs(r.Take.P50Ms), benchstat.FmtMs(r.Take.P99Ms), benchstat.FmtMs(r.Take.MaxMs),
 		benchstat.FmtMs(r.EndToEnd.P50Ms), benchstat.FmtMs(r.EndToEnd.P99Ms), benchstat.FmtMs(r.EndToEnd.MaxMs),
 		r.EmptyTakes, r.TakenTwice, r.Lost, r.NotDone, r.CPUCores, r.OtherCores, rep.Machine.NumCPU)
+	if len(r.TakesByWorker) > 0 {
+		fmt.Fprint(tw, "   tasks taken by each worker (longest take ms):")
+		for w, n := range r.TakesByWorker {
+			fmt.Fprintf(tw, " %d (%s)", n, benchstat.FmtMs(r.TakeMaxByWorkerMs[w]))
+		}
+		fmt.Fprintln(tw)
+	}
 }
