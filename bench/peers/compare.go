@@ -317,6 +317,8 @@ func ratioCell(v *float64) string {
 		return fmt.Sprintf("%.0fx", *v)
 	case *v >= 1:
 		return fmt.Sprintf("%.2fx", *v)
+	case *v > 0 && *v < 0.01:
+		return fmt.Sprintf("1/%.0fx", 1 / *v)
 	default:
 		return fmt.Sprintf("%.3fx", *v)
 	}

@@ -237,3 +237,14 @@ func TestParseFigures(t *testing.T) {
 		}
 	}
 }
+
+func TestRatioCell(t *testing.T) {
+	for _, c := range []struct {
+		v    *float64
+		want string
+	}{{nil, "-"}, {ptr(355), "355x"}, {ptr(1.74), "1.74x"}, {ptr(0.5), "0.500x"}, {ptr(0.00102), "1/980x"}, {ptr(0), "0.000x"}} {
+		if got := ratioCell(c.v); got != c.want {
+			t.Errorf("ratioCell(%v) = %q, want %q", c.v, got, c.want)
+		}
+	}
+}
