@@ -21,10 +21,11 @@ type QueueFigures struct {
 	Done         int     `json:"done"`
 	DrainSeconds float64 `json:"drain_seconds"`
 	DrainPerSec  float64 `json:"drain_per_sec"`
-	// Take is the duration of every take that returned a task; EndToEnd is
-	// each done task's time from just before its submit until its done was
-	// acknowledged.
+	// Take is the duration of every take that returned a task; Ack that
+	// of every call that marked a task done; EndToEnd is each done task's
+	// time from just before its submit until its done was acknowledged.
 	Take     Summary `json:"take"`
+	Ack      Summary `json:"ack"`
 	EndToEnd Summary `json:"end_to_end"`
 	// Takes counts the takes that returned a task, EmptyTakes those that
 	// returned none (their wait ran out). TakenTwice counts tasks that more
@@ -44,6 +45,7 @@ type QueueLog struct {
 	submitEnded time.Time
 	submitted   map[string]time.Time // task id -> just before its submit
 	takes       []time.Duration
+	acks        []time.Duration
 	takenBy     map[string]int // task id -> takes that returned it
 	emptyTakes  int
 	done        map[string]time.Time // task id -> its done acknowledged
@@ -86,11 +88,12 @@ func (l *QueueLog) Empty() {
 	l.emptyTakes++
 }
 
-// Done records that task id's done was acknowledged at at, and returns how
-// many distinct submitted tasks are done now.
-func (l *QueueLog) Done(id string, at time.Time) int {
+// Done records that task id's done was acknowledged at at, after a call of
+// took, and returns how many distinct submitted tasks are done now.
+func (l *QueueLog) Done(id string, at time.Time, took time.Duration) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.acks = append(l.acks, took)
 	if _, ok := l.done[id]; !ok {
 		l.done[id] = at
 		if _, ok := l.submitted[id]; ok {
@@ -104,7 +107,7 @@ func (l *QueueLog) Done(id string, at time.Time) int {
 func (l *QueueLog) Figures() QueueFigures {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	f := QueueFigures{Tasks: len(l.submitted), Takes: len(l.takes), EmptyTakes: l.emptyTakes, Take: Summarize(l.takes)}
+	f := QueueFigures{Tasks: len(l.submitted), Takes: len(l.takes), EmptyTakes: l.emptyTakes, Take: Summarize(l.takes), Ack: Summarize(l.acks)}
 	if d := l.submitEnded.Sub(l.submitBegan); d > 0 {
 		f.SubmitSeconds = d.Seconds()
 		f.SubmitPerSec = float64(f.Tasks) / f.SubmitSeconds

@@ -20,18 +20,19 @@ func TestQueueFigures(t *testing.T) {
 	l.Taken("t1", 9*time.Millisecond) // t1 twice
 	l.Taken("t2", 6*time.Millisecond)
 	l.Empty()
-	if n := l.Done("t0", at(100)); n != 1 {
+	if n := l.Done("t0", at(100), 2*time.Millisecond); n != 1 {
 		t.Fatalf("Done = %d, want 1", n)
 	}
-	l.Done("t1", at(150))
-	if n := l.Done("t1", at(400)); n != 2 { // a second done of t1 counts once, at its first
+	l.Done("t1", at(150), time.Millisecond)
+	if n := l.Done("t1", at(400), 3*time.Millisecond); n != 2 { // a second done of t1 counts once, at its first
 		t.Fatalf("Done = %d, want 2", n)
 	}
-	l.Done("t2", at(200))
-	l.Done("stray", at(900)) // never submitted: not counted
+	l.Done("t2", at(200), time.Millisecond)
+	l.Done("stray", at(900), time.Millisecond) // never submitted: not counted
 	f := l.Figures()
 	want := QueueFigures{Tasks: 4, SubmitSeconds: 0.04, SubmitPerSec: 100, Done: 3, DrainSeconds: 0.2, DrainPerSec: 15,
 		Take:     Summary{N: 4, P50Ms: 6, P99Ms: 9, MaxMs: 9},
+		Ack:      Summary{N: 5, P50Ms: 1, P99Ms: 3, MaxMs: 3},
 		EndToEnd: Summary{N: 3, P50Ms: 140, P99Ms: 180, MaxMs: 180},
 		Takes:    4, EmptyTakes: 1, TakenTwice: 1, Lost: 1}
 	if f != want {
@@ -63,7 +64,7 @@ func TestQueueLogConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for id := range ids {
 				l.Taken(id, time.Millisecond)
-				l.Done(id, time.Now())
+				l.Done(id, time.Now(), time.Millisecond)
 			}
 		})
 	}

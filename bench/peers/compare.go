@@ -380,6 +380,8 @@ func compareQueue(rep Report) []ComparisonRow {
 		{"drain tasks/s (first submit to last done)", "higher", func(f *benchstat.QueueFigures) (float64, bool) { return f.DrainPerSec, f.DrainSeconds > 0 }},
 		{"take p50 ms", "lower", func(f *benchstat.QueueFigures) (float64, bool) { return f.Take.P50Ms, f.Take.N > 0 }},
 		{"take p99 ms", "lower", func(f *benchstat.QueueFigures) (float64, bool) { return f.Take.P99Ms, f.Take.N > 0 }},
+		{"done/ack call p50 ms", "lower", func(f *benchstat.QueueFigures) (float64, bool) { return f.Ack.P50Ms, f.Ack.N > 0 }},
+		{"done/ack call p99 ms", "lower", func(f *benchstat.QueueFigures) (float64, bool) { return f.Ack.P99Ms, f.Ack.N > 0 }},
 		{"end-to-end p50 ms", "lower", func(f *benchstat.QueueFigures) (float64, bool) { return f.EndToEnd.P50Ms, f.EndToEnd.N > 0 }},
 		{"end-to-end p99 ms", "lower", func(f *benchstat.QueueFigures) (float64, bool) { return f.EndToEnd.P99Ms, f.EndToEnd.N > 0 }},
 		{"tasks", "", func(f *benchstat.QueueFigures) (float64, bool) { return float64(f.Tasks), true }},

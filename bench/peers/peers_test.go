@@ -169,7 +169,7 @@ func TestCompareQueueWithRumor(t *testing.T) {
 	}
 	redis := QueueResult{Peer: "redis", Mode: modeOneCall, Workers: 3, PayloadBytes: 200, TimeoutSeconds: 0.25,
 		QueueFigures: benchstat.QueueFigures{Tasks: 1000, SubmitSeconds: 0.2, SubmitPerSec: 5000, Done: 1000, DrainSeconds: 0.2, DrainPerSec: 5000,
-			Take: benchstat.Summary{N: 1000, P50Ms: 0.25, P99Ms: 2}, EndToEnd: benchstat.Summary{N: 1000, P50Ms: 0.2, P99Ms: 1}}}
+			Take: benchstat.Summary{N: 1000, P50Ms: 0.25, P99Ms: 2}, Ack: benchstat.Summary{N: 1000, P50Ms: 0.1, P99Ms: 0.5}, EndToEnd: benchstat.Summary{N: 1000, P50Ms: 0.2, P99Ms: 1}}}
 	piped := redis
 	piped.Mode, piped.SubmitPerSec = modePipelined, 70000
 	rep := Report{Rumor: rumor, Redis: &PeerReport{Queue: []QueueResult{piped, redis}}}
@@ -186,6 +186,10 @@ func TestCompareQueueWithRumor(t *testing.T) {
 	}
 	if r := byName["work queue take p99 ms"]; *r.RumorPerRedis != 200 {
 		t.Fatalf("take p99 row = %+v", r)
+	}
+	// A rumor report from before the ack figure: no rumor value, no ratio.
+	if r := byName["work queue done/ack call p99 ms"]; r.Rumor != nil || *r.Redis != 0.5 || r.RumorPerRedis != nil {
+		t.Fatalf("ack p99 row = %+v", r)
 	}
 	if r := byName["work queue lost"]; *r.Rumor != 0 || *r.Redis != 0 || r.RumorPerRedis != nil {
 		t.Fatalf("lost row = %+v", r)

@@ -211,12 +211,13 @@ func runRedisQueue(ctx context.Context, cfg redisConfig, qp queueParams, payload
 					return
 				}
 				log.Taken(id, took)
+				began = time.Now()
 				n, err := rc.integer(bs("LREM"), processing, bs("1"), task)
 				if err != nil || n != 1 {
 					failed(fmt.Errorf("worker %d: LREM %s removed %d: %v", w, id, n, err))
 					return
 				}
-				if log.Done(id, time.Now()) >= qp.tasks {
+				if now := time.Now(); log.Done(id, now, now.Sub(began)) >= qp.tasks {
 					stop()
 					return
 				}
@@ -334,12 +335,13 @@ func printQueue(out io.Writer, rep Report) {
 	fmt.Fprintf(tw, "3. Work queue: Redis list, the reliable-queue recipe: a producer connection LPUSHes %d tasks of %d B onto jobs as fast as it can while %d worker connections\n",
 		r0.Tasks, r0.PayloadBytes, r0.Workers)
 	fmt.Fprintf(tw, "   loop BLMOVE jobs processing RIGHT LEFT %g (the take) then LREM processing 1 <task> (the ack, as done); drain is from the first submit to the last ack;\n", r0.TimeoutSeconds)
-	fmt.Fprintln(tw, "   take is each BLMOVE that returned a task; end-to-end is from just before the LPUSH to the LREM's reply")
-	fmt.Fprintln(tw, "producer\ttasks\tsubmit/s\tdrain/s\tdrain s\ttake p50/p99/max ms\tend-to-end p50/p99/max ms\tempty takes\ttaken twice\tlost\tleft on lists\tCPU bench/server/others\t")
+	fmt.Fprintln(tw, "   take is each BLMOVE that returned a task, ack each LREM; end-to-end is from just before the LPUSH to the LREM's reply")
+	fmt.Fprintln(tw, "producer\ttasks\tsubmit/s\tdrain/s\tdrain s\ttake p50/p99/max ms\tack p50/p99 ms\tend-to-end p50/p99/max ms\tempty takes\ttaken twice\tlost\tleft on lists\tCPU bench/server/others\t")
 	for _, r := range rep.Redis.Queue {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.3f\t%s / %s / %s\t%s / %s / %s\t%d\t%d\t%d\t%d\t%.2f / %.2f / %.2f of %d\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.3f\t%s / %s / %s\t%s / %s\t%s / %s / %s\t%d\t%d\t%d\t%d\t%.2f / %.2f / %.2f of %d\t\n",
 			r.Mode, r.Tasks, r.SubmitPerSec, r.DrainPerSec, r.DrainSeconds,
 			benchstat.FmtMs(r.Take.P50Ms), benchstat.FmtMs(r.Take.P99Ms), benchstat.FmtMs(r.Take.MaxMs),
+			benchstat.FmtMs(r.Ack.P50Ms), benchstat.FmtMs(r.Ack.P99Ms),
 			benchstat.FmtMs(r.EndToEnd.P50Ms), benchstat.FmtMs(r.EndToEnd.P99Ms), benchstat.FmtMs(r.EndToEnd.MaxMs),
 			r.EmptyTakes, r.TakenTwice, r.Lost, r.Left, r.CPUCores, r.ServerCores, r.OtherCores, rep.Machine.NumCPU)
 	}

@@ -162,13 +162,14 @@ func runQueue(ctx context.Context, qp queueParams, p params) (QueueResult, error
 					failed(fmt.Errorf("worker %d: task %s came with a payload of %d bytes, not the one submitted", w, id, len(r.Task.Payload)))
 					return
 				}
+				began = time.Now()
 				if _, err := a.TaskUpdate(wctx, id, rpc.TaskUpdate{State: "done"}); err != nil {
 					if wctx.Err() == nil {
 						failed(fmt.Errorf("worker %d: done %s: %w", w, id, err))
 					}
 					return
 				}
-				if log.Done(id, time.Now()) >= qp.tasks {
+				if now := time.Now(); log.Done(id, now, now.Sub(began)) >= qp.tasks {
 					stop() // all done: end the other workers' waits
 					return
 				}
@@ -239,11 +240,12 @@ func printQueue(tw io.Writer, rep Report, p params) {
 		r.Agents, benchstat.FmtMs(r.SettleStartMs), benchstat.FmtMs(r.SettleEndMs), r.Tasks, r.PayloadBytes)
 	fmt.Fprintf(tw, "   submitted on agent 0 (TaskSubmit, one call per task, as fast as it can) while %d workers, one per agent, loop TaskTake (wait %s ms) then TaskUpdate done;\n",
 		r.Workers, benchstat.FmtMs(r.WaitMs))
-	fmt.Fprintln(tw, "   calls in process (no socket); drain is from the first submit to the last done; take is each TaskTake that returned a task; end-to-end is submit to done")
-	fmt.Fprintln(tw, "tasks\tsubmit/s\tdrain/s\tdrain s\ttake p50/p99/max ms\tend-to-end p50/p99/max ms\tempty takes\ttaken twice\tlost\tnot done somewhere\tCPU bench/others\t")
-	fmt.Fprintf(tw, "%d\t%.0f\t%.1f\t%.2f\t%s / %s / %s\t%s / %s / %s\t%d\t%d\t%d\t%d\t%.2f / %.2f of %d\t\n",
+	fmt.Fprintln(tw, "   calls in process (no socket); drain is from the first submit to the last done; take is each TaskTake that returned a task, done each TaskUpdate; end-to-end is submit to done")
+	fmt.Fprintln(tw, "tasks\tsubmit/s\tdrain/s\tdrain s\ttake p50/p99/max ms\tdone p50/p99 ms\tend-to-end p50/p99/max ms\tempty takes\ttaken twice\tlost\tnot done somewhere\tCPU bench/others\t")
+	fmt.Fprintf(tw, "%d\t%.0f\t%.1f\t%.2f\t%s / %s / %s\t%s / %s\t%s / %s / %s\t%d\t%d\t%d\t%d\t%.2f / %.2f of %d\t\n",
 		r.Tasks, r.SubmitPerSec, r.DrainPerSec, r.DrainSeconds,
 		benchstat.FmtMs(r.Take.P50Ms), benchstat.FmtMs(r.Take.P99Ms), benchstat.FmtMs(r.Take.MaxMs),
+		benchstat.FmtMs(r.Ack.P50Ms), benchstat.FmtMs(r.Ack.P99Ms),
 		benchstat.FmtMs(r.EndToEnd.P50Ms), benchstat.FmtMs(r.EndToEnd.P99Ms), benchstat.FmtMs(r.EndToEnd.MaxMs),
 		r.EmptyTakes, r.TakenTwice, r.Lost, r.NotDone, r.CPUCores, r.OtherCores, rep.Machine.NumCPU)
 	if len(r.TakesByWorker) > 0 {
