@@ -53,8 +53,12 @@ type QueueResult struct {
 	benchstat.QueueFigures
 	// TakesByWorker is how many tasks each worker took, and
 	// TakeMaxByWorkerMs its longest take that returned one.
+	// TakeCutByWorkerMs is how long the take each worker was in when the
+	// run ended had lasted (0: none): a take that returns no task is not
+	// in Take.
 	TakesByWorker     []int     `json:"takes_by_worker"`
 	TakeMaxByWorkerMs []float64 `json:"take_max_by_worker_ms"`
+	TakeCutByWorkerMs []float64 `json:"take_cut_by_worker_ms"`
 	// NotDone is, after the drain, the most tasks any agent did not yet
 	// list as done within the agreement wait (must be 0).
 	NotDone    int     `json:"not_done"`
@@ -136,7 +140,8 @@ func runQueue(ctx context.Context, qp queueParams, p params) (QueueResult, error
 		stop()
 	}
 	take := rpc.TaskTake{VisibilityMillis: qp.visibility.Milliseconds(), WaitMillis: qp.wait.Milliseconds()}
-	res.TakesByWorker, res.TakeMaxByWorkerMs = make([]int, len(c.agents)), make([]float64, len(c.agents))
+	res.TakesByWorker = make([]int, len(c.agents))
+	res.TakeMaxByWorkerMs, res.TakeCutByWorkerMs = make([]float64, len(c.agents)), make([]float64, len(c.agents))
 	meter := startCPUMeter()
 	for w, a := range c.agents {
 		wg.Go(func() {
@@ -146,6 +151,7 @@ func runQueue(ctx context.Context, qp queueParams, p params) (QueueResult, error
 				took := time.Since(began)
 				switch {
 				case wctx.Err() != nil:
+					res.TakeCutByWorkerMs[w] = benchstat.Ms(took) // read after wg.Wait
 					return
 				case err != nil:
 					failed(fmt.Errorf("worker %d: take: %w", w, err))
@@ -249,9 +255,9 @@ func printQueue(tw io.Writer, rep Report, p params) {
 		benchstat.FmtMs(r.EndToEnd.P50Ms), benchstat.FmtMs(r.EndToEnd.P99Ms), benchstat.FmtMs(r.EndToEnd.MaxMs),
 		r.EmptyTakes, r.TakenTwice, r.Lost, r.NotDone, r.CPUCores, r.OtherCores, rep.Machine.NumCPU)
 	if len(r.TakesByWorker) > 0 {
-		fmt.Fprint(tw, "   tasks taken by each worker (longest take ms):")
+		fmt.Fprint(tw, "   tasks taken by each worker (its longest take; the take the end of the run cut, ms):")
 		for w, n := range r.TakesByWorker {
-			fmt.Fprintf(tw, " %d (%s)", n, benchstat.FmtMs(r.TakeMaxByWorkerMs[w]))
+			fmt.Fprintf(tw, " %d (%s; %s)", n, benchstat.FmtMs(r.TakeMaxByWorkerMs[w]), benchstat.FmtMs(r.TakeCutByWorkerMs[w]))
 		}
 		fmt.Fprintln(tw)
 	}
