@@ -83,7 +83,7 @@ fuzz:
 # agents in one process (heartbeat 5 s, which stretches the failure
 # detector's timings fivefold, as the figures before the probe-based
 # detector were taken), then the same method against Redis pub/sub and
-# memberlist.
+# memberlist, and the work queue (figure 11) against a Redis list (BLMOVE).
 bench:
 	$(GO) run ./cmd/rumor-bench -n 10,30 -json bench.json
 	$(GO) run ./cmd/rumor-bench -phases 1 -n 100 -proc-n 0 -heartbeat 5s -spacing-min 100ms -spacing-max 200ms -form-timeout 300s -json bench-n100.json
@@ -104,9 +104,10 @@ clean:
 	rm -rf bin data .demo bench.json bench-n100.json bench-peers.json chaos.json
 
 # The peers a rumor user would otherwise pick, measured with rumor-bench's
-# method and payloads on this machine: Redis pub/sub (a throw-away
+# method and payloads on this machine: Redis pub/sub, and a Redis list as
+# a work queue with BLMOVE, figure 11's counterpart (both on a throw-away
 # redis-server on a free 127.0.0.1 port, persistence off, stopped on every
-# exit path) and hashicorp/memberlist (nodes in one process). bench/peers is
+# exit path), and hashicorp/memberlist (nodes in one process). bench/peers is
 # its own Go module, so the agent never depends on memberlist. The table gets
 # a rumor column when bench.json (from `make bench`) exists, or from
 # PEERS_RUMOR_JSON=path. SHORT=1 for the quick form; PEERS_FLAGS for more

@@ -19,6 +19,21 @@ type RumorFigures struct {
 	LoadStart   float64            `json:"load_start"`
 	Propagation []RumorPropagation `json:"propagation"`
 	Throughput  *RumorThroughput   `json:"throughput,omitempty"`
+	Queue       *RumorQueue        `json:"queue,omitempty"`
+}
+
+// RumorQueue is rumor-bench's figure 11, the work queue (under
+// rumor-bench's JSON names: its figures are benchstat.QueueFigures, as
+// here).
+type RumorQueue struct {
+	Agents        int     `json:"agents"`
+	Workers       int     `json:"workers"`
+	PayloadBytes  int     `json:"payload_bytes"`
+	WaitMs        float64 `json:"wait_ms"`
+	SettleStartMs float64 `json:"settle_start_ms"`
+	SettleEndMs   float64 `json:"settle_end_ms"`
+	benchstat.QueueFigures
+	NotDone int `json:"not_done"`
 }
 
 // differences lists where the peers' settings depart from the method the
@@ -90,15 +105,16 @@ func parseRumor(path string, b []byte) (*RumorFigures, error) {
 		} `json:"machine"`
 		Propagation []RumorPropagation `json:"propagation"`
 		Throughput  *RumorThroughput   `json:"throughput"`
+		Queue       *RumorQueue        `json:"work_queue"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, fmt.Errorf("-rumor %s: not a rumor-bench JSON report: %w", path, err)
 	}
-	if raw.Date == "" && raw.Propagation == nil && raw.Throughput == nil {
+	if raw.Date == "" && raw.Propagation == nil && raw.Throughput == nil && raw.Queue == nil {
 		return nil, fmt.Errorf("-rumor %s: no rumor-bench figures in it", path)
 	}
 	return &RumorFigures{Path: path, Date: raw.Date, Short: raw.Short, LoadStart: raw.Machine.LoadStart,
-		Propagation: raw.Propagation, Throughput: raw.Throughput}, nil
+		Propagation: raw.Propagation, Throughput: raw.Throughput, Queue: raw.Queue}, nil
 }
 
 // ComparisonRow is one line of the side-by-side table. A nil value was not
@@ -301,7 +317,117 @@ func ratioCell(v *float64) string {
 		return fmt.Sprintf("%.0fx", *v)
 	case *v >= 1:
 		return fmt.Sprintf("%.2fx", *v)
+	case *v > 0 && *v < 0.01:
+		return fmt.Sprintf("1/%.0fx", 1 / *v)
 	default:
 		return fmt.Sprintf("%.3fx", *v)
 	}
+}
+
+// queueDifferences lists where Redis's work-queue run departs from
+// rumor's figure 11 (besides the mechanism itself).
+func queueDifferences(rq *RumorQueue, r QueueResult) []string {
+	var out []string
+	if rq.Tasks != r.Tasks {
+		out = append(out, fmt.Sprintf("tasks: rumor %d, Redis %d", rq.Tasks, r.Tasks))
+	}
+	if rq.Workers != r.Workers {
+		out = append(out, fmt.Sprintf("workers: rumor %d, Redis %d", rq.Workers, r.Workers))
+	}
+	if rq.PayloadBytes != r.PayloadBytes {
+		out = append(out, fmt.Sprintf("payload: rumor %d B, Redis %d B", rq.PayloadBytes, r.PayloadBytes))
+	}
+	if rq.WaitMs != r.TimeoutSeconds*1000 {
+		out = append(out, fmt.Sprintf("take wait: rumor %s ms, Redis BLMOVE timeout %s ms", benchstat.FmtMs(rq.WaitMs), benchstat.FmtMs(r.TimeoutSeconds*1000)))
+	}
+	return out
+}
+
+// redisQueue returns Redis's work-queue run in mode, or nil.
+func redisQueue(rep Report, mode string) *QueueResult {
+	if rep.Redis == nil {
+		return nil
+	}
+	for i, r := range rep.Redis.Queue {
+		if r.Mode == mode {
+			return &rep.Redis.Queue[i]
+		}
+	}
+	return nil
+}
+
+// compareQueue builds the work queue's side-by-side rows: rumor's figure 11
+// against Redis's run with one call per submit, as rumor's submitter makes
+// (nil when neither was measured).
+func compareQueue(rep Report) []ComparisonRow {
+	var rq *benchstat.QueueFigures
+	if rep.Rumor != nil && rep.Rumor.Queue != nil {
+		rq = &rep.Rumor.Queue.QueueFigures
+	}
+	var dq *benchstat.QueueFigures
+	if r := redisQueue(rep, modeOneCall); r != nil {
+		dq = &r.QueueFigures
+	}
+	if rq == nil && dq == nil {
+		return nil
+	}
+	var rows []ComparisonRow
+	for _, q := range []struct {
+		metric, better string
+		f              func(*benchstat.QueueFigures) (float64, bool)
+	}{
+		{"submit tasks/s", "higher", func(f *benchstat.QueueFigures) (float64, bool) { return f.SubmitPerSec, f.SubmitSeconds > 0 }},
+		{"drain tasks/s (first submit to last done)", "higher", func(f *benchstat.QueueFigures) (float64, bool) { return f.DrainPerSec, f.DrainSeconds > 0 }},
+		{"take p50 ms", "lower", func(f *benchstat.QueueFigures) (float64, bool) { return f.Take.P50Ms, f.Take.N > 0 }},
+		{"take p99 ms", "lower", func(f *benchstat.QueueFigures) (float64, bool) { return f.Take.P99Ms, f.Take.N > 0 }},
+		{"done/ack call p50 ms", "lower", func(f *benchstat.QueueFigures) (float64, bool) { return f.Ack.P50Ms, f.Ack.N > 0 }},
+		{"done/ack call p99 ms", "lower", func(f *benchstat.QueueFigures) (float64, bool) { return f.Ack.P99Ms, f.Ack.N > 0 }},
+		{"end-to-end p50 ms", "lower", func(f *benchstat.QueueFigures) (float64, bool) { return f.EndToEnd.P50Ms, f.EndToEnd.N > 0 }},
+		{"end-to-end p99 ms", "lower", func(f *benchstat.QueueFigures) (float64, bool) { return f.EndToEnd.P99Ms, f.EndToEnd.N > 0 }},
+		{"tasks", "", func(f *benchstat.QueueFigures) (float64, bool) { return float64(f.Tasks), true }},
+		{"taken twice", "", func(f *benchstat.QueueFigures) (float64, bool) { return float64(f.TakenTwice), true }},
+		{"lost", "", func(f *benchstat.QueueFigures) (float64, bool) { return float64(f.Lost), true }},
+	} {
+		pick := func(f *benchstat.QueueFigures) *float64 {
+			if f == nil {
+				return nil
+			}
+			if v, ok := q.f(f); ok {
+				return ptr(v)
+			}
+			return nil
+		}
+		rows = append(rows, row("work queue "+q.metric, q.better, pick(rq), pick(dq), nil))
+	}
+	return rows
+}
+
+// printQueueComparison prints the work queue side by side.
+func printQueueComparison(out io.Writer, rep Report) {
+	if len(rep.QueueComparison) == 0 {
+		return
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintf(out, "Work queue side by side: same machine, %d B payloads, %d workers; rumor: agents in one process, one worker each, calls in process, each take claims its task's lease (a settle window);\n",
+		rep.Settings.PayloadBytes, rep.Settings.QueueWorkers)
+	fmt.Fprint(out, "Redis: one server, LPUSH one call per submit, BLMOVE + LREM over loopback TCP")
+	if rep.Rumor == nil || rep.Rumor.Queue == nil {
+		fmt.Fprint(out, " (no rumor column: pass -rumor bench.json from `go run ./cmd/rumor-bench -json bench.json` with figure 11)")
+	}
+	fmt.Fprintln(out)
+	if rep.Rumor != nil && rep.Rumor.Queue != nil {
+		if r := redisQueue(rep, modeOneCall); r != nil {
+			for _, d := range queueDifferences(rep.Rumor.Queue, *r) {
+				fmt.Fprintf(out, "WARNING: %s\n", d)
+			}
+		}
+	}
+	fmt.Fprintln(out, "rumor/Redis = rumor's figure divided by Redis's: for latencies below 1 means rumor is faster, for tasks/s above 1 means rumor moves more.")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "metric\trumor\tRedis BLMOVE\trumor/Redis\t")
+	for _, r := range rep.QueueComparison {
+		count := r.Better == ""
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", r.Metric, cell(r.Rumor, count), cell(r.Redis, count), ratioCell(r.RumorPerRedis))
+	}
+	tw.Flush()
 }

@@ -20,6 +20,13 @@
 //     messages ahead of the slowest receiver; every delivery is counted on
 //     every receiver; updates/s is what the slowest receiver got divided
 //     by the time until the last delivery; lost is what it never got.
+//  3. Work queue (Redis only; rumor-bench figure 11): the reliable-queue
+//     recipe on a list. A producer connection LPUSHes -queue-tasks tasks
+//     of 200 B as fast as it can, one call per task (and again pipelined),
+//     while 3 worker connections loop BLMOVE jobs processing RIGHT LEFT
+//     0.25 (the take) then LREM processing 1 <task> (the ack): tasks/s
+//     submitted and drained, take and submit-to-ack latency, tasks taken
+//     twice and lost.
 //
 // With -rumor bench.json (written by `go run ./cmd/rumor-bench -json
 // bench.json` in the repository root) the table gains a rumor column and
@@ -27,7 +34,7 @@
 //
 // Usage:
 //
-//	peers [-short] [-n 10,30] [-redis-port 6379] [-peers redis,memberlist] [-rumor bench.json] [-json out.json]
+//	peers [-short] [-n 10,30] [-redis-port 6379] [-peers redis,memberlist] [-figures propagation,throughput,queue] [-queue-tasks 1000] [-rumor bench.json] [-json out.json]
 //
 // `make bench-peers` starts a throw-away redis-server and runs this. It
 // exits 0 when every figure was measured (lost messages are a finding, not
@@ -70,6 +77,7 @@ type params struct {
 	window      int
 	sampleEvery int
 	seed        uint64
+	queue       queueParams
 }
 
 // Machine describes where the figures were taken.
@@ -100,12 +108,18 @@ type Settings struct {
 	DrainIdleSeconds  float64 `json:"drain_idle_seconds"`
 	DrainMaxSeconds   float64 `json:"drain_max_seconds"`
 	Seed              uint64  `json:"seed"`
+	QueueTasks        int     `json:"queue_tasks"`
+	QueueWorkers      int     `json:"queue_workers"`
+	QueueTimeoutMs    float64 `json:"queue_timeout_ms"`
 }
 
 // PeerReport is one peer's figures.
 type PeerReport struct {
 	Propagation []PropagationResult `json:"propagation"`
 	Throughput  *ThroughputResult   `json:"throughput,omitempty"`
+	// Queue is the work-queue figure (Redis only), one result per
+	// producer mode.
+	Queue []QueueResult `json:"queue,omitempty"`
 }
 
 // Report is everything measured; -json writes it.
@@ -120,8 +134,11 @@ type Report struct {
 	Memberlist *PeerReport         `json:"memberlist,omitempty"`
 	Rumor      *RumorFigures       `json:"rumor,omitempty"`
 	Comparison []ComparisonRow     `json:"comparison"`
-	Errors     []string            `json:"errors,omitempty"`
-	Seconds    float64             `json:"seconds"`
+	// QueueComparison is the work queue side by side: rumor's figure 11
+	// and Redis's one-call-per-submit run.
+	QueueComparison []ComparisonRow `json:"queue_comparison,omitempty"`
+	Errors          []string        `json:"errors,omitempty"`
+	Seconds         float64         `json:"seconds"`
 }
 
 func main() {
@@ -146,7 +163,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		updates    = fs.Int("updates", 200, "messages per size")
 		tpSeconds  = fs.Float64("throughput-seconds", 10, "how long the throughput publisher writes")
 		tpRecv     = fs.Int("throughput-receivers", 5, "receivers in the throughput figure (Redis subscribers; memberlist nodes besides the publisher)")
-		short      = fs.Bool("short", false, "quick form: size 10 only, 100 messages, 3 s throughput")
+		short      = fs.Bool("short", false, "quick form: size 10 only, 100 messages, 3 s throughput, 100 work-queue tasks")
 		payload    = fs.Int("payload", 200, "bytes per message")
 		window     = fs.Int("window", 4096, "throughput: most messages the publisher may be ahead of the slowest receiver")
 		drain      = fs.Duration("drain", 10*time.Second, "stop waiting for the last messages after this long without any delivery")
@@ -155,6 +172,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		spaceMin   = fs.Duration("spacing-min", 10*time.Millisecond, "propagation: least gap between messages (rumor-bench: 10ms)")
 		spaceMax   = fs.Duration("spacing-max", 20*time.Millisecond, "propagation: most gap between messages (rumor-bench: 20ms)")
 		peers      = fs.String("peers", "redis,memberlist", "comma-separated peers to measure")
+		figures    = fs.String("figures", "propagation,throughput,queue", "comma-separated figures to measure (queue: Redis only)")
+		queueTasks = fs.Int("queue-tasks", 1000, "work queue: tasks the producer submits (rumor-bench: -queue-tasks)")
+		queueWork  = fs.Int("queue-workers", 3, "work queue: worker connections (rumor-bench: one worker on each of 3 agents)")
+		queueWait  = fs.Duration("queue-timeout", 250*time.Millisecond, "work queue: each BLMOVE's block timeout (rumor-bench: each take's wait)")
+		queuePipe  = fs.Bool("queue-pipelined", true, "work queue: also measure a pipelined producer")
 		redisHost  = fs.String("redis-host", "127.0.0.1", "Redis server host")
 		redisPort  = fs.Int("redis-port", 6379, "Redis server port")
 		redisPID   = fs.Int("redis-pid", 0, "Redis server's process id, to report its CPU (optional)")
@@ -189,7 +211,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	set := make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *short {
-		for name, v := range map[string]string{"n": "10", "updates": "100", "throughput-seconds": "3"} {
+		for name, v := range map[string]string{"n": "10", "updates": "100", "throughput-seconds": "3", "queue-tasks": "100"} {
 			if !set[name] {
 				_ = fs.Set(name, v)
 			}
@@ -197,12 +219,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	p := params{updates: *updates, spacingMin: *spaceMin, spacingMax: *spaceMax,
 		payload: *payload, drain: *drain, drainMax: *drainMax, tpDuration: time.Duration(*tpSeconds * float64(time.Second)),
-		tpReceivers: *tpRecv, window: *window, sampleEvery: 100, seed: *seed}
+		tpReceivers: *tpRecv, window: *window, sampleEvery: 100, seed: *seed,
+		queue: queueParams{tasks: *queueTasks, workers: *queueWork, timeout: *queueWait, within: 2 * time.Minute, pipelined: *queuePipe}}
 	var err error
 	if p.sizes, err = parseSizes(*sizes); err != nil {
 		return err
 	}
 	which, err := parsePeers(*peers)
+	if err != nil {
+		return err
+	}
+	figs, err := parseFigures(*figures)
 	if err != nil {
 		return err
 	}
@@ -219,6 +246,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("need 0 <= -spacing-min <= -spacing-max")
 	case p.drain <= 0 || p.drainMax < p.drain:
 		return errors.New("need 0 < -drain <= -drain-max")
+	case p.queue.tasks < 1 || p.queue.workers < 1:
+		return errors.New("-queue-tasks and -queue-workers must be at least 1")
+	case p.queue.timeout < time.Millisecond:
+		return errors.New("-queue-timeout must be at least 1ms")
 	}
 	var rumor *RumorFigures
 	if *rumorPath != "" {
@@ -231,7 +262,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	rep := Report{Date: began.Format(time.RFC3339), Machine: machine(), Short: *short, Rumor: rumor,
 		Settings: Settings{Sizes: p.sizes, Updates: p.updates, SpacingMs: [2]int{int(p.spacingMin / time.Millisecond), int(p.spacingMax / time.Millisecond)}, PayloadBytes: p.payload,
 			ThroughputSeconds: p.tpDuration.Seconds(), TPReceivers: p.tpReceivers, Window: p.window, SampleEvery: p.sampleEvery,
-			DrainIdleSeconds: p.drain.Seconds(), DrainMaxSeconds: p.drainMax.Seconds(), Seed: p.seed}}
+			DrainIdleSeconds: p.drain.Seconds(), DrainMaxSeconds: p.drainMax.Seconds(), Seed: p.seed,
+			QueueTasks: p.queue.tasks, QueueWorkers: p.queue.workers, QueueTimeoutMs: benchstat.Ms(p.queue.timeout)}}
 	mlOpts := memberlistOptions{gossipInterval: *mlInterval, gossipNodes: *mlNodes, retransmitMult: *mlMult,
 		relay: *mlRelay, formTimeout: *formWithin}
 	if which["memberlist"] {
@@ -262,7 +294,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	measure := func(name string, open opener, tpSize int) *PeerReport {
 		pr := &PeerReport{}
 		for _, n := range p.sizes {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || !figs["propagation"] {
 				break
 			}
 			fmt.Fprintf(out, "[%s] propagation: N=%d, %d messages...\n", name, n, p.updates)
@@ -274,7 +306,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				pr.Propagation = append(pr.Propagation, r)
 			}
 		}
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && figs["throughput"] {
 			fmt.Fprintf(out, "[%s] throughput: %d receivers, publishing for %v...\n", name, p.tpReceivers, p.tpDuration)
 			t, err := runThroughput(ctx, name, open, tpSize, p)
 			if err != nil {
@@ -288,8 +320,28 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if which["redis"] && rep.RedisInfo != nil {
 		rep.Redis = measure("redis", openRedis(rcfg), p.tpReceivers)
+		modes := []string{modeOneCall}
+		if p.queue.pipelined {
+			modes = append(modes, modePipelined)
+		}
+		for _, mode := range modes {
+			if ctx.Err() != nil || !figs["queue"] {
+				break
+			}
+			fmt.Fprintf(out, "[redis] work queue: %d tasks, %s, %d workers...\n", p.queue.tasks, mode, p.queue.workers)
+			r, err := runRedisQueue(ctx, rcfg, p.queue, p.payload, mode)
+			if err == nil {
+				err = r.problem()
+			}
+			if err != nil {
+				fail("redis work queue, "+mode, err)
+			}
+			if r.Done > 0 || err == nil {
+				rep.Redis.Queue = append(rep.Redis.Queue, r)
+			}
+		}
 	}
-	if which["memberlist"] && ctx.Err() == nil {
+	if which["memberlist"] && ctx.Err() == nil && (figs["propagation"] || figs["throughput"]) {
 		rep.Memberlist = measure("memberlist", openMemberlist(mlOpts), p.tpReceivers+1)
 	}
 	if err := ctx.Err(); err != nil {
@@ -299,6 +351,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	rep.Machine.LoadEnd = benchstat.LoadAverage()
 	_, _, rep.Machine.OtherCores = meter.cores()
 	rep.Comparison = compare(rep)
+	rep.QueueComparison = compareQueue(rep)
 
 	printReport(out, rep)
 	if *jsonPath != "" {
@@ -350,6 +403,25 @@ func parsePeers(s string) (map[string]bool, error) {
 	}
 	if len(out) == 0 {
 		return nil, errors.New("-peers: none")
+	}
+	return out, nil
+}
+
+// parseFigures parses the -figures list.
+func parseFigures(s string) (map[string]bool, error) {
+	out := make(map[string]bool)
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		switch f {
+		case "":
+		case "propagation", "throughput", "queue":
+			out[f] = true
+		default:
+			return nil, fmt.Errorf("-figures: unknown figure %q (propagation, throughput, queue)", f)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-figures: none")
 	}
 	return out, nil
 }
@@ -412,8 +484,9 @@ func printHeader(out io.Writer, rep Report) {
 	if rep.Short {
 		mode = "short"
 	}
-	fmt.Fprintf(out, "form: %s; payload %d B; propagation N=%s, %d messages every %d-%d ms; throughput %d receivers for %.0f s, window %d\n",
-		mode, s.PayloadBytes, joinInts(s.Sizes), s.Updates, s.SpacingMs[0], s.SpacingMs[1], s.TPReceivers, s.ThroughputSeconds, s.Window)
+	fmt.Fprintf(out, "form: %s; payload %d B; propagation N=%s, %d messages every %d-%d ms; throughput %d receivers for %.0f s, window %d; work queue %d tasks, %d workers, BLMOVE timeout %s ms\n",
+		mode, s.PayloadBytes, joinInts(s.Sizes), s.Updates, s.SpacingMs[0], s.SpacingMs[1], s.TPReceivers, s.ThroughputSeconds, s.Window,
+		s.QueueTasks, s.QueueWorkers, benchstat.FmtMs(s.QueueTimeoutMs))
 	if r := rep.RedisInfo; r != nil {
 		fmt.Fprintf(out, "redis: server %s at %s, save %s, appendonly %s; client: %s\n", r.Version, r.Addr, r.Save, r.AppendOnly, r.Client)
 	}
@@ -452,10 +525,19 @@ func joinInts(v []int) string {
 // printReport prints every peer's figures and the side-by-side table.
 func printReport(out io.Writer, rep Report) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	var propagated, throughput bool
+	for _, pr := range []*PeerReport{rep.Redis, rep.Memberlist} {
+		propagated = propagated || pr != nil && len(pr.Propagation) > 0
+		throughput = throughput || pr != nil && pr.Throughput != nil
+	}
 	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "1. Propagation: %d B messages every %d-%d ms, from just before publish until the last receiver has it\n",
 		rep.Settings.PayloadBytes, rep.Settings.SpacingMs[0], rep.Settings.SpacingMs[1])
-	fmt.Fprintln(tw, "peer\tN\treceivers\twriters\tupdates\tlost\tp50 ms\tp99 ms\tmax ms\tsamples\tformed in\tdup/delivery\tdropped\tCPU bench/server/others\t")
+	if !propagated {
+		fmt.Fprintln(tw, "(not measured)")
+	} else {
+		fmt.Fprintln(tw, "peer\tN\treceivers\twriters\tupdates\tlost\tp50 ms\tp99 ms\tmax ms\tsamples\tformed in\tdup/delivery\tdropped\tCPU bench/server/others\t")
+	}
 	for _, pr := range []*PeerReport{rep.Redis, rep.Memberlist} {
 		if pr == nil {
 			continue
@@ -469,7 +551,11 @@ func printReport(out io.Writer, rep Report) {
 	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "2. Throughput: 1 publisher, %d receivers, %d B messages, window %d, every delivery counted on every receiver\n",
 		rep.Settings.TPReceivers, rep.Settings.PayloadBytes, rep.Settings.Window)
-	fmt.Fprintln(tw, "peer\twritten\tin s\tslowest got\tlost\tupdates/s\tlatency under load p50/p99/max\tdrain s\tdup/delivery\tdropped\tCPU bench/server/others\t")
+	if !throughput {
+		fmt.Fprintln(tw, "(not measured)")
+	} else {
+		fmt.Fprintln(tw, "peer\twritten\tin s\tslowest got\tlost\tupdates/s\tlatency under load p50/p99/max\tdrain s\tdup/delivery\tdropped\tCPU bench/server/others\t")
+	}
 	for _, pr := range []*PeerReport{rep.Redis, rep.Memberlist} {
 		if pr == nil || pr.Throughput == nil {
 			continue
@@ -480,8 +566,10 @@ func printReport(out io.Writer, rep Report) {
 			t.DupPerDelivery, t.Stats.Dropped, t.CPUCores, t.ServerCores, t.OtherCores, rep.Machine.NumCPU)
 	}
 	tw.Flush()
+	printQueue(out, rep)
 	printProblems(out, rep)
 	printComparison(out, rep)
+	printQueueComparison(out, rep)
 	fmt.Fprintf(out, "\ntotal %.1f s", rep.Seconds)
 	if rep.Machine.LoadEnd >= 0 {
 		fmt.Fprintf(out, ", load average at end %.2f", rep.Machine.LoadEnd)

@@ -154,3 +154,101 @@ func TestCompareWithRumor(t *testing.T) {
 		t.Fatal("a report without figures was accepted")
 	}
 }
+
+func TestCompareQueueWithRumor(t *testing.T) {
+	rumor, err := parseRumor("bench.json", []byte(`{"date":"d","short":true,
+		"work_queue":{"agents":3,"workers":3,"payload_bytes":200,"wait_ms":250,"settle_start_ms":50,"settle_end_ms":50,
+		"tasks":100,"submit_seconds":0.01,"submit_per_sec":10000,"done":100,"drain_seconds":4,"drain_per_sec":25,
+		"take":{"n":100,"p50_ms":55,"p99_ms":400,"max_ms":480},"end_to_end":{"n":100,"p50_ms":1800,"p99_ms":4000,"max_ms":4100},
+		"takes":100,"empty_takes":0,"taken_twice":0,"lost":0,"not_done":0}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := rumor.Queue; q == nil || q.Tasks != 100 || q.DrainPerSec != 25 || q.Take.P99Ms != 400 || q.WaitMs != 250 {
+		t.Fatalf("parsed work queue %+v", rumor.Queue)
+	}
+	redis := QueueResult{Peer: "redis", Mode: modeOneCall, Workers: 3, PayloadBytes: 200, TimeoutSeconds: 0.25,
+		QueueFigures: benchstat.QueueFigures{Tasks: 1000, SubmitSeconds: 0.2, SubmitPerSec: 5000, Done: 1000, DrainSeconds: 0.2, DrainPerSec: 5000,
+			Take: benchstat.Summary{N: 1000, P50Ms: 0.25, P99Ms: 2}, Ack: benchstat.Summary{N: 1000, P50Ms: 0.1, P99Ms: 0.5}, EndToEnd: benchstat.Summary{N: 1000, P50Ms: 0.2, P99Ms: 1}}}
+	piped := redis
+	piped.Mode, piped.SubmitPerSec = modePipelined, 70000
+	rep := Report{Rumor: rumor, Redis: &PeerReport{Queue: []QueueResult{piped, redis}}}
+	byName := map[string]ComparisonRow{}
+	for _, r := range compareQueue(rep) {
+		byName[r.Metric] = r
+	}
+	// Against the one-call-per-submit run, not the pipelined one.
+	if r := byName["work queue submit tasks/s"]; *r.Rumor != 10000 || *r.Redis != 5000 || *r.RumorPerRedis != 2 || r.Memberlist != nil {
+		t.Fatalf("submit row = %+v", r)
+	}
+	if r := byName["work queue drain tasks/s (first submit to last done)"]; *r.RumorPerRedis != 0.005 {
+		t.Fatalf("drain row = %+v", r)
+	}
+	if r := byName["work queue take p99 ms"]; *r.RumorPerRedis != 200 {
+		t.Fatalf("take p99 row = %+v", r)
+	}
+	// A rumor report from before the ack figure: no rumor value, no ratio.
+	if r := byName["work queue done/ack call p99 ms"]; r.Rumor != nil || *r.Redis != 0.5 || r.RumorPerRedis != nil {
+		t.Fatalf("ack p99 row = %+v", r)
+	}
+	if r := byName["work queue lost"]; *r.Rumor != 0 || *r.Redis != 0 || r.RumorPerRedis != nil {
+		t.Fatalf("lost row = %+v", r)
+	}
+	if d := queueDifferences(rumor.Queue, redis); len(d) != 1 || !strings.Contains(d[0], "tasks: rumor 100, Redis 1000") {
+		t.Fatalf("differences = %q", d)
+	}
+	var out bytes.Buffer
+	printQueueComparison(&out, Report{Rumor: rumor, Redis: rep.Redis, QueueComparison: compareQueue(rep)})
+	if !strings.Contains(out.String(), "WARNING: tasks: rumor 100, Redis 1000") || !strings.Contains(out.String(), "work queue take p99 ms") {
+		t.Errorf("printed:\n%s", out.String())
+	}
+	// Neither measured: no rows. Redis alone: rows without ratios.
+	if rows := compareQueue(Report{}); rows != nil {
+		t.Fatalf("rows without any queue figure: %+v", rows)
+	}
+	for _, r := range compareQueue(Report{Redis: &PeerReport{Queue: []QueueResult{redis}}}) {
+		if r.Rumor != nil || r.RumorPerRedis != nil || r.Redis == nil {
+			t.Fatalf("Redis-only row = %+v", r)
+		}
+	}
+	// A report with only figure 11 is a rumor-bench report.
+	if _, err := parseRumor("x", []byte(`{"work_queue":{"tasks":1}}`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestQueueProblem(t *testing.T) {
+	ok := QueueResult{QueueFigures: benchstat.QueueFigures{Tasks: 10, Done: 10}}
+	if err := ok.problem(); err != nil {
+		t.Fatal(err)
+	}
+	bad := ok
+	bad.TakenTwice, bad.Lost, bad.Left = 1, 2, 3
+	if err := bad.problem(); err == nil || !strings.Contains(err.Error(), "1 tasks were taken twice") ||
+		!strings.Contains(err.Error(), "2 of 10") || !strings.Contains(err.Error(), "3 entries were left") {
+		t.Fatalf("problem = %v", err)
+	}
+}
+
+func TestParseFigures(t *testing.T) {
+	f, err := parseFigures("queue, throughput")
+	if err != nil || !f["queue"] || !f["throughput"] || f["propagation"] {
+		t.Fatalf("parseFigures = %v %v", f, err)
+	}
+	for _, bad := range []string{"", "latency", ","} {
+		if _, err := parseFigures(bad); err == nil {
+			t.Errorf("parseFigures(%q) accepted", bad)
+		}
+	}
+}
+
+func TestRatioCell(t *testing.T) {
+	for _, c := range []struct {
+		v    *float64
+		want string
+	}{{nil, "-"}, {ptr(355), "355x"}, {ptr(1.74), "1.74x"}, {ptr(0.5), "0.500x"}, {ptr(0.00102), "1/980x"}, {ptr(0), "0.000x"}} {
+		if got := ratioCell(c.v); got != c.want {
+			t.Errorf("ratioCell(%v) = %q, want %q", c.v, got, c.want)
+		}
+	}
+}

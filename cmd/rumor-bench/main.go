@@ -54,6 +54,13 @@
 //     loop as fast as it can (at most -lane-window unpublished): p50/p99
 //     of both, the svc rate achieved, and the ratio of the p99s against
 //     the target (at most 2x).
+//  11. Work queue (issue 16): 3 agents in this process with the default
+//     config; agent 0 submits -queue-tasks tasks (TaskSubmit, one call
+//     per task) as fast as it can while one worker per agent loops
+//     TaskTake (a 250 ms wait) then TaskUpdate done: tasks/s submitted
+//     and drained, take and submit-to-done latency, tasks taken twice
+//     and lost (both must be 0). bench/peers measures Redis's list
+//     recipe (BLMOVE) the same way.
 //
 // Figures 1 (-proc-n), 4 (idle RSS) and 5 need the rumor binary:
 // -rumor-bin, or else rumor-bench builds ./cmd/rumor of the module it runs
@@ -63,7 +70,7 @@
 //
 // Usage:
 //
-//	rumor-bench [-short] [-n 10,30] [-floor=true] [-floor-beat 0] [-proc-n 10,30] [-updates 200] [-proc-updates 200] [-throughput-seconds 30] [-phases 1,2,3,4,5,6,7,8,9,10] [-idle 10m] [-member-n 10,30,100] [-member-for 20s] [-lane-adds 100] [-rumor-bin path] [-json out.json]
+//	rumor-bench [-short] [-n 10,30] [-floor=true] [-floor-beat 0] [-proc-n 10,30] [-updates 200] [-proc-updates 200] [-throughput-seconds 30] [-phases 1,2,3,4,5,6,7,8,9,10,11] [-idle 10m] [-member-n 10,30,100] [-member-for 20s] [-lane-adds 100] [-queue-tasks 1000] [-rumor-bin path] [-json out.json]
 //
 // It exits 0 when every phase ran and every update arrived, 1 otherwise,
 // with the reason on stderr.
@@ -119,6 +126,7 @@ type params struct {
 	floor       floorParams // figure 1's floor: bare GossipSub (floor.go)
 	memberCost  memberCostParams
 	lane        laneParams  // figure 10
+	queue       queueParams // figure 11
 	procs       procOptions // how agent processes start (bin set once built)
 }
 
@@ -164,6 +172,7 @@ type Report struct {
 	Idle             *IdleResult         `json:"idle,omitempty"`
 	MemberCost       []MemberCostResult  `json:"membership_cost,omitempty"`
 	Lane             *LaneResult         `json:"priority_lane,omitempty"`
+	Queue            *QueueResult        `json:"work_queue,omitempty"`
 	Errors           []string            `json:"errors,omitempty"`
 	Seconds          float64             `json:"seconds"`
 }
@@ -196,7 +205,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		agentProcs = fs.Int("agent-gomaxprocs", 0, "GOMAXPROCS of each `rumor agent` process (0: Go's default, one per CPU; 1 suits many agents sharing few cores)")
 		rumorBin   = fs.String("rumor-bin", "", "rumor binary for the agent processes of figures 1 (-proc-n) and 5 (default: go build ./cmd/rumor into a temp dir)")
 		tpSeconds  = fs.Float64("throughput-seconds", 30, "how long the throughput publisher writes")
-		short      = fs.Bool("short", false, "quick form for CI: in-process size 8 with 100 updates and its floor, 5 agent processes with 50 updates, 3 s throughput, 20K keys; 3 kill -9 trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds, 20 s idle, 10 bl adds per phase of the priority lane")
+		short      = fs.Bool("short", false, "quick form for CI: in-process size 8 with 100 updates and its floor, 5 agent processes with 50 updates, 3 s throughput, 20K keys; 3 kill -9 trials at 200ms/600ms/2s, 10K-key catch-up, 3 partition rounds, 20 s idle, 10 bl adds per phase of the priority lane, 100 work-queue tasks")
 		jsonPath   = fs.String("json", "", "also write the report as JSON to this path")
 		memKeys    = fs.String("mem-keys", "100000,1000000", "memory: comma-separated key counts, one fresh store each")
 		rssIdle    = fs.Duration("rss-idle", 20*time.Second, "memory: how long one agent process idles before its RSS is read")
@@ -209,11 +218,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		seed       = fs.Uint64("seed", 1, "seed for the agents' and the writers' randomness")
 		timeline   = fs.Bool("timeline", false, "print the throughput run's progress every 100 ms to stderr")
 		cpuProfile = fs.String("cpuprofile", "", "write a CPU profile of the throughput run to this path")
-		phases     = fs.String("phases", "1,2,3,4,5,6,7,8,9,10", "comma-separated figures to measure (2 and 3 are one run)")
+		phases     = fs.String("phases", "1,2,3,4,5,6,7,8,9,10,11", "comma-separated figures to measure (2 and 3 are one run)")
 		memberN    = fs.String("member-n", "10,30,100", "membership cost: comma-separated cluster sizes of idle agents in this process")
 		memberFor  = fs.Duration("member-for", 20*time.Second, "membership cost: how long each size is measured")
 		laneAdds   = fs.Int("lane-adds", 100, "priority lane: bl adds timed idle, and again under the svc flood")
 		laneWindow = fs.Int("lane-window", 8192, "priority lane: most svc writes the flooder keeps unpublished")
+		queueTasks = fs.Int("queue-tasks", 1000, "work queue: tasks submitted on agent 0 and drained by one worker per agent")
 		fdAgents   = fs.Int("fd-agents", 10, "failure detection: cluster size")
 		fdTrials   = fs.Int("fd-trials", 20, "failure detection: kill -9/restart trials")
 		fdPoll     = fs.Duration("fd-poll", 50*time.Millisecond, "failure detection: how often the survivors' local APIs are polled")
@@ -243,7 +253,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		// -short picks the quick form; flags given explicitly still win.
 		for name, v := range map[string]string{"n": "8", "updates": "100", "proc-n": "5", "proc-updates": "50", "throughput-seconds": "3", "mem-keys": "20000", "rss-idle": "3s",
 			"fd-trials": "3", "fd-heartbeat": "200ms", "fd-suspect": "600ms", "fd-dead": "2s",
-			"catchup-keys": "10000", "partition-rounds": "3", "idle": "20s", "member-n": "5,10", "member-for": "3s", "lane-adds": "10"} {
+			"catchup-keys": "10000", "partition-rounds": "3", "idle": "20s", "member-n": "5,10", "member-for": "3s", "lane-adds": "10", "queue-tasks": "100"} {
 			if !set[name] {
 				_ = fs.Set(name, v)
 			}
@@ -273,6 +283,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		idle: idleParams{agents: *idleAgents, duration: *idleFor, poll: 250 * time.Millisecond, progress: time.Minute},
 		lane: laneParams{agents: 5, adds: *laneAdds, gap: 10 * time.Millisecond, window: *laneWindow, keys: 4096,
 			within: 10 * time.Second, ramp: 300 * time.Millisecond, target: 2},
+		queue: queueParams{agents: 3, tasks: *queueTasks, wait: 250 * time.Millisecond, visibility: time.Minute,
+			within: 2 * time.Minute, agree: 10 * time.Second},
 	}
 	var err error
 	if p.sizes, err = parseSizesOrNone("-n", *sizes); err != nil {
@@ -319,6 +331,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("-idle-agents must be at least 2 and -idle positive")
 	case p.lane.adds < 1 || p.lane.window < 1:
 		return fmt.Errorf("-lane-adds and -lane-window must be at least 1")
+	case p.queue.tasks < 1:
+		return fmt.Errorf("-queue-tasks must be at least 1, got %d", p.queue.tasks)
 	}
 
 	began, meter := time.Now(), startCPUMeter()
@@ -447,6 +461,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	runIdleFigure(ctx, out, p, &rep, fail)
 	runMemberCostFigure(ctx, out, p, &rep, fail)
 	runLaneFigure(ctx, out, p, &rep, fail)
+	runQueueFigure(ctx, out, p, &rep, fail)
 	if err := ctx.Err(); err != nil {
 		fail("interrupted", err)
 	}
@@ -555,7 +570,7 @@ func printHeader(out io.Writer, rep Report, p params) {
 	if rep.Short {
 		mode = "short"
 	}
-	fmt.Fprintf(out, "form: %s; agents on 127.0.0.1 TCP+Noise in one process (figures 1 -n, 2-4, 6-8) or as rumor agent processes (figures 1 -proc-n, 5), heartbeat %v, payload %d B\n",
+	fmt.Fprintf(out, "form: %s; agents on 127.0.0.1 TCP+Noise in one process (figures 1 -n, 2-4, 6-11) or as rumor agent processes (figures 1 -proc-n, 5), heartbeat %v, payload %d B\n",
 		mode, p.cluster.heartbeat, p.payload)
 	if p.procs.gomaxprocs > 0 {
 		fmt.Fprintf(out, "agent processes run with GOMAXPROCS=%d\n", p.procs.gomaxprocs)
@@ -654,6 +669,7 @@ func printReport(out io.Writer, rep Report, p params) {
 	printIdle(tw, rep, p)
 	printMemberCost(tw, rep)
 	printLane(tw, rep, p)
+	printQueue(tw, rep, p)
 	fmt.Fprintf(tw, "\ntotal %.1f s", rep.Seconds)
 	if rep.Machine.LoadEnd >= 0 {
 		fmt.Fprintf(tw, ", load average at end %.2f", rep.Machine.LoadEnd)

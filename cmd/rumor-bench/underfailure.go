@@ -133,9 +133,9 @@ func defaultsNote(f *FailureResult) string {
 // msDur turns milliseconds back into a duration for printing.
 func msDur(v int) time.Duration { return time.Duration(v) * time.Millisecond }
 
-// parsePhases parses the -phases list: figures 1 to 8.
+// parsePhases parses the -phases list: figures 1 to maxPhase.
 func parsePhases(s string) (map[int]bool, error) {
-	const maxPhase = 10
+	const maxPhase = 11
 	out := make(map[int]bool)
 	for f := range strings.SplitSeq(s, ",") {
 		f = strings.TrimSpace(f)

@@ -87,7 +87,10 @@ func TestParsePhasesAndCounts(t *testing.T) {
 	if err != nil || len(got) != 2 || !got[5] || !got[8] || got[1] {
 		t.Errorf("parsePhases = %v, %v", got, err)
 	}
-	for _, bad := range []string{"", "0", "11", "x", "1,,11"} {
+	if got, err := parsePhases("11"); err != nil || !got[11] {
+		t.Errorf("parsePhases(11) = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "0", "12", "x", "1,,12"} {
 		if _, err := parsePhases(bad); err == nil {
 			t.Errorf("parsePhases(%q) succeeded", bad)
 		}
