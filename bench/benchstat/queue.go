@@ -1,6 +1,7 @@
 package benchstat
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -160,4 +161,17 @@ func QueuePayloadID(p []byte) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Problems returns what makes a completed work-queue run a failure: a
+// task taken twice, or one never done.
+func (f QueueFigures) Problems() []error {
+	var errs []error
+	if f.TakenTwice > 0 {
+		errs = append(errs, fmt.Errorf("%d tasks were taken twice", f.TakenTwice))
+	}
+	if f.Lost > 0 {
+		errs = append(errs, fmt.Errorf("%d of %d tasks were never done", f.Lost, f.Tasks))
+	}
+	return errs
 }

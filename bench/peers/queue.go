@@ -65,13 +65,7 @@ type QueueResult struct {
 // problem returns what makes a completed run a failure: a task taken
 // twice, lost, or left on a list.
 func (r QueueResult) problem() error {
-	var errs []error
-	if r.TakenTwice > 0 {
-		errs = append(errs, fmt.Errorf("%d tasks were taken twice", r.TakenTwice))
-	}
-	if r.Lost > 0 {
-		errs = append(errs, fmt.Errorf("%d of %d tasks were never done", r.Lost, r.Tasks))
-	}
+	errs := r.Problems()
 	if r.Left > 0 {
 		errs = append(errs, fmt.Errorf("%d entries were left on the lists", r.Left))
 	}

@@ -88,13 +88,7 @@ func runQueueFigure(ctx context.Context, out io.Writer, p params, rep *Report, f
 // problem returns what makes a completed run a failure: a task taken
 // twice, lost, or not done on some agent.
 func (r QueueResult) problem() error {
-	var errs []error
-	if r.TakenTwice > 0 {
-		errs = append(errs, fmt.Errorf("%d tasks were taken twice", r.TakenTwice))
-	}
-	if r.Lost > 0 {
-		errs = append(errs, fmt.Errorf("%d of %d tasks were never done", r.Lost, r.Tasks))
-	}
+	errs := r.Problems()
 	if r.NotDone > 0 {
 		errs = append(errs, fmt.Errorf("an agent did not list %d tasks as done", r.NotDone))
 	}
