@@ -316,6 +316,12 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	q.Unknown = w.queue.unknown
 	w.queue.mu.Unlock()
 	rep.Queue, rep.Violations = q, append(rep.Violations, vs...)
+	w.mu.Lock()
+	rep.Watches, rep.WatchReconnects = w.watches, w.reconnects
+	for n := range w.watches {
+		rep.Violations = append(rep.Violations, w.watches[n].Violations(fmt.Sprintf("agent %d's watch", n))...)
+	}
+	w.mu.Unlock()
 	rep.Duration = time.Since(started)
 	return rep, nil
 }
@@ -490,8 +496,12 @@ type report struct {
 	LockOvertaken int      `json:"lock_overtaken"`
 	Holders       []string `json:"holders"`
 	// Queue is what the work queue's submitter and workers saw.
-	Queue      chaos.QueueFindings `json:"queue"`
-	Violations []chaos.Violation   `json:"violations"`
+	Queue chaos.QueueFindings `json:"queue"`
+	// Watches are the watch workload's streams, one per agent, and
+	// WatchReconnects the times their clients resumed them with since.
+	Watches         []chaos.WatchStream `json:"watches"`
+	WatchReconnects int                 `json:"watch_reconnects"`
+	Violations      []chaos.Violation   `json:"violations"`
 }
 
 func (rep *report) print(out *os.File) {
@@ -537,13 +547,19 @@ func (rep *report) print(out *os.File) {
 	p("  kernel holders at the end:    %s", strings.Join(rep.Holders, "; "))
 	q := rep.Queue
 	p("  work queue:                   %d tasks submitted (%d more unknown), %d done, %d failed, %d lost; %d takes", q.Submitted, q.Unknown, q.Done, q.Failed, q.Lost, q.Takes)
+	var lines, changes, resyncs, missed, repeated int
+	for _, ws := range rep.Watches {
+		lines, changes, resyncs, missed, repeated = lines+ws.Lines, changes+ws.Changes, resyncs+ws.Resyncs, missed+ws.Missed, repeated+ws.Repeated
+	}
+	p("  watches (every key, resumed with --since every 1-4 s): %d lines, %d changes, %d reconnects, %d resyncs; %d changes missed, %d repeated",
+		lines, changes, rep.WatchReconnects, resyncs, missed, repeated)
 	p("  work queue retakes:           %d after an attempt ended without done, %v after the earlier take; taken twice %d, %d of them with no fault in force",
 		q.Retaken, benchstat.Summarize(q.RetakeAfter), q.Twice, q.TwiceCalm)
 	byCheck := map[string]int{}
 	for _, v := range rep.Violations {
 		byCheck[v.Check]++
 	}
-	for _, c := range []string{chaos.CheckDiverged, chaos.CheckLost, chaos.CheckResurrected, chaos.CheckPhantom, chaos.CheckEpoch, chaos.CheckHolders, chaos.CheckQueueLost, chaos.CheckQueueTwice} {
+	for _, c := range []string{chaos.CheckDiverged, chaos.CheckLost, chaos.CheckResurrected, chaos.CheckPhantom, chaos.CheckEpoch, chaos.CheckHolders, chaos.CheckQueueLost, chaos.CheckQueueTwice, chaos.CheckWatchMissed} {
 		p("  %-29s %d", c+":", byCheck[c])
 	}
 	for i, v := range rep.Violations {

@@ -47,6 +47,10 @@ type workload struct {
 	locks      []lockRun
 
 	queue queueLog
+	// watches are the watch workload's streams, one per agent, and
+	// reconnects how many times its clients dropped and resumed them.
+	watches    []chaos.WatchStream
+	reconnects int
 }
 
 func (w *workload) record(op chaos.Op) {
@@ -63,8 +67,8 @@ func (w *workload) quiesce() (resume func()) {
 	return w.gate.Unlock
 }
 
-// run starts four clients per agent (data, kernels, rumor lock and a
-// queue worker), the queue's submitter and the sampler; it returns when ctx is done and all of them have stopped.
+// run starts five clients per agent (data, kernels, rumor lock, a queue
+// worker and a watcher), the queue's submitter and the sampler; it returns when ctx is done and all of them have stopped.
 func (w *workload) run(ctx context.Context, seed uint64) {
 	var wg sync.WaitGroup
 	for n, a := range w.agents {
@@ -77,6 +81,10 @@ func (w *workload) run(ctx context.Context, seed uint64) {
 		wg.Go(func() { w.queueWorker(ctx, a, rand.New(rand.NewPCG(seed, uint64(500+n)))) })
 	}
 	wg.Go(func() { w.queueSubmitter(ctx, rand.New(rand.NewPCG(seed, 499))) })
+	w.watches = make([]chaos.WatchStream, len(w.agents))
+	for n, a := range w.agents {
+		wg.Go(func() { w.watchClient(ctx, a, &w.watches[n], rand.New(rand.NewPCG(seed, uint64(600+n)))) })
+	}
 	wg.Add(1)
 	go func() { defer wg.Done(); w.sampler(ctx) }()
 	wg.Wait()
