@@ -195,6 +195,13 @@ func (s *Service) startAttempt(ctx context.Context, t tasks.Task, epoch uint64, 
 		}
 		return rpc.Task{}, false, nil
 	}
+	// The visibility timeout runs from the start of the attempt, not from
+	// the claim: the settle window and the exchanges (seconds, with far
+	// peers) must not eat the worker's time.
+	if _, err := s.kernels.Renew(ctx, tasks.LeaseKernel(id), rpc.KernelRenew{TTLMillis: visibility, Session: session}); err != nil {
+		s.log.Debug("take: renewal at the start of the attempt", "task", id, "err", err)
+		return rpc.Task{}, false, nil // lost meanwhile: another worker's
+	}
 	d, _, err := s.write(tasks.Take(cur, s.self, epoch))
 	if err != nil {
 		return rpc.Task{}, false, err

@@ -12,17 +12,18 @@ import (
 )
 
 // The queue workload: a submitter that queues a task every queueEvery on
-// a random running agent, and a worker on every agent's host that takes
+// a random running agent (below what the workers take with the far
+// region's settle window, about 2 a second), and a worker on every agent's host that takes
 // tasks (one-shot takes, visibility queueVisibility), works on each for
 // 100 to 800 ms and ends it done. At the end, with every fault healed,
 // the workers drain the queue, and every acknowledged submission must
 // have ended, done or failed, on every agent (chaos.Queue).
 const (
 	queueName       = "cq"
-	queueEvery      = 300 * time.Millisecond
+	queueEvery      = time.Second
 	queueVisibility = 3 * time.Second
 	queuePoll       = 200 * time.Millisecond
-	queueDrain      = 60 * time.Second
+	queueDrain      = 120 * time.Second
 	// queueTakeTimeout bounds one take: a claim's settle window, its key
 	// exchange and the task's, each up to settle_max (2 s) with a far
 	// peer. A take abandoned by its client gives its lease back.
