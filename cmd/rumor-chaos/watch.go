@@ -24,7 +24,9 @@ func (w *workload) watchClient(ctx context.Context, a *agent, s *chaos.WatchStre
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, time.Duration(1000+rng.IntN(3000))*time.Millisecond)
-		_ = a.client.Watch(cctx, rpc.WatchRequest{Since: since, Keepalive: watchKeepalive}, func(ev rpc.Event) error {
+		read := false
+		err := a.client.Watch(cctx, rpc.WatchRequest{Since: since, Keepalive: watchKeepalive}, func(ev rpc.Event) error {
+			read = true
 			w.mu.Lock()
 			s.Line(ev.Op, ev.Cursor)
 			w.mu.Unlock()
@@ -37,8 +39,13 @@ func (w *workload) watchClient(ctx context.Context, a *agent, s *chaos.WatchStre
 			return nil
 		})
 		cancel()
-		w.mu.Lock()
-		w.reconnects++
-		w.mu.Unlock()
+		if read {
+			w.mu.Lock()
+			w.reconnects++
+			w.mu.Unlock()
+		}
+		if err != nil && !read {
+			pause(ctx, 100*time.Millisecond) // the agent is stopping or restarting
+		}
 	}
 }

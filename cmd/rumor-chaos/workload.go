@@ -48,7 +48,7 @@ type workload struct {
 
 	queue queueLog
 	// watches are the watch workload's streams, one per agent, and
-	// reconnects how many times its clients dropped and resumed them.
+	// reconnects how many of its streams read a line before they ended.
 	watches    []chaos.WatchStream
 	reconnects int
 }
