@@ -35,10 +35,11 @@ import (
 	"github.com/rumor-dev/rumor/replica"
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/rumor-dev/rumor/store"
+	"github.com/rumor-dev/rumor/version"
 )
 
 // Version is the agent's version, shown in status and member entries.
-var Version = "0.2.0"
+var Version = version.Release
 
 // ErrStopped is returned by an agent's methods after Close.
 var ErrStopped = kernels.ErrStopped

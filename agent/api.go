@@ -8,6 +8,7 @@ import (
 	"github.com/rumor-dev/rumor/membership"
 	"github.com/rumor-dev/rumor/replica"
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/version"
 	"github.com/rumor-dev/rumor/view"
 )
 
@@ -39,8 +40,9 @@ func (a *Agent) Status(context.Context) (rpc.Status, error) {
 			}
 		}
 	}
+	build := version.Get()
 	return rpc.Status{
-		Node: a.self, Cluster: a.cfg.Cluster, Region: a.cfg.Region, Version: Version,
+		Node: a.self, Cluster: a.cfg.Cluster, Region: a.cfg.Region, Version: Version, Commit: build.Commit, Modified: build.Modified,
 		Addrs: a.node.Addrs(), Peers: len(a.node.Peers()), Keys: a.store.Len(),
 		Watchers: a.store.Watchers(), Unflushed: a.store.Unflushed(), DeltasIn: in, DeltasOut: sent,
 		Rejected: a.node.Rejections(), Refused: refused, PeersRefused: a.node.Refused(), Started: a.started.UTC(),

@@ -367,9 +367,9 @@ func TestKernel(t *testing.T) {
 
 func TestStatusMembers(t *testing.T) {
 	a := startAgent(t)
-	a.run("status").expect(t, 0, "node:", self, "cluster:", "test", "addrs:", "/p2p/"+self)
+	a.run("status").expect(t, 0, "node:", self, "cluster:", "test", "addrs:", "/p2p/"+self, "version:", "test (0123456789ab)\n")
 	st := decodeJSON[rpc.Status](t, a.run("status", "-o", "json").expect(t, 0))
-	if st.Node != self || st.Cluster != "test" {
+	if st.Node != self || st.Cluster != "test" || st.Commit != "0123456789abcdef0123456789abcdef01234567" {
 		t.Errorf("status -o json: %+v", st)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/version"
 )
 
 // Tables show node ids by their last shortID characters and times as ages
@@ -33,7 +34,7 @@ func cmdStatus(ctx context.Context, k *call) error {
 	if s.Region != "" {
 		row(tw, "region:", s.Region)
 	}
-	row(tw, "version:", s.Version)
+	row(tw, "version:", version.Info{Version: s.Version, Commit: s.Commit, Modified: s.Modified}.String())
 	row(tw, "started:", k.age(s.Started))
 	row(tw, "peers:", strconv.Itoa(s.Peers))
 	row(tw, "keys:", strconv.Itoa(s.Keys))

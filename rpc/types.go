@@ -4,13 +4,17 @@ import "time"
 
 // Status describes the local agent.
 type Status struct {
-	Node    string   `json:"node"`
-	Cluster string   `json:"cluster"`
-	Region  string   `json:"region,omitempty"`
-	Version string   `json:"version"`
-	Addrs   []string `json:"addrs"` // full multiaddrs including /p2p/<node>, usable with --join
-	Peers   int      `json:"peers"` // connected libp2p peers
-	Keys    int      `json:"keys"`
+	Node    string `json:"node"`
+	Cluster string `json:"cluster"`
+	Region  string `json:"region,omitempty"`
+	Version string `json:"version"`
+	// Commit is the commit the agent was built from, when known, and
+	// Modified says its work tree had uncommitted changes.
+	Commit   string   `json:"commit,omitempty"`
+	Modified bool     `json:"modified,omitempty"`
+	Addrs    []string `json:"addrs"` // full multiaddrs including /p2p/<node>, usable with --join
+	Peers    int      `json:"peers"` // connected libp2p peers
+	Keys     int      `json:"keys"`
 	// Watchers is the number of active watch streams.
 	Watchers int `json:"watchers"`
 	// DeltasIn and DeltasOut count deltas applied from peers and published.

@@ -42,10 +42,11 @@ var allowed = map[string][]string{
 	"obs":              {"rpc"},
 	"view":             {"crdt", "membership", "rpc"},
 	"rpc":              {},
+	"version":          {},
 	"rpc/rpctest":      {"rpc"},
 	"agent": {"crdt", "clock", "wire", "store", "store/watch", "identity", "gossip", "antientropy", "membership", "lease",
-		"tasks", "kernels", "queue", "replica", "config", "obs", "rpc", "view"},
-	"cli":             {"rpc"},
+		"tasks", "kernels", "queue", "replica", "config", "obs", "rpc", "view", "version"},
+	"cli":             {"rpc", "version"},
 	"chaos":           {"crdt", "rpc"},
 	"internal/netcut": {},
 	// Test support: a member's forgeries, the simulated cluster, and the

@@ -192,6 +192,7 @@ func (f *Fake) Status(ctx context.Context) (rpc.Status, error) {
 		Node:     f.node,
 		Cluster:  "test",
 		Version:  "test",
+		Commit:   "0123456789abcdef0123456789abcdef01234567",
 		Addrs:    []string{"/ip4/127.0.0.1/tcp/4001/p2p/" + f.node},
 		Peers:    len(f.members) - 1,
 		Keys:     len(f.services) + len(f.entries) + len(f.tasks) + len(f.kernels),
