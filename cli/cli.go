@@ -46,9 +46,15 @@ Exit codes:
 // Run runs the rumor command line with args (without the program name, as
 // os.Args[1:]), writing output to stdout and messages to stderr, and returns
 // the exit code (see ExitOK and the others). It never exits the process.
-// The extra commands (such as "agent") are added to the app as they are.
+// The extra commands (such as "agent") are added to the app as they are;
+// with one named "version", the global flag --version runs it too.
 func Run(args []string, stdout, stderr io.Writer, extra ...*cli.Command) int {
 	var notFound error
+	flags := globalFlags()
+	versionCmd := find(extra, "version")
+	if versionCmd != nil {
+		flags = append(flags, &cli.BoolFlag{Name: "version", Usage: `print the version, as "rumor version"`})
+	}
 	app := &cli.App{
 		Name:                      "rumor",
 		Usage:                     "gossip-replicated service, blacklist, task and kernel state",
@@ -57,14 +63,23 @@ func Run(args []string, stdout, stderr io.Writer, extra ...*cli.Command) int {
 		ErrWriter:                 stderr,
 		HideVersion:               true,
 		DisableSliceFlagSeparator: true,
-		Flags:                     globalFlags(),
+		Flags:                     flags,
 		Commands:                  append(append(commands(), backupCommand(), completionCommand()), extra...),
 		EnableBashCompletion:      true,
 		ExitErrHandler:            func(*cli.Context, error) {},
 		CommandNotFound: func(c *cli.Context, name string) {
 			notFound = usagef(c, "unknown command %q", name)
 		},
+		Before: func(c *cli.Context) error {
+			if c.Bool("version") && c.Args().Present() {
+				return usagef(c, "--version takes no command or argument, got %q", c.Args().First())
+			}
+			return nil
+		},
 		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				return versionCmd.Action(c)
+			}
 			if c.Args().Present() {
 				return usagef(c, "unknown command %q", c.Args().First())
 			}

@@ -336,6 +336,12 @@ func LaneOptions() []pubsub.Option {
 	return []pubsub.Option{pubsub.WithGossipSubProtocols([]protocol.ID{LaneProtocol}, laneFeatures)}
 }
 
+// Protocols returns the GossipSub protocol ids an agent speaks: its usual
+// router's (go-libp2p-pubsub's defaults, newest first), then LaneProtocol.
+func Protocols() []protocol.ID {
+	return append(slices.Clone(pubsub.GossipSubDefaultProtocols), LaneProtocol)
+}
+
 // ValidatorOptions returns the options [New] registers the validator of
 // topic with, on a node whose lane is lane ([Config.Lane]). Without a
 // lane, and for the lane's topics: GossipSub's defaults (none: a
