@@ -276,34 +276,50 @@ func action(stream bool, fn func(ctx context.Context, k *call) error) cli.Action
 		if format != "table" && format != "json" {
 			return usagef(c, "bad output format %q: want table or json", format)
 		}
-		socket := c.String("socket")
-		if socket == "" {
-			return usagef(c, "--socket must not be empty")
-		}
-		timeout := c.Duration("timeout")
-		if timeout < 0 {
-			return usagef(c, "--timeout must not be negative")
-		}
-		ctx := c.Context
-		if !stream && timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, timeout)
-			defer cancel()
-		}
-		client, err := newClient(c, socket)
-		if err != nil {
-			return err
-		}
-		defer client.Close()
-		err = fn(ctx, &call{
-			c: c, args: args, json: format == "json", out: c.App.Writer,
-			client: client,
+		return withClient(c, stream, func(ctx context.Context, client *rpc.Client) error {
+			return fn(ctx, &call{
+				c: c, args: args, json: format == "json", out: c.App.Writer,
+				client: client,
+			})
 		})
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-			return fmt.Errorf("the agent did not answer within %v (see --timeout): %w", timeout, err)
-		}
+	}
+}
+
+// WithClient runs fn with a client of the agent that the global flags
+// (--socket, --api, --token-file) name and a context that ends after
+// --timeout, as the commands of Run do: for the caller's extra commands
+// that ask the agent something. Usage errors it returns end Run with
+// ExitUsage.
+func WithClient(c *cli.Context, fn func(ctx context.Context, client *rpc.Client) error) error {
+	return withClient(c, false, fn)
+}
+
+// withClient is WithClient; stream commands get no request timeout.
+func withClient(c *cli.Context, stream bool, fn func(ctx context.Context, client *rpc.Client) error) error {
+	socket := c.String("socket")
+	if socket == "" {
+		return usagef(c, "--socket must not be empty")
+	}
+	timeout := c.Duration("timeout")
+	if timeout < 0 {
+		return usagef(c, "--timeout must not be negative")
+	}
+	ctx := c.Context
+	if !stream && timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	client, err := newClient(c, socket)
+	if err != nil {
 		return err
 	}
+	defer client.Close()
+	err = fn(ctx, client)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		return fmt.Errorf("the agent did not answer within %v (see --timeout): %w", timeout, err)
+	}
+	return err
 }
 
 // newClient connects to the agent: over --api with the token in

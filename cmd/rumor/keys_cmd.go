@@ -1,29 +1,36 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/urfave/cli/v2"
+
+	rumorcli "github.com/rumor-dev/rumor/cli"
 	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/identity"
-	"github.com/urfave/cli/v2"
+	"github.com/rumor-dev/rumor/rpc"
 )
 
 // exitUsage is the command line's exit code for a usage error.
 const exitUsage = 2
 
-// idCommand returns the offline `rumor id` command: it prints this agent's
-// node id from the identity key in the data dir, without an agent running.
+// idCommand returns the `rumor id` command: it prints this agent's node id
+// from the identity key in the data dir, without an agent running, or, given
+// --socket or --api, the id of the agent there.
 func idCommand() *cli.Command {
 	d := config.DefaultConfig()
 	return &cli.Command{
 		Name:  "id",
-		Usage: "print this agent's node id (from the identity key in the data dir; no agent needed)",
+		Usage: "print this agent's node id (from the identity key in the data dir; no agent needed), or with --socket or --api the running agent's",
 		Description: "Reads <data-dir>/identity.key, as `rumor agent` would with the same --data-dir, RUMOR_DATA_DIR\n" +
-			"or --config, and prints the node id: the value to list in other agents' allow_peers or bl_writers.",
+			"or --config, and prints the node id: the value to list in other agents' allow_peers or bl_writers.\n" +
+			"Given --socket or --api (or RUMOR_SOCKET or RUMOR_API), it asks the agent there instead (as\n" +
+			"`rumor status` does), which must be running; giving both a data dir and an agent is a usage error.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: []string{"RUMOR_CONFIG"}, Usage: "YAML config file (for its data_dir)"},
 			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"RUMOR_DATA_DIR"}, Usage: "data directory", DefaultText: d.DataDir},
@@ -55,6 +62,21 @@ func runID(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return cli.Exit(fmt.Sprintf("id takes no arguments, got %q", c.Args().Slice()), exitUsage)
 	}
+	agentFlag, keyFlag := firstSet(c, "socket", "api"), firstSet(c, "data-dir", "config")
+	switch {
+	case agentFlag != "" && keyFlag != "":
+		return cli.Exit(fmt.Sprintf("id asks the agent on --%s or reads the key in --%s, not both (RUMOR_* variables count as flags)",
+			agentFlag, keyFlag), exitUsage)
+	case agentFlag != "":
+		return rumorcli.WithClient(c, func(ctx context.Context, client *rpc.Client) error {
+			st, err := client.Status(ctx)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(c.App.Writer, st.Node)
+			return err
+		})
+	}
 	cfg := config.DefaultConfig()
 	if p := c.String("config"); p != "" {
 		if err := cfg.LoadFile(p); err != nil {
@@ -70,6 +92,17 @@ func runID(c *cli.Context) error {
 	}
 	_, err = fmt.Fprintln(c.App.Writer, id)
 	return err
+}
+
+// firstSet returns the first of names that is set to a value that is not
+// empty, by a flag or its environment variable, or "" if none is.
+func firstSet(c *cli.Context, names ...string) string {
+	for _, n := range names {
+		if c.IsSet(n) && c.String(n) != "" {
+			return n
+		}
+	}
+	return ""
 }
 
 func runKeygen(c *cli.Context) error {

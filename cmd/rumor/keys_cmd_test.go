@@ -8,12 +8,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/rumor-dev/rumor/agent"
+	rumorcli "github.com/rumor-dev/rumor/cli"
 	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/identity"
+	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/rpctest"
 	"github.com/urfave/cli/v2"
 )
 
@@ -122,3 +126,89 @@ func TestIDAndKeygenCommands(t *testing.T) {
 }
 
 // writeNewFile creates path (mode 0600) with b, refusing an existing file.
+
+// serveFake serves a fake agent with node id node on a Unix socket until
+// the test ends, and returns the socket's path and a function that stops it.
+func serveFake(t *testing.T, node string) (string, func()) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "rumor.sock")
+	ln, err := rpc.ListenUnix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rpc.NewServer(rpctest.New(node, nil), nil).Serve(ctx, ln) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Serve did not return")
+		}
+	}
+	t.Cleanup(stop)
+	return sock, stop
+}
+
+func TestIDAsksTheAgentOnTheSocket(t *testing.T) {
+	for _, v := range []string{"RUMOR_SOCKET", "RUMOR_API", "RUMOR_TOKEN_FILE", "RUMOR_DATA_DIR", "RUMOR_CONFIG"} {
+		t.Setenv(v, "") // restored after the test
+		os.Unsetenv(v)
+	}
+	// The agent's id differs from the one in the data dir.
+	const agentID = "12D3KooWAgentAgentAgentAgentAgentAGNT0001"
+	sock, stop := serveFake(t, agentID)
+	dataDir := t.TempDir()
+	k, b, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeNewFile(filepath.Join(dataDir, identity.File), b); err != nil {
+		t.Fatal(err)
+	}
+	keyID, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	id := func(args ...string) (int, string, string) {
+		return runRumor(args, idCommand())
+	}
+	for _, args := range [][]string{{"--socket", sock, "id"}, {"id", "--socket", sock}, {"id", "--socket=" + sock, "-o", "json"}} {
+		if code, out, errs := id(args...); code != 0 || out != agentID+"\n" || errs != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want the agent's id", args, code, out, errs)
+		}
+	}
+	// Offline, from the data dir, as before.
+	if code, out, errs := id("id", "--data-dir", dataDir); code != 0 || out != keyID.String()+"\n" {
+		t.Errorf("id --data-dir: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	// Both: a usage error that names them.
+	for _, args := range [][]string{{"--socket", sock, "id", "--data-dir", dataDir}, {"id", "--config", "x.yaml", "--socket", sock}} {
+		if code, out, errs := id(args...); code != rumorcli.ExitUsage || out != "" || !strings.Contains(errs, "not both") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want a usage error", args, code, out, errs)
+		}
+	}
+	// The environment counts as the flags do.
+	t.Setenv("RUMOR_SOCKET", sock)
+	if code, out, errs := id("id"); code != 0 || out != agentID+"\n" {
+		t.Errorf("RUMOR_SOCKET: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, _, errs := id("id", "--data-dir", dataDir); code != rumorcli.ExitUsage || !strings.Contains(errs, "--socket") {
+		t.Errorf("RUMOR_SOCKET and --data-dir: exit %d, stderr %q; want a usage error", code, errs)
+	}
+	// No agent on the socket: an error, not the data dir's id.
+	stop()
+	if code, out, errs := id("id"); code != rumorcli.ExitError || out != "" || !strings.Contains(errs, "cannot reach") {
+		t.Errorf("stopped agent: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
