@@ -253,11 +253,21 @@ func TestBadInputExitCodes(t *testing.T) {
 		{"bad duration", []string{"bl", "add", "l", "x", "--ttl", "5parsecs"}, 2, "5parsecs"},
 		{"bad output format", []string{"status", "-o", "yaml"}, 2, "yaml"},
 		{"absent key", []string{"svc", "get", "nope", "x"}, 1, "nope"},
+		{"id of the agent and of a data dir", []string{"id", "--data-dir", a.dir}, 2, "not both"},
 	} {
 		r := a.cli(t, tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
 			t.Errorf("%s: exit %d stderr %q; want exit %d mentioning %q", tc.name, r.code, r.stderr, tc.code, tc.msg)
 		}
+	}
+	// id asks the agent on --socket, and reads its key offline without it.
+	for _, r := range []result{a.cli(t, "id"), run(t, "id", "--data-dir", a.dir)} {
+		if r.code != 0 || strings.TrimSpace(r.stdout) != a.id {
+			t.Errorf("id: exit %d stdout %q stderr %q; want %s", r.code, r.stdout, r.stderr, a.id)
+		}
+	}
+	if r := run(t, "--version"); r.code != 0 || !strings.Contains(r.stdout, "/sync/3") {
+		t.Errorf("--version: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 	r := run(t, "--socket", filepath.Join(t.TempDir(), "none.sock"), "status")
 	if r.code != 1 || !strings.Contains(r.stderr, `is "rumor agent" running?`) {
