@@ -115,7 +115,7 @@ func (a *Agent) serveAPI(ctx context.Context) (<-chan error, error) {
 // connect but the directory that holds the socket does not let the group
 // through (an operator's 0700 directory, say).
 func (a *Agent) warnUnreachableSocket(sock string, perm rpc.Perm) {
-	if perm.Mode&0o060 == 0 {
+	if perm.Mode&0o020 == 0 {
 		return
 	}
 	dir := filepath.Dir(sock)

@@ -241,7 +241,7 @@ func (c Config) Validate() error {
 	}
 	if mode, err := ParseSocketMode(c.SocketMode); err != nil {
 		bad("socket_mode", "%v", err)
-	} else if mode&0o060 != 0 && c.DataDir != "" && filepath.Clean(filepath.Dir(c.SocketPath())) == filepath.Clean(c.DataDir) {
+	} else if mode&0o020 != 0 && c.DataDir != "" && filepath.Clean(filepath.Dir(c.SocketPath())) == filepath.Clean(c.DataDir) {
 		bad("socket_mode", "%s gives the group access, but the socket is in data_dir, which the agent keeps 0700 (it holds the identity key); set socket to a path outside it, such as /run/rumor/rumor.sock", c.SocketMode)
 	}
 	if strings.ContainsAny(c.SocketGroup, ": \t\n") {

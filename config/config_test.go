@@ -104,11 +104,17 @@ func TestSocketPermSettings(t *testing.T) {
 		}
 	}
 
-	// Group access to a socket in data_dir (kept 0700) is refused.
+	// Group access (write, which connecting needs) to a socket in
+	// data_dir (kept 0700) is refused; group read alone gives nothing and
+	// passes.
 	c := DefaultConfig()
 	c.SocketMode = "0660"
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "config: socket_mode: ") || !strings.Contains(err.Error(), "data_dir") {
 		t.Errorf("group mode with the socket in data_dir: err %v, want a socket_mode error naming data_dir", err)
+	}
+	c.SocketMode = "0640"
+	if err := c.Validate(); err != nil {
+		t.Errorf("socket_mode 0640 with the socket in data_dir: %v", err)
 	}
 
 	// Groups: by number, by name, unknown, malformed.
