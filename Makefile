@@ -125,9 +125,11 @@ bench-peers:
 
 # Install rumor as a service: the binary to $(PREFIX)/bin, a config to
 # /etc/rumor/rumor.yaml unless one is there (configs/rumor.yaml with the
-# service's data_dir /var/lib/rumor and socket /run/rumor/rumor.sock), and
+# service's data_dir /var/lib/rumor and socket /run/rumor/rumor.sock, open
+# to group rumor: socket_group rumor, socket_mode 0660), and
 # configs/rumor.service to /etc/systemd/system when that directory exists.
-# DESTDIR stages it all under another root (packaging, tests). Then:
+# DESTDIR stages it all under another root (packaging, tests). Then: create
+# the rumor user (useradd --system ... rumor, see the unit) and
 # systemctl daemon-reload && systemctl enable --now rumor.
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -139,6 +141,7 @@ install: build
 	  echo "keeping $(DESTDIR)/etc/rumor/rumor.yaml (check it: rumor config check /etc/rumor/rumor.yaml)"; \
 	else \
 	  sed -e 's|^data_dir: ./data$$|data_dir: /var/lib/rumor|' -e 's|^socket: ""$$|socket: /run/rumor/rumor.sock|' \
+	    -e 's|^socket_group: ""$$|socket_group: rumor|' -e 's|^socket_mode: "0600"$$|socket_mode: "0660"|' \
 	    configs/rumor.yaml > $(DESTDIR)/etc/rumor/rumor.yaml.tmp && \
 	  chmod 0644 $(DESTDIR)/etc/rumor/rumor.yaml.tmp && \
 	  mv $(DESTDIR)/etc/rumor/rumor.yaml.tmp $(DESTDIR)/etc/rumor/rumor.yaml && \
@@ -149,3 +152,5 @@ install: build
 	  chmod 0644 $(DESTDIR)/etc/systemd/system/rumor.service && \
 	  echo "installed $(DESTDIR)/etc/systemd/system/rumor.service: systemctl daemon-reload && systemctl enable --now rumor"; \
 	else echo "no $(DESTDIR)/etc/systemd/system: unit not installed (it is configs/rumor.service)"; fi
+	@if [ -z "$(DESTDIR)" ] && ! id rumor >/dev/null 2>&1; then \
+	  echo "no user rumor: the unit runs as rumor; create it: useradd --system --no-create-home --home-dir /var/lib/rumor --shell /usr/sbin/nologin rumor"; fi

@@ -105,6 +105,9 @@ func New(cfg config.Config, opts Options) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if _, err := cfg.SocketPerm(); err != nil { // an unknown socket_group
+		return nil, err
+	}
 	if opts.Clock == nil {
 		opts.Clock = clock.System{}
 	}

@@ -96,15 +96,32 @@ func (a *Agent) serveAPI(ctx context.Context) (<-chan error, error) {
 		}
 		a.log.Info("local API listening on TCP (bearer token required)", "addr", tln.Addr().String())
 	}
-	ln, err := rpc.ListenUnix(sock)
-	if err != nil {
-		if tln != nil {
-			_ = tln.Close()
+	perm, err := a.cfg.SocketPerm()
+	if err == nil {
+		var ln net.Listener
+		if ln, err = rpc.ListenUnixPerm(sock, perm); err == nil {
+			a.log.Info("local API listening", "socket", sock, "mode", fmt.Sprintf("%04o", uint32(perm.Mode)), "group", a.cfg.SocketGroup)
+			a.warnUnreachableSocket(sock, perm)
+			return srv.ServeAll(ctx, ln, tln, token), nil
 		}
-		return nil, err
 	}
-	a.log.Info("local API listening", "socket", sock)
-	return srv.ServeAll(ctx, ln, tln, token), nil
+	if tln != nil {
+		_ = tln.Close()
+	}
+	return nil, err
+}
+
+// warnUnreachableSocket logs a warning when perm lets the socket's group
+// connect but the directory that holds the socket does not let the group
+// through (an operator's 0700 directory, say).
+func (a *Agent) warnUnreachableSocket(sock string, perm rpc.Perm) {
+	if perm.Mode&0o020 == 0 {
+		return
+	}
+	dir := filepath.Dir(sock)
+	if ok, err := rpc.GroupCanReach(dir, perm.GID); err == nil && !ok {
+		a.log.Warn("the socket's group cannot pass through the socket's directory, so socket_mode gives it nothing: chmod g+x the directory and give it the socket's group (chgrp), or move the socket", "dir", dir, "socket_group", a.cfg.SocketGroup)
+	}
 }
 
 // privateDataDir makes the data dir mode 0700 when the socket lives in it:

@@ -192,6 +192,10 @@ func exitCode(err error) (int, string) {
 	if errors.As(err, &ec) {
 		return ec.ExitCode(), err.Error()
 	}
+	var sd *rpc.SocketDeniedError // the socket's permissions keep us out
+	if errors.As(err, &sd) {
+		return ExitError, deniedMessage(sd.Path, statSocket(sd.Path))
+	}
 	var re *rpc.Error
 	if errors.As(err, &re) {
 		switch re.Code {

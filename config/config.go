@@ -10,11 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +44,12 @@ type Config struct {
 	Bootstrap []string `yaml:"bootstrap"`
 	// Socket is the local API's Unix socket; "" means <data_dir>/rumor.sock.
 	Socket string `yaml:"socket"`
+	// SocketGroup is the socket's group, a name or a numeric gid; "" is
+	// the agent's primary group.
+	SocketGroup string `yaml:"socket_group"`
+	// SocketMode is the socket's mode, in octal ("0660" lets SocketGroup
+	// use the local API). Only owner and group bits are allowed.
+	SocketMode string `yaml:"socket_mode"`
 	// Region is a free-form tag shown in `rumor members`.
 	Region string `yaml:"region"`
 
@@ -165,6 +174,7 @@ func DefaultConfig() Config {
 	return Config{
 		Cluster:             "default",
 		DataDir:             "./data",
+		SocketMode:          "0600",
 		Listen:              []string{"/ip4/127.0.0.1/tcp/7946", "/ip4/127.0.0.1/udp/7946/quic-v1"},
 		MaxSkew:             2 * time.Second,
 		Heartbeat:           time.Second,
@@ -228,6 +238,14 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "must not be empty")
+	}
+	if mode, err := ParseSocketMode(c.SocketMode); err != nil {
+		bad("socket_mode", "%v", err)
+	} else if mode&0o020 != 0 && c.DataDir != "" && filepath.Clean(filepath.Dir(c.SocketPath())) == filepath.Clean(c.DataDir) {
+		bad("socket_mode", "%s gives the group access, but the socket is in data_dir, which the agent keeps 0700 (it holds the identity key); set socket to a path outside it, such as /run/rumor/rumor.sock", c.SocketMode)
+	}
+	if strings.ContainsAny(c.SocketGroup, ": \t\n") {
+		bad("socket_group", "must be a group name or a numeric gid, got %q", c.SocketGroup)
 	}
 	if len(c.Listen) == 0 {
 		bad("listen", "needs at least one multiaddr")
@@ -314,6 +332,56 @@ func (c Config) Validate() error {
 		bad("log_format", "must be text or json, got %q", c.LogFormat)
 	}
 	return errors.Join(errs...)
+}
+
+// ParseSocketMode parses socket_mode: an octal mode of owner and group bits
+// only, such as "0600" or "0660" (the leading 0 is optional).
+func ParseSocketMode(s string) (fs.FileMode, error) {
+	if s == "" || len(s) > 4 || strings.Trim(s, "01234567") != "" {
+		return 0, fmt.Errorf("must be an octal mode such as \"0600\" or \"0660\", got %q", s)
+	}
+	v, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || v > 0o777 {
+		return 0, fmt.Errorf("must be an octal mode such as \"0600\" or \"0660\", got %q", s)
+	}
+	if v&0o007 != 0 {
+		return 0, fmt.Errorf("%q gives others access to the local API (the last digit must be 0): the socket must not be open to every user; use socket_group and a mode such as \"0660\"", s)
+	}
+	if v&0o600 != 0o600 {
+		return 0, fmt.Errorf("%q must let the agent's user read and write (the first digit must be 6 or 7)", s)
+	}
+	return fs.FileMode(v), nil
+}
+
+// SocketPerm returns the socket's mode and group, looking the group up in
+// the host's group database: an unknown group is an error that names
+// socket_group.
+func (c Config) SocketPerm() (rpc.Perm, error) {
+	mode, err := ParseSocketMode(c.SocketMode)
+	if err != nil {
+		return rpc.Perm{}, &FieldError{Field: "socket_mode", Msg: err.Error()}
+	}
+	p := rpc.Perm{Mode: mode, GID: -1}
+	if c.SocketGroup == "" {
+		return p, nil
+	}
+	if gid, err := strconv.Atoi(c.SocketGroup); err == nil {
+		if gid < 0 {
+			return rpc.Perm{}, &FieldError{Field: "socket_group", Msg: fmt.Sprintf("gid %d is negative", gid)}
+		}
+		p.GID = gid
+		return p, nil
+	}
+	g, err := user.LookupGroup(c.SocketGroup)
+	if err != nil {
+		return rpc.Perm{}, &FieldError{Field: "socket_group", Msg: fmt.Sprintf("no group %q on this host (create it, e.g. groupadd --system %s, or name another): %v", c.SocketGroup, c.SocketGroup, err)}
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return rpc.Perm{}, &FieldError{Field: "socket_group", Msg: fmt.Sprintf("group %q has gid %q, not a number", c.SocketGroup, g.Gid)}
+	}
+	p.GID = gid
+	return p, nil
 }
 
 // Membership returns the failure detector's timings.

@@ -2,8 +2,10 @@ package config
 
 import (
 	"os"
+	"os/user"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -51,6 +53,101 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err %v, want one naming %s", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+func TestSocketPermSettings(t *testing.T) {
+	for _, tc := range []struct {
+		mode    string
+		want    os.FileMode
+		wantErr string // "" for a good value
+	}{
+		{"0600", 0o600, ""},
+		{"600", 0o600, ""},
+		{"0660", 0o660, ""},
+		{"0640", 0o640, ""},
+		{"0700", 0o700, ""},
+		{"0770", 0o770, ""},
+		{"0666", 0, "gives others access"},
+		{"0601", 0, "gives others access"},
+		{"0777", 0, "gives others access"},
+		{"0460", 0, "must let the agent's user read and write"},
+		{"0060", 0, "must let the agent's user read and write"},
+		{"", 0, "must be an octal mode"},
+		{"rw-rw----", 0, "must be an octal mode"},
+		{"0680", 0, "must be an octal mode"},
+		{"01660", 0, "must be an octal mode"},
+		{"-0660", 0, "must be an octal mode"},
+		{"0x1b0", 0, "must be an octal mode"},
+	} {
+		c := DefaultConfig()
+		c.Socket = "/run/rumor/rumor.sock"
+		c.SocketMode = tc.mode
+		err := c.Validate()
+		if tc.wantErr == "" {
+			if err != nil {
+				t.Errorf("socket_mode %q: %v", tc.mode, err)
+				continue
+			}
+			p, err := c.SocketPerm()
+			if err != nil || p.Mode != tc.want || p.GID != -1 {
+				t.Errorf("socket_mode %q: SocketPerm = %+v, %v; want mode %04o, gid -1", tc.mode, p, err, uint32(tc.want))
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), "config: socket_mode: ") || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("socket_mode %q: err %v, want one naming socket_mode and saying %q", tc.mode, err, tc.wantErr)
+		}
+		if _, err := c.SocketPerm(); err == nil || !strings.Contains(err.Error(), "socket_mode") {
+			t.Errorf("socket_mode %q: SocketPerm err %v, want one naming socket_mode", tc.mode, err)
+		}
+	}
+
+	// Group access (write, which connecting needs) to a socket in
+	// data_dir (kept 0700) is refused; group read alone gives nothing and
+	// passes.
+	c := DefaultConfig()
+	c.SocketMode = "0660"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "config: socket_mode: ") || !strings.Contains(err.Error(), "data_dir") {
+		t.Errorf("group mode with the socket in data_dir: err %v, want a socket_mode error naming data_dir", err)
+	}
+	c.SocketMode = "0640"
+	if err := c.Validate(); err != nil {
+		t.Errorf("socket_mode 0640 with the socket in data_dir: %v", err)
+	}
+
+	// Groups: by number, by name, unknown, malformed.
+	c = DefaultConfig()
+	c.Socket = "/run/rumor/rumor.sock"
+	c.SocketMode = "0660"
+	c.SocketGroup = "4242"
+	if p, err := c.SocketPerm(); err != nil || p.GID != 4242 || p.Mode != 0o660 {
+		t.Errorf("socket_group 4242: %+v, %v", p, err)
+	}
+	if g, err := user.LookupGroupId(strconv.Itoa(os.Getgid())); err == nil {
+		c.SocketGroup = g.Name
+		if p, err := c.SocketPerm(); err != nil || p.GID != os.Getgid() {
+			t.Errorf("socket_group %q: %+v, %v; want gid %d", g.Name, p, err, os.Getgid())
+		}
+	} else {
+		t.Logf("no name for gid %d (%v): the lookup by name is not tested", os.Getgid(), err)
+	}
+	c.SocketGroup = "no-such-group-rumor-test"
+	if err := c.Validate(); err != nil {
+		t.Errorf("an unknown group is for the agent's host to judge, not Validate: %v", err)
+	}
+	if _, err := c.SocketPerm(); err == nil || !strings.Contains(err.Error(), "config: socket_group: ") || !strings.Contains(err.Error(), `no group "no-such-group-rumor-test"`) {
+		t.Errorf("unknown socket_group: err %v, want one naming socket_group and the group", err)
+	}
+	for _, g := range []string{"a b", "wheel:x", "-5"} {
+		c.SocketGroup = g
+		err := c.Validate()
+		if err == nil {
+			_, err = c.SocketPerm()
+		}
+		if err == nil || !strings.Contains(err.Error(), "socket_group") {
+			t.Errorf("socket_group %q: err %v, want one naming socket_group", g, err)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -36,6 +37,9 @@ func NewClient(socketPath string) *Client {
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			conn, err := d.DialContext(ctx, "unix", socketPath)
+			if errors.Is(err, syscall.EACCES) {
+				err = &SocketDeniedError{Path: socketPath, Err: err}
+			}
 			if err != nil {
 				return nil, &dialError{err: err}
 			}
@@ -446,8 +450,13 @@ type callerError struct{ err error }
 func (e callerError) Error() string { return e.err.Error() }
 
 // reconnectable reports whether a watch that ended with err may be opened
-// again: the stream broke or the agent stopped, not a refusal.
+// again: the stream broke or the agent stopped, not a refusal (by the
+// agent, or by the socket's permissions).
 func reconnectable(err error) bool {
+	var sd *SocketDeniedError
+	if errors.As(err, &sd) {
+		return false
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code == CodeInternal || e.Code == CodeBusy || e.Code == CodeTimeout
@@ -631,6 +640,22 @@ func (e *unreachableError) Error() string {
 }
 
 func (e *unreachableError) Unwrap() []error { return []error{ErrAgentUnreachable, e.cause} }
+
+// SocketDeniedError is the cause (errors.As) of the unreachable error a
+// Client returns when the system refuses it the socket: the socket's mode,
+// or a directory on its path, does not let this user in.
+type SocketDeniedError struct {
+	// Path is the socket's path.
+	Path string
+	// Err is the dial's error (it matches syscall.EACCES).
+	Err error
+}
+
+func (e *SocketDeniedError) Error() string {
+	return "cannot connect to " + e.Path + ": permission denied"
+}
+
+func (e *SocketDeniedError) Unwrap() error { return e.Err }
 
 // seg is a named path segment.
 type seg struct{ name, value string }

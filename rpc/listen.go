@@ -16,18 +16,46 @@ import (
 // socket file is live.
 const probeTimeout = time.Second
 
-// ListenUnix listens on the Unix socket at path for a Server. It creates the
-// parent directory (mode 0700) if it is missing, replaces a stale socket file
-// left by an agent that died, and refuses if an agent answers on path. The
-// socket is mode 0600 from the moment it appears at path: it is bound inside
-// a fresh private (0700) directory next to path, made 0600 there, and then
-// renamed into place, so there is no window in which other users could
-// connect, whatever the directory (a shared one such as /run too). Closing
-// the listener removes the socket file.
+// ListenUnix listens on the Unix socket at path for a Server, mode 0600 and
+// owned by the process's user and group: ListenUnixPerm with DefaultPerm.
 func ListenUnix(path string) (net.Listener, error) {
+	return ListenUnixPerm(path, DefaultPerm)
+}
+
+// Perm is who may connect to the local API's Unix socket: its mode (owner
+// and group bits only) and its group.
+type Perm struct {
+	// Mode is the socket file's permission bits, such as 0o600 or 0o660.
+	Mode fs.FileMode
+	// GID is the socket's group; -1 leaves the process's group.
+	GID int
+}
+
+// DefaultPerm is a socket for the process's user only: mode 0600, the
+// process's group.
+var DefaultPerm = Perm{Mode: 0o600, GID: -1}
+
+// groupAccess reports whether p lets the socket's group connect.
+func (p Perm) groupAccess() bool { return p.Mode&0o020 != 0 }
+
+// ListenUnixPerm listens on the Unix socket at path for a Server, with the
+// mode and group of perm. It creates the parent directory if it is missing
+// (mode 0700, or 0710 and in perm's group when perm lets the group connect,
+// so that the group can reach the socket), replaces a stale socket file left
+// by an agent that died, and refuses if an agent answers on path. The socket
+// has perm from the moment it appears at path: it is bound inside a fresh
+// private (0700) directory next to path, given its group and mode there, and
+// then renamed into place, so there is no window in which others could
+// connect, whatever the directory (a shared one such as /run too). Closing
+// the listener removes the socket file. A Mode with any bit for others, or
+// beyond the permission bits, is refused.
+func ListenUnixPerm(path string, perm Perm) (net.Listener, error) {
+	if perm.Mode&^fs.FileMode(0o770) != 0 {
+		return nil, fmt.Errorf("rpc: socket mode %04o: only owner and group bits are allowed (the socket must not be open to others)", uint32(perm.Mode))
+	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("rpc: create socket directory: %w", err)
+	if err := makeSocketDir(dir, perm); err != nil {
+		return nil, err
 	}
 	if err := removeStale(path); err != nil {
 		return nil, err
@@ -51,13 +79,67 @@ func ListenUnix(path string) (net.Listener, error) {
 		_ = ul.Close()
 		return nil, err
 	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
+	// Group first, then mode: until the rename only this process can reach
+	// tmp (its directory is 0700), so neither order opens a window, but
+	// chown may clear bits on some systems and chmod last settles them.
+	if perm.GID >= 0 {
+		if err := os.Lchown(tmp, -1, perm.GID); err != nil {
+			return fail(fmt.Errorf("rpc: give socket %s group %d: %w", path, perm.GID, err))
+		}
+	}
+	if err := os.Chmod(tmp, perm.Mode); err != nil {
 		return fail(fmt.Errorf("rpc: chmod socket %s: %w", path, err))
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fail(fmt.Errorf("rpc: move socket into place at %s: %w", path, err))
 	}
 	return &unixListener{UnixListener: ul, path: path}, nil
+}
+
+// makeSocketDir creates dir, the socket's directory, if it is missing: mode
+// 0700, or 0710 in perm's group when perm lets the group connect (the group
+// may then pass through it, not list it). An existing directory is left as
+// it is.
+func makeSocketDir(dir string, perm Perm) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("rpc: create socket directory: %w", err)
+	}
+	if !perm.groupAccess() {
+		return nil
+	}
+	if perm.GID >= 0 {
+		if err := os.Lchown(dir, -1, perm.GID); err != nil {
+			return fmt.Errorf("rpc: give socket directory %s group %d: %w", dir, perm.GID, err)
+		}
+	}
+	if err := os.Chmod(dir, 0o710); err != nil {
+		return fmt.Errorf("rpc: chmod socket directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// GroupCanReach reports whether the socket's group can pass through dir,
+// the directory that holds it: dir has the group's search bit and is in
+// group gid (-1: the process's group), or has the search bit for others.
+func GroupCanReach(dir string, gid int) (bool, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return false, err
+	}
+	if fi.Mode().Perm()&0o001 != 0 {
+		return true, nil
+	}
+	if fi.Mode().Perm()&0o010 == 0 {
+		return false, nil
+	}
+	if gid < 0 {
+		gid = os.Getegid()
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Gid) == gid, nil
 }
 
 // maxSocketPath is the longest Unix socket path the kernel takes, with a

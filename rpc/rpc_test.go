@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -784,5 +785,124 @@ func TestShutdownFinishesRequests(t *testing.T) {
 	}
 	if err := next(t, stopped); err != nil {
 		t.Errorf("Serve = %v", err)
+	}
+}
+
+// otherGroup returns a group other than the process's primary one that the
+// process may give a file: a supplementary group, or, as root (which may
+// chown to any group), an unused gid. ok is false for an unprivileged
+// process in its primary group only, which cannot give a file another
+// group.
+func otherGroup() (gid int, ok bool) {
+	groups, _ := os.Getgroups()
+	for _, g := range groups {
+		if g != os.Getegid() {
+			return g, true
+		}
+	}
+	if os.Geteuid() == 0 {
+		return 54321, true
+	}
+	return 0, false
+}
+
+func TestListenUnixPerm(t *testing.T) {
+	gid, ok := otherGroup()
+	if !ok {
+		t.Skip("this user is in its primary group only and is not root, so it cannot give the socket another group (the group's test needs a supplementary group)")
+	}
+	dir := filepath.Join(t.TempDir(), "run", "rumor")
+	sock := filepath.Join(dir, "rumor.sock")
+	perm := rpc.Perm{Mode: 0o660, GID: gid}
+	ln, err := rpc.ListenUnixPerm(sock, perm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, c := range []struct {
+		path string
+		mode os.FileMode
+	}{{sock, 0o660}, {dir, 0o710}} {
+		fi, err := os.Stat(c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != c.mode {
+			t.Errorf("%s: mode %v, want %v", c.path, fi.Mode().Perm(), c.mode)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); int(st.Gid) != gid {
+			t.Errorf("%s: group %d, want %d", c.path, st.Gid, gid)
+		}
+	}
+	if ok, err := rpc.GroupCanReach(dir, gid); err != nil || !ok {
+		t.Errorf("GroupCanReach(%s, %d) = %v, %v; want true", dir, gid, ok, err)
+	}
+	if ok, err := rpc.GroupCanReach(dir, gid+1); err != nil || ok {
+		t.Errorf("GroupCanReach(%s, another group) = %v, %v; want false", dir, ok, err)
+	}
+	if c, err := net.Dial("unix", sock); err != nil {
+		t.Errorf("dial: %v", err)
+	} else {
+		c.Close()
+	}
+	// Nothing but the socket is left in the directory (the private
+	// directory it was made in is gone).
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 1 {
+		t.Errorf("socket directory holds %v (%v), want the socket only", ents, err)
+	}
+
+	// An existing directory keeps its mode; the socket still gets its own.
+	dir2 := t.TempDir()
+	if err := os.Chmod(dir2, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sock2 := filepath.Join(dir2, "rumor.sock")
+	ln2, err := rpc.ListenUnixPerm(sock2, rpc.Perm{Mode: 0o640, GID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	if fi, err := os.Stat(sock2); err != nil || fi.Mode().Perm() != 0o640 || int(fi.Sys().(*syscall.Stat_t).Gid) != os.Getegid() {
+		t.Errorf("socket in an existing directory: %v, %v; want mode 0640 in group %d", fi.Mode(), err, os.Getegid())
+	}
+	if fi, err := os.Stat(dir2); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("existing directory: %v, %v; want it left 0700", fi.Mode(), err)
+	}
+	if ok, err := rpc.GroupCanReach(dir2, -1); err != nil || ok {
+		t.Errorf("GroupCanReach(a 0700 directory) = %v, %v; want false", ok, err)
+	}
+
+	// A mode with bits for others is refused, and nothing is created.
+	for _, m := range []os.FileMode{0o666, 0o601, 0o1660} {
+		p := filepath.Join(t.TempDir(), "x", "rumor.sock")
+		if _, err := rpc.ListenUnixPerm(p, rpc.Perm{Mode: m, GID: -1}); err == nil || !strings.Contains(err.Error(), "only owner and group bits") {
+			t.Errorf("mode %04o: err %v, want a refusal", uint32(m), err)
+		}
+		if _, err := os.Stat(filepath.Dir(p)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("mode %04o: the directory was created (%v)", uint32(m), err)
+		}
+	}
+}
+
+// TestClientSocketDenied checks that a Client the socket's permissions keep
+// out returns a SocketDeniedError naming the socket (as root, whom
+// permissions do not stop, it checks nothing and says so).
+func TestClientSocketDenied(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root connects whatever the socket's mode; cli TestDeniedMessage covers the message")
+	}
+	sock := filepath.Join(t.TempDir(), "rumor.sock")
+	ln, err := rpc.ListenUnixPerm(sock, rpc.Perm{Mode: 0o600, GID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := os.Chmod(sock, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rpc.NewClient(sock).Status(ctxT(t))
+	var sd *rpc.SocketDeniedError
+	if !errors.As(err, &sd) || sd.Path != sock || !errors.Is(err, syscall.EACCES) || !errors.Is(err, rpc.ErrAgentUnreachable) {
+		t.Fatalf("err %v, want a SocketDeniedError for %s", err, sock)
 	}
 }
