@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import TYPE_CHECKING, Iterator, Optional, Union
 from urllib.parse import urlencode
 
@@ -146,11 +147,13 @@ class Watch:
         Raises :class:`TimeoutError` if none came in time, :class:`StopIteration`
         once the watch is closed, or the error that ended the watch.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if self._done:
                 raise StopIteration
             try:
-                item = self._items.get(timeout=timeout)
+                left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                item = self._items.get(timeout=left)
             except queue.Empty:
                 raise TimeoutError(f"no watch event within {timeout} s") from None
             if item is None:
