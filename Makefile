@@ -34,7 +34,27 @@ demo: build
 test: lint test-deps
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
 	$(MAKE) sim
+	$(MAKE) test-python
 	$(MAKE) bench-short
+
+# The Python client (clients/python) against real agents (one, a TCP-API
+# one, three joined on 127.0.0.1), with pytest from Debian's python3-pytest
+# (PyPI is not needed): installed with apt-get when missing and root. PYTHON
+# is an interpreter that has pytest (the first of /usr/bin/python3, python3).
+PYTHON ?= $(shell for p in /usr/bin/python3 python3; do $$p -c 'import pytest' >/dev/null 2>&1 && { echo $$p; break; }; done)
+.PHONY: test-python
+test-python: build
+	@py="$(PYTHON)"; if [ -z "$$py" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing python3-pytest (the Python client's tests)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq python3-pytest >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq python3-pytest >/dev/null 2>&1; } || \
+	    { echo "could not install python3-pytest"; exit 1; }; \
+	    py=/usr/bin/python3; \
+	  else echo "no python3 with pytest, and not root: apt-get install python3-pytest"; exit 1; fi; \
+	fi; \
+	cd clients/python && RUMOR_BIN=$(CURDIR)/$(BIN) $$py -m pytest -q -p no:cacheprovider
 
 # The simulated cluster (internal/sim): every scenario of
 # internal/sim/testdata/scenarios, up to 50 agents, in virtual time.

@@ -12,7 +12,7 @@ import threading
 from typing import Any, Dict, Optional, Tuple
 from urllib.parse import quote
 
-from .errors import BadRequest, Internal, RumorError, Unreachable, error_from_body, error_from_object
+from .errors import BadRequest, Internal, Unreachable, error_from_body, error_from_object
 
 # Where the agent listens unless told otherwise (the CLI's default, and RUMOR_SOCKET).
 DEFAULT_SOCKET = "./data/rumor.sock"
@@ -234,8 +234,3 @@ class Transport:
             raise error_from_body(resp.status, resp.reason, raw)
         sock.settimeout(None)  # a stream waits for its next line as long as it takes
         return Stream(conn, resp, sock)
-
-
-def is_rumor_error(e: BaseException, *codes: str) -> bool:
-    """Whether ``e`` is a RumorError with one of ``codes``."""
-    return isinstance(e, RumorError) and e.code in codes

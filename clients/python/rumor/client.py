@@ -246,7 +246,8 @@ class Client:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise Timeout(
-                    f"task {id} is still {t.get('state')} after {limit} s: its worker (node {t.get('owner')}) has not acknowledged the cancel"
+                    f"task {id} is still {t.get('state')} after {limit} s: "
+                    f"its worker (node {t.get('owner')}) has not acknowledged the cancel"
                 )
             time.sleep(min(poll, left))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, cast
 
 from ._transport import segment
 from .errors import Denied, Internal, LeaseLost, LockNotGranted, NoTask, NotFound, RumorError, StreamClosed
@@ -307,11 +307,11 @@ class Lease(_Session):
         return LockNotGranted(f"lock {self.name} was not granted", holder=holder, epoch=epoch)
 
     def _on_granted(self, ev: Dict[str, Any]) -> None:
-        self.kernel = ev.get("kernel") or {}
+        self.kernel = cast(Kernel, ev.get("kernel") or {})
 
     def _on_event(self, ev: Dict[str, Any]) -> None:
         if ev.get("event") == "waiting":
-            self.waiting = ev.get("kernel") or {}
+            self.waiting = cast(Kernel, ev.get("kernel") or {})
 
     def _renew_request(self) -> None:
         body: Dict[str, Any] = {"session": self.session}
@@ -396,7 +396,7 @@ worker may run the task again). A cancel requested
         return NoTask(f"no task to take from queue {self.queue}")
 
     def _on_granted(self, ev: Dict[str, Any]) -> None:
-        self.task = ev.get("task") or {}
+        self.task = cast(Task, ev.get("task") or {})
         self._label = f"{self.queue}/{self.id}"
 
     def _on_event(self, ev: Dict[str, Any]) -> None:

@@ -103,7 +103,7 @@ class Watch:
                 continue
         return False
 
-    def _run(self, stream: "Stream") -> None:
+    def _run(self, stream: "Union[Stream, _FailedStream]") -> None:
         failed, wait = 0, 0.1
         while True:
             read = False

@@ -57,6 +57,14 @@ def rumor_threads() -> List[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("rumor-") and t.is_alive()]
 
 
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Every test must leave no client thread behind: sessions and watches stop theirs on exit."""
+    assert not rumor_threads(), "threads left by an earlier test"
+    yield
+    assert not rumor_threads(), "a session or watch left its thread running"
+
+
 @pytest.fixture(scope="session")
 def rumor_bin() -> Iterator[str]:
     env = os.environ.get("RUMOR_BIN")
@@ -79,7 +87,9 @@ def rumor_bin() -> Iterator[str]:
 class Agent:
     """One `rumor agent` process with its own data dir and socket."""
 
-    def __init__(self, binary: str, join: Optional[List[str]] = None, config: Optional[str] = None, extra: Optional[List[str]] = None) -> None:
+    def __init__(
+        self, binary: str, join: Optional[List[str]] = None, config: Optional[str] = None, extra: Optional[List[str]] = None
+    ) -> None:
         # A short path: a Unix socket's path is limited to ~107 bytes.
         self.dir = tempfile.mkdtemp(prefix="rumor-py-")
         self.socket = os.path.join(self.dir, "rumor.sock")

@@ -21,7 +21,8 @@ def test_status_and_members(agent, client):
 def test_services(client, agent):
     svc = unique("web")
     s = client.svc_set(svc, "w1", addr="10.0.0.1:8080", tags={"zone": "a"}, ttl=60)
-    assert (s["service"], s["instance"], s["status"], s["addr"], s["tags"], s["owner"]) == (svc, "w1", "up", "10.0.0.1:8080", {"zone": "a"}, agent.node)
+    assert (s["service"], s["instance"], s["status"], s["addr"], s["tags"], s["owner"]) == (
+        svc, "w1", "up", "10.0.0.1:8080", {"zone": "a"}, agent.node)
     assert s["up"] and s["expires"]
     client.svc_set(svc, "w2", status="down")
     assert client.svc_get(svc, "w1")["addr"] == "10.0.0.1:8080"
