@@ -64,7 +64,11 @@ class _Session:
         if self._started:
             raise RuntimeError(f"{self._label}: a session is acquired once")
         self._started = True
-        self._stream = self._transport.stream("POST", self._path, self._body)
+        try:
+            self._stream = self._transport.stream("POST", self._path, self._body)
+        except BaseException:
+            self._closed = True
+            raise
         self._reader = threading.Thread(target=self._read, name=f"rumor-{self._kind}-{self._label}", daemon=True)
         self._reader.start()
         t = self._transport.timeout
@@ -210,12 +214,13 @@ class _Session:
     def check(self) -> None:
         """Raise :class:`~rumor.errors.LeaseLost` if the lease is lost or past
         its deadline; call it before each step that needs the lease."""
-        if not self.lost.is_set() and self._started and time.monotonic() >= self._deadline:
-            self._lose("deadline")
         if self.lost.is_set():
             raise LeaseLost(f"{self._label}: lease lost ({self.reason})", reason=self.reason)
-        if not self._started or self._closed:
+        if not self._started or self._closed or not self.session:
             raise LeaseLost(f"{self._label}: not held", reason="not held")
+        if time.monotonic() >= self._deadline:
+            self._lose("deadline")
+            raise LeaseLost(f"{self._label}: lease lost (deadline)", reason="deadline")
 
     # -- the end ---------------------------------------------------------------
 
@@ -241,11 +246,14 @@ class _Session:
         self._stop.set()
         if self._keeper is not None:
             self._keeper.join(timeout=10)
-        if not self.lost.is_set():
+        if self.session:
+            # Also after a loss (a lost lease's release is refused, a suspect
+            # or stopping one's is not): the agent releases it anyway once
+            # the stream closes, but this makes the release immediate.
             try:
                 self._release_request()
             except RumorError:
-                pass  # closing the stream makes the agent release it too
+                pass
         self._shutdown()
 
     @property

@@ -142,3 +142,18 @@ def test_take_waits_for_a_task(client):
     with client.take(q, wait=10) as task:
         assert task.id == tid
     submit.join()
+
+
+def test_refused_lease_leaves_nothing_behind(client):
+    k = unique("short")
+    with pytest.raises(rumor.BadRequest, match="minimum lease TTL"):
+        with client.lock(k, ttl=0.1):
+            pass
+    lease = client.lock(k, ttl=0.1)
+    with pytest.raises(rumor.BadRequest):
+        lease.acquire()
+    lease.release()  # harmless after a failed acquire: no session, nothing to release
+    with pytest.raises(rumor.LeaseLost, match="not held"):
+        lease.check()
+    with pytest.raises(RuntimeError, match="acquired once"):
+        lease.acquire()
