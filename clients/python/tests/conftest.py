@@ -94,19 +94,33 @@ class Agent:
         self.dir = tempfile.mkdtemp(prefix="rumor-py-")
         self.socket = os.path.join(self.dir, "rumor.sock")
         self.log_path = os.path.join(self.dir, "agent.log")
-        args = [binary, "agent", "--data-dir", self.dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics-addr", "127.0.0.1:0",
-                "--settle", "200ms", "--log-level", "info", "--log-format", "json"]
+        self.args = [binary, "agent", "--data-dir", self.dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics-addr", "127.0.0.1:0",
+                     "--settle", "200ms", "--log-level", "info", "--log-format", "json"]
         for j in join or []:
-            args += ["--join", j]
+            self.args += ["--join", j]
         if config:
-            args += ["--config", config]
-        args += extra or []
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+            self.args += ["--config", config]
+        self.args += extra or []
+        self._log = open(self.log_path, "ab")
         self.client = rumor.Client(self.socket, timeout=10)
+        self.start()
+
+    def start(self) -> None:
+        """Start the agent process (again, on the same data dir) and wait until it serves its socket."""
+        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT)
         st = poll("agent serves its socket", self._status, timeout=15)
         self.node: str = st["node"]
         self.addrs: List[str] = [a for a in st.get("addrs", []) if a.startswith("/ip4/127.0.0.1/")]
+
+    def terminate(self) -> None:
+        """Stop the agent process gracefully (SIGTERM) and wait for it; its data dir stays."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
     def _status(self) -> Optional[rumor.types.Status]:
         if self.proc.poll() is not None:
@@ -125,13 +139,8 @@ class Agent:
                 continue
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        """Stop the agent and remove its data dir."""
+        self.terminate()
         self._log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import rumor
-from conftest import poll, rumor_threads, unique
+from conftest import Agent, poll, rumor_threads, unique
 
 
 def test_status_and_members(agent, client):
@@ -182,3 +182,45 @@ def test_watch_iterates(client):
                 break
             keys.append(ev.key)
     assert keys == [f"bl/{bl}/id{i}" for i in range(3)]
+
+
+def test_watch_limit_is_busy(rumor_bin, tmp_path):
+    cfg = tmp_path / "rumor.yaml"
+    cfg.write_text("max_watchers: 1\n")
+    a = Agent(rumor_bin, config=str(cfg))
+    try:
+        with a.client.watch("svc/") as w:
+            assert w.next(timeout=10).op == "synced"
+            with pytest.raises(rumor.Busy, match="max_watchers") as ei:
+                a.client.watch("bl/")
+            assert ei.value.status == 429
+        # The slot is free again once the first watch is closed.
+        poll("a watch is accepted again", lambda: a.client.watch("bl/").close() or True)
+    finally:
+        a.stop()
+
+
+def test_watch_reconnects_across_an_agent_restart(rumor_bin):
+    a = Agent(rumor_bin)
+    try:
+        a.client.bl_add("l", "before")
+        with a.client.watch("bl/l/", reconnect=30) as w:
+            assert [w.next(timeout=10).op for _ in range(2)] == ["snapshot", "synced"]
+            a.terminate()
+            a.start()  # same data dir and socket; a new cursor generation
+            a.client.bl_add("l", "after")
+            ops = []
+            while not {("snapshot", "bl/l/after"), ("put", "bl/l/after")} & set(ops) or ("synced", "") not in ops:
+                ev = w.next(timeout=20)
+                ops.append((ev.op, ev.key))
+            # The old cursor is foreign to the restarted agent: resync, then a
+            # fresh snapshot (with "after" in it, or as a change after synced).
+            assert ops[0] == ("resync", "") and ("snapshot", "bl/l/before") in ops
+        with pytest.raises(rumor.StreamClosed):
+            with a.client.watch("bl/l/") as w2:
+                w2.next(timeout=10)
+                a.terminate()
+                while True:
+                    w2.next(timeout=20)  # no reconnect: the end is raised
+    finally:
+        a.stop()
