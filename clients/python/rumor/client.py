@@ -7,12 +7,12 @@ import datetime
 import os
 import time
 from typing import Any, Dict, List, Optional, Union
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from ._transport import DEFAULT_SOCKET, Transport, parse_loopback, read_token, segment
 from .errors import BadRequest, NotFound, RumorError, Timeout
 from .session import Lease, TakenTask
-from .types import BlacklistEntry, Duration, Kernel, KvEntry, Member, Service, Status, Task, to_go_duration, to_millis, to_seconds
+from .types import BlacklistEntry, Duration, Kernel, KvEntry, Member, Service, Status, Task, to_millis, to_seconds
 from .watch import Watch
 
 __all__ = ["Client"]
@@ -30,11 +30,14 @@ def _query(path: str, **params: Optional[str]) -> str:
     return path + ("?" + urlencode(q) if q else "")
 
 
-def _kv_path(key: str) -> str:
-    """``/v1/kv`` + key, each segment escaped; a key starts with '/'."""
+def _kv_path(key: str, base: str = "/v1/kv") -> str:
+    """``base`` + key, each segment escaped; a key starts with '/' and has no empty segment."""
     if not isinstance(key, str) or not key.startswith("/") or key == "/":
-        raise BadRequest(f"kv key {key!r}: want a path such as /config/app/env/name")
-    return "/v1/kv" + quote(key, safe="/")
+        raise BadRequest(f"kv key {key!r} must start with '/' and name a key (like /config/app/env/name)")
+    parts = key[1:].split("/")
+    if "" in parts:
+        raise BadRequest(f"kv key {key!r} has an empty segment (a doubled or trailing '/')")
+    return base + "".join("/" + segment("kv key segment", p) for p in parts)
 
 
 class Client:
@@ -385,16 +388,17 @@ class Client:
     # -- kv --------------------------------------------------------------------------
 
     def kv_put(self, key: str, value: Union[str, bytes], *, ttl: Optional[Duration] = None, if_version: Optional[int] = None) -> KvEntry:
-        """Write ``value`` (a UTF-8 string) at ``key`` (e.g. ``/config/app/env/name``).
+        """Write ``value`` (UTF-8 text) at ``key``, a path such as ``/config/app/env/name``.
 
-        ``ttl`` makes it expire; ``if_version`` writes only if the key's
-        version is that (0: the key must not exist), else raises
-        :class:`~rumor.errors.Denied`.
+        ``ttl`` deletes the key after that long. ``if_version`` writes only
+        if this agent's version of the key is that (0: the key must not
+        exist), else raises :class:`~rumor.errors.Denied` (HTTP 409): a
+        compare-and-set. Returns the entry written, with its new version.
         """
         v = value.decode("utf-8") if isinstance(value, bytes) else value
         body: Dict[str, Any] = {"value": v}
         if ttl is not None:
-            body["ttl"] = to_go_duration(ttl)
+            body["ttl_ms"] = to_millis(ttl)
         if if_version is not None:
             body["if_version"] = if_version
         return self._req("PUT", _kv_path(key), body)
@@ -411,22 +415,29 @@ class Client:
             return default
 
     def kv_ls(self, prefix: str = "") -> List[KvEntry]:
-        """The entries whose keys start with ``prefix``."""
-        return self._req("GET", "/v1/kv?" + urlencode({"prefix": prefix}))
+        """The live entries whose keys start with ``prefix`` ("": all), in key order."""
+        return self._req("GET", "/v1/kv?" + urlencode({"prefix": prefix}) if prefix else "/v1/kv")
 
-    def kv_rm(self, key: str, *, if_version: Optional[int] = None) -> None:
-        """Delete ``key`` (only at version ``if_version`` if given, else :class:`~rumor.errors.Denied`)."""
+    def kv_rm(self, key: str, *, if_version: Optional[int] = None) -> KvEntry:
+        """Delete ``key`` (only if this agent's version of it is ``if_version``, when given,
+        else :class:`~rumor.errors.Denied`); returns the delete (``deleted`` true)."""
         p = _kv_path(key)
         if if_version is not None:
             p += "?" + urlencode({"if_version": str(if_version)})
-        self._req("DELETE", p)
+        return self._req("DELETE", p)
 
     def kv_history(self, key: str) -> List[KvEntry]:
-        """The recent writes of ``key``, newest first."""
-        return self._req("GET", "/v1/kv-history" + _kv_path(key)[len("/v1/kv"):])
+        """The writes to ``key`` this agent kept, newest first (``current`` marks the
+        one that holds, ``deleted`` a delete, ``conflict`` a write that lost to a
+        concurrent one)."""
+        return self._req("GET", _kv_path(key, "/v1/kv-history"))
 
     def watch_kv(self, prefix: str = "/", **kw: Any) -> Watch:
-        """Watch the kv keys under ``prefix`` (a key prefix such as ``/config/app/``); see :meth:`watch`."""
+        """Watch the kv keys under ``prefix`` (a path prefix such as ``/config/app/``); see :meth:`watch`.
+
+        Event keys are store keys (``kv/config/app/x``); a ``conflict`` event
+        carries the winner in ``value`` and the losing write in ``lost``.
+        """
         if not prefix.startswith("/"):
             raise BadRequest(f"kv prefix {prefix!r}: want a path such as /config/app/")
         return self.watch("kv" + prefix, **kw)

@@ -150,14 +150,19 @@ class Kernel(_Origin, total=False):
 
 
 class KvEntry(TypedDict, total=False):
-    """One kv key: its value (a UTF-8 string), who wrote it, and its version."""
+    """One kv key (or, in a history, one write to it): its value (UTF-8 text),
+    its version (1 for a new key), who wrote it and when."""
 
     key: str
     value: str
+    version: int
     writer: str
     stamp: str
-    version: int
+    updated: str
     expires: str
+    deleted: bool
+    current: bool
+    conflict: bool
 
 
 @dataclass(frozen=True)
@@ -166,9 +171,10 @@ class Event:
 
     ``op`` is the write's (``put``, ``delete``, ``claim``, ``renew``,
     ``release``) or a marker's (``snapshot``, ``synced``, ``refresh``,
-    ``expired``, ``owner-down``, ``owner-up``, ``lease``, ``keepalive``,
-    ``resync``). ``cursor`` is where to resume after this line (``since=``);
-    snapshot and resync lines have none. ``raw`` is the line as decoded.
+    ``expired``, ``owner-down``, ``owner-up``, ``conflict``, ``lease``,
+    ``keepalive``, ``resync``). ``cursor`` is where to resume after this line
+    (``since=``); snapshot and resync lines have none. ``lost`` is the write
+    that lost, for a kv ``conflict``. ``raw`` is the line as decoded.
     """
 
     op: str
@@ -180,6 +186,7 @@ class Event:
     cursor: str = ""
     reason: str = ""
     lease: str = ""
+    lost: Optional[Dict[str, Any]] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -195,6 +202,7 @@ class Event:
             cursor=str(obj.get("cursor", "")),
             reason=str(obj.get("reason", "")),
             lease=str(obj.get("lease", "")),
+            lost=obj.get("lost"),
             raw=obj,
         )
 

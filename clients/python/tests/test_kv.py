@@ -30,13 +30,19 @@ def test_put_get_versions(kv, agent):
     assert e["version"] >= 1 and e["stamp"]
     got = kv.kv_get(key)
     assert got["value"] == "postgres://db1" and got["version"] == e["version"]
+    with pytest.raises(rumor.Denied):
+        kv.kv_put(key, "create only", if_version=0)  # 0: the key must not exist
     e2 = kv.kv_put(key, b"postgres://db2", if_version=e["version"])
     assert e2["version"] > e["version"] and kv.kv_value(key) == "postgres://db2"
     with pytest.raises(rumor.Denied) as ei:  # a stale version: HTTP 409, code denied
         kv.kv_put(key, "lost update", if_version=e["version"])
     assert ei.value.status == 409 and ei.value.code == "denied"
     assert kv.kv_value(key) == "postgres://db2"
-    assert [h["value"] for h in kv.kv_history(key)][:2] == ["postgres://db2", "postgres://db1"]  # newest first
+    hist = kv.kv_history(key)
+    assert [h["value"] for h in hist] == ["postgres://db2", "postgres://db1"]  # newest first
+    assert hist[0].get("current") and not hist[1].get("current")
+    fresh = f"/config/{unique('app')}/new"
+    assert kv.kv_put(fresh, "x", if_version=0)["version"] == 1
 
 
 def test_ls_rm_and_unicode(kv):
@@ -48,12 +54,17 @@ def test_ls_rm_and_unicode(kv):
     e = kv.kv_get(f"{app}/a")
     with pytest.raises(rumor.Denied):
         kv.kv_rm(f"{app}/a", if_version=e["version"] + 1)
-    kv.kv_rm(f"{app}/a", if_version=e["version"])
+    gone = kv.kv_rm(f"{app}/a", if_version=e["version"])
+    assert gone["key"] == f"{app}/a" and gone.get("deleted")
     kv.kv_rm(f"{app}/b")
+    assert kv.kv_history(f"{app}/b")[0].get("deleted")
     with pytest.raises(rumor.NotFound):
         kv.kv_get(f"{app}/a")
     assert kv.kv_value(f"{app}/b", "gone") == "gone"
     assert [e["key"] for e in kv.kv_ls(app + "/")] == [f"{app}/c/d"]
+    assert f"{app}/c/d" in {e["key"] for e in kv.kv_ls()}
+    with pytest.raises(rumor.BadRequest, match="empty segment"):
+        kv.kv_put(f"{app}//x", "v")
 
 
 def test_ttl(kv):
@@ -71,5 +82,8 @@ def test_watch_kv_across_agents(cluster):
         assert w.next(timeout=10).op == "synced"
         a1.client.kv_put(app + "feature_x", "on")
         ev = w.next(timeout=10)
-        assert ev.op == "put" and ev.key.endswith(app + "feature_x") and ev.node == a1.node
-        assert ev.cursor
+        assert (ev.op, ev.key, ev.node) == ("put", "kv" + app + "feature_x", a1.node) and ev.cursor
+        assert ev.value["value"] == "on" and ev.value["writer"] == a1.node
+        poll("a2 has the key", lambda: a2.client.kv_value(app + "feature_x") == "on")
+        a2.client.kv_rm(app + "feature_x")  # any member may write kv by default
+        assert w.next(timeout=10).op == "delete"
