@@ -118,7 +118,7 @@ class Stream:
         while True:
             try:
                 line = self._resp.readline()
-            except (OSError, ValueError, http.client.HTTPException):
+            except (OSError, ValueError, AttributeError, http.client.HTTPException):
                 return None  # closed under us, or the connection broke
             if not line:
                 return None

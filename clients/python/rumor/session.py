@@ -71,18 +71,27 @@ class _Session:
             raise
         self._reader = threading.Thread(target=self._read, name=f"rumor-{self._kind}-{self._label}", daemon=True)
         self._reader.start()
+        try:
+            self._await_grant()
+        except BaseException:
+            # Denied, failed, unconfirmed or interrupted (KeyboardInterrupt):
+            # closing the stream makes the agent drop the claim or release it.
+            self._releasing = True
+            self._shutdown()
+            raise
+        self._keeper = threading.Thread(target=self._keep, name=f"rumor-{self._kind}-{self._label}-keepalive", daemon=True)
+        self._keeper.start()
+
+    def _await_grant(self) -> None:
         t = self._transport.timeout
         limit = None if t is None else self._wait + max(t, 10.0)
         if not self._verdict.wait(limit):
-            self._shutdown()
             raise Internal(f"{self._label}: no verdict from the agent within {limit} s")
         if self._failure is not None:
-            self._shutdown()
             raise self._failure
         ev = self._granted
         assert ev is not None
         if ev.get("event") != "granted":
-            self._shutdown()
             raise self._denied(ev)
         self.session = str(ev.get("session", ""))
         self.ttl = float(ev.get("ttl_ms", 0)) / 1000.0
@@ -93,11 +102,7 @@ class _Session:
         try:
             self._renew_now()
         except RumorError as e:
-            self._releasing = True
-            self._shutdown()
             raise LeaseLost(f"{self._label} was granted but could not be confirmed: {e}", reason="unconfirmed") from e
-        self._keeper = threading.Thread(target=self._keep, name=f"rumor-{self._kind}-{self._label}-keepalive", daemon=True)
-        self._keeper.start()
 
     def _denied(self, ev: Dict[str, Any]) -> RumorError:
         raise NotImplementedError
