@@ -189,7 +189,12 @@ class Transport:
             raise Unreachable(f"cannot reach the rumor agent at {self.where}: is \"rumor agent\" running? ({e})") from e
         sock = conn.sock
         try:
-            conn.request(method, path, body=data, headers=self._headers(data))
+            try:
+                conn.request(method, path, body=data, headers=self._headers(data))
+            except (BrokenPipeError, ConnectionResetError):
+                # The agent answered and closed before taking the whole body
+                # (too large, say): its answer says why.
+                pass
             resp = conn.getresponse()
         except socket.timeout as e:
             conn.close()

@@ -19,6 +19,8 @@ from typing import Any, Dict, Optional, Type
 __all__ = [
     "RumorError",
     "BadRequest",
+    "TooLarge",
+    "MethodNotAllowed",
     "NotFound",
     "Denied",
     "Conflict",
@@ -66,6 +68,18 @@ class BadRequest(RumorError):
     """The request is malformed (HTTP 400, code ``bad_request``)."""
 
     code = "bad_request"
+
+
+class TooLarge(BadRequest):
+    """The request body is over the agent's max_request_bytes (HTTP 413, code ``too_large``)."""
+
+    code = "too_large"
+
+
+class MethodNotAllowed(BadRequest):
+    """The route exists, but not with this method (HTTP 405, code ``method_not_allowed``)."""
+
+    code = "method_not_allowed"
 
 
 class NotFound(RumorError):
@@ -156,6 +170,8 @@ class LeaseLost(RumorError):
 
 _BY_CODE: Dict[str, Type[RumorError]] = {
     "bad_request": BadRequest,
+    "too_large": TooLarge,
+    "method_not_allowed": MethodNotAllowed,
     "not_found": NotFound,
     "denied": Denied,
     "busy": Busy,
@@ -168,7 +184,9 @@ _BY_STATUS: Dict[int, Type[RumorError]] = {
     400: BadRequest,
     401: Unauthorized,
     404: NotFound,
+    405: MethodNotAllowed,
     409: Denied,
+    413: TooLarge,
     429: Busy,
     503: Timeout,
 }

@@ -224,3 +224,14 @@ def test_watch_reconnects_across_an_agent_restart(rumor_bin):
                     w2.next(timeout=20)  # no reconnect: the end is raised
     finally:
         a.stop()
+
+
+def test_agent_refusals_are_typed(client):
+    with pytest.raises(rumor.BadRequest, match="max_request_bytes"):  # TooLarge (413) on agents that say so
+        client.svc_set(unique("big"), "i", addr="x" * (2 << 20))
+    tid = unique("t")
+    client.task_assign(tid)
+    with pytest.raises(rumor.BadRequest, match="finished"):  # past the client's own check
+        client._req("POST", f"/v1/task/{tid}/state", {"state": "finished"})
+    with pytest.raises(rumor.BadRequest, match="unknown field"):
+        client._req("PUT", f"/v1/svc/{tid}/i", {"status": "up", "colour": "blue"})

@@ -20,6 +20,10 @@ from rumor.errors import error_from_body, error_from_object
         (503, b'{"code":"timeout","error":"slow"}', rumor.Timeout, "timeout", "slow"),
         (401, b'{"code":"unauthorized","error":"wrong API token"}', rumor.Unauthorized, "unauthorized", "wrong API token"),
         (500, b'{"code":"internal","error":"disk full"}', rumor.Internal, "internal", "disk full"),
+        (413, b'{"code":"too_large","message":"over 1048576 bytes","details":{"limit":1048576}}', rumor.TooLarge, "too_large",
+         "over 1048576 bytes"),
+        (405, b'{"code":"method_not_allowed","message":"POST /v1/status"}', rumor.MethodNotAllowed, "method_not_allowed",
+         "POST /v1/status"),
     ],
 )
 def test_error_bodies_map_to_exceptions(status, body, cls, code, msg):
@@ -94,3 +98,8 @@ def test_environment_picks_the_socket(monkeypatch):
     assert rumor.Client().where == "/run/x/rumor.sock"
     monkeypatch.delenv("RUMOR_SOCKET")
     assert rumor.Client().where == "./data/rumor.sock"
+
+
+def test_too_large_and_method_not_allowed_are_bad_requests():
+    assert issubclass(rumor.TooLarge, rumor.BadRequest) and issubclass(rumor.MethodNotAllowed, rumor.BadRequest)
+    assert isinstance(error_from_body(413, "Request Entity Too Large", b"too big"), rumor.TooLarge)
