@@ -9,7 +9,7 @@ import os
 import socket
 import stat
 import threading
-from typing import Any, Dict, Optional, Tuple
+from typing import IO, Any, Dict, Optional, Tuple
 from urllib.parse import quote
 
 from .errors import BadRequest, Internal, Unreachable, error_from_body, error_from_object
@@ -224,6 +224,31 @@ class Transport:
                 return json.loads(raw)
             except ValueError as e:
                 raise Internal(f"{method} {path}: decode response: {e}") from e
+        finally:
+            conn.close()
+
+    def download(self, path: str, out: IO[bytes]) -> int:
+        """GET ``path`` and copy its body to ``out``; a body shorter than its
+        Content-Length is an error, never a short success. Returns its size."""
+        conn, resp, sock = self._send("GET", path, None, self.timeout)
+        try:
+            if resp.status != 200:
+                raise error_from_body(resp.status, resp.reason, resp.read())
+            sock.settimeout(None)  # a large body takes as long as it takes
+            n = 0
+            try:
+                while True:
+                    chunk = resp.read(1 << 16)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    n += len(chunk)
+            except (OSError, http.client.HTTPException) as e:
+                raise Internal(f"GET {path}: cut short after {n} bytes: {e}") from e
+            want = resp.getheader("Content-Length")
+            if want is not None and int(want) != n:
+                raise Internal(f"GET {path}: cut short: {n} of {want} bytes")
+            return n
         finally:
             conn.close()
 

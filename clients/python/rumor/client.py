@@ -6,7 +6,7 @@ import base64
 import datetime
 import os
 import time
-from typing import Any, Dict, List, Optional, Union
+from typing import IO, Any, Dict, List, Optional, Union
 from urllib.parse import urlencode
 
 from ._transport import DEFAULT_SOCKET, Transport, parse_loopback, read_token, segment
@@ -463,6 +463,22 @@ class Client:
         Close it (or use ``with``) to stop its reader thread.
         """
         return Watch(self._t, prefix, since=since, keepalive=keepalive, reconnect=reconnect, keepalives=keepalives)
+
+    # -- inspection and backup -------------------------------------------------------
+
+    def records(self, prefix: str = "") -> List[Dict[str, Any]]:
+        """The stored writes of every key under ``prefix`` (store keys, e.g. ``bl/fraud/``), in key order."""
+        return self._req("GET", "/v1/records?" + urlencode({"prefix": prefix}))
+
+    def explain(self, key: str) -> Dict[str, Any]:
+        """What the agent holds for a store key (``bl/fraud/user42``) and which rule made its value win."""
+        return self._req("GET", "/v1/explain?" + urlencode({"key": key}))
+
+    def backup(self, out: IO[bytes]) -> int:
+        """Write a consistent snapshot of the agent's state to the binary file ``out``
+        (install it with ``rumor restore``); returns its size. A snapshot cut short
+        raises :class:`~rumor.errors.Internal`."""
+        return self._t.download("/v1/backup", out)
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -88,10 +88,11 @@ class Agent:
     """One `rumor agent` process with its own data dir and socket."""
 
     def __init__(
-        self, binary: str, join: Optional[List[str]] = None, config: Optional[str] = None, extra: Optional[List[str]] = None
+        self, binary: str, join: Optional[List[str]] = None, config: Optional[str] = None, extra: Optional[List[str]] = None,
+        data_dir: Optional[str] = None,
     ) -> None:
         # A short path: a Unix socket's path is limited to ~107 bytes.
-        self.dir = tempfile.mkdtemp(prefix="rumor-py-")
+        self.dir = data_dir or tempfile.mkdtemp(prefix="rumor-py-")
         self.socket = os.path.join(self.dir, "rumor.sock")
         self.log_path = os.path.join(self.dir, "agent.log")
         self.args = [binary, "agent", "--data-dir", self.dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics-addr", "127.0.0.1:0",

@@ -2,6 +2,9 @@
 
 import base64
 import datetime
+import os
+import subprocess
+import tempfile
 import threading
 import time
 
@@ -235,3 +238,30 @@ def test_agent_refusals_are_typed(client):
         client._req("POST", f"/v1/task/{tid}/state", {"state": "finished"})
     with pytest.raises(rumor.BadRequest, match="unknown field"):
         client._req("PUT", f"/v1/svc/{tid}/i", {"status": "up", "colour": "blue"})
+
+
+def test_records_and_explain(client, agent):
+    bl = unique("explained")
+    client.bl_add(bl, "u1", reason="r")
+    recs = client.records(f"bl/{bl}/")
+    assert [(r["key"], r["op"], r["node"]) for r in recs] == [(f"bl/{bl}/u1", "put", agent.node)]
+    ex = client.explain(f"bl/{bl}/u1")
+    assert ex["key"] == f"bl/{bl}/u1" and ex["rule"] and ex["verdict"] and ex["records"]
+
+
+def test_backup_restores(client, rumor_bin):
+    svc = unique("backed-up")
+    client.svc_set(svc, "i1", addr="127.0.0.1:1")
+    poll("the write is flushed", lambda: client.status()["unflushed"] == 0)
+    with tempfile.NamedTemporaryFile(prefix="rumor-py-backup-") as f:
+        n = client.backup(f)
+        f.flush()
+        assert n > 0 and os.path.getsize(f.name) == n
+        restored = tempfile.mkdtemp(prefix="rumor-py-")
+        r = subprocess.run([rumor_bin, "restore", "--data-dir", restored, f.name], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    b = Agent(rumor_bin, data_dir=restored)
+    try:
+        assert b.client.svc_get(svc, "i1")["addr"] == "127.0.0.1:1"
+    finally:
+        b.stop()
