@@ -157,3 +157,21 @@ def test_refused_lease_leaves_nothing_behind(client):
         lease.check()
     with pytest.raises(RuntimeError, match="acquired once"):
         lease.acquire()
+
+
+def test_agent_stopping_ends_leases_and_takes(rumor_bin):
+    a = Agent(rumor_bin)
+    try:
+        a.client.task_submit("q", "t1", "x")
+        with pytest.raises(rumor.LeaseLost, match="before it was done"):
+            with a.client.lock("k", ttl=5) as lease, a.client.take("q", visibility=5) as task:
+                stopper = threading.Thread(target=a.terminate)
+                stopper.start()
+                assert lease.lost.wait(10) and task.lost.wait(10)
+                assert (lease.reason, task.reason) == ("stopping", "stopping")
+                stopper.join()
+                # Leaving the take's block normally with its lease lost raises:
+                # the task was not recorded done, another worker may run it.
+        assert not lease.valid
+    finally:
+        a.stop()
