@@ -103,3 +103,13 @@ def test_environment_picks_the_socket(monkeypatch):
 def test_too_large_and_method_not_allowed_are_bad_requests():
     assert issubclass(rumor.TooLarge, rumor.BadRequest) and issubclass(rumor.MethodNotAllowed, rumor.BadRequest)
     assert isinstance(error_from_body(413, "Request Entity Too Large", b"too big"), rumor.TooLarge)
+
+
+def test_event_lines_decode():
+    line = {"key": "kv/config/a", "op": "conflict", "node": "n1", "stamp": "1.0", "value": {"value": "won", "version": 3},
+            "lost": {"key": "/config/a", "value": "lost", "version": 3, "writer": "n2"}, "cursor": "g-7"}
+    ev = rumor.Event.from_json(line)
+    assert (ev.op, ev.key, ev.cursor, ev.value["value"], ev.lost["value"]) == ("conflict", "kv/config/a", "g-7", "won", "lost")
+    assert ev["node"] == "n1" and ev.get("reason", "") == "" and ev.raw is line
+    ka = rumor.Event.from_json({"op": "keepalive", "cursor": "g-8"})
+    assert (ka.op, ka.key, ka.value, ka.lost) == ("keepalive", "", None, None)
