@@ -51,10 +51,11 @@ func FuzzServerRequest(f *testing.F) {
 		if rec.Code >= 500 {
 			t.Fatalf("%s %q with %d-byte body: %d %s", method, target, len(body), rec.Code, rec.Body)
 		}
-		if rec.Code == http.StatusBadRequest {
+		if rec.Code >= 400 {
 			var e rpc.Error
-			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Code != rpc.CodeBadRequest || e.Message == "" {
-				t.Fatalf("%s %q: 400 without a JSON error: %q", method, target, rec.Body)
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.HTTPStatus() != rec.Code || e.Message == "" ||
+				rec.Header().Get("Content-Type") != "application/json" {
+				t.Fatalf("%s %q: %d without its JSON error: %q", method, target, rec.Code, rec.Body)
 			}
 		}
 		// Only handlers that read a body (PUT, POST) bound it; others ignore

@@ -94,8 +94,9 @@ func TestMaxRequestBytes(t *testing.T) {
 		t.Fatalf("body of exactly max_request_bytes: %d %+v, want 200", code, e)
 	}
 	code, e := putBody(t, l.sock, bodyOf(limit+1))
-	if code != http.StatusBadRequest || e.Code != rpc.CodeBadRequest || !strings.Contains(e.Message, "larger than 4096 bytes") {
-		t.Fatalf("body one byte over: %d %+v, want 400 bad_request naming the limit", code, e)
+	if code != http.StatusRequestEntityTooLarge || e.Code != rpc.CodeTooLarge || !strings.Contains(e.Message, "larger than 4096 bytes") ||
+		e.Details["limit"] != float64(limit) {
+		t.Fatalf("body one byte over: %d %+v, want 413 too_large naming the limit", code, e)
 	}
 	got := check(l.client.ServiceGet(ctxT(t), "web", "w1")).must(t)
 	if len(got.Addr) != len(bodyOf(limit))-len(`{"status":"up","addr":""}`) {

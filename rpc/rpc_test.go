@@ -399,7 +399,7 @@ func TestBadBodies(t *testing.T) {
 		{"unknown field", "PUT", "/v1/svc/web/i", `{"status":"up","color":"red"}`, 400},
 		{"wrong type", "PUT", "/v1/svc/web/i", `{"status":1}`, 400},
 		{"trailing data", "PUT", "/v1/svc/web/i", `{"status":"up"} {}`, 400},
-		{"too large", "PUT", "/v1/svc/web/i", big, 400},
+		{"too large", "PUT", "/v1/svc/web/i", big, 413},
 		{"body on cancel", "POST", "/v1/task/t/cancel", `{"x":1}`, 400},
 		{"bad up", "GET", "/v1/svc?up=maybe", "", 400},
 		{"good", "PUT", "/v1/svc/web/i", `{"status":"up"}`, 200},
@@ -420,10 +420,10 @@ func TestBadBodies(t *testing.T) {
 			if resp.StatusCode != tc.want {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, b)
 			}
-			if tc.want == 400 {
+			if tc.want >= 400 {
 				var e rpc.Error
-				if err := json.Unmarshal(b, &e); err != nil || e.Code != rpc.CodeBadRequest || e.Message == "" {
-					t.Errorf("body %s: want {code: bad_request, error: ...}", b)
+				if err := json.Unmarshal(b, &e); err != nil || e.HTTPStatus() != tc.want || e.Message == "" {
+					t.Errorf("body %s: want {code: ..., message: ...} with the code of %d", b, tc.want)
 				}
 			}
 		})
@@ -433,8 +433,8 @@ func TestBadBodies(t *testing.T) {
 	// afterwards. (Same agent: the server lingers 0.5 s on such a conn.)
 	tags := map[string]string{"blob": strings.Repeat("x", 2*rpc.MaxBodyBytes)}
 	_, err := a.client.ServiceSet(ctxT(t), "web", "i", rpc.ServiceSet{Status: "up", Tags: tags})
-	if rpc.CodeOf(err) != rpc.CodeBadRequest {
-		t.Fatalf("oversized ServiceSet: got %v, want bad_request", err)
+	if rpc.CodeOf(err) != rpc.CodeTooLarge {
+		t.Fatalf("oversized ServiceSet: got %v, want too_large", err)
 	}
 	if _, err := a.client.Status(ctxT(t)); err != nil {
 		t.Fatal(err)
