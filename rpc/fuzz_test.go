@@ -47,7 +47,7 @@ func FuzzServerRequest(f *testing.F) {
 			return // not a request a client could send
 		}
 		rec := httptest.NewRecorder()
-		srv.ServeHTTP(rec, req)
+		apiContract.Wrap(t, srv).ServeHTTP(rec, req)
 		if rec.Code >= 500 {
 			t.Fatalf("%s %q with %d-byte body: %d %s", method, target, len(body), rec.Code, rec.Body)
 		}

@@ -35,7 +35,7 @@ func startLimited(t *testing.T, opts rpc.Options) *limited {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rpc.NewServerWithOptions(fake, nil, opts)
+	srv := rpc.NewServerWithOptions(fake, nil, checked(t, opts))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
@@ -247,7 +247,7 @@ func TestTokenAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rpc.NewServer(fake, nil)
+	srv := rpc.NewServerWithOptions(fake, nil, checked(t, rpc.Options{}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeToken(ctx, ln, tok) }()
@@ -386,7 +386,8 @@ func TestListenUnixPermissions(t *testing.T) {
 		c := rpc.NewClient(sock)
 		done := make(chan error, 1)
 		ctx, cancel := context.WithCancel(context.Background())
-		go func() { done <- rpc.NewServer(rpctest.New(testNode, nil), nil).Serve(ctx, ln) }()
+		srv := rpc.NewServerWithOptions(rpctest.New(testNode, nil), nil, checked(t, rpc.Options{}))
+		go func() { done <- srv.Serve(ctx, ln) }()
 		check(c.Status(ctxT(t))).must(t)
 		c.Close()
 		cancel()

@@ -48,7 +48,8 @@ func startAgent(t *testing.T, api rpc.API) *agent {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- rpc.NewServer(api, nil).Serve(ctx, ln) }()
+	srv := rpc.NewServerWithOptions(api, nil, checked(t, rpc.Options{}))
+	go func() { done <- srv.Serve(ctx, ln) }()
 	a := &agent{fake: fake, sock: sock, client: rpc.NewClient(sock)}
 	stopped := false
 	var result error
@@ -304,8 +305,8 @@ func TestErrorCodes(t *testing.T) {
 		{errors.New("disk on fire"), rpc.CodeInternal, 500},
 		{&rpc.Error{Code: "weird", Message: "unknown code"}, "weird", 500},
 	} {
-		a.fake.SetError("ServiceGet", tc.err)
-		_, err := a.client.ServiceGet(ctx, "web", "i")
+		a.fake.SetError("ServiceDelete", tc.err)
+		err := a.client.ServiceDelete(ctx, "web", "i")
 		var e *rpc.Error
 		if !errors.As(err, &e) {
 			t.Errorf("%v: got %T %v, want *rpc.Error", tc.err, err, err)
@@ -315,7 +316,11 @@ func TestErrorCodes(t *testing.T) {
 			t.Errorf("%v: got code %q message %q", tc.err, e.Code, e.Message)
 		}
 
-		resp, err := hc.Get("http://rumor/v1/svc/web/i")
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, "http://rumor/v1/svc/web/i", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -327,7 +332,7 @@ func TestErrorCodes(t *testing.T) {
 		}
 	}
 	// The fake's own NotFound for a missing key.
-	a.fake.SetError("ServiceGet", nil)
+	a.fake.SetError("ServiceDelete", nil)
 	if _, err := a.client.ServiceGet(ctx, "web", "none"); rpc.CodeOf(err) != rpc.CodeNotFound {
 		t.Errorf("missing key: %v", err)
 	}
