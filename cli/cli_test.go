@@ -47,7 +47,8 @@ func startAgent(t *testing.T) *agent {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- rpc.NewServer(fake, nil).Serve(ctx, ln) }()
+	srv := rpc.NewServerWithOptions(fake, nil, rpc.Options{Middleware: apiContract.Middleware(t)})
+	go func() { done <- srv.Serve(ctx, ln) }()
 	stopped := false
 	stop := func() {
 		if stopped {
@@ -538,12 +539,12 @@ func TestUsageErrors(t *testing.T) {
 
 func TestAgentErrors(t *testing.T) {
 	a := startAgent(t)
-	a.fake.SetError("Status", rpc.Denied("not you"))
-	a.run("status").expect(t, 3).stderrHas(t, "not you")
+	a.fake.SetError("ServiceSet", rpc.Denied("not you"))
+	a.run("svc", "set", "web", "w1").expect(t, 3).stderrHas(t, "not you")
 	a.fake.SetError("Status", io.ErrUnexpectedEOF)
 	a.run("status").expect(t, 1).stderrHas(t, "unexpected EOF")
-	a.fake.SetError("Members", rpc.NotFound("gone"))
-	a.run("members").expect(t, 1).stderrHas(t, "gone")
+	a.fake.SetError("ServiceGet", rpc.NotFound("gone"))
+	a.run("svc", "get", "web", "w1").expect(t, 1).stderrHas(t, "gone")
 }
 
 func TestAgentNotRunning(t *testing.T) {
