@@ -160,6 +160,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.store = a.rep.Store()
 	a.store.Hub().SetHistory(a.cfg.WatchHistory)
+	a.store.SetKVHistory(a.cfg.KVHistory)
 	a.kernels = kernels.New(kernels.Deps{
 		Self: a.self, Config: a.cfg, Clock: a.clock, Log: a.log, Store: a.store, Write: a.writeIf,
 		GossipDelayP99: a.rep.GossipDelayP99,
@@ -269,7 +270,7 @@ func (a *Agent) replicaConfig() replica.Config {
 	return replica.Config{
 		DataDir: a.cfg.DataDir, ResetState: a.cfg.ResetState, MaxSkew: a.cfg.MaxSkew,
 		TombstoneHorizon: a.cfg.TombstoneHorizon, BatchMaxDeltas: a.cfg.BatchMaxDeltas, BatchMaxBytes: a.cfg.BatchMaxBytes,
-		Limits: limitsOf(a.cfg), BLWriters: a.cfg.BLWriters,
+		Limits: limitsOf(a.cfg), BLWriters: a.cfg.BLWriters, KVWriters: a.cfg.KVWriters,
 	}
 }
 
@@ -338,12 +339,24 @@ func (a *Agent) write(d crdt.Delta) (crdt.Delta, bool, error) { return a.writeIf
 
 // writeIf is write, made only if cond passes (see replica.WriteIf).
 func (a *Agent) writeIf(d crdt.Delta, cond func(crdt.Entry) error) (crdt.Delta, bool, error) {
+	return a.replicaWrite(func() (crdt.Delta, bool, error) { return a.rep.WriteIf(d, cond) })
+}
+
+// writeFrom writes the delta next makes from key's entry as it is at the
+// instant of the write (see replica.WriteFrom).
+func (a *Agent) writeFrom(key string, next func(crdt.Entry) (crdt.Delta, error)) (crdt.Delta, bool, error) {
+	return a.replicaWrite(func() (crdt.Delta, bool, error) { return a.rep.WriteFrom(key, next) })
+}
+
+// replicaWrite runs a write of the replica, unless the agent stopped, and
+// turns a write over a bound into a bad request.
+func (a *Agent) replicaWrite(write func() (crdt.Delta, bool, error)) (crdt.Delta, bool, error) {
 	select {
 	case <-a.closed:
-		return d, false, ErrStopped
+		return crdt.Delta{}, false, ErrStopped
 	default:
 	}
-	d, changed, err := a.rep.WriteIf(d, cond)
+	d, changed, err := write()
 	switch {
 	case errors.Is(err, replica.ErrLimit):
 		return d, false, rpc.BadRequest("%v", err)

@@ -217,7 +217,7 @@ func (a *Agent) BlacklistRemove(_ context.Context, list, id string) error {
 // checkBLWriter refuses a blacklist write on a node that bl_writers leaves
 // out: every other agent would reject it.
 func (a *Agent) checkBLWriter() error {
-	if !a.rep.Policy().MayWrite(crdt.NSBlacklist, a.self) {
+	if ok, _ := a.rep.Policy().MayWrite(crdt.BlacklistKey("x", "x"), a.self); !ok {
 		return rpc.Denied("this node (%s) is not in bl_writers: only the nodes listed there may change blacklists", a.self)
 	}
 	return nil

@@ -81,8 +81,8 @@ func (a *Agent) Reload(cfg config.Config) (ReloadResult, error) {
 		level, _ := config.ParseLevel(next.LogLevel) // validated
 		a.opts.LogLevel.Set(level)
 	}
-	if changed("bl_writers") {
-		a.rep.SetPolicy(replica.NewPolicy(next.BLWriters))
+	if changed("bl_writers") || changed("kv_writers") {
+		a.rep.SetPolicy(replica.NewPolicy(next.BLWriters, next.KVWriters))
 	}
 	a.rep.SetLimits(limitsOf(next))
 	if changed("allow_peers") {

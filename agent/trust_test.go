@@ -75,6 +75,7 @@ func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 	mallory := mSigner.ID()
 	policy := func(c *config.Config) {
 		c.AllowPeers, c.BLWriters = append(slices.Clone(ids), mallory), ids[:1]
+		c.KVWriters = map[string][]string{"/config/pay/": ids[:1]}
 	}
 	as := startCluster(t, 3, withIdentities(dirs, policy))
 	a0, a1 := as[0], as[1]
@@ -124,11 +125,16 @@ func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 		t.Fatalf("claim: %+v %v", res, err)
 	}
 	epoch := res.Kernel.Epoch
+	_, err = a0.KVPut(ctx, "/config/pay/db", rpc.KVPut{Value: "db-1"})
+	mustDo(err)
+	oldKV := signedWinner(t, a0, "kv/config/pay/db")
+	_, err = a0.KVPut(ctx, "/config/pay/db", rpc.KVPut{Value: "db-2"})
+	mustDo(err)
 	oldClaim := signedWinner(t, a0, "kernel/k")
 	oldBeat := signedWinner(t, a0, crdt.NodeKey(a0.ID()))
-	watched := []string{"svc/web/w0", "bl/fraud/u1", "bl/fraud/u2", "bl/fraud/u9", "task/t1", "task/q1", "kernel/k", crdt.NodeKey(a0.ID())}
+	watched := []string{"svc/web/w0", "bl/fraud/u1", "bl/fraud/u2", "bl/fraud/u9", "task/t1", "task/q1", "kernel/k", "kv/config/pay/db", crdt.NodeKey(a0.ID())}
 	eventually(t, 10*time.Second, "legitimate state everywhere", func() error {
-		for _, prefix := range []string{"svc/", "bl/", "task/", "kernel/"} {
+		for _, prefix := range []string{"svc/", "bl/", "task/", "kernel/", "kv/"} {
 			if err := sameState(as, prefix); err != nil {
 				return err
 			}
@@ -181,6 +187,15 @@ func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 		{"queue: relay of the take with another payload", tampered(oldTake, func(d *crdt.Delta) {
 			d.Value = crdt.Encode(crdt.TaskValue{Owner: a1.ID(), Queue: "jobs", Payload: []byte("rm -rf /"), Attempt: 1})
 		}), replica.ReasonForged},
+		// kv
+		{"kv: put in a kv_writers writer's name", inName(17, crdt.Delta{Key: "kv/config/pay/db", Op: crdt.OpPut, Value: crdt.Encode(crdt.KVValue{Value: "evil", Version: 9})}, a0.ID()), replica.ReasonForged},
+		{"kv: put under a kv_writers prefix, own name", own(18, crdt.Delta{Key: "kv/config/pay/db", Op: crdt.OpPut, Value: crdt.Encode(crdt.KVValue{Value: "evil", Version: 9})}), replica.ReasonNotAllowed},
+		{"kv: delete under a kv_writers prefix, own name", own(19, crdt.Delta{Key: "kv/config/pay/db", Op: crdt.OpDelete, Value: crdt.Encode(crdt.KVValue{Version: 9})}), replica.ReasonNotAllowed},
+		{"kv: replay of the writer's old put", oldKV, ""},
+		{"kv: relay of the writer's put, value changed", tampered(oldKV, func(d *crdt.Delta) {
+			d.Value, d.Stamp.HLC = crdt.Encode(crdt.KVValue{Value: "evil", Version: 9}), now+20
+		}), replica.ReasonForged},
+		{"kv: no version, own name", own(21, crdt.Delta{Key: "kv/free/x", Op: crdt.OpPut, Value: []byte(`{"v":"x"}`)}), replica.ReasonBadValue},
 		// kernel
 		{"kernel: release in the holder's name", inName(8, crdt.Delta{Key: "kernel/k", Op: crdt.OpRelease, Epoch: epoch}, a0.ID()), replica.ReasonForged},
 		{"kernel: claim at epoch 2^64-1, own name", own(9, crdt.Delta{Key: "kernel/k", Op: crdt.OpClaim, Epoch: 1<<64 - 1, Expiry: now.WallMS() + 60_000}), replica.ReasonBadEpoch},
@@ -283,6 +298,8 @@ func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 				canary = crdt.Delta{Key: "bl/canary/c", Op: crdt.OpPut}
 			case crdt.NSWait:
 				canary = crdt.Delta{Key: crdt.WaitKey("canary", mallory, "c"), Op: crdt.OpPut, Expiry: now.WallMS() + 60_000, Value: crdt.Encode(crdt.WaitValue{SinceMS: 1})}
+			case crdt.NSKV:
+				canary = crdt.Delta{Key: "kv/canary/c", Op: crdt.OpPut, Value: crdt.Encode(crdt.KVValue{Value: "c", Version: 1})}
 			default:
 				canary = crdt.Delta{Key: string(ns) + "/canary/c", Op: crdt.OpPut, Value: up}
 			}

@@ -44,5 +44,12 @@ func (a *Agent) Explain(_ context.Context, key string) (rpc.Explanation, error) 
 	if !ok || len(e.Deltas) == 0 {
 		return rpc.Explanation{}, rpc.NotFound("this agent holds nothing for %s", key)
 	}
-	return view.Explain(e, a.store.Superseded(key), a.nowMS()), nil
+	lost := a.store.Superseded(key)
+	if crdt.NamespaceOf(key) == crdt.NSKV {
+		// The kv history keeps every key's recent writes, winner first.
+		if h := a.store.KVHistory(key); len(h) > 0 {
+			lost = h[1:]
+		}
+	}
+	return view.Explain(e, lost, a.nowMS()), nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/membership"
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/store"
 	"github.com/rumor-dev/rumor/store/watch"
 	"github.com/rumor-dev/rumor/view"
 )
@@ -137,6 +138,13 @@ func (a *Agent) watchEvent(ev watch.Event, at watch.Cursor) rpc.Event {
 	if e, ok := ev.Data.(rpc.Event); ok {
 		e.Cursor = at.String()
 		return e
+	}
+	if lost, ok := ev.Data.(crdt.Delta); ok && ev.Note == store.NoteConflict {
+		w, l := view.KV(ev.Delta), view.KV(lost)
+		return rpc.Event{
+			Key: ev.Key, Op: rpc.OpConflict, Node: w.Writer, Stamp: w.Stamp, Time: w.Updated,
+			Value: w, Lost: &l, Cursor: at.String(),
+		}
 	}
 	d := ev.Delta
 	op := d.Op.String()
@@ -296,7 +304,7 @@ func (a *Agent) ownerEvents(changes map[string]membership.Change) {
 	}
 }
 
-// expiries are the deadlines of the svc and bl entries with a TTL: a
+// expiries are the deadlines of the svc, bl and kv entries with a TTL: a
 // min-heap with one item per key.
 type expiries struct {
 	q  []expiry
@@ -319,7 +327,7 @@ func (x *expiries) load(s interface {
 	}
 }
 
-// track follows key's winning write: its expiry if it is an svc or bl put
+// track follows key's winning write: its expiry if it is an svc, bl or kv put
 // with one after done, else none.
 func (x *expiries) track(key string, w crdt.Delta, done int64) {
 	if x.at == nil {
@@ -328,7 +336,7 @@ func (x *expiries) track(key string, w crdt.Delta, done int64) {
 	ns := crdt.NamespaceOf(key)
 	i, ok := x.at[key]
 	switch {
-	case (ns == crdt.NSService || ns == crdt.NSBlacklist) && w.Op == crdt.OpPut && w.Expiry > done:
+	case (ns == crdt.NSService || ns == crdt.NSBlacklist || ns == crdt.NSKV) && w.Op == crdt.OpPut && w.Expiry > done:
 		if ok {
 			x.q[i].ms = w.Expiry
 			heap.Fix(x, i)

@@ -35,9 +35,9 @@ import (
 
 // Protocol returns the libp2p protocol id of the exchange for a cluster,
 // so agents of different clusters never merge each other's state. Version
-// 3 carries signed deltas; versions 1 and 2 carried unsigned ones and are
-// neither spoken nor served.
-func Protocol(cluster string) string { return "/rumor/" + cluster + "/sync/3" }
+// 4 adds the kv namespace to the digest; version 3 (no kv) and versions 1
+// and 2 (unsigned deltas) are neither spoken nor served.
+func Protocol(cluster string) string { return "/rumor/" + cluster + "/sync/4" }
 
 // MaxFrame bounds one frame on the wire.
 const MaxFrame = 4 << 20

@@ -251,6 +251,7 @@ type call struct {
 	c      *cli.Context
 	args   []string
 	json   bool
+	raw    bool // -o raw: values alone (kv)
 	out    io.Writer
 	client *rpc.Client
 	now    time.Time // set on first use by age
@@ -277,12 +278,17 @@ func action(stream bool, fn func(ctx context.Context, k *call) error) cli.Action
 				break
 			}
 		}
-		if format != "table" && format != "json" {
+		raw := strings.HasPrefix(c.Command.FullName(), "kv ")
+		switch {
+		case format == "raw" && raw:
+		case format != "table" && format != "json" && raw:
+			return usagef(c, "bad output format %q: want table, json or raw", format)
+		case format != "table" && format != "json":
 			return usagef(c, "bad output format %q: want table or json", format)
 		}
 		return withClient(c, stream, func(ctx context.Context, client *rpc.Client) error {
 			return fn(ctx, &call{
-				c: c, args: args, json: format == "json", out: c.App.Writer,
+				c: c, args: args, json: format == "json", raw: format == "raw", out: c.App.Writer,
 				client: client,
 			})
 		})

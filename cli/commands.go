@@ -31,6 +31,7 @@ func commands() []*cli.Command {
 		taskCommand(),
 		kernelCommand(),
 		lockCommand(),
+		kvCommand(),
 		explainCommand(),
 		{
 			Name:      "watch",

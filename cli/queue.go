@@ -149,14 +149,19 @@ func cancelWait(ctx context.Context, k *call, id string, wait time.Duration) (rp
 
 // readPayload reads --payload: text, @file or - for standard input.
 func readPayload(c *cli.Context) ([]byte, error) {
-	p := c.String("payload")
+	return readValue(c, "--payload", c.String("payload"))
+}
+
+// readValue reads a value given as text, @file or - for standard input;
+// what names it in errors.
+func readValue(c *cli.Context, what, p string) ([]byte, error) {
 	switch {
 	case p == "-":
 		return io.ReadAll(c.App.Reader)
 	case strings.HasPrefix(p, "@"):
 		b, err := os.ReadFile(p[1:])
 		if err != nil {
-			return nil, fmt.Errorf("--payload %s: %w", p, errors.Unwrap(err))
+			return nil, fmt.Errorf("%s %s: %w", what, p, errors.Unwrap(err))
 		}
 		return b, nil
 	}

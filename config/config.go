@@ -153,6 +153,15 @@ type Config struct {
 	// BLWriters, if not empty, is the list of node ids allowed to write
 	// blacklists; bl deltas from other nodes are rejected.
 	BLWriters []string `yaml:"bl_writers"`
+	// KVWriters limits who may write kv paths: for each path prefix (such
+	// as /config/payments/), the node ids allowed to write under it. The
+	// longest prefix that matches a path decides; a path that no prefix
+	// matches may be written by any member. Writes by other nodes are
+	// rejected by every agent, like bl_writers.
+	KVWriters map[string][]string `yaml:"kv_writers"`
+	// KVHistory is how many recent writes per kv key the agent keeps in
+	// memory for `rumor kv history` (the current value included).
+	KVHistory int `yaml:"kv_history"`
 
 	// APIListen is an optional loopback TCP address (host:port) for the
 	// local API, served only with a bearer token read from APITokenFile.
@@ -200,6 +209,7 @@ func DefaultConfig() Config {
 		MaxDeltasPerMessage: 4096,
 		MaxWatchers:         256,
 		WatchHistory:        4096,
+		KVHistory:           5,
 		MaxRequestBytes:     1 << 20,
 		RequestTimeout:      30 * time.Second,
 		MetricsAddr:         "127.0.0.1:9464",
@@ -292,7 +302,7 @@ func (c Config) Validate() error {
 	if c.BatchMaxBytes < 1024 || c.BatchMaxBytes > c.MaxMessageBytes {
 		bad("batch_max_bytes", "must be between 1024 and max_message_bytes (%d), got %d", c.MaxMessageBytes, c.BatchMaxBytes)
 	}
-	for name, v := range map[string]int{"max_key_bytes": c.MaxKeyBytes, "max_value_bytes": c.MaxValueBytes, "max_tags": c.MaxTags, "max_deltas_per_message": c.MaxDeltasPerMessage, "max_watchers": c.MaxWatchers, "watch_history": c.WatchHistory, "max_request_bytes": c.MaxRequestBytes} {
+	for name, v := range map[string]int{"max_key_bytes": c.MaxKeyBytes, "max_value_bytes": c.MaxValueBytes, "max_tags": c.MaxTags, "max_deltas_per_message": c.MaxDeltasPerMessage, "max_watchers": c.MaxWatchers, "watch_history": c.WatchHistory, "kv_history": c.KVHistory, "max_request_bytes": c.MaxRequestBytes} {
 		if v < 1 {
 			bad(name, "must be at least 1, got %d", v)
 		}
@@ -307,6 +317,19 @@ func (c Config) Validate() error {
 		for _, id := range ids {
 			if _, err := peer.Decode(id); err != nil {
 				bad(field, "%q is not a node id (as `rumor id` prints it): %v", id, err)
+			}
+		}
+	}
+	for prefix, ids := range c.KVWriters {
+		if !strings.HasPrefix(prefix, "/") {
+			bad("kv_writers", "prefix %q must start with '/' (like /config/payments/)", prefix)
+		}
+		if len(ids) == 0 {
+			bad("kv_writers", "prefix %q lists no node: list the node ids that may write under it", prefix)
+		}
+		for _, id := range ids {
+			if _, err := peer.Decode(id); err != nil {
+				bad("kv_writers", "%q (under %q) is not a node id (as `rumor id` prints it): %v", id, prefix, err)
 			}
 		}
 	}
@@ -432,7 +455,7 @@ func ParseLevel(s string) (slog.Level, error) {
 // change to any other key needs a restart.
 var Reloadable = []string{
 	"log_level",
-	"allow_peers", "bl_writers",
+	"allow_peers", "bl_writers", "kv_writers",
 	"max_key_bytes", "max_value_bytes", "max_tags", "max_deltas_per_message",
 	"max_request_bytes", "max_watchers",
 }

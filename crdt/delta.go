@@ -202,10 +202,13 @@ const (
 	// NSWait holds the claims queued for kernels: wait/<kernel>/<waiter>,
 	// registers with a TTL that their waiter refreshes.
 	NSWait Namespace = "wait"
+	// NSKV holds configuration pushed to every host: kv/<path>, registers
+	// whose path has one or more segments (/config/app/env/name).
+	NSKV Namespace = "kv"
 )
 
 // Namespaces lists every namespace, in a fixed order.
-var Namespaces = []Namespace{NSService, NSBlacklist, NSTask, NSKernel, NSNode, NSWait}
+var Namespaces = []Namespace{NSService, NSBlacklist, NSTask, NSKernel, NSNode, NSWait, NSKV}
 
 // NamespaceOf returns the namespace of key ("" if key has no '/').
 func NamespaceOf(key string) Namespace {

@@ -12,6 +12,7 @@
 //	task/<id>                 LWW register with a state-order guard
 //	kernel/<id>               set of lease records, only those that can still matter; holder computed by Resolve
 //	node/<id>                 LWW register by stamp, written by the node itself
+//	kv/<path...>              LWW register by stamp; the value carries a version (see KVValue)
 //
 // An Entry is the merged state of one key. Merge on entries is commutative,
 // associative and idempotent, so replicas that have seen the same deltas, in

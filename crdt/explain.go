@@ -12,7 +12,7 @@ func Rule(ns Namespace) string {
 		return "the higher state wins (queued < running < cancel-requested < done/failed/cancelled); within a state, last writer wins by hybrid logical clock, then node id"
 	case NSKernel:
 		return "lease records form a set; a claim counts if it expires after its own stamp; the highest epoch among counting claims wins (epochs never go backwards), and in that epoch the earliest claim; the winner's own renewals and releases of its epoch count whatever their stamps, the greatest expiry standing; records that can no longer matter are dropped"
-	case NSService, NSNode, NSWait:
+	case NSService, NSNode, NSWait, NSKV:
 		return "last writer wins by hybrid logical clock, then the higher node id"
 	}
 	return "unknown namespace"

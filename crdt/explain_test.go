@@ -156,3 +156,45 @@ func (g gen) leaseHistory() []Delta {
 	}
 	return ds
 }
+
+func TestKVConflict(t *testing.T) {
+	w := func(hlc int64, node string, ver uint64) Delta {
+		return Delta{Key: "kv/config/x", Stamp: Stamp{HLC: MakeHLC(hlc, 0), Node: node}, Op: OpPut, Value: Encode(KVValue{Value: node, Version: ver})}
+	}
+	for _, c := range []struct {
+		name          string
+		winner, loser Delta
+		want          bool
+	}{
+		{"a later version replaced an older one", w(20, "n2", 4), w(10, "n1", 3), false},
+		{"two writes of one version", w(20, "n2", 4), w(10, "n1", 4), true},
+		{"a later clock with a lower version", w(20, "n2", 3), w(10, "n1", 5), true},
+		{"the same write", w(10, "n1", 3), w(10, "n1", 3), false},
+	} {
+		if got := KVConflict(c.winner, c.loser); got != c.want {
+			t.Errorf("%s: KVConflict = %v, want %v", c.name, got, c.want)
+		}
+	}
+	if KVConflict(Delta{Key: "svc/a/b"}, Delta{Key: "svc/a/b", Op: OpPut}) {
+		t.Error("a svc write was called a kv conflict")
+	}
+}
+
+func TestCheckKVPath(t *testing.T) {
+	for _, p := range []string{"/a", "/config/app/env/name", "/x/y.z-1_2:3@4"} {
+		if err := CheckKVPath(p); err != nil {
+			t.Errorf("CheckKVPath(%q) = %v", p, err)
+		}
+		if err := CheckKey(KVKey(p)); err != nil {
+			t.Errorf("CheckKey(%q) = %v", KVKey(p), err)
+		}
+	}
+	for _, p := range []string{"", "a/b", "/", "/a//b", "/a/", "/a/b\n", "/" + strings.Repeat("x/", MaxKVDepth) + "y"} {
+		if err := CheckKVPath(p); err == nil {
+			t.Errorf("CheckKVPath(%q) accepted", p)
+		}
+	}
+	if err := CheckKey("kv"); err == nil {
+		t.Error(`CheckKey("kv") accepted`)
+	}
+}

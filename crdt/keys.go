@@ -34,6 +34,9 @@ var also = map[Namespace]int{NSNode: 3}
 // CheckKey reports why key is not a well-formed key of a known namespace.
 func CheckKey(key string) error {
 	ns := NamespaceOf(key)
+	if ns == NSKV {
+		return checkKVKey(key)
+	}
 	n, ok := segments[ns]
 	if !ok {
 		return fmt.Errorf("key %q: unknown namespace", key)
@@ -106,3 +109,41 @@ func IsMemberKey(key string) bool {
 
 // LastSegment returns what follows a key's last '/'.
 func LastSegment(key string) string { return key[strings.LastIndexByte(key, '/')+1:] }
+
+// MaxKVDepth bounds how many segments a kv path has.
+const MaxKVDepth = 32
+
+// KVKey is the store key of a kv path such as /config/app/env/name.
+func KVKey(path string) string { return string(NSKV) + path }
+
+// KVPath is the path of a kv store key: KVKey's inverse.
+func KVPath(key string) string { return strings.TrimPrefix(key, string(NSKV)) }
+
+// CheckKVPath reports why path cannot name a kv entry. A path starts with
+// '/' and has 1 to MaxKVDepth segments separated by '/', none empty and
+// each a valid name (CheckName).
+func CheckKVPath(path string) error {
+	if !strings.HasPrefix(path, "/") {
+		return fmt.Errorf("kv key %q must start with '/' (like /config/app/env/name)", path)
+	}
+	parts := strings.Split(path[1:], "/")
+	if len(parts) > MaxKVDepth {
+		return fmt.Errorf("kv key %q has %d segments, limit %d", path, len(parts), MaxKVDepth)
+	}
+	for _, p := range parts {
+		if p == "" {
+			return fmt.Errorf("kv key %q has an empty segment (a doubled or trailing '/')", path)
+		}
+		if err := CheckName("kv key segment", p); err != nil {
+			return fmt.Errorf("kv key %q: %w", path, err)
+		}
+	}
+	return nil
+}
+
+func checkKVKey(key string) error {
+	if err := CheckKVPath(KVPath(key)); err != nil {
+		return fmt.Errorf("key %q: %w", key, err)
+	}
+	return nil
+}

@@ -52,6 +52,7 @@ var propKeys = []string{
 	"task/t1", "task/t2",
 	"kernel/k1", "kernel/k2",
 	"node/n1", "node/n2",
+	"kv/config/a", "kv/config/app/env/b",
 }
 
 var propNodes = []string{"n1", "n2", "n3", "n4"}
@@ -87,6 +88,15 @@ func (g gen) delta(key string) Delta {
 			break
 		}
 		d.Value = Encode(MemberValue{Addrs: []string{g.pick([]string{"/ip4/10.0.0.1/tcp/4001", "/ip4/10.0.0.2/tcp/4001"})}, Version: g.pick([]string{"v1", "v2"})})
+	case NSKV:
+		d.Op = OpPut
+		if g.r.IntN(4) == 0 {
+			d.Op = OpDelete
+		}
+		d.Value = Encode(KVValue{Value: g.pick([]string{"", "a", "b"}), Version: 1 + uint64(g.r.IntN(3))})
+		if d.Op == OpPut && g.r.IntN(3) == 0 {
+			d.Expiry = wall + g.r.Int64N(10)
+		}
 	case NSBlacklist:
 		d.Op = OpPut // add
 		if g.r.IntN(2) == 0 {

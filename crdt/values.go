@@ -59,6 +59,30 @@ type WaitValue struct {
 	Job     string `json:"job,omitempty"`
 }
 
+// KVValue is the payload of a kv entry, a put or a delete. Version is one
+// more than the version its writer held for the key when it wrote (1 for a
+// new key): it counts the writes the writer had seen, so that a write
+// made without seeing another can be told apart (see KVConflict).
+type KVValue struct {
+	Value   string `json:"v,omitempty"`
+	Version uint64 `json:"ver"`
+}
+
+// KVVersion returns the version of a kv write (0 if it holds none).
+func KVVersion(d Delta) uint64 {
+	var v KVValue
+	_ = Decode(d.Value, &v)
+	return v.Version
+}
+
+// KVConflict reports whether loser, a write to a kv key that lost to
+// winner, was a concurrent write rather than an older one: winner was not
+// made from loser or a later version (its version is not above loser's).
+// Such a loser's value was overwritten by a writer that never saw it.
+func KVConflict(winner, loser Delta) bool {
+	return NamespaceOf(winner.Key) == NSKV && !winner.Equal(loser) && KVVersion(loser) >= KVVersion(winner)
+}
+
 // BlacklistValue is the payload of a bl entry.
 type BlacklistValue struct {
 	Reason string `json:"reason,omitempty"`

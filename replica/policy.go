@@ -1,8 +1,11 @@
 package replica
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/rumor-dev/rumor/crdt"
 )
@@ -20,7 +23,7 @@ const (
 	ReasonUnsigned    = "unsigned"      // no proof of who wrote it
 	ReasonForged      = "forged-writer" // the proof does not verify for the writer it names
 	ReasonNotOwner    = "not-owner"     // a write only the key's owner may make
-	ReasonNotAllowed  = "not-allowed"   // a writer the configured policy leaves out (bl_writers)
+	ReasonNotAllowed  = "not-allowed"   // a writer the configured policy leaves out (bl_writers, kv_writers)
 	ReasonBadEpoch    = "bad-epoch"     // a lease epoch of 0 or past EpochCeiling
 	ReasonClockSkew   = "clock-skew"    // stamped further ahead than max_skew
 )
@@ -77,28 +80,69 @@ func ReasonOf(err error) string {
 }
 
 // Policy is the part of the write policy that the cluster configures: who
-// may write which namespace (bl_writers). Every agent should hold the same
-// settings; the zero value allows every member.
+// may write blacklists (bl_writers) and which kv prefixes (kv_writers).
+// Every agent should hold the same settings; the zero value allows every
+// member.
 type Policy struct {
 	blWriters map[string]bool // nil: anyone may write bl
+	kvWriters []kvRule        // longest prefix first
+}
+
+// kvRule lets only writers write the kv paths under prefix.
+type kvRule struct {
+	prefix  string
+	writers map[string]bool
 }
 
 // NewPolicy returns the policy that lets only blWriters write blacklists
-// (anyone, if it is empty).
-func NewPolicy(blWriters []string) Policy {
+// (anyone, if it is empty) and, for each prefix of kvWriters, only its
+// nodes write the kv paths under it. The longest prefix that matches a
+// path decides; a path no prefix matches may be written by any member.
+func NewPolicy(blWriters []string, kvWriters map[string][]string) Policy {
 	var p Policy
 	if len(blWriters) > 0 {
-		p.blWriters = make(map[string]bool, len(blWriters))
-		for _, id := range blWriters {
-			p.blWriters[id] = true
-		}
+		p.blWriters = set(blWriters)
 	}
+	for prefix, ids := range kvWriters {
+		p.kvWriters = append(p.kvWriters, kvRule{prefix: prefix, writers: set(ids)})
+	}
+	slices.SortFunc(p.kvWriters, func(a, b kvRule) int {
+		if c := cmp.Compare(len(b.prefix), len(a.prefix)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.prefix, b.prefix)
+	})
 	return p
 }
 
-// MayWrite reports whether node may write keys of namespace ns.
-func (p Policy) MayWrite(ns crdt.Namespace, node string) bool {
-	return ns != crdt.NSBlacklist || p.blWriters == nil || p.blWriters[node]
+func set(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+// MayWrite reports whether node may write key, and if not, which setting
+// leaves it out ("bl_writers", or "kv_writers <prefix>").
+func (p Policy) MayWrite(key, node string) (ok bool, rule string) {
+	switch crdt.NamespaceOf(key) {
+	case crdt.NSBlacklist:
+		if p.blWriters != nil && !p.blWriters[node] {
+			return false, "bl_writers"
+		}
+	case crdt.NSKV:
+		path := crdt.KVPath(key)
+		for _, r := range p.kvWriters {
+			if strings.HasPrefix(path, r.prefix) {
+				if !r.writers[node] {
+					return false, "kv_writers " + r.prefix
+				}
+				break
+			}
+		}
+	}
+	return true, ""
 }
 
 // check judges one delta whose writer (Stamp.Node) is verified: the rules
@@ -109,8 +153,8 @@ func (p Policy) check(d crdt.Delta, lim Limits) error {
 	if err := checkDelta(d, lim); err != nil {
 		return err
 	}
-	if ns := crdt.NamespaceOf(d.Key); !p.MayWrite(ns, d.Stamp.Node) {
-		return refuse(ReasonNotAllowed, "%s writes %q but is not in bl_writers", d.Stamp.Node, d.Key)
+	if ok, rule := p.MayWrite(d.Key, d.Stamp.Node); !ok {
+		return refuse(ReasonNotAllowed, "%s writes %q but is not in %s", d.Stamp.Node, d.Key, rule)
 	}
 	return nil
 }
@@ -129,6 +173,7 @@ func (p Policy) check(d crdt.Delta, lim Limits) error {
 //   - kernel: claim, renew and release records, each the writer's own (the
 //     holder of a record is its writer), a claim and a renewal expiring
 //     after their stamp, an epoch from 1 to EpochCeiling.
+//   - kv: put or delete, whose value holds a version of at least 1.
 //   - wait/<kernel>/<node>.<session>: put (expiring after its stamp, with
 //     its waiter's place) or delete, by that node only.
 func checkDelta(d crdt.Delta, lim Limits) error {
@@ -152,6 +197,14 @@ func checkDelta(d crdt.Delta, lim Limits) error {
 			if err := lim.checkTags(d.Key, v); err != nil {
 				return err
 			}
+		}
+	case crdt.NSKV:
+		if d.Op != crdt.OpPut && d.Op != crdt.OpDelete {
+			return refuse(ReasonBadOp, "%s on %q", d.Op, d.Key)
+		}
+		var v crdt.KVValue
+		if err := crdt.Decode(d.Value, &v); err != nil || v.Version == 0 {
+			return refuse(ReasonBadValue, "kv value for %q: version missing or undecodable", d.Key)
 		}
 	case crdt.NSNode:
 		if d.Op != crdt.OpPut {

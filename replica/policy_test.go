@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/rumor-dev/rumor/crdt"
@@ -48,6 +49,12 @@ func TestCheckDeltaPolicy(t *testing.T) {
 		{"epoch at the ceiling", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpRelease, Epoch: EpochCeiling}, ""},
 		{"epoch past the ceiling", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpRelease, Epoch: EpochCeiling + 1}, ReasonBadEpoch},
 		{"epoch 2^64-1", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpClaim, Epoch: 1<<64 - 1, Expiry: 2000}, ReasonBadEpoch},
+		{"kv put", crdt.NSKV, crdt.Delta{Key: "kv/config/a", Stamp: st, Op: crdt.OpPut, Value: crdt.Encode(crdt.KVValue{Value: "x", Version: 1})}, ""},
+		{"kv delete", crdt.NSKV, crdt.Delta{Key: "kv/config/a", Stamp: st, Op: crdt.OpDelete, Value: crdt.Encode(crdt.KVValue{Version: 2})}, ""},
+		{"kv without version", crdt.NSKV, crdt.Delta{Key: "kv/config/a", Stamp: st, Op: crdt.OpPut, Value: []byte(`{"v":"x"}`)}, ReasonBadValue},
+		{"kv undecodable", crdt.NSKV, crdt.Delta{Key: "kv/config/a", Stamp: st, Op: crdt.OpPut, Value: []byte(`x`)}, ReasonBadValue},
+		{"kv empty segment", crdt.NSKV, crdt.Delta{Key: "kv/config//a", Stamp: st, Op: crdt.OpPut, Value: crdt.Encode(crdt.KVValue{Version: 1})}, ReasonBadKey},
+		{"claim on kv", crdt.NSKV, crdt.Delta{Key: "kv/a", Stamp: st, Op: crdt.OpClaim, Epoch: 1, Expiry: 2000}, ReasonBadOp},
 		{"put on kernel", crdt.NSKernel, crdt.Delta{Key: "kernel/k", Stamp: st, Op: crdt.OpPut, Epoch: 1}, ReasonBadOp},
 	} {
 		err := checkDelta(tc.d, Limits{})
@@ -64,7 +71,7 @@ func TestCheckDeltaPolicy(t *testing.T) {
 func TestPolicyBLWriters(t *testing.T) {
 	const me, other = "me", "other"
 	st := func(node string) crdt.Stamp { return crdt.Stamp{HLC: crdt.MakeHLC(1000, 0), Node: node} }
-	open, closed := NewPolicy(nil), NewPolicy([]string{me})
+	open, closed := NewPolicy(nil, nil), NewPolicy([]string{me}, nil)
 	for _, tc := range []struct {
 		name   string
 		p      Policy
@@ -79,6 +86,40 @@ func TestPolicyBLWriters(t *testing.T) {
 	} {
 		if got := ReasonOf(tc.p.check(tc.d, Limits{})); got != tc.reason {
 			t.Errorf("%s: reason %q, want %q", tc.name, got, tc.reason)
+		}
+	}
+}
+
+func TestPolicyKVWriters(t *testing.T) {
+	const pay, ops, other = "pay", "ops", "other"
+	p := NewPolicy(nil, map[string][]string{
+		"/config/":                {ops},
+		"/config/payments/":       {pay},
+		"/config/payments/shared": {pay, ops},
+	})
+	put := func(path, node string) crdt.Delta {
+		return crdt.Delta{Key: crdt.KVKey(path), Stamp: crdt.Stamp{HLC: crdt.MakeHLC(1000, 0), Node: node}, Op: crdt.OpPut, Value: crdt.Encode(crdt.KVValue{Version: 1})}
+	}
+	for _, tc := range []struct {
+		name   string
+		d      crdt.Delta
+		reason string
+	}{
+		{"longest prefix: payments writer", put("/config/payments/db", pay), ""},
+		{"longest prefix refuses the shorter prefix's writer", put("/config/payments/db", ops), ReasonNotAllowed},
+		{"an even longer prefix lists both", put("/config/payments/shared/x", ops), ""},
+		{"the short prefix", put("/config/web/port", ops), ""},
+		{"the short prefix refuses others", put("/config/web/port", pay), ReasonNotAllowed},
+		{"no prefix matches: anyone", put("/feature/flags", other), ""},
+		{"a delete is a write", crdt.Delta{Key: "kv/config/web/port", Stamp: crdt.Stamp{HLC: crdt.MakeHLC(1000, 0), Node: other}, Op: crdt.OpDelete, Value: crdt.Encode(crdt.KVValue{Version: 2})}, ReasonNotAllowed},
+		{"prefixes are not segments", put("/configs/x", other), ""},
+	} {
+		err := p.check(tc.d, Limits{})
+		if got := ReasonOf(err); got != tc.reason {
+			t.Errorf("%s: reason %q (%v), want %q", tc.name, got, err, tc.reason)
+		}
+		if tc.reason != "" && !strings.Contains(err.Error(), "kv_writers /config/") {
+			t.Errorf("%s: error %q does not name the kv_writers prefix", tc.name, err)
 		}
 	}
 }

@@ -75,7 +75,7 @@ var lane = []crdt.Namespace{crdt.NSBlacklist, crdt.NSKernel, crdt.NSWait, crdt.N
 // them. Together they are crdt.Namespaces.
 var classes = [nClasses][]crdt.Namespace{
 	laneClass: lane,
-	bulkClass: {crdt.NSTask, crdt.NSService},
+	bulkClass: {crdt.NSTask, crdt.NSService, crdt.NSKV},
 }
 
 // InLane reports whether ns is in the priority lane. The publisher signs

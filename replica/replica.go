@@ -71,9 +71,11 @@ type Config struct {
 	BatchMaxDeltas, BatchMaxBytes int
 	// Limits bound an entry and a gossip message (SetLimits changes them).
 	Limits Limits
-	// BLWriters are the nodes that may write blacklists, empty for any
-	// (SetPolicy changes it).
+	// BLWriters are the nodes that may write blacklists, empty for any;
+	// KVWriters, per kv path prefix, the nodes that may write under it
+	// (SetPolicy changes both).
 	BLWriters []string
+	KVWriters map[string][]string
 }
 
 // Deps are a Replica's collaborators.
@@ -145,7 +147,7 @@ func Open(cfg Config, deps Deps) (*Replica, error) {
 		cfg: cfg, deps: deps, self: deps.Signer.ID(), log: deps.Logger, clock: deps.Clock,
 		delays: newDelays(1024), stats: newCounters(), closed: make(chan struct{}),
 	}
-	p := NewPolicy(cfg.BLWriters)
+	p := NewPolicy(cfg.BLWriters, cfg.KVWriters)
 	r.policy.Store(&p)
 	l := cfg.Limits
 	r.limits.Store(&l)
@@ -297,22 +299,43 @@ func (r *Replica) Write(d crdt.Delta) (crdt.Delta, bool, error) {
 // nil; its error is returned as is. A kernel claim uses it to claim only a
 // kernel still free, whatever arrived since it looked.
 func (r *Replica) WriteIf(d crdt.Delta, cond func(cur crdt.Entry) error) (crdt.Delta, bool, error) {
+	if cond == nil {
+		return r.writeFrom(d.Key, false, func(crdt.Entry) (crdt.Delta, error) { return d, nil })
+	}
+	return r.writeFrom(d.Key, true, func(cur crdt.Entry) (crdt.Delta, error) { return d, cond(cur) })
+}
+
+// WriteFrom is Write of the delta that next makes from the key's entry as
+// it is at the instant of the write (no delta is merged in between); next's
+// error is returned as is, and nothing is written. A kv put uses it to
+// write the version after the one it replaces, and to check --if-version.
+func (r *Replica) WriteFrom(key string, next func(cur crdt.Entry) (crdt.Delta, error)) (crdt.Delta, bool, error) {
+	return r.writeFrom(key, true, next)
+}
+
+// writeFrom is WriteFrom; without needCur, next gets the zero entry (a
+// plain write need not read the store).
+func (r *Replica) writeFrom(key string, needCur bool, next func(cur crdt.Entry) (crdt.Delta, error)) (crdt.Delta, bool, error) {
 	select {
 	case <-r.closed:
-		return d, false, ErrStopped
+		return crdt.Delta{Key: key}, false, ErrStopped
 	default:
 	}
+	r.mu.Lock()
+	var cur crdt.Entry
+	if needCur {
+		cur, _ = r.store.Get(key)
+	}
+	d, err := next(cur)
+	if err != nil {
+		r.mu.Unlock()
+		return d, false, err
+	}
+	d.Key = key
 	if err := r.limits.Load().check(d); err != nil {
+		r.mu.Unlock()
 		r.stats.refuse(Local, ReasonLimit, 1)
 		return d, false, fmt.Errorf("refused: %w: %w", ErrLimit, err)
-	}
-	r.mu.Lock()
-	if cond != nil {
-		cur, _ := r.store.Get(d.Key)
-		if err := cond(cur); err != nil {
-			r.mu.Unlock()
-			return d, false, err
-		}
 	}
 	wall := r.nowMS()
 	st, err := r.stamp(wall)

@@ -58,6 +58,22 @@ type API interface {
 	KernelGet(ctx context.Context, id string) (Kernel, error)
 	KernelList(ctx context.Context) ([]Kernel, error)
 
+	// KVPut writes a kv key (a path such as /config/app/env/name); a
+	// failed IfVersion check is Denied.
+	KVPut(ctx context.Context, key string, req KVPut) (KVEntry, error)
+	// KVGet returns a live kv key; NotFound if it is absent, deleted or
+	// expired.
+	KVGet(ctx context.Context, key string) (KVEntry, error)
+	// KVList lists the live kv keys whose path starts with prefix ("" for
+	// all), in key order.
+	KVList(ctx context.Context, prefix string) ([]KVEntry, error)
+	// KVDelete deletes a kv key, if ifVersion is nil or equals this
+	// agent's version of it, and returns the delete.
+	KVDelete(ctx context.Context, key string, ifVersion *uint64) (KVEntry, error)
+	// KVHistory returns the writes to a kv key this agent kept, newest
+	// first.
+	KVHistory(ctx context.Context, key string) ([]KVEntry, error)
+
 	// Records lists the stored writes of every key under prefix, in key
 	// order ("" for all keys).
 	Records(ctx context.Context, prefix string) ([]Record, error)

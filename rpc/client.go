@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -190,6 +191,78 @@ func (c *Client) BlacklistHas(ctx context.Context, list, id string) (BlacklistEn
 func (c *Client) BlacklistList(ctx context.Context, list string) ([]BlacklistEntry, error) {
 	var out []BlacklistEntry
 	p, err := path("bl", seg{"list", list})
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodGet, p, nil, &out)
+}
+
+// kvPath is the URL path of kv key under base (/v1/kv or /v1/kv-history),
+// each segment escaped.
+func kvPath(base, key string) (string, error) {
+	if !strings.HasPrefix(key, "/") || key == "/" {
+		return "", fmt.Errorf("kv key %q must start with '/' and name a key (like /config/app/env/name)", key)
+	}
+	var b strings.Builder
+	b.WriteString(base)
+	for _, s := range strings.Split(key[1:], "/") {
+		if s == "" {
+			return "", fmt.Errorf("kv key %q has an empty segment (a doubled or trailing '/')", key)
+		}
+		b.WriteByte('/')
+		b.WriteString(escapeSegment(s))
+	}
+	return b.String(), nil
+}
+
+// KVPut writes a kv key.
+func (c *Client) KVPut(ctx context.Context, key string, req KVPut) (KVEntry, error) {
+	var out KVEntry
+	p, err := kvPath("/v1/kv", key)
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodPut, p, req, &out)
+}
+
+// KVGet returns a live kv key.
+func (c *Client) KVGet(ctx context.Context, key string) (KVEntry, error) {
+	var out KVEntry
+	p, err := kvPath("/v1/kv", key)
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodGet, p, nil, &out)
+}
+
+// KVList lists the live kv keys whose path starts with prefix ("" for all).
+func (c *Client) KVList(ctx context.Context, prefix string) ([]KVEntry, error) {
+	var out []KVEntry
+	p := "/v1/kv"
+	if prefix != "" {
+		p += "?" + url.Values{"prefix": {prefix}}.Encode()
+	}
+	return out, c.do(ctx, http.MethodGet, p, nil, &out)
+}
+
+// KVDelete deletes a kv key, only if this agent's version of it is
+// *ifVersion when ifVersion is not nil.
+func (c *Client) KVDelete(ctx context.Context, key string, ifVersion *uint64) (KVEntry, error) {
+	var out KVEntry
+	p, err := kvPath("/v1/kv", key)
+	if err != nil {
+		return out, err
+	}
+	if ifVersion != nil {
+		p += "?if_version=" + strconv.FormatUint(*ifVersion, 10)
+	}
+	return out, c.do(ctx, http.MethodDelete, p, nil, &out)
+}
+
+// KVHistory returns the writes to a kv key the agent kept, newest first.
+func (c *Client) KVHistory(ctx context.Context, key string) ([]KVEntry, error) {
+	var out []KVEntry
+	p, err := kvPath("/v1/kv-history", key)
 	if err != nil {
 		return out, err
 	}

@@ -35,6 +35,11 @@ const shutdownTimeout = 5 * time.Second
 //	PUT    /v1/bl/{list}/{id}                 BlacklistAdd -> BlacklistEntry
 //	GET    /v1/bl/{list}/{id}                 BlacklistCheck; 404 if absent
 //	DELETE /v1/bl/{list}/{id}                 204
+//	GET    /v1/kv?prefix=P                    []KVEntry
+//	PUT    /v1/kv/{key...}                    KVPut -> KVEntry; 409 on a failed if_version
+//	GET    /v1/kv/{key...}                    KVEntry
+//	DELETE /v1/kv/{key...}?if_version=V       KVEntry (the delete)
+//	GET    /v1/kv-history/{key...}            []KVEntry, newest first
 //	GET    /v1/task?state=S&queue=Q&owner=N   []Task
 //	GET    /v1/task/{id}                      Task
 //	POST   /v1/task/{id}/assign               TaskAssign -> Task
@@ -325,6 +330,34 @@ func (s *Server) routes() {
 			return nil, err
 		}
 		return nil, s.api.BlacklistRemove(r.Context(), l, id)
+	})
+
+	s.handle("GET /v1/kv", func(r *http.Request) (any, error) {
+		return list(s.api.KVList(r.Context(), r.URL.Query().Get("prefix")))
+	})
+	s.handle("PUT /v1/kv/{key...}", func(r *http.Request) (any, error) {
+		req, err := decode[KVPut](r)
+		if err != nil {
+			return nil, err
+		}
+		return s.api.KVPut(r.Context(), "/"+r.PathValue("key"), req)
+	})
+	s.handle("GET /v1/kv/{key...}", func(r *http.Request) (any, error) {
+		return s.api.KVGet(r.Context(), "/"+r.PathValue("key"))
+	})
+	s.handle("DELETE /v1/kv/{key...}", func(r *http.Request) (any, error) {
+		var ifVersion *uint64
+		if v := r.URL.Query().Get("if_version"); v != "" {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return nil, BadRequest("if_version: %q is not a version (a whole number)", v)
+			}
+			ifVersion = &n
+		}
+		return s.api.KVDelete(r.Context(), "/"+r.PathValue("key"), ifVersion)
+	})
+	s.handle("GET /v1/kv-history/{key...}", func(r *http.Request) (any, error) {
+		return list(s.api.KVHistory(r.Context(), "/"+r.PathValue("key")))
 	})
 
 	s.handle("GET /v1/records", func(r *http.Request) (any, error) {

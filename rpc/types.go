@@ -120,6 +120,42 @@ type Service struct {
 	Origin
 }
 
+// KVEntry is a kv key's value as this agent holds it or, in a history, one
+// write to the key.
+type KVEntry struct {
+	// Key is the path, such as /config/app/env/name.
+	Key   string `json:"key"`
+	Value string `json:"value"`
+	// Version is one more than the version its writer held when it wrote
+	// (1 for a new key).
+	Version uint64 `json:"version"`
+	// Writer is the node that wrote it; Stamp its HLC as
+	// "<wallms>.<logical>", and Updated the stamp's wall time.
+	Writer  string    `json:"writer"`
+	Stamp   string    `json:"stamp"`
+	Updated time.Time `json:"updated"`
+	Expires time.Time `json:"expires,omitzero"`
+	// Deleted marks a delete (in a history, and in a delete's answer).
+	Deleted bool `json:"deleted,omitempty"`
+	// Current marks, in a history, the write that holds now.
+	Current bool `json:"current,omitempty"`
+	// Conflict marks, in a history, a write that lost to a concurrent one
+	// whose writer never saw it.
+	Conflict bool `json:"conflict,omitempty"`
+}
+
+// KVPut is the body of a kv put request.
+type KVPut struct {
+	// Value is the value, UTF-8 text of at most max_value_bytes (less the
+	// few bytes of its encoding).
+	Value string `json:"value"`
+	// TTLMillis deletes the key after this long; 0 means never.
+	TTLMillis int64 `json:"ttl_ms,omitempty"`
+	// IfVersion, when set, makes the write happen only if this agent's
+	// version of the key is IfVersion (0: the key must not exist).
+	IfVersion *uint64 `json:"if_version,omitempty"`
+}
+
 // BlacklistAdd is the body of a bl add request.
 type BlacklistAdd struct {
 	Reason string `json:"reason,omitempty"`
@@ -400,14 +436,19 @@ const (
 	// OpRefresh: a write that changed nothing but the expiry (a TTL
 	// refresh, or the same write again by the same writer).
 	OpRefresh = "refresh"
-	// OpExpired: an entry's TTL passed (svc and bl entries); Time is the
-	// expiry.
+	// OpExpired: an entry's TTL passed (svc, bl and kv entries); Time is
+	// the expiry.
 	OpExpired = "expired"
 	// OpOwnerDown: the failure detector declared the owner of a live svc
 	// entry dead, so the entry shows as down.
 	OpOwnerDown = "owner-down"
 	// OpOwnerUp: the owner of a svc entry shown down is no longer dead.
 	OpOwnerUp = "owner-up"
+	// OpConflict: a kv write lost to a concurrent write whose writer had
+	// not seen it (same or higher version): Value is the winner, Lost the
+	// write that lost. Every agent that sees both writes says so, the
+	// losing writer's included.
+	OpConflict = "conflict"
 	// OpLease: one of this agent's lease events (Event.Lease).
 	OpLease = "lease"
 	// OpKeepalive: nothing happened for the keepalive interval; the cursor
@@ -445,6 +486,8 @@ type Event struct {
 	// Value is the entry's current view (a Service, BlacklistEntry, Task,
 	// Kernel or Member), nil after a delete.
 	Value any `json:"value,omitempty"`
+	// Lost is the write that lost, for a conflict event.
+	Lost *KVEntry `json:"lost,omitempty"`
 	// Cursor is where to resume the watch after this line
 	// (WatchRequest.Since): every line has one but snapshot lines and
 	// resync.

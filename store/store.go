@@ -34,6 +34,10 @@ type Store struct {
 
 	// lost remembers recent losing writes per key, for explanations.
 	lost superseded.Log
+	// kvHist keeps recent writes per kv key (kv history).
+	kvHist kvHistory
+	// conflicts are the conflict notes of the delta being applied.
+	conflicts []watch.Event
 
 	disk // persistence state, zero for New (persist.go)
 }
@@ -63,6 +67,7 @@ func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
 		var e crdt.Entry
 		var prev crdt.Delta
 		if !s.apply(d, &e, &prev) {
+			s.publishConflicts()
 			if d.Proof.Cert != nil && s.attachLocked(d) && s.dirty != nil && (s.ephemeral == nil || !s.ephemeral(d.Key)) {
 				s.dirty[d.Key] = struct{}{}
 				persist = true
@@ -78,6 +83,7 @@ func (s *Store) Apply(ds ...crdt.Delta) []crdt.Delta {
 		}
 		changed = append(changed, d)
 		s.watchers.Notify(watch.Event{Key: d.Key, Delta: d, Entry: e, Refresh: watch.IsRefresh(prev, d)})
+		s.publishConflicts()
 	}
 	if persist {
 		s.kickFlusher()
@@ -96,16 +102,18 @@ func (s *Store) apply(d crdt.Delta, e *crdt.Entry, was *crdt.Delta) bool {
 		pos, ok := x.find(d.Key)
 		if !ok {
 			x.insertAt(pos, d)
+			s.noteWin(d)
 			return true
 		}
 		w := x.delta(x.at(x.slots[pos] - 1))
 		if crdt.CompareWrites(d, w) <= 0 {
 			if !w.Equal(d) {
-				s.lost.Remember(d) // arrived after a later write
+				s.noteLoss(w, d) // arrived after a later write
 			}
 			return false
 		}
-		s.lost.Remember(w) // replaced
+		s.noteLoss(d, w) // replaced
+		s.noteWin(d)
 		*was = w
 		x.replaceAt(pos, d)
 		return true
@@ -113,15 +121,18 @@ func (s *Store) apply(d crdt.Delta, e *crdt.Entry, was *crdt.Delta) bool {
 	prev, _ := x.Get(d.Key)
 	next, ok := prev.Apply(d)
 	if !ok {
-		if len(prev.Deltas) > 0 && !prev.Winner().Equal(d) {
-			s.lost.Remember(d) // arrived after a later write
+		if len(prev.Deltas) > 0 && !prev.Winner().Equal(d) && !crdt.IsSet(crdt.NamespaceOf(d.Key)) {
+			s.noteLoss(prev.Winner(), d) // arrived after a later write
 		}
 		return false
 	}
 	if len(prev.Deltas) > 0 {
 		*was = prev.Winner()
-		s.lost.Remember(*was) // replaced
+		if !crdt.IsSet(crdt.NamespaceOf(d.Key)) {
+			s.noteLoss(d, *was) // replaced
+		}
 	}
+	s.noteWin(d)
 	x.Put(d.Key, next)
 	*e = next
 	return true

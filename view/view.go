@@ -60,6 +60,34 @@ func Blacklist(d crdt.Delta, nowMS int64, states States) rpc.BlacklistEntry {
 	}
 }
 
+// KV shows one write to a kv key.
+func KV(d crdt.Delta) rpc.KVEntry {
+	var v crdt.KVValue
+	_ = crdt.Decode(d.Value, &v) // the write policy admitted only decodable values
+	return rpc.KVEntry{
+		Key: crdt.KVPath(d.Key), Value: v.Value, Version: v.Version, Writer: d.Stamp.Node,
+		Stamp: d.Stamp.HLC.String(), Updated: StampTime(d.Stamp), Expires: Time(d.Expiry),
+		Deleted: d.Op == crdt.OpDelete,
+	}
+}
+
+// KVHistory shows the writes to a kv key, newest first (as the store keeps
+// them): the first is current if it is live at nowMS, and each other one
+// that lost to a concurrent write is marked a conflict.
+func KVHistory(ds []crdt.Delta, nowMS int64) []rpc.KVEntry {
+	out := make([]rpc.KVEntry, 0, len(ds))
+	for i, d := range ds {
+		e := KV(d)
+		if i == 0 {
+			e.Current = d.Live(nowMS)
+		} else {
+			e.Conflict = crdt.KVConflict(ds[0], d)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 // Task shows a task's current write.
 func Task(d crdt.Delta, nowMS int64, states States) rpc.Task {
 	var v crdt.TaskValue
@@ -120,6 +148,10 @@ func Event(e crdt.Entry, nowMS int64, states States) any {
 		}
 	case crdt.NSNode:
 		return Member(w)
+	case crdt.NSKV:
+		if w.Live(nowMS) {
+			return KV(w)
+		}
 	case crdt.NSWait:
 		if w.Live(nowMS) {
 			return Waiter(w)
@@ -168,7 +200,12 @@ func Explain(e crdt.Entry, lost []crdt.Delta, nowMS int64) rpc.Explanation {
 	}
 	out.Records = []rpc.ExplainedRecord{{Record: Record(w), Why: why}}
 	for _, d := range lost {
-		out.Superseded = append(out.Superseded, rpc.ExplainedRecord{Record: Record(d), Why: "lost: " + crdt.Why(w, d)})
+		why := "lost: " + crdt.Why(w, d)
+		if crdt.KVConflict(w, d) {
+			why = fmt.Sprintf("conflict: lost to a concurrent write whose writer never saw it (version %d against %d): %s",
+				crdt.KVVersion(w), crdt.KVVersion(d), crdt.Why(w, d))
+		}
+		out.Superseded = append(out.Superseded, rpc.ExplainedRecord{Record: Record(d), Why: why})
 	}
 	return out
 }

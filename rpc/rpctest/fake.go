@@ -43,6 +43,7 @@ type Fake struct {
 	entries  map[string]rpc.BlacklistEntry
 	tasks    map[string]rpc.Task
 	kernels  map[string]rpc.Kernel
+	kv       kvState
 	errs     map[string]error
 	hooks    map[string]func(context.Context) error
 	watchers map[*watcher]struct{}
