@@ -293,3 +293,59 @@ func serveHandler(t *testing.T, h http.Handler) string {
 	})
 	return sock
 }
+
+// TestKVRoutes: put, get, list, delete and history of kv keys, through
+// the Client, with the version checks.
+func TestKVRoutes(t *testing.T) {
+	a := startAgent(t, nil)
+	c, ctx := a.client, ctxT(t)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, done := collect(wctx, c, "kv/")
+	if err := a.fake.WaitWatchers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	zero := uint64(0)
+	put := check(c.KVPut(ctx, "/config/app/env name", rpc.KVPut{Value: "prod", IfVersion: &zero})).must(t)
+	if put.Version != 1 || put.Key != "/config/app/env name" || put.Value != "prod" {
+		t.Fatalf("KVPut = %+v", put)
+	}
+	if ev := next(t, events); ev.Op != "put" || ev.Key != "kv/config/app/env name" {
+		t.Errorf("watch line after the put: %+v", ev)
+	}
+	cancel()
+	if err := next(t, done); err != nil {
+		t.Errorf("watch: %v", err)
+	}
+	if _, err := c.KVPut(ctx, "/config/app/env name", rpc.KVPut{Value: "dev", IfVersion: &zero}); rpc.CodeOf(err) != rpc.CodeDenied {
+		t.Errorf("KVPut with a stale if_version: %v, want denied", err)
+	}
+	check(c.KVPut(ctx, "/config/app/port", rpc.KVPut{Value: "8080", TTLMillis: 60000})).must(t)
+	if got := check(c.KVGet(ctx, "/config/app/env name")).must(t); got.Value != "prod" || got.Version != 1 {
+		t.Errorf("KVGet = %+v", got)
+	}
+	if _, err := c.KVGet(ctx, "/config/none"); rpc.CodeOf(err) != rpc.CodeNotFound {
+		t.Errorf("KVGet of no key: %v, want not_found", err)
+	}
+	if l := check(c.KVList(ctx, "/config/app/")).must(t); len(l) != 2 || l[0].Key != "/config/app/env name" {
+		t.Errorf("KVList = %+v", l)
+	}
+	stale := uint64(7)
+	if _, err := c.KVDelete(ctx, "/config/app/port", &stale); rpc.CodeOf(err) != rpc.CodeDenied {
+		t.Errorf("KVDelete with a stale if_version: %v, want denied", err)
+	}
+	one := uint64(1)
+	if del := check(c.KVDelete(ctx, "/config/app/port", &one)).must(t); !del.Deleted || del.Version != 2 {
+		t.Errorf("KVDelete = %+v", del)
+	}
+	h := check(c.KVHistory(ctx, "/config/app/port")).must(t)
+	if len(h) != 2 || !h[0].Current || !h[0].Deleted || h[1].Value != "8080" {
+		t.Errorf("KVHistory = %+v", h)
+	}
+	if _, err := c.KVHistory(ctx, "/config/none"); rpc.CodeOf(err) != rpc.CodeNotFound {
+		t.Errorf("KVHistory of no key: %v, want not_found", err)
+	}
+	if code, _, e := rawDo(t, a.sock, http.MethodDelete, "/v1/kv/config/app/env%20name?if_version=x", ""); code != http.StatusBadRequest || e.Code != rpc.CodeBadRequest {
+		t.Errorf("if_version=x: %d %+v, want 400", code, e)
+	}
+}
