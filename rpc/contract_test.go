@@ -80,6 +80,9 @@ func TestOpenAPIServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !bytes.HasPrefix(want, []byte("{\n  \"openapi\": \"3.0.3\",\n  \"info\": {")) {
+		t.Errorf("the JSON document does not keep the YAML's order: %.60q", want)
+	}
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" || !bytes.Equal(b, want) {
 		t.Fatalf("GET /v1/openapi.json: %d %q, %d bytes; want 200 application/json, the document", resp.StatusCode, resp.Header.Get("Content-Type"), len(b))
 	}

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	_ "embed" // the OpenAPI document
 	"encoding/json"
 	"fmt"
@@ -21,66 +22,83 @@ var openapiYAML []byte
 func OpenAPIYAML() []byte { return append([]byte(nil), openapiYAML...) }
 
 var openapiJSON = sync.OnceValues(func() ([]byte, error) {
-	var doc any
+	var doc yaml.Node
 	if err := yaml.Unmarshal(openapiYAML, &doc); err != nil {
 		return nil, fmt.Errorf("rpc: OpenAPI document: %w", err)
 	}
-	v, err := jsonValue(doc)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, &doc); err != nil {
 		return nil, fmt.Errorf("rpc: OpenAPI document: %w", err)
 	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var out bytes.Buffer
+	if err := json.Indent(&out, buf.Bytes(), "", "  "); err != nil {
 		return nil, fmt.Errorf("rpc: OpenAPI document: %w", err)
 	}
-	return append(b, '\n'), nil
+	out.WriteByte('\n')
+	return out.Bytes(), nil
 })
 
 // OpenAPI returns the API's OpenAPI 3.0 document as JSON, as the server
-// serves it at GET /v1/openapi.json.
+// serves it at GET /v1/openapi.json: the YAML's content, in its order.
 func OpenAPI() ([]byte, error) {
 	b, err := openapiJSON()
-	return append([]byte(nil), b...), err
+	return bytes.Clone(b), err
 }
 
-// jsonValue turns a decoded YAML value into one encoding/json takes: a
-// mapping's keys must be strings.
-func jsonValue(v any) (any, error) {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, x := range v {
-			jx, err := jsonValue(x)
-			if err != nil {
-				return nil, err
-			}
-			v[k] = jx
+// writeJSON writes the YAML node n as JSON, keeping the order of mappings.
+func writeJSON(buf *bytes.Buffer, n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) != 1 {
+			return fmt.Errorf("line %d: want one document", n.Line)
 		}
-		return v, nil
-	case map[any]any:
-		out := make(map[string]any, len(v))
-		for k, x := range v {
-			ks, ok := k.(string)
-			if !ok {
-				return nil, fmt.Errorf("mapping key %v (%T) is not a string: quote it", k, k)
+		return writeJSON(buf, n.Content[0])
+	case yaml.AliasNode:
+		return writeJSON(buf, n.Alias)
+	case yaml.MappingNode:
+		buf.WriteByte('{')
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+				return fmt.Errorf("line %d: a mapping key must be a plain scalar", k.Line)
 			}
-			jx, err := jsonValue(x)
-			if err != nil {
-				return nil, err
+			if i > 0 {
+				buf.WriteByte(',')
 			}
-			out[ks] = jx
+			kb, _ := json.Marshal(k.Value) // a string always encodes
+			buf.Write(kb)
+			buf.WriteByte(':')
+			if err := writeJSON(buf, n.Content[i+1]); err != nil {
+				return err
+			}
 		}
-		return out, nil
-	case []any:
-		for i, x := range v {
-			jx, err := jsonValue(x)
-			if err != nil {
-				return nil, err
+		buf.WriteByte('}')
+		return nil
+	case yaml.SequenceNode:
+		buf.WriteByte('[')
+		for i, c := range n.Content {
+			if i > 0 {
+				buf.WriteByte(',')
 			}
-			v[i] = jx
+			if err := writeJSON(buf, c); err != nil {
+				return err
+			}
 		}
-		return v, nil
+		buf.WriteByte(']')
+		return nil
+	case yaml.ScalarNode:
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return fmt.Errorf("line %d: %w", n.Line, err)
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", n.Line, err)
+		}
+		buf.Write(b)
+		return nil
 	default:
-		return v, nil
+		return fmt.Errorf("line %d: unexpected YAML node", n.Line)
 	}
 }
 
