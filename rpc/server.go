@@ -40,6 +40,8 @@ const shutdownTimeout = 5 * time.Second
 //	GET    /v1/kv/{key...}                    KVEntry
 //	DELETE /v1/kv/{key...}?if_version=V       KVEntry (the delete)
 //	GET    /v1/kv-history/{key...}            []KVEntry, newest first
+//	GET    /v1/records?prefix=P               []Record
+//	GET    /v1/explain?key=K                  Explanation
 //	GET    /v1/task?state=S&queue=Q&owner=N   []Task
 //	GET    /v1/task/{id}                      Task
 //	POST   /v1/task/{id}/assign               TaskAssign -> Task
