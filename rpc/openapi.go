@@ -18,9 +18,6 @@ import (
 //go:embed openapi.yaml
 var openapiYAML []byte
 
-// OpenAPIYAML returns the API's OpenAPI 3.0 document as YAML, as written.
-func OpenAPIYAML() []byte { return append([]byte(nil), openapiYAML...) }
-
 var openapiJSON = sync.OnceValues(func() ([]byte, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(openapiYAML, &doc); err != nil {
