@@ -484,10 +484,10 @@ func Fields() []Field {
 	return out
 }
 
-// SameValue compares two values of one field; nil and empty lists are the
-// same.
+// SameValue compares two values of one field; nil and empty lists (or
+// maps) are the same.
 func SameValue(a, b reflect.Value) bool {
-	if a.Kind() == reflect.Slice && a.Len() == 0 && b.Len() == 0 {
+	if (a.Kind() == reflect.Slice || a.Kind() == reflect.Map) && a.Len() == 0 && b.Len() == 0 {
 		return true
 	}
 	return reflect.DeepEqual(a.Interface(), b.Interface())

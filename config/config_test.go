@@ -154,3 +154,26 @@ func TestSocketPermSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestKVWritersValidated(t *testing.T) {
+	const id = "12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK"
+	for _, c := range []struct {
+		writers map[string][]string
+		want    string
+	}{
+		{map[string][]string{"config/": {id}}, "must start with '/'"},
+		{map[string][]string{"/config/": {}}, "lists no node"},
+		{map[string][]string{"/config/": {"bob"}}, `"bob" (under "/config/") is not a node id`},
+	} {
+		cfg := DefaultConfig()
+		cfg.KVWriters = c.writers
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "kv_writers") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error saying %q", c.writers, err, c.want)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.KVWriters = map[string][]string{"/config/payments/": {id}}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a valid kv_writers: %v", err)
+	}
+}

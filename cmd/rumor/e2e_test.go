@@ -266,7 +266,7 @@ func TestBadInputExitCodes(t *testing.T) {
 			t.Errorf("id: exit %d stdout %q stderr %q; want %s", r.code, r.stdout, r.stderr, a.id)
 		}
 	}
-	if r := run(t, "--version"); r.code != 0 || !strings.Contains(r.stdout, "/sync/3") {
+	if r := run(t, "--version"); r.code != 0 || !strings.Contains(r.stdout, "/sync/4") {
 		t.Errorf("--version: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 	r := run(t, "--socket", filepath.Join(t.TempDir(), "none.sock"), "status")
