@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -298,7 +299,8 @@ func TestMDNSWiring(t *testing.T) {
 // same network is not taken up by them.
 func TestMDNSFindsPeers(t *testing.T) {
 	var nodes []*Node
-	for _, cluster := range []string{"test", "test", "other"} {
+	us := fmt.Sprintf("test-%x", rand.Uint64()) // apart from other tests' nodes
+	for _, cluster := range []string{us, us, us + "-other"} {
 		cfg := testConfig(t)
 		cfg.Cluster = cluster
 		cfg.MDNS = true
