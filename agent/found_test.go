@@ -2,12 +2,14 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	madns "github.com/multiformats/go-multiaddr-dns"
 
 	"github.com/rumor-dev/rumor/config"
@@ -83,25 +85,42 @@ func TestMembersShowHowFound(t *testing.T) {
 }
 
 // TestMDNSAgentsFindEachOther: two agents with mdns on and no join list
-// find each other on the local network by multicast DNS.
+// find each other on the local network by multicast DNS. A third agent of
+// the cluster, which their allow_peers leaves out, is heard of by them,
+// ignored and counted.
 func TestMDNSAgentsFindEachOther(t *testing.T) {
 	cluster := fmt.Sprintf("mdns-%x", rand.Uint64()) // apart from any other test's agents
+	dirs, ids := presetIdentities(t, 2)
 	var as []*Agent
-	for range 2 {
+	for i := range 3 {
 		cfg := config.LocalConfig(t.TempDir())
 		cfg.Cluster, cfg.MDNS = cluster, true
+		if i < 2 {
+			cfg.DataDir, cfg.AllowPeers = dirs[i], ids
+		}
 		as = append(as, startAlone(t, cfg, Options{}))
 	}
-	onA, onB := foundBy(t, as[0], 2), foundBy(t, as[1], 2)
-	ways := []string{onA[as[1].ID()], onB[as[0].ID()]}
+	a, b, outsider := as[0], as[1], as[2]
+	onA, onB := foundBy(t, a, 2), foundBy(t, b, 2)
+	ways := []string{onA[b.ID()], onB[a.ID()]}
 	if !slices.Contains(ways, "mdns") || slices.ContainsFunc(ways, func(s string) bool { return s != "mdns" && s != "inbound" }) {
 		t.Errorf("A found B by %q, B found A by %q: want mdns (one may be inbound)", ways[0], ways[1])
 	}
-	eventually(t, 20*time.Second, "A connected to B", func() error {
-		ms, err := as[0].Members(context.Background())
-		if err != nil || !slices.ContainsFunc(ms, func(m rpc.Member) bool { return m.Node == as[1].ID() && m.Connected }) {
-			return fmt.Errorf("not yet: %v", err)
+	eventually(t, 20*time.Second, "A connected to B, and the outsider ignored", func() error {
+		ms, err := a.Members(context.Background())
+		if err != nil || !slices.ContainsFunc(ms, func(m rpc.Member) bool { return m.Node == b.ID() && m.Connected }) {
+			return fmt.Errorf("not connected yet: %v", err)
+		}
+		if n := a.snapshot().MDNSIgnored; n == 0 {
+			return errors.New("the outsider not counted yet")
 		}
 		return nil
 	})
+	out, err := peer.Decode(outsider.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := a.Gossip().Found(out); f != "" || slices.Contains(a.Gossip().Peers(), out) {
+		t.Errorf("A took up the outsider its allow_peers leaves out (found by %q)", f)
+	}
 }
