@@ -277,6 +277,10 @@ func TestBadInputExitCodes(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "not-a-multiaddr") {
 		t.Errorf("agent with a bad listen address: exit %d stderr %q", r.code, r.stderr)
 	}
+	r = run(t, "agent", "--data-dir", t.TempDir(), "--join", "/dns4/rumor.example.com/tcp/7946")
+	if r.code == 0 || !strings.Contains(r.stderr, `bootstrap: "/dns4/rumor.example.com/tcp/7946" (from the bootstrap key or --join): does not end in /p2p/<peer id>`) {
+		t.Errorf("agent with a join address without an id: exit %d stderr %q", r.code, r.stderr)
+	}
 }
 
 func TestKillDashNineAndRestart(t *testing.T) {
