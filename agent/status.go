@@ -43,7 +43,7 @@ func (a *Agent) snapshot() obs.Snapshot {
 	s := obs.Snapshot{
 		Node: a.self, Cluster: a.cfg.Cluster, Region: a.cfg.Region, Version: Version,
 		DeltasIn: map[string]uint64{}, DeltasOut: map[string]uint64{}, Refused: map[string]map[string]uint64{},
-		Rejections: a.node.Rejections(), PeersRefused: a.node.Refused(), Members: map[string]int{},
+		Rejections: a.node.Rejections(), PeersRefused: a.node.Refused(), MDNSIgnored: a.node.MDNSIgnored(), Members: map[string]int{},
 		Connected: len(a.node.Peers()), LeasesHeld: a.kernels.Held(), SettleSecs: a.kernels.SettleWindow().Seconds(),
 		Watchers: a.store.Watchers(), Unflushed: a.store.Unflushed(), Keys: map[string]int{}, Bytes: map[string]int64{},
 		Leases: map[string]uint64{

@@ -29,6 +29,7 @@ type Snapshot struct {
 	// Rejections counts gossip messages refused, by reason.
 	Rejections   map[string]uint64
 	PeersRefused uint64
+	MDNSIgnored  uint64 // peers heard of by mDNS that allow_peers refuses
 
 	Members   map[string]int // other nodes, by state
 	Connected int
@@ -76,6 +77,7 @@ var (
 	descRefused      = desc("refused_deltas_total", "Deltas refused by the ingest path, by the path they came by (local, gossip, anti-entropy, restore) and reason.", "path", "reason")
 	descRejections   = desc("rejections_total", "Gossip messages refused by the validator, by reason.", "reason")
 	descPeersRefused = desc("peers_refused_total", "Connections and dials refused because the peer is not in allow_peers.")
+	descMDNSIgnored  = desc("mdns_ignored_total", "Peers heard of by mDNS that were ignored because allow_peers refuses them.")
 	descMembers      = desc("members", "Other nodes heard, by failure-detector state.", "state")
 	descConnected    = desc("connected_peers", "Peers with an open libp2p connection.")
 	descLeasesHeld   = desc("leases_held", "Kernel leases this agent holds.")
@@ -119,7 +121,7 @@ func NewRegistry(snap func() Snapshot, labels Labels, lag *LagProbe) *prometheus
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descInfo, descDeltasIn, descDeltasOut, descPubFailed, descMessagesOut, descBytesIn, descBytesOut,
-		descRefused, descRejections, descPeersRefused, descMembers, descConnected, descLeasesHeld, descLeasesGrant,
+		descRefused, descRejections, descPeersRefused, descMDNSIgnored, descMembers, descConnected, descLeasesHeld, descLeasesGrant,
 		descLeasesDenied, descLeasesLost, descLeasesExpire, descLeasesRel, descSettle, descAERounds, descAERepaired,
 		descAERefused, descAEFailed, descWatchers, descKeys, descBytes, descUnflushed, descProbes, descProbeBytes, descMemberEvents,
 	} {
@@ -162,6 +164,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRejections, s.Rejections[r], r)
 	}
 	counter(descPeersRefused, s.PeersRefused)
+	counter(descMDNSIgnored, s.MDNSIgnored)
 	for _, k := range []string{"ping_sent", "ping_received", "pingreq_sent", "pingreq_received"} {
 		counter(descProbes, s.Probes[k], k)
 	}
