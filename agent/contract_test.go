@@ -12,11 +12,11 @@ import (
 	"github.com/rumor-dev/rumor/rpc/contract"
 )
 
-// TestAPIContract serves a real agent through the API contract checker and
+// TestAPIContract serves a real agent (with a peer) through the API contract checker and
 // calls every route once with the Client: every answer of the real agent
 // (not only the rpc package's fake) must be what rpc/openapi.yaml says.
 func TestAPIContract(t *testing.T) {
-	a := startCluster(t, 1, nil)[0]
+	a := startCluster(t, 2, nil)[0] // a peer, for members and their fields
 	checker, err := contract.New(rpc.NewServer(a, nil).Routes())
 	if err != nil {
 		t.Fatal(err)
