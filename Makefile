@@ -1,5 +1,7 @@
 # rumor: gossip-based state sync. `make run` starts one agent; `make test`
-# runs everything CI checks.
+# runs everything CI checks; `make dist` builds release archives and Debian
+# packages in dist/, and `make dist-test` installs the package in a clean
+# Debian chroot and checks it (root only).
 GO      ?= go
 BIN     := bin/rumor
 CONFIG  ?= configs/rumor.yaml
