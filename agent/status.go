@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/gossip"
 	"github.com/rumor-dev/rumor/membership"
 	"github.com/rumor-dev/rumor/obs"
 	"github.com/rumor-dev/rumor/replica"
@@ -19,7 +20,18 @@ func (a *Agent) listenMetrics() error {
 	if a.cfg.MetricsAddr == "" {
 		return nil
 	}
-	labels := obs.Labels{Reasons: replica.Reasons}
+	srv, err := obs.Listen(a.cfg.MetricsAddr, obs.NewRegistry(a.snapshot, metricLabels(), a.lag), func(ctx context.Context) (any, error) { return a.pageStatus(ctx) }, a.log)
+	if err != nil {
+		return err
+	}
+	a.metrics = srv
+	return nil
+}
+
+// metricLabels returns every label value the agent's metrics know in
+// advance, so that each of their series shows from the first scrape, at 0.
+func metricLabels() obs.Labels {
+	labels := obs.Labels{Reasons: replica.Reasons, MessageReasons: gossip.Reasons}
 	for _, ns := range crdt.Namespaces {
 		labels.Namespaces = append(labels.Namespaces, string(ns))
 	}
@@ -29,12 +41,7 @@ func (a *Agent) listenMetrics() error {
 	for _, s := range []membership.State{membership.Alive, membership.Suspect, membership.Dead} {
 		labels.MemberStates = append(labels.MemberStates, s.String())
 	}
-	srv, err := obs.Listen(a.cfg.MetricsAddr, obs.NewRegistry(a.snapshot, labels, a.lag), func(ctx context.Context) (any, error) { return a.pageStatus(ctx) }, a.log)
-	if err != nil {
-		return err
-	}
-	a.metrics = srv
-	return nil
+	return labels
 }
 
 // snapshot reads the agent's counters for a metrics scrape.

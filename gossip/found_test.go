@@ -166,6 +166,9 @@ func TestJoinDNSNameReresolved(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// A restarted keeps its id: until B has seen the old connection go,
+	// "connected" would still be true of it.
+	eventually(t, waitFor, "B to see A gone", func() bool { return !connected(b, a) })
 	cfgA.Rand = nil
 	a2, _ := startNode(t, cfgA) // same identity, a new port
 	if a2.Addrs()[0] == old[0] {

@@ -56,9 +56,22 @@ type Snapshot struct {
 
 // Labels lists the label values every labelled metric shows (at 0 until
 // something happens), so that alerts and dashboards see the series from
-// the start.
+// the start: rate() and increase() need the 0 before the first event, and
+// an alert on a series that does not exist yet never fires.
 type Labels struct {
-	Namespaces, Paths, Reasons, MemberStates []string
+	// Namespaces label rumor_deltas_in_total, rumor_deltas_out_total,
+	// rumor_store_keys and rumor_store_bytes.
+	Namespaces []string
+	// Paths and Reasons label rumor_refused_deltas_total (every path
+	// with every reason).
+	Paths, Reasons []string
+	// MessageReasons are the reasons only a whole gossip message is
+	// refused under (the gossip layer's own: oversized, invalid, ...):
+	// rumor_rejections_total shows them and Reasons, and any other
+	// reason once it is counted.
+	MessageReasons []string
+	// MemberStates label rumor_members.
+	MemberStates []string
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -154,8 +167,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descRefused, s.Refused[path][reason], path, reason)
 		}
 	}
-	reasons := slices.Clone(c.labels.Reasons)
-	for r := range maps.Keys(s.Rejections) {
+	var reasons []string
+	for _, r := range slices.Concat(c.labels.MessageReasons, c.labels.Reasons, slices.Sorted(maps.Keys(s.Rejections))) {
 		if !slices.Contains(reasons, r) {
 			reasons = append(reasons, r)
 		}
