@@ -1,5 +1,7 @@
 # rumor: gossip-based state sync. `make run` starts one agent; `make test`
-# runs everything CI checks.
+# runs everything CI checks; `make dist` builds release archives and Debian
+# packages in dist/, and `make dist-test` installs the package in a clean
+# Debian chroot and checks it (root only).
 GO      ?= go
 BIN     := bin/rumor
 CONFIG  ?= configs/rumor.yaml
@@ -11,7 +13,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 COMMIT  ?= $(shell git describe --always --dirty --abbrev=40 --match=NONE 2>/dev/null)
 LDFLAGS := $(if $(COMMIT),-X github.com/rumor-dev/rumor/version.commit=$(COMMIT))
 
-.PHONY: all build run demo test test-deps test-short lint fuzz bench bench-short chaos sim sim-scale clean
+.PHONY: all build run demo test test-deps test-short lint fuzz bench bench-short chaos sim sim-scale clean dist dist-test
 
 all: build
 
@@ -126,7 +128,30 @@ chaos:
 	GO=$(GO) ./scripts/chaos.sh
 
 clean:
-	rm -rf bin data .demo bench.json bench-n100.json bench-peers.json chaos.json
+	rm -rf bin data .demo bench.json bench-n100.json bench-peers.json chaos.json dist
+
+# Release files in dist/ (scripts/dist.sh): for each of DIST_ARCHES a static,
+# stripped linux binary (CGO_ENABLED=0, -trimpath, the commit as make build
+# sets it) in rumor-VERSION-linux-ARCH.tar.gz with README.md, configs/'s
+# rumor.yaml and rumor.service, the man page rumor.1 (from the hidden
+# `rumor man`) and bash/zsh completions; the Debian package
+# rumor_VERSION_ARCH.deb (packaging/nfpm.yaml, with nfpm at NFPM); and
+# SHA256SUMS. VERSION is version.Release when HEAD is tagged v<Release>,
+# else Release+git.<git describe --tags --always --dirty> ("-" made "."),
+# e.g. 0.2.0+git.c7af3ac; VERSION=... overrides it.
+DIST_ARCHES ?= amd64 arm64
+NFPM ?= github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
+dist:
+	GO=$(GO) ARCHES="$(DIST_ARCHES)" NFPM=$(NFPM) COMMIT=$(COMMIT) $(if $(VERSION),VERSION=$(VERSION)) ./scripts/dist.sh
+
+# The amd64 package installed in a clean Debian bookworm chroot
+# (debootstrap, cached in .cache/dist-test): the agent started as the unit
+# would, rumor status as a member of group rumor, rumor version, the man
+# page, then a purge. Needs root: elsewhere it says so and fails. Installs
+# debootstrap when missing.
+dist-test:
+	$(MAKE) dist DIST_ARCHES=amd64
+	./scripts/dist-test.sh
 
 # The peers a rumor user would otherwise pick, measured with rumor-bench's
 # method and payloads on this machine: Redis pub/sub, and a Redis list as
@@ -144,7 +169,8 @@ bench-peers:
 	GO="$(GO)" ./bench/peers/run.sh $(if $(SHORT),-short) $(if $(PEERS_RUMOR_JSON),-rumor $(abspath $(PEERS_RUMOR_JSON))) -json $(CURDIR)/bench-peers.json $(PEERS_FLAGS)
 
 # Install rumor as a service: the binary to $(PREFIX)/bin, a config to
-# /etc/rumor/rumor.yaml unless one is there (configs/rumor.yaml with the
+# /etc/rumor/rumor.yaml unless one is there (scripts/service-config.sh, the
+# package's too: configs/rumor.yaml with the
 # service's data_dir /var/lib/rumor and socket /run/rumor/rumor.sock, open
 # to group rumor: socket_group rumor, socket_mode 0660), and
 # configs/rumor.service to /etc/systemd/system when that directory exists.
@@ -160,9 +186,7 @@ install: build
 	@if [ -e $(DESTDIR)/etc/rumor/rumor.yaml ]; then \
 	  echo "keeping $(DESTDIR)/etc/rumor/rumor.yaml (check it: rumor config check /etc/rumor/rumor.yaml)"; \
 	else \
-	  sed -e 's|^data_dir: ./data$$|data_dir: /var/lib/rumor|' -e 's|^socket: ""$$|socket: /run/rumor/rumor.sock|' \
-	    -e 's|^socket_group: ""$$|socket_group: rumor|' -e 's|^socket_mode: "0600"$$|socket_mode: "0660"|' \
-	    configs/rumor.yaml > $(DESTDIR)/etc/rumor/rumor.yaml.tmp && \
+	  scripts/service-config.sh > $(DESTDIR)/etc/rumor/rumor.yaml.tmp && \
 	  chmod 0644 $(DESTDIR)/etc/rumor/rumor.yaml.tmp && \
 	  mv $(DESTDIR)/etc/rumor/rumor.yaml.tmp $(DESTDIR)/etc/rumor/rumor.yaml && \
 	  echo "installed $(DESTDIR)/etc/rumor/rumor.yaml"; \

@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
+	madns "github.com/multiformats/go-multiaddr-dns"
 
 	"github.com/rumor-dev/rumor/antientropy"
 	"github.com/rumor-dev/rumor/clock"
@@ -64,6 +65,9 @@ type Options struct {
 	// LogLevel, if set, is the level of Logger's handler, which Reload
 	// changes when log_level does (without it, log_level needs a restart).
 	LogLevel *slog.LevelVar
+	// Resolver resolves the DNS names of join addresses, at every redial
+	// (nil: the system's resolver). Tests inject one whose answers change.
+	Resolver *madns.Resolver
 }
 
 // Agent is one rumor node.
@@ -194,6 +198,8 @@ func (a *Agent) Start(ctx context.Context) error {
 		Lane:            lane,
 		Listen:          a.cfg.Listen,
 		Bootstrap:       a.cfg.Bootstrap,
+		Resolver:        a.opts.Resolver,
+		MDNS:            a.cfg.MDNS,
 		Identity:        key,
 		MaxMessageBytes: a.cfg.MaxMessageBytes,
 		Validate:        a.validate,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/membership"
 	"github.com/rumor-dev/rumor/replica"
@@ -85,6 +87,9 @@ func (a *Agent) Members(context.Context) ([]rpc.Member, error) {
 		m.Self, m.Connected = m.Node == a.self, connected[m.Node]
 		m.Services, m.Leases = services[m.Node], leases[m.Node]
 		m.State, m.LastHeard = table.State(m.Node).String(), view.Time(heard[m.Node])
+		if id, err := peer.Decode(m.Node); err == nil {
+			m.Found = string(a.node.Found(id))
+		}
 		out = append(out, m)
 	}
 	return out, nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/crdt"
+	"github.com/rumor-dev/rumor/gossip"
 	"github.com/rumor-dev/rumor/membership"
 	"github.com/rumor-dev/rumor/obs"
 	"github.com/rumor-dev/rumor/replica"
@@ -19,7 +20,18 @@ func (a *Agent) listenMetrics() error {
 	if a.cfg.MetricsAddr == "" {
 		return nil
 	}
-	labels := obs.Labels{Reasons: replica.Reasons}
+	srv, err := obs.Listen(a.cfg.MetricsAddr, obs.NewRegistry(a.snapshot, metricLabels(), a.lag), func(ctx context.Context) (any, error) { return a.pageStatus(ctx) }, a.log)
+	if err != nil {
+		return err
+	}
+	a.metrics = srv
+	return nil
+}
+
+// metricLabels returns every label value the agent's metrics know in
+// advance, so that each of their series shows from the first scrape, at 0.
+func metricLabels() obs.Labels {
+	labels := obs.Labels{Reasons: replica.Reasons, MessageReasons: gossip.Reasons}
 	for _, ns := range crdt.Namespaces {
 		labels.Namespaces = append(labels.Namespaces, string(ns))
 	}
@@ -29,12 +41,7 @@ func (a *Agent) listenMetrics() error {
 	for _, s := range []membership.State{membership.Alive, membership.Suspect, membership.Dead} {
 		labels.MemberStates = append(labels.MemberStates, s.String())
 	}
-	srv, err := obs.Listen(a.cfg.MetricsAddr, obs.NewRegistry(a.snapshot, labels, a.lag), func(ctx context.Context) (any, error) { return a.pageStatus(ctx) }, a.log)
-	if err != nil {
-		return err
-	}
-	a.metrics = srv
-	return nil
+	return labels
 }
 
 // snapshot reads the agent's counters for a metrics scrape.
@@ -43,7 +50,7 @@ func (a *Agent) snapshot() obs.Snapshot {
 	s := obs.Snapshot{
 		Node: a.self, Cluster: a.cfg.Cluster, Region: a.cfg.Region, Version: Version,
 		DeltasIn: map[string]uint64{}, DeltasOut: map[string]uint64{}, Refused: map[string]map[string]uint64{},
-		Rejections: a.node.Rejections(), PeersRefused: a.node.Refused(), Members: map[string]int{},
+		Rejections: a.node.Rejections(), PeersRefused: a.node.Refused(), MDNSIgnored: a.node.MDNSIgnored(), Members: map[string]int{},
 		Connected: len(a.node.Peers()), LeasesHeld: a.kernels.Held(), SettleSecs: a.kernels.SettleWindow().Seconds(),
 		Watchers: a.store.Watchers(), Unflushed: a.store.Unflushed(), Keys: map[string]int{}, Bytes: map[string]int64{},
 		Leases: map[string]uint64{

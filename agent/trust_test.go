@@ -290,7 +290,10 @@ func TestForgeriesAreRefusedOnEveryPath(t *testing.T) {
 			case crdt.NSNode:
 				canary = crdt.Delta{Key: crdt.NodeKey(mallory), Op: crdt.OpPut}
 			case crdt.NSKernel:
-				canary = crdt.Delta{Key: "kernel/canary", Op: crdt.OpClaim, Epoch: 1, Expiry: now.WallMS() + 60_000}
+				// A kernel of its own per attempt: a later claim of a
+				// kernel's epoch 1 loses to the first and is not kept, so
+				// an agent that got an earlier canary would drop this one.
+				canary = crdt.Delta{Key: fmt.Sprintf("kernel/canary%d", seq), Op: crdt.OpClaim, Epoch: 1, Expiry: now.WallMS() + 60_000}
 			case crdt.NSTask:
 				canary = crdt.Delta{Key: "task/canary", Op: crdt.OpPut, Task: crdt.TaskQueued, Value: crdt.Encode(crdt.TaskValue{Owner: mallory})}
 			case crdt.NSBlacklist:

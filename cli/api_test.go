@@ -22,7 +22,8 @@ func startTCPAgent(t *testing.T, token string) (string, *rpctest.Fake) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- rpc.NewServer(fake, nil).ServeToken(ctx, ln, token) }()
+	srv := rpc.NewServerWithOptions(fake, nil, rpc.Options{Middleware: apiContract.Middleware(t)})
+	go func() { done <- srv.ServeToken(ctx, ln, token) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -199,7 +200,7 @@ func exitCode(err error) (int, string) {
 	var re *rpc.Error
 	if errors.As(err, &re) {
 		switch re.Code {
-		case rpc.CodeBadRequest:
+		case rpc.CodeBadRequest, rpc.CodeTooLarge, rpc.CodeMethodNotAllowed:
 			return ExitUsage, err.Error()
 		case rpc.CodeDenied:
 			return ExitDenied, err.Error()
@@ -278,7 +279,7 @@ func action(stream bool, fn func(ctx context.Context, k *call) error) cli.Action
 				break
 			}
 		}
-		raw := strings.HasPrefix(c.Command.FullName(), "kv ")
+		raw := slices.ContainsFunc(c.Lineage(), func(x *cli.Context) bool { return x.Command != nil && x.Command.Name == "kv" }) // kv commands print raw values
 		switch {
 		case format == "raw" && raw:
 		case format != "table" && format != "json" && raw:

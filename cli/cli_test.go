@@ -47,7 +47,8 @@ func startAgent(t *testing.T) *agent {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- rpc.NewServer(fake, nil).Serve(ctx, ln) }()
+	srv := rpc.NewServerWithOptions(fake, nil, rpc.Options{Middleware: apiContract.Middleware(t)})
+	go func() { done <- srv.Serve(ctx, ln) }()
 	stopped := false
 	stop := func() {
 		if stopped {
@@ -375,14 +376,15 @@ func TestStatusMembers(t *testing.T) {
 
 	a.fake.SetMembers([]rpc.Member{
 		{Node: self, Self: true, State: "alive", Connected: true, Version: "v1"},
-		{Node: other, State: "suspect", Connected: true, Region: "eu", Version: "v1", LastHeard: time.Now(), Services: 2, Leases: 1, Addrs: []string{"/ip4/10.0.0.2/tcp/7946"}},
+		{Node: other, State: "suspect", Connected: true, Region: "eu", Version: "v1", LastHeard: time.Now(), Services: 2, Leases: 1, Addrs: []string{"/ip4/10.0.0.2/tcp/7946"}, Found: "dns"},
 	})
 	a.run("members").expect(t, 0).table(t,
-		"NODE STATE LINK REGION VERSION LAST HEARD SERVICES LEASES ADDRS",
-		`SELF0001 alive self - v1 - 0 0`,
-		`OTHR0002 suspect connected eu v1 \ds ago 2 1 /ip4/10.0.0.2/tcp/7946`)
-	ms := decodeJSON[[]rpc.Member](t, a.run("members", "-o", "json").expect(t, 0))
-	if len(ms) != 2 || ms[1].Node != other {
+		"NODE STATE LINK FOUND REGION VERSION LAST HEARD SERVICES LEASES ADDRS",
+		`SELF0001 alive self - - v1 - 0 0`,
+		`OTHR0002 suspect connected dns eu v1 \ds ago 2 1 /ip4/10.0.0.2/tcp/7946`)
+	out := a.run("members", "-o", "json").expect(t, 0, `"found": "dns"`)
+	ms := decodeJSON[[]rpc.Member](t, out)
+	if len(ms) != 2 || ms[1].Node != other || ms[1].Found != "dns" || ms[0].Found != "" {
 		t.Errorf("members -o json: %+v", ms)
 	}
 }
@@ -538,12 +540,12 @@ func TestUsageErrors(t *testing.T) {
 
 func TestAgentErrors(t *testing.T) {
 	a := startAgent(t)
-	a.fake.SetError("Status", rpc.Denied("not you"))
-	a.run("status").expect(t, 3).stderrHas(t, "not you")
+	a.fake.SetError("ServiceSet", rpc.Denied("not you"))
+	a.run("svc", "set", "web", "w1").expect(t, 3).stderrHas(t, "not you")
 	a.fake.SetError("Status", io.ErrUnexpectedEOF)
 	a.run("status").expect(t, 1).stderrHas(t, "unexpected EOF")
-	a.fake.SetError("Members", rpc.NotFound("gone"))
-	a.run("members").expect(t, 1).stderrHas(t, "gone")
+	a.fake.SetError("ServiceGet", rpc.NotFound("gone"))
+	a.run("svc", "get", "web", "w1").expect(t, 1).stderrHas(t, "gone")
 }
 
 func TestAgentNotRunning(t *testing.T) {

@@ -89,7 +89,7 @@ func cmdMembers(ctx context.Context, k *call) error {
 		return k.printJSON(nonNil(ms))
 	}
 	tw := newTable(k.out)
-	row(tw, "NODE", "STATE", "LINK", "REGION", "VERSION", "LAST HEARD", "SERVICES", "LEASES", "ADDRS")
+	row(tw, "NODE", "STATE", "LINK", "FOUND", "REGION", "VERSION", "LAST HEARD", "SERVICES", "LEASES", "ADDRS")
 	for _, m := range ms {
 		link := "-"
 		switch {
@@ -98,7 +98,7 @@ func cmdMembers(ctx context.Context, k *call) error {
 		case m.Connected:
 			link = "connected"
 		}
-		row(tw, short(m.Node), dash(m.State), link, dash(m.Region), dash(m.Version), k.age(m.LastHeard),
+		row(tw, short(m.Node), dash(m.State), link, dash(m.Found), dash(m.Region), dash(m.Version), k.age(m.LastHeard),
 			strconv.Itoa(m.Services), strconv.Itoa(m.Leases), strings.Join(m.Addrs, ","))
 	}
 	return tw.Flush()

@@ -40,8 +40,15 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// Listen is the list of libp2p listen multiaddrs (TCP and/or QUIC).
 	Listen []string `yaml:"listen"`
-	// Bootstrap lists peers to join, as multiaddrs ending in /p2p/<peer id>.
+	// Bootstrap lists peers to join, as multiaddrs ending in /p2p/<peer
+	// id>. The host may be a DNS name (/dns4, /dns6, /dns), resolved again
+	// at every redial; a bare /dnsaddr/<name> lists peers, ids included, in
+	// its TXT records (see gossip.CheckJoin).
 	Bootstrap []string `yaml:"bootstrap"`
+	// MDNS finds peers of the same cluster on the local network by
+	// multicast DNS (off by default). Peers that allow_peers refuses are
+	// ignored.
+	MDNS bool `yaml:"mdns"`
 	// Socket is the local API's Unix socket; "" means <data_dir>/rumor.sock.
 	Socket string `yaml:"socket"`
 	// SocketGroup is the socket's group, a name or a numeric gid; "" is
@@ -259,6 +266,11 @@ func (c Config) Validate() error {
 	}
 	if len(c.Listen) == 0 {
 		bad("listen", "needs at least one multiaddr")
+	}
+	for _, s := range c.Bootstrap {
+		if err := gossip.CheckJoin(s); err != nil {
+			bad("bootstrap", "%q (from the bootstrap key or --join): %v", s, err)
+		}
 	}
 	for name, d := range map[string]time.Duration{"max_skew": c.MaxSkew, "heartbeat": c.Heartbeat, "anti_entropy_interval": c.AntiEntropy, "tombstone_horizon": c.TombstoneHorizon, "redial_min": c.RedialMin, "redial_max": c.RedialMax, "lease_ttl": c.LeaseTTL, "settle_min": c.SettleMin, "settle_max": c.SettleMax} {
 		if d <= 0 {
@@ -484,10 +496,10 @@ func Fields() []Field {
 	return out
 }
 
-// SameValue compares two values of one field; nil and empty lists are the
-// same.
+// SameValue compares two values of one field; nil and empty lists (or
+// maps) are the same.
 func SameValue(a, b reflect.Value) bool {
-	if a.Kind() == reflect.Slice && a.Len() == 0 && b.Len() == 0 {
+	if (a.Kind() == reflect.Slice || a.Kind() == reflect.Map) && a.Len() == 0 && b.Len() == 0 {
 		return true
 	}
 	return reflect.DeepEqual(a.Interface(), b.Interface())

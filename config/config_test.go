@@ -44,6 +44,10 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"log_level: loud\n", "log_level"},
 		{"batch_max_bytes: 10\n", "batch_max_bytes"},
 		{"listen: []\n", "listen"},
+		{"bootstrap: [/ip4/10.0.0.1/tcp/7946]\n", `bootstrap: "/ip4/10.0.0.1/tcp/7946" (from the bootstrap key or --join): does not end in /p2p/<peer id>`},
+		{"bootstrap: [/dns4/rumor.example.com/tcp/7946]\n", "bootstrap"},
+		{"bootstrap: [dns4/rumor.example.com]\n", "bootstrap"},
+		{"mdns: maybe\n", "line 1"},
 	} {
 		p := filepath.Join(dir, "c.yaml")
 		if err := os.WriteFile(p, []byte(tc.yaml), 0o600); err != nil {
@@ -152,5 +156,56 @@ func TestSocketPermSettings(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "socket_group") {
 			t.Errorf("socket_group %q: err %v, want one naming socket_group", g, err)
 		}
+	}
+}
+
+func TestKVWritersValidated(t *testing.T) {
+	const id = "12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK"
+	for _, c := range []struct {
+		writers map[string][]string
+		want    string
+	}{
+		{map[string][]string{"config/": {id}}, "must start with '/'"},
+		{map[string][]string{"/config/": {}}, "lists no node"},
+		{map[string][]string{"/config/": {"bob"}}, `"bob" (under "/config/") is not a node id`},
+	} {
+		cfg := DefaultConfig()
+		cfg.KVWriters = c.writers
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "kv_writers") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error saying %q", c.writers, err, c.want)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.KVWriters = map[string][]string{"/config/payments/": {id}}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a valid kv_writers: %v", err)
+	}
+}
+
+// Join addresses by IP, by DNS name and by /dnsaddr name are all valid,
+// and mdns reads as a boolean.
+func TestJoinByNameAndMDNS(t *testing.T) {
+	const id = "12D3KooWGzBiG8Yb4xQdbE9gV5EBK6RDxGmaZWqFbiMBDm2Cg3Yk"
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	yaml := "mdns: true\nbootstrap:\n" +
+		"  - /ip4/10.0.0.1/tcp/7946/p2p/" + id + "\n" +
+		"  - /dns4/rumor-1.example.com/tcp/7946/p2p/" + id + "\n" +
+		"  - /dns6/rumor-1.example.com/udp/7946/quic-v1/p2p/" + id + "\n" +
+		"  - /dnsaddr/rumor.example.com\n"
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultConfig()
+	if err := c.LoadFile(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if !c.MDNS || len(c.Bootstrap) != 4 {
+		t.Errorf("mdns %v, bootstrap %q", c.MDNS, c.Bootstrap)
+	}
+	if DefaultConfig().MDNS {
+		t.Error("mDNS is on by default")
 	}
 }

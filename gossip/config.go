@@ -1,19 +1,26 @@
 package gossip
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	ma "github.com/multiformats/go-multiaddr"
+	madns "github.com/multiformats/go-multiaddr-dns"
 )
 
 // Defaults applied by [New] to zero-valued [Config] fields.
@@ -47,11 +54,28 @@ type Config struct {
 	// Listen are the multiaddrs to listen on, e.g. /ip4/127.0.0.1/tcp/0 and
 	// /ip4/127.0.0.1/udp/0/quic-v1. At least one.
 	Listen []string
-	// Bootstrap are multiaddrs ending in /p2p/<id>. They are dialled at start
-	// and kept connected like peers given to [Node.AddPeer], but are no
-	// strangers before they first connect: their dials are not rate limited
-	// and back off as those of a lost peer.
+	// Bootstrap are multiaddrs ending in /p2p/<id> (see [CheckJoin]). They
+	// are dialled at start and kept connected like peers given to
+	// [Node.AddPeer], but are no strangers before they first connect: their
+	// dials are not rate limited and back off as those of a lost peer.
+	// Their host may be a DNS name (/dns, /dns4, /dns6, /dnsaddr), which
+	// Resolver resolves again at every dial: the node keeps the name, not
+	// the addresses it got once. A bare /dnsaddr/<name>, without /p2p, is
+	// a list of peers in its TXT records: it is resolved at start, and
+	// again with backoff while none of the peers it named is connected, and
+	// each peer it names is kept with the name as its address. A name that
+	// does not resolve is logged and retried, never fatal.
 	Bootstrap []string
+	// Resolver resolves DNS multiaddrs, those of Bootstrap and any libp2p
+	// dials. Nil: madns.DefaultResolver, the system's. Tests inject one
+	// whose answers change.
+	Resolver *madns.Resolver
+	// MDNS advertises the node on the local network by multicast DNS,
+	// under the service name [MDNSService] of Cluster (two clusters on one
+	// network do not mix), and dials the peers it hears of there, as
+	// strangers (see [Node.AddPeer]). Peers that AllowPeers refuses are
+	// ignored and counted ([Node.MDNSIgnored]).
+	MDNS bool
 	// Identity is the node's libp2p key; its peer ID is the node's identity
 	// on the wire. Required.
 	Identity crypto.PrivKey
@@ -115,6 +139,9 @@ type Config struct {
 	pubsubOptions []pubsub.Option
 	// deliver puts validated messages on Messages (tests).
 	deliver bool
+	// startMDNS, if not nil, replaces go-libp2p's mDNS service when MDNS is
+	// set (tests: an injected notifee).
+	startMDNS func(h host.Host, service string, n mdns.Notifee) (io.Closer, error)
 }
 
 // withDefaults returns c with the zero-valued optional fields set.
@@ -133,6 +160,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Resolver == nil {
+		c.Resolver = madns.DefaultResolver
 	}
 	if c.Rand == nil {
 		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
@@ -191,7 +221,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("gossip: config: PSK is %d bytes, want 32", len(c.PSK))
 	}
 	for i, s := range c.Bootstrap {
-		if _, err := peer.AddrInfoFromString(s); err != nil {
+		if err := CheckJoin(s); err != nil {
 			return fmt.Errorf("gossip: config: Bootstrap[%d] %q: %w", i, s, err)
 		}
 	}
@@ -216,19 +246,49 @@ func (c Config) validate() error {
 	return nil
 }
 
-// bootstrapPeers parses c.Bootstrap, merging addresses of the same peer.
-func (c Config) bootstrapPeers() ([]peer.AddrInfo, error) {
-	addrs := make([]ma.Multiaddr, 0, len(c.Bootstrap))
+// bootstrapPeers parses c.Bootstrap: the peers it names, merging addresses
+// of the same peer, and how each was found (FoundDNS if any of its
+// addresses has a DNS name, else FoundJoin); and the /dnsaddr names
+// without an id.
+func (c Config) bootstrapPeers() ([]peer.AddrInfo, map[peer.ID]Found, []ma.Multiaddr, error) {
+	var infos []peer.AddrInfo
+	var names []ma.Multiaddr
+	found := make(map[peer.ID]Found)
 	for i, s := range c.Bootstrap {
-		a, err := ma.NewMultiaddr(s)
+		ai, name, err := parseJoin(s)
 		if err != nil {
-			return nil, fmt.Errorf("gossip: config: Bootstrap[%d] %q: %w", i, s, err)
+			return nil, nil, nil, fmt.Errorf("gossip: config: Bootstrap[%d] %q: %w", i, s, err)
 		}
-		addrs = append(addrs, a)
+		if name != nil {
+			if !slices.ContainsFunc(names, name.Equal) {
+				names = append(names, name)
+			}
+			continue
+		}
+		j := slices.IndexFunc(infos, func(x peer.AddrInfo) bool { return x.ID == ai.ID })
+		if j < 0 {
+			infos = append(infos, peer.AddrInfo{ID: ai.ID})
+			j = len(infos) - 1
+		}
+		for _, a := range ai.Addrs {
+			if !slices.ContainsFunc(infos[j].Addrs, a.Equal) {
+				infos[j].Addrs = append(infos[j].Addrs, a)
+			}
+		}
+		if slices.ContainsFunc(ai.Addrs, isDNS) {
+			found[ai.ID] = FoundDNS
+		} else if found[ai.ID] == "" {
+			found[ai.ID] = FoundJoin
+		}
 	}
-	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
-	if err != nil {
-		return nil, fmt.Errorf("gossip: config: Bootstrap: %w", err)
-	}
-	return infos, nil
+	return infos, found, names, nil
+}
+
+// MDNSService returns the multicast DNS service name of a cluster's
+// nodes: "_rumor-" and the first 12 hex digits of the SHA-256 of the
+// cluster's name, then "._udp" (a name of any characters, within a DNS
+// label's 63 bytes).
+func MDNSService(cluster string) string {
+	sum := sha256.Sum256([]byte(cluster))
+	return "_rumor-" + hex.EncodeToString(sum[:6]) + "._udp"
 }

@@ -30,6 +30,13 @@
 // through the host (GossipSub's, and those of [Node.Host]'s users) use the
 // connections that are up.
 //
+// Finding peers: bootstrap addresses may name their host by DNS (/dns4,
+// /dns6, /dns, or a /dnsaddr name whose TXT records list the peers); the
+// redialer keeps the name and resolves it, with [Config.Resolver], at every
+// dial. With [Config.MDNS] the node also finds peers of its cluster on the
+// local network by multicast DNS. [Node.Found] says how each peer was
+// first found.
+//
 // The package knows nothing about what the bytes mean: it imports no other
 // rumor package.
 package gossip

@@ -27,6 +27,10 @@ const (
 	ReasonPanic     = "panic"     // Validate panicked
 )
 
+// Reasons lists the reasons the node itself counts, so that counters can
+// start at zero.
+var Reasons = []string{ReasonOversized, ReasonInvalid, ReasonIgnored, ReasonPanic}
+
 // verdict is the error made by Reject and Ignore: it carries the pubsub
 // result and the reason the message is counted under.
 type verdict struct {

@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/quicreuse"
@@ -129,6 +130,9 @@ type Node struct {
 
 	gate *allowGater // Config.AllowPeers; open when the list is empty
 
+	found *foundTable // how each peer was first found
+	mdns  *discovery  // Config.MDNS; nil when off
+
 	traffic trafficTracer
 }
 
@@ -151,7 +155,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	boot, err := cfg.bootstrapPeers()
+	boot, bootFound, names, err := cfg.bootstrapPeers()
 	if err != nil {
 		return nil, err
 	}
@@ -188,12 +192,20 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cancel: cancel,
 		done:   make(chan struct{}),
 		rej:    make(map[string]uint64),
+		found:  &foundTable{},
 	}
 	fail := func(err error) (*Node, error) {
 		cancel() // stops GossipSub; no goroutine of ours runs yet
 		_ = h.Close()
 		return nil, err
 	}
+	for id, how := range bootFound {
+		if id != self {
+			n.found.note(id, how)
+		}
+	}
+	// Before listening: no inbound connection goes unseen.
+	h.Network().Notify(n.found.inbound())
 	if err := listen(h, cfg.Listen); err != nil {
 		return fail(err)
 	}
@@ -247,17 +259,25 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		short := cfg.Topics[i]
 		n.wg.Go(func() { n.read(nctx, short, sub) })
 	}
-	n.red = newRedialer(h, cfg, gate.allowed, &n.wg)
-	n.wg.Go(func() { n.red.run(nctx, boot) })
-	n.log.Info("gossip: started", "id", n.self, "addrs", n.Addrs(), "topics", cfg.Topics, "bootstrap", len(boot))
+	n.red = newRedialer(h, cfg, gate.allowed, n.found, &n.wg)
+	n.wg.Go(func() { n.red.run(nctx, boot, names) })
+	if cfg.MDNS {
+		n.mdns = &discovery{n: n}
+		if err := n.mdns.start(); err != nil {
+			n.mdns = nil
+			_ = n.Close()
+			return nil, err
+		}
+	}
+	n.log.Info("gossip: started", "id", n.self, "addrs", n.Addrs(), "topics", cfg.Topics, "bootstrap", len(boot), "join_names", len(names), "mdns", cfg.MDNS)
 	return n, nil
 }
 
 // HostOptions returns the libp2p options [New] starts a node's host with,
 // before its connection gater and cfg.HostOptions: cfg.Identity, Noise, no
 // relay, cfg.PSK's private network if set, and cfg.Transports or else TCP
-// without SO_REUSEPORT and (without a PSK) QUIC; bytes are counted by bwc
-// unless it is nil. Everything else is libp2p's default, such as the
+// without SO_REUSEPORT and (without a PSK) QUIC; cfg.Resolver for DNS
+// names if set; bytes are counted by bwc unless it is nil. Everything else is libp2p's default, such as the
 // connection manager (low 160, high 192) and the resource manager. The
 // options listen nowhere: New listens on cfg.Listen once the host is up,
 // and another user of these options adds libp2p.ListenAddrStrings after
@@ -273,6 +293,9 @@ func HostOptions(cfg Config, bwc *metrics.BandwidthCounter) []libp2p.Option {
 	}
 	if bwc != nil {
 		opts = append(opts, libp2p.BandwidthReporter(bwc))
+	}
+	if cfg.Resolver != nil {
+		opts = append(opts, libp2p.MultiaddrResolver(swarm.ResolverFromMaDNS{Resolver: cfg.Resolver}))
 	}
 	if cfg.PSK != nil {
 		opts = append(opts, libp2p.PrivateNetwork(cfg.PSK))
@@ -554,18 +577,23 @@ func (n *Node) Addrs() []string {
 	return out
 }
 
-// AddPeer makes ai a known peer: it is dialled now and redialled with
-// backoff whenever disconnected, for the life of the node. Until it has
-// been seen connected it is a stranger (its addresses may be somebody
-// else's): dials to strangers are rate limited, 8 at once and then 4 a
-// second over all of them, and a stranger whose dials fail backs off
-// fourfold per failure up to [RefusedRedialMax]. Calling it again for a
-// known peer adds any new addresses. It is a no-op after Close and for the
-// node's own ID.
-func (n *Node) AddPeer(ai peer.AddrInfo) {
-	if ai.ID == n.self {
+// AddPeer makes ai, a peer heard of from other nodes, a known peer: it is
+// dialled now and redialled with backoff whenever disconnected, for the
+// life of the node. Until it has been seen connected it is a stranger (its
+// addresses may be somebody else's): dials to strangers are rate limited,
+// 8 at once and then 4 a second over all of them, and a stranger whose
+// dials fail backs off fourfold per failure up to [RefusedRedialMax].
+// Calling it again for a known peer adds any new addresses. A peer not
+// found before is found by [FoundGossip]. It is a no-op after Close and
+// for the node's own ID.
+func (n *Node) AddPeer(ai peer.AddrInfo) { n.addPeer(ai, FoundGossip) }
+
+// addPeer is AddPeer for a peer found by how.
+func (n *Node) addPeer(ai peer.AddrInfo, how Found) {
+	if ai.ID == n.self || n.closed.Load() {
 		return
 	}
+	n.found.note(ai.ID, how)
 	select {
 	case n.red.add <- ai:
 	case <-n.done:
@@ -582,6 +610,11 @@ func (n *Node) TopicPeers(topic string) []peer.ID {
 	}
 	return t.ListPeers()
 }
+
+// Found returns how the node first found peer id: by its join list
+// ([FoundJoin], [FoundDNS]), by mDNS, from other nodes, or because it
+// connected to us; "" for a peer it never knew, and for itself.
+func (n *Node) Found(id peer.ID) Found { return n.found.get(id) }
 
 // Peers returns the peers the node is connected to now.
 func (n *Node) Peers() []peer.ID { return n.h.Network().Peers() }
@@ -654,6 +687,9 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.closed.Store(true)
 		close(n.done)
+		if n.mdns != nil {
+			n.mdns.close() // before the host: its service reads the host's addresses
+		}
 		n.cancel()
 		n.wg.Wait()
 		if err := n.h.Close(); err != nil {

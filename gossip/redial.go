@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
@@ -16,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
+	madns "github.com/multiformats/go-multiaddr-dns"
 	"golang.org/x/time/rate"
 )
 
@@ -75,11 +77,35 @@ type redialer struct {
 	wg          *sync.WaitGroup    // owner of the dial goroutines
 	wake        chan struct{}      // a connection opened or closed, or the allowlist changed
 	strangers   *rate.Limiter      // dials to peers never seen connected (see firstDialRate)
+	res         *madns.Resolver    // resolves DNS names at every dial
+	found       *foundTable        // how each peer was first found
 
-	add     chan peer.AddrInfo
-	results chan dialResult
-	peers   map[peer.ID]*knownPeer
-	order   []peer.ID // known peers by rank (see rank), best first
+	add      chan peer.AddrInfo
+	results  chan dialResult
+	resolved chan nameResult
+	peers    map[peer.ID]*knownPeer
+	order    []peer.ID // known peers by rank (see rank), best first
+	names    []*dnsName
+}
+
+// dnsName is a Bootstrap /dnsaddr name without a peer id: its TXT records
+// name the peers. It is resolved at start, and again, with backoff, while
+// none of the peers it named is connected, so that a fleet can bootstrap
+// from one name that its operators keep current. The peers it names are
+// kept with the name as their address, which each of their dials resolves
+// again.
+type dnsName struct {
+	addr      ma.Multiaddr
+	peers     []peer.ID // every peer it has named
+	failures  int       // resolutions in a row after which none of its peers connected
+	next      time.Time // when to resolve next; zero: now, if none of its peers is connected
+	resolving bool
+}
+
+type nameResult struct {
+	name *dnsName
+	ids  []peer.ID
+	err  error
 }
 
 // knownPeer is the redial state of one peer.
@@ -97,14 +123,18 @@ type knownPeer struct {
 	vouched  bool // a bootstrap peer, or one seen connected: no stranger (see firstDialRate)
 }
 
+// errUnresolved marks a dial that failed because a DNS name of the peer
+// did not resolve to any of its addresses.
+var errUnresolved = errors.New("gossip: peer's DNS name did not resolve")
+
 type dialResult struct {
 	id  peer.ID
 	err error
 }
 
 // newRedialer makes a redialer of h's known peers; allowed is the node's
-// own allowlist.
-func newRedialer(h host.Host, cfg Config, allowed func(peer.ID) bool, wg *sync.WaitGroup) *redialer {
+// own allowlist; found records how peers were found.
+func newRedialer(h host.Host, cfg Config, allowed func(peer.ID) bool, found *foundTable, wg *sync.WaitGroup) *redialer {
 	stable := min(cfg.RedialMax, 10*cfg.RedialMin)
 	return &redialer{
 		h:           h,
@@ -121,8 +151,11 @@ func newRedialer(h host.Host, cfg Config, allowed func(peer.ID) bool, wg *sync.W
 		wg:          wg,
 		wake:        make(chan struct{}, 1),
 		strangers:   rate.NewLimiter(firstDialRate, firstDialBurst),
+		res:         cfg.Resolver,
+		found:       found,
 		add:         make(chan peer.AddrInfo),
 		results:     make(chan dialResult),
+		resolved:    make(chan nameResult),
 		peers:       make(map[peer.ID]*knownPeer),
 	}
 }
@@ -143,7 +176,9 @@ func (r *redialer) poke() {
 // it again) can be a dial beyond max_peers to let go, and no connectedness
 // event would say so. A connection made before run starts is seen by the
 // first reconcile.
-func (r *redialer) run(ctx context.Context, initial []peer.AddrInfo) {
+//
+// initial are the Bootstrap peers, names its /dnsaddr names without an id.
+func (r *redialer) run(ctx context.Context, initial []peer.AddrInfo, names []ma.Multiaddr) {
 	poke := func(network.Network, network.Conn) { r.poke() }
 	notify := &network.NotifyBundle{ConnectedF: poke, DisconnectedF: poke}
 	r.h.Network().Notify(notify)
@@ -153,6 +188,9 @@ func (r *redialer) run(ctx context.Context, initial []peer.AddrInfo) {
 		if k := r.peers[ai.ID]; k != nil {
 			k.vouched = true // the operator gave it
 		}
+	}
+	for _, a := range names {
+		r.names = append(r.names, &dnsName{addr: a})
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -165,6 +203,8 @@ func (r *redialer) run(ctx context.Context, initial []peer.AddrInfo) {
 			r.remember(ai)
 		case res := <-r.results:
 			r.finished(res, time.Now())
+		case res := <-r.resolved:
+			r.named(res, time.Now())
 		case <-r.wake:
 		case <-timer.C:
 		}
@@ -220,7 +260,11 @@ func (r *redialer) finished(res dialResult, now time.Time) {
 			k.refusals++
 		}
 		k.next = now.Add(r.delayOf(k))
-		r.log.Debug("gossip: dial failed", "peer", res.id, "failures", k.failures, "retry_in", k.next.Sub(now), "err", res.err)
+		logAt := slog.LevelDebug
+		if errors.Is(res.err, errUnresolved) && k.failures == 1 {
+			logAt = slog.LevelWarn // an operator's name that does not resolve: said once in a row
+		}
+		r.log.Log(context.Background(), logAt, "gossip: dial failed", "peer", res.id, "failures", k.failures, "retry_in", k.next.Sub(now), "err", res.err)
 		r.warnRefused(res.id, k, "dials refused by a connection gater")
 		return
 	}
@@ -403,9 +447,78 @@ func (r *redialer) reconcile(ctx context.Context, now time.Time, timer *time.Tim
 			earliest = k.next
 		}
 	}
+	if at := r.resolveNames(ctx, now); !at.IsZero() && (earliest.IsZero() || at.Before(earliest)) {
+		earliest = at
+	}
 	timer.Stop()
 	if !earliest.IsZero() {
 		timer.Reset(earliest.Sub(now))
+	}
+}
+
+// resolveNames starts a resolution of every name none of whose peers is
+// connected, if due, and returns when the next one is due (zero: none
+// scheduled).
+func (r *redialer) resolveNames(ctx context.Context, now time.Time) time.Time {
+	var earliest time.Time
+	for _, n := range r.names {
+		if n.resolving {
+			continue
+		}
+		if slices.ContainsFunc(n.peers, func(id peer.ID) bool { return r.h.Network().Connectedness(id) == network.Connected }) {
+			n.failures, n.next = 0, time.Time{}
+			continue
+		}
+		if n.next.IsZero() {
+			n.next = now // never resolved, or its last peer just went
+		}
+		if now.Before(n.next) {
+			if earliest.IsZero() || n.next.Before(earliest) {
+				earliest = n.next
+			}
+			continue
+		}
+		n.resolving = true
+		n.failures++ // until one of its peers connects
+		r.wg.Go(func() {
+			rctx, cancel := context.WithTimeout(ctx, r.dialTimeout)
+			ids, err := resolvePeers(rctx, r.res, n.addr)
+			cancel()
+			select {
+			case r.resolved <- nameResult{name: n, ids: ids, err: err}:
+			case <-ctx.Done():
+			}
+		})
+	}
+	return earliest
+}
+
+// named records the outcome of a name's resolution: the peers it names
+// become known peers (given by the operator: no strangers), whose address
+// is the name.
+func (r *redialer) named(res nameResult, now time.Time) {
+	n := res.name
+	n.resolving = false
+	n.next = now.Add(r.backoff(n.failures, 2, r.max))
+	if res.err != nil {
+		logAt := slog.LevelWarn
+		if n.failures > 1 {
+			logAt = slog.LevelDebug // said when it first failed
+		}
+		r.log.Log(context.Background(), logAt, "gossip: join name did not resolve; retrying", "name", n.addr, "retry_in", n.next.Sub(now), "err", res.err)
+		return
+	}
+	r.log.Debug("gossip: join name resolved", "name", n.addr, "peers", len(res.ids))
+	for _, id := range res.ids {
+		if id == r.h.ID() {
+			continue
+		}
+		r.found.note(id, FoundDNS)
+		r.remember(peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{n.addr}})
+		r.peers[id].vouched = true // the operator gave the name
+		if !slices.Contains(n.peers, id) {
+			n.peers = append(n.peers, id)
+		}
 	}
 }
 
@@ -442,13 +555,30 @@ func (r *redialer) dial(ctx context.Context, id peer.ID, addrs []ma.Multiaddr) {
 		// which would refuse a restarted peer for 5 s or more.
 		dctx := network.WithForceDirectDial(ctx, "rumor redial")
 		dctx, cancel := context.WithTimeout(dctx, r.dialTimeout)
-		err := r.h.Connect(dctx, ai)
+		err := r.connect(dctx, ai)
 		cancel()
 		select {
 		case r.results <- dialResult{id: id, err: err}:
 		case <-ctx.Done():
 		}
 	})
+}
+
+// connect dials ai, resolving its DNS names first: every dial asks the
+// resolver again, so a peer given by name is found where the name points
+// now, not where it pointed when it was first dialled.
+func (r *redialer) connect(ctx context.Context, ai peer.AddrInfo) error {
+	if slices.ContainsFunc(ai.Addrs, isDNS) {
+		addrs, err := resolveAddrs(ctx, r.res, ai.ID, ai.Addrs)
+		if err == nil && len(addrs) == 0 {
+			err = errors.New("no record gives an address of this peer")
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", errUnresolved, err)
+		}
+		ai.Addrs = addrs
+	}
+	return r.h.Connect(ctx, ai)
 }
 
 // delayOf is the wait before the next dial of k after its consecutive

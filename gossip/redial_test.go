@@ -388,7 +388,7 @@ func TestRefusedPeerIsNotHammered(t *testing.T) {
 func TestRedialDelayOfRefusingPeer(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.RedialMin, cfg.RedialMax = 100*time.Millisecond, time.Second
-	r := newRedialer(nil, cfg, nil, nil)
+	r := newRedialer(nil, cfg, nil, nil, nil)
 	for _, tc := range []struct {
 		k        knownPeer
 		lo, hi   time.Duration

@@ -29,6 +29,7 @@ type Snapshot struct {
 	// Rejections counts gossip messages refused, by reason.
 	Rejections   map[string]uint64
 	PeersRefused uint64
+	MDNSIgnored  uint64 // peers heard of by mDNS that allow_peers refuses
 
 	Members   map[string]int // other nodes, by state
 	Connected int
@@ -55,9 +56,22 @@ type Snapshot struct {
 
 // Labels lists the label values every labelled metric shows (at 0 until
 // something happens), so that alerts and dashboards see the series from
-// the start.
+// the start: rate() and increase() need the 0 before the first event, and
+// an alert on a series that does not exist yet never fires.
 type Labels struct {
-	Namespaces, Paths, Reasons, MemberStates []string
+	// Namespaces label rumor_deltas_in_total, rumor_deltas_out_total,
+	// rumor_store_keys and rumor_store_bytes.
+	Namespaces []string
+	// Paths and Reasons label rumor_refused_deltas_total (every path
+	// with every reason).
+	Paths, Reasons []string
+	// MessageReasons are the reasons only a whole gossip message is
+	// refused under (the gossip layer's own: oversized, invalid, ...):
+	// rumor_rejections_total shows them and Reasons, and any other
+	// reason once it is counted.
+	MessageReasons []string
+	// MemberStates label rumor_members.
+	MemberStates []string
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -76,6 +90,7 @@ var (
 	descRefused      = desc("refused_deltas_total", "Deltas refused by the ingest path, by the path they came by (local, gossip, anti-entropy, restore) and reason.", "path", "reason")
 	descRejections   = desc("rejections_total", "Gossip messages refused by the validator, by reason.", "reason")
 	descPeersRefused = desc("peers_refused_total", "Connections and dials refused because the peer is not in allow_peers.")
+	descMDNSIgnored  = desc("mdns_ignored_total", "Peers heard of by mDNS that were ignored because allow_peers refuses them.")
 	descMembers      = desc("members", "Other nodes heard, by failure-detector state.", "state")
 	descConnected    = desc("connected_peers", "Peers with an open libp2p connection.")
 	descLeasesHeld   = desc("leases_held", "Kernel leases this agent holds.")
@@ -119,7 +134,7 @@ func NewRegistry(snap func() Snapshot, labels Labels, lag *LagProbe) *prometheus
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descInfo, descDeltasIn, descDeltasOut, descPubFailed, descMessagesOut, descBytesIn, descBytesOut,
-		descRefused, descRejections, descPeersRefused, descMembers, descConnected, descLeasesHeld, descLeasesGrant,
+		descRefused, descRejections, descPeersRefused, descMDNSIgnored, descMembers, descConnected, descLeasesHeld, descLeasesGrant,
 		descLeasesDenied, descLeasesLost, descLeasesExpire, descLeasesRel, descSettle, descAERounds, descAERepaired,
 		descAERefused, descAEFailed, descWatchers, descKeys, descBytes, descUnflushed, descProbes, descProbeBytes, descMemberEvents,
 	} {
@@ -152,8 +167,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descRefused, s.Refused[path][reason], path, reason)
 		}
 	}
-	reasons := slices.Clone(c.labels.Reasons)
-	for r := range maps.Keys(s.Rejections) {
+	var reasons []string
+	for _, r := range slices.Concat(c.labels.MessageReasons, c.labels.Reasons, slices.Sorted(maps.Keys(s.Rejections))) {
 		if !slices.Contains(reasons, r) {
 			reasons = append(reasons, r)
 		}
@@ -162,6 +177,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRejections, s.Rejections[r], r)
 	}
 	counter(descPeersRefused, s.PeersRefused)
+	counter(descMDNSIgnored, s.MDNSIgnored)
 	for _, k := range []string{"ping_sent", "ping_received", "pingreq_sent", "pingreq_received"} {
 		counter(descProbes, s.Probes[k], k)
 	}

@@ -100,12 +100,23 @@ const (
 	CodeTimeout = "timeout"
 	// CodeUnauthorized: the TCP API needs the right bearer token: exit 1.
 	CodeUnauthorized = "unauthorized"
+	// CodeTooLarge: the request body is over the agent's
+	// max_request_bytes: exit 2.
+	CodeTooLarge = "too_large"
+	// CodeMethodNotAllowed: the route exists, but not with this method:
+	// exit 2.
+	CodeMethodNotAllowed = "method_not_allowed"
 )
 
-// Error is an API error with a code that says whose fault it is.
+// Error is an API error with a code that says whose fault it is. Every
+// error response of the API, and the last line of a stream the agent
+// ends, is one, as JSON: {"code": ..., "message": ..., "details": {...}}.
 type Error struct {
 	Code    string `json:"code"`
-	Message string `json:"error"`
+	Message string `json:"message"`
+	// Details holds facts about the error a program may act on, such as
+	// the limit that was reached ({"limit": 3}); it is omitted when empty.
+	Details map[string]any `json:"details,omitempty"`
 }
 
 // Error returns the message.
@@ -126,6 +137,10 @@ func (e *Error) HTTPStatus() int {
 		return http.StatusServiceUnavailable
 	case CodeUnauthorized:
 		return http.StatusUnauthorized
+	case CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
 	default:
 		return http.StatusInternalServerError
 	}

@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -23,11 +22,8 @@ func requireToken(token string, h http.Handler) http.Handler {
 			if ok {
 				msg = "wrong API token"
 			}
-			b, _ := json.Marshal(&Error{Code: CodeUnauthorized, Message: msg})
-			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="rumor"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write(append(b, '\n'))
+			writeJSONError(w, &Error{Code: CodeUnauthorized, Message: msg})
 			return
 		}
 		h.ServeHTTP(w, r)

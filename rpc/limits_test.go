@@ -35,7 +35,7 @@ func startLimited(t *testing.T, opts rpc.Options) *limited {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rpc.NewServerWithOptions(fake, nil, opts)
+	srv := rpc.NewServerWithOptions(fake, nil, checked(t, opts))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
@@ -94,8 +94,9 @@ func TestMaxRequestBytes(t *testing.T) {
 		t.Fatalf("body of exactly max_request_bytes: %d %+v, want 200", code, e)
 	}
 	code, e := putBody(t, l.sock, bodyOf(limit+1))
-	if code != http.StatusBadRequest || e.Code != rpc.CodeBadRequest || !strings.Contains(e.Message, "larger than 4096 bytes") {
-		t.Fatalf("body one byte over: %d %+v, want 400 bad_request naming the limit", code, e)
+	if code != http.StatusRequestEntityTooLarge || e.Code != rpc.CodeTooLarge || !strings.Contains(e.Message, "larger than 4096 bytes") ||
+		e.Details["limit"] != float64(limit) {
+		t.Fatalf("body one byte over: %d %+v, want 413 too_large naming the limit", code, e)
 	}
 	got := check(l.client.ServiceGet(ctxT(t), "web", "w1")).must(t)
 	if len(got.Addr) != len(bodyOf(limit))-len(`{"status":"up","addr":""}`) {
@@ -246,7 +247,7 @@ func TestTokenAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rpc.NewServer(fake, nil)
+	srv := rpc.NewServerWithOptions(fake, nil, checked(t, rpc.Options{}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeToken(ctx, ln, tok) }()
@@ -385,7 +386,8 @@ func TestListenUnixPermissions(t *testing.T) {
 		c := rpc.NewClient(sock)
 		done := make(chan error, 1)
 		ctx, cancel := context.WithCancel(context.Background())
-		go func() { done <- rpc.NewServer(rpctest.New(testNode, nil), nil).Serve(ctx, ln) }()
+		srv := rpc.NewServerWithOptions(rpctest.New(testNode, nil), nil, checked(t, rpc.Options{}))
+		go func() { done <- srv.Serve(ctx, ln) }()
 		check(c.Status(ctxT(t))).must(t)
 		c.Close()
 		cancel()

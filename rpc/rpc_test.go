@@ -48,7 +48,8 @@ func startAgent(t *testing.T, api rpc.API) *agent {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- rpc.NewServer(api, nil).Serve(ctx, ln) }()
+	srv := rpc.NewServerWithOptions(api, nil, checked(t, rpc.Options{}))
+	go func() { done <- srv.Serve(ctx, ln) }()
 	a := &agent{fake: fake, sock: sock, client: rpc.NewClient(sock)}
 	stopped := false
 	var result error
@@ -304,8 +305,8 @@ func TestErrorCodes(t *testing.T) {
 		{errors.New("disk on fire"), rpc.CodeInternal, 500},
 		{&rpc.Error{Code: "weird", Message: "unknown code"}, "weird", 500},
 	} {
-		a.fake.SetError("ServiceGet", tc.err)
-		_, err := a.client.ServiceGet(ctx, "web", "i")
+		a.fake.SetError("ServiceDelete", tc.err)
+		err := a.client.ServiceDelete(ctx, "web", "i")
 		var e *rpc.Error
 		if !errors.As(err, &e) {
 			t.Errorf("%v: got %T %v, want *rpc.Error", tc.err, err, err)
@@ -315,7 +316,11 @@ func TestErrorCodes(t *testing.T) {
 			t.Errorf("%v: got code %q message %q", tc.err, e.Code, e.Message)
 		}
 
-		resp, err := hc.Get("http://rumor/v1/svc/web/i")
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, "http://rumor/v1/svc/web/i", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -327,7 +332,7 @@ func TestErrorCodes(t *testing.T) {
 		}
 	}
 	// The fake's own NotFound for a missing key.
-	a.fake.SetError("ServiceGet", nil)
+	a.fake.SetError("ServiceDelete", nil)
 	if _, err := a.client.ServiceGet(ctx, "web", "none"); rpc.CodeOf(err) != rpc.CodeNotFound {
 		t.Errorf("missing key: %v", err)
 	}
@@ -399,7 +404,7 @@ func TestBadBodies(t *testing.T) {
 		{"unknown field", "PUT", "/v1/svc/web/i", `{"status":"up","color":"red"}`, 400},
 		{"wrong type", "PUT", "/v1/svc/web/i", `{"status":1}`, 400},
 		{"trailing data", "PUT", "/v1/svc/web/i", `{"status":"up"} {}`, 400},
-		{"too large", "PUT", "/v1/svc/web/i", big, 400},
+		{"too large", "PUT", "/v1/svc/web/i", big, 413},
 		{"body on cancel", "POST", "/v1/task/t/cancel", `{"x":1}`, 400},
 		{"bad up", "GET", "/v1/svc?up=maybe", "", 400},
 		{"good", "PUT", "/v1/svc/web/i", `{"status":"up"}`, 200},
@@ -420,10 +425,10 @@ func TestBadBodies(t *testing.T) {
 			if resp.StatusCode != tc.want {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, b)
 			}
-			if tc.want == 400 {
+			if tc.want >= 400 {
 				var e rpc.Error
-				if err := json.Unmarshal(b, &e); err != nil || e.Code != rpc.CodeBadRequest || e.Message == "" {
-					t.Errorf("body %s: want {code: bad_request, error: ...}", b)
+				if err := json.Unmarshal(b, &e); err != nil || e.HTTPStatus() != tc.want || e.Message == "" {
+					t.Errorf("body %s: want {code: ..., message: ...} with the code of %d", b, tc.want)
 				}
 			}
 		})
@@ -433,8 +438,8 @@ func TestBadBodies(t *testing.T) {
 	// afterwards. (Same agent: the server lingers 0.5 s on such a conn.)
 	tags := map[string]string{"blob": strings.Repeat("x", 2*rpc.MaxBodyBytes)}
 	_, err := a.client.ServiceSet(ctxT(t), "web", "i", rpc.ServiceSet{Status: "up", Tags: tags})
-	if rpc.CodeOf(err) != rpc.CodeBadRequest {
-		t.Fatalf("oversized ServiceSet: got %v, want bad_request", err)
+	if rpc.CodeOf(err) != rpc.CodeTooLarge {
+		t.Fatalf("oversized ServiceSet: got %v, want too_large", err)
 	}
 	if _, err := a.client.Status(ctxT(t)); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,8 @@ const shutdownTimeout = 5 * time.Second
 //	GET    /v1/kv/{key...}                    KVEntry
 //	DELETE /v1/kv/{key...}?if_version=V       KVEntry (the delete)
 //	GET    /v1/kv-history/{key...}            []KVEntry, newest first
+//	GET    /v1/records?prefix=P               []Record
+//	GET    /v1/explain?key=K                  Explanation
 //	GET    /v1/task?state=S&queue=Q&owner=N   []Task
 //	GET    /v1/task/{id}                      Task
 //	POST   /v1/task/{id}/assign               TaskAssign -> Task
@@ -56,17 +59,24 @@ const shutdownTimeout = 5 * time.Second
 //	POST   /v1/kernel/{id}/session            KernelClaim -> NDJSON stream of SessionEvent
 //	GET    /v1/watch?prefix=P&since=C&keepalive=D  NDJSON stream of Event
 //	GET    /v1/backup                         snapshot of the state (see Backuper)
+//	GET    /v1/openapi.json                   this API's OpenAPI document (OpenAPI)
 //
-// Errors are JSON {"code": ..., "error": ...} with the status of
-// (*Error).HTTPStatus. A request body may be empty (the zero request), is at
-// most Options.MaxRequestBytes, and may not hold unknown fields. A watch stream is one
-// Event per line, flushed as it happens; if the API drops the watch, a last
-// line {"code": ..., "error": ...} says why.
+// Errors are an *Error as JSON, {"code": ..., "message": ..., "details":
+// {...}}, with the status of (*Error).HTTPStatus: those of the API, and a
+// route the server lacks (404 not_found), a method the route lacks (405
+// method_not_allowed), a body over Options.MaxRequestBytes (413
+// too_large), a request over Options.RequestTimeout (503 timeout), a
+// missing token (401 unauthorized). A request body may be empty (the zero
+// request) and may not hold unknown fields. A watch stream is one Event
+// per line, flushed as it happens; if the API drops the watch, a last line,
+// an *Error, says why. rpc/openapi.yaml describes all of it.
 type Server struct {
 	api  API
 	log  *slog.Logger
 	mux  *http.ServeMux
 	opts Options
+	// patterns are the routes, as registered with mux.
+	patterns []string
 
 	// watchers counts open watch streams, bounded by maxWatchers.
 	watchers atomic.Int64
@@ -83,7 +93,7 @@ type Server struct {
 // Options bound what a Server accepts. Zero fields take the defaults named.
 type Options struct {
 	// MaxRequestBytes bounds one request body (default MaxBodyBytes); a
-	// larger one is refused with CodeBadRequest.
+	// larger one is refused with CodeTooLarge (413).
 	MaxRequestBytes int64
 	// MaxWatchers bounds the open watch streams (default: unbounded); the
 	// next watch is refused with CodeBusy until one ends.
@@ -93,6 +103,10 @@ type Options struct {
 	RequestTimeout time.Duration
 	// ReadHeaderTimeout bounds reading a request's headers (default 10 s).
 	ReadHeaderTimeout time.Duration
+	// Middleware, if not nil, wraps the handler of every request Serve and
+	// ServeToken answer, outside the token check: for logging, or for
+	// tests that check the traffic against the OpenAPI document.
+	Middleware func(http.Handler) http.Handler
 }
 
 // NewServer returns a Server for api with default Options. A nil logger
@@ -132,9 +146,55 @@ func (s *Server) SetLimits(maxRequestBytes int64, maxWatchers int) {
 	s.maxWatchers.Store(int64(max(maxWatchers, 0)))
 }
 
-// ServeHTTP answers one request as Serve does (without a token check), for
-// tests and for embedding the API in another HTTP server.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP answers one request as Serve does (without a token check or
+// Options.Middleware), for tests and for embedding the API in another HTTP
+// server. A request no route takes is answered with a JSON *Error: 404
+// not_found, or 405 method_not_allowed (with an Allow header) when the path
+// exists with other methods.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		s.mux.ServeHTTP(w, r) // a route, or the mux's redirect to a clean path
+		return
+	}
+	// The mux's own answer (404 or 405, with Allow) as a JSON error.
+	rec := &headerRecorder{header: http.Header{}}
+	s.mux.ServeHTTP(rec, r)
+	e := &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s: see GET /v1/openapi.json for the routes", r.Method, r.URL.Path)}
+	if rec.code == http.StatusMethodNotAllowed {
+		allow := rec.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		e = &Error{
+			Code:    CodeMethodNotAllowed,
+			Message: fmt.Sprintf("%s %s: the route takes %s", r.Method, r.URL.Path, allow),
+			Details: map[string]any{"allow": strings.Split(allow, ", ")},
+		}
+	}
+	writeJSONError(w, e)
+}
+
+// headerRecorder keeps the status and headers a handler writes and drops
+// its body.
+type headerRecorder struct {
+	header http.Header
+	code   int
+}
+
+func (h *headerRecorder) Header() http.Header { return h.header }
+
+func (h *headerRecorder) WriteHeader(code int) {
+	if h.code == 0 {
+		h.code = code
+	}
+}
+
+func (h *headerRecorder) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+// Routes returns the server's routes as their ServeMux patterns ("GET
+// /v1/status"), in the order they were registered.
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
 
 // Watchers returns the number of watch streams open now.
 func (s *Server) Watchers() int { return int(s.watchers.Load()) }
@@ -145,7 +205,7 @@ func (s *Server) Watchers() int { return int(s.watchers.Load()) }
 // if ln fails. Serve and ServeToken may each be called once, usually with
 // the same ctx: when either returns, every open watch stream ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	return s.serve(ctx, ln, s.mux)
+	return s.serve(ctx, ln, s)
 }
 
 // ServeToken is Serve for a listener other users can reach (loopback TCP):
@@ -156,10 +216,13 @@ func (s *Server) ServeToken(ctx context.Context, ln net.Listener, token string) 
 		_ = ln.Close()
 		return errors.New("rpc: serve: empty API token")
 	}
-	return s.serve(ctx, ln, requireToken(token, s.mux))
+	return s.serve(ctx, ln, requireToken(token, s))
 }
 
 func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	if s.opts.Middleware != nil {
+		h = s.opts.Middleware(h)
+	}
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
@@ -430,10 +493,17 @@ func (s *Server) routes() {
 		return s.api.KernelRelease(r.Context(), id, req)
 	})
 
-	s.mux.HandleFunc("POST /v1/kernel/{id}/session", s.session)
-	s.mux.HandleFunc("POST /v1/queue/{queue}/session", s.takeSession)
-	s.mux.HandleFunc("GET /v1/watch", s.watch)
-	s.mux.HandleFunc("GET /v1/backup", s.backup)
+	s.route("POST /v1/kernel/{id}/session", http.HandlerFunc(s.session))
+	s.route("POST /v1/queue/{queue}/session", http.HandlerFunc(s.takeSession))
+	s.route("GET /v1/watch", http.HandlerFunc(s.watch))
+	s.route("GET /v1/backup", http.HandlerFunc(s.backup))
+	s.route("GET /v1/openapi.json", http.HandlerFunc(s.openapi))
+}
+
+// route registers h for pattern.
+func (s *Server) route(pattern string, h http.Handler) {
+	s.patterns = append(s.patterns, pattern)
+	s.mux.Handle(pattern, h)
 }
 
 // handle registers fn for pattern. fn's value is written as JSON with 200,
@@ -441,15 +511,31 @@ func (s *Server) routes() {
 // Options.RequestTimeout bounds it.
 func (s *Server) handle(pattern string, fn func(r *http.Request) (any, error)) {
 	h := s.handler(fn)
-	if s.opts.RequestTimeout > 0 {
-		h = http.TimeoutHandler(h, s.opts.RequestTimeout, timeoutBody(s.opts.RequestTimeout))
+	if d := s.opts.RequestTimeout; d > 0 {
+		th := http.TimeoutHandler(h, d, timeoutBody(d))
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			th.ServeHTTP(jsonTimeoutWriter{w}, r)
+		})
 	}
-	s.mux.Handle(pattern, h)
+	s.route(pattern, h)
 }
+
+// jsonTimeoutWriter gives the answer http.TimeoutHandler writes on a
+// timeout, which comes without a Content-Type, the JSON one of its body.
+type jsonTimeoutWriter struct{ http.ResponseWriter }
+
+func (w jsonTimeoutWriter) WriteHeader(code int) {
+	if h := w.Header(); code == http.StatusServiceUnavailable && h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "application/json")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w jsonTimeoutWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // handleUntimed is handle for a request that bounds its own time.
 func (s *Server) handleUntimed(pattern string, fn func(r *http.Request) (any, error)) {
-	s.mux.Handle(pattern, s.handler(fn))
+	s.route(pattern, s.handler(fn))
 }
 
 func (s *Server) handler(fn func(r *http.Request) (any, error)) http.Handler {
@@ -476,7 +562,11 @@ func (s *Server) handler(fn func(r *http.Request) (any, error)) http.Handler {
 
 // timeoutBody is the JSON error a request that outlives d is answered with.
 func timeoutBody(d time.Duration) string {
-	b, _ := json.Marshal(&Error{Code: CodeTimeout, Message: fmt.Sprintf("the agent did not finish the request within its request_timeout (%v)", d)})
+	b, _ := json.Marshal(&Error{
+		Code:    CodeTimeout,
+		Message: fmt.Sprintf("the agent did not finish the request within its request_timeout (%v)", d),
+		Details: map[string]any{"request_timeout_ms": d.Milliseconds()},
+	})
 	return string(b) + "\n"
 }
 
@@ -491,7 +581,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.Error("rpc: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 	}
-	b, _ := json.Marshal(e) // an *Error always encodes
+	writeJSONError(w, e)
+}
+
+// writeJSONError writes e as a JSON error response with its status.
+func writeJSONError(w http.ResponseWriter, e *Error) {
+	b, err := json.Marshal(e)
+	if err != nil { // Details that do not encode
+		b, _ = json.Marshal(&Error{Code: e.Code, Message: e.Message})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.HTTPStatus())
 	_, _ = w.Write(append(b, '\n'))
@@ -592,13 +690,16 @@ func (s *Server) takeSession(w http.ResponseWriter, r *http.Request) {
 
 // stream runs serve, which writes lines with send, as an NDJSON response:
 // one JSON value per line, flushed as it is sent. Streams count against
-// max_watchers. If serve fails, a last line {"code": ..., "error": ...}
-// says why.
+// max_watchers. If serve fails, a last line, an *Error, says why.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, what string, serve func(ctx context.Context, send func(any) error) error) {
 	n := s.watchers.Add(1)
 	defer s.watchers.Add(-1)
 	if limit := s.maxWatchers.Load(); limit > 0 && n > limit {
-		s.writeError(w, r, Busy("too many watch streams: %d are open, the limit is %d (max_watchers); close one or raise the limit", n-1, limit))
+		s.writeError(w, r, &Error{
+			Code:    CodeBusy,
+			Message: fmt.Sprintf("too many watch streams: %d are open, the limit is %d (max_watchers); close one or raise the limit", n-1, limit),
+			Details: map[string]any{"limit": limit, "open": n - 1},
+		})
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -687,7 +788,11 @@ func decode[T any](r *http.Request) (T, error) {
 func bodyError(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return BadRequest("request body is larger than %d bytes (the agent's max_request_bytes)", mbe.Limit)
+		return &Error{
+			Code:    CodeTooLarge,
+			Message: fmt.Sprintf("request body is larger than %d bytes (the agent's max_request_bytes)", mbe.Limit),
+			Details: map[string]any{"limit": mbe.Limit},
+		}
 	}
 	return BadRequest("bad request body: %v", err)
 }

@@ -72,6 +72,10 @@ type Member struct {
 	LastHeard time.Time `json:"last_heard,omitzero"`
 	Services  int       `json:"services"`
 	Leases    int       `json:"leases"`
+	// Found says how this agent first found the node: join, dns, mdns,
+	// gossip (heard of from other nodes) or inbound (it connected to us
+	// first); empty for this agent itself.
+	Found string `json:"found,omitempty"`
 }
 
 // ServiceSet is the body of a svc set request.

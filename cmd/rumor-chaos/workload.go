@@ -20,6 +20,7 @@ const (
 	blIDs     = 16 // bl/chaos/u0..u15, added and removed by everyone
 	tasks     = 8  // task/t0..t7, assigned to anyone and cancelled by anyone
 	instances = 3  // svc/chaos/n<I>-0..2, each agent's own
+	kvKeys    = 8  // kv/chaos/k0..k7, put and deleted by everyone
 	kernels   = 3  // kernel/k0..k2, claimed by everyone
 	opTimeout = 3 * time.Second
 	leaseTTL  = 3 * time.Second
@@ -184,7 +185,7 @@ func (w *workload) readBack(ctx context.Context, a *agent, op *chaos.Op) {
 	op.Acked = found
 }
 
-// dataClient issues svc, bl and task operations on a, one at a time.
+// dataClient issues svc, bl, kv and task operations on a, one at a time.
 func (w *workload) dataClient(ctx context.Context, a *agent, rng *rand.Rand) {
 	for pause(ctx, time.Duration(20+rng.IntN(40))*time.Millisecond) {
 		if !a.up() {
@@ -204,10 +205,37 @@ func (w *workload) dataClient(ctx context.Context, a *agent, rng *rand.Rand) {
 			op = w.call(ctx, a, "svc-delete", "svc/chaos/"+inst, nil, func(c context.Context) (bool, error) {
 				return false, a.client.ServiceDelete(c, "chaos", inst)
 			})
-		case p < 57:
+		case p < 50:
 			id := fmt.Sprintf("u%d", rng.IntN(blIDs))
 			op = w.call(ctx, a, "bl-add", "bl/chaos/"+id, nil, func(c context.Context) (bool, error) {
 				_, err := a.client.BlacklistAdd(c, "chaos", id, rpc.BlacklistAdd{Reason: fmt.Sprintf("agent %d", a.i)})
+				return false, err
+			})
+		case p < 62:
+			// A put, half of them conditional on the version the agent
+			// shows (refused, and not counted as a write, if it moved).
+			path := fmt.Sprintf("/chaos/k%d", rng.IntN(kvKeys))
+			cond := rng.IntN(2) == 0
+			op = w.call(ctx, a, "kv-put", "kv"+path, nil, func(c context.Context) (bool, error) {
+				req := rpc.KVPut{Value: fmt.Sprintf("agent %d: %d", a.i, rng.IntN(1000))}
+				if cond {
+					var v uint64
+					e, err := a.client.KVGet(c, path)
+					switch {
+					case err == nil:
+						v = e.Version
+					case rpc.CodeOf(err) != rpc.CodeNotFound:
+						return false, err
+					}
+					req.IfVersion = &v
+				}
+				_, err := a.client.KVPut(c, path, req)
+				return false, err
+			})
+		case p < 66:
+			path := fmt.Sprintf("/chaos/k%d", rng.IntN(kvKeys))
+			op = w.call(ctx, a, "kv-delete", "kv"+path, nil, func(c context.Context) (bool, error) {
+				_, err := a.client.KVDelete(c, path, nil)
 				return false, err
 			})
 		case p < 80:

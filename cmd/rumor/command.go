@@ -38,7 +38,8 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: []string{"RUMOR_CONFIG"}, Usage: "YAML config file (see configs/rumor.yaml)"},
 			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"RUMOR_DATA_DIR"}, Usage: "data directory", DefaultText: d.DataDir},
 			&cli.StringSliceFlag{Name: "listen", EnvVars: []string{"RUMOR_LISTEN"}, Usage: "libp2p listen multiaddr (repeatable)", DefaultText: strings.Join(d.Listen, ",")},
-			&cli.StringSliceFlag{Name: "join", EnvVars: []string{"RUMOR_JOIN"}, Usage: "peer multiaddr ending in /p2p/<id> to join (repeatable; added to bootstrap)"},
+			&cli.StringSliceFlag{Name: "join", EnvVars: []string{"RUMOR_JOIN"}, Usage: "peer multiaddr ending in /p2p/<id>, by IP or DNS name (/dns4, /dns6), or a /dnsaddr/<name> whose TXT records list peers; names are resolved again at every redial (repeatable; added to bootstrap)"},
+			&cli.BoolFlag{Name: "mdns", EnvVars: []string{"RUMOR_MDNS"}, Usage: "find peers of this cluster on the local network by multicast DNS"},
 			&cli.StringFlag{Name: "socket", EnvVars: []string{"RUMOR_SOCKET"}, Usage: "local API Unix socket", DefaultText: "<data-dir>/rumor.sock"},
 			&cli.StringFlag{Name: "cluster", EnvVars: []string{"RUMOR_CLUSTER"}, Usage: "cluster name", DefaultText: d.Cluster},
 			&cli.StringFlag{Name: "region", EnvVars: []string{"RUMOR_REGION"}, Usage: "region tag shown in members"},
@@ -82,6 +83,9 @@ func configFromFlags(c *cli.Context) (config.Config, error) {
 	}
 	if c.IsSet("bl-writer") {
 		cfg.BLWriters = splitList(c.StringSlice("bl-writer"))
+	}
+	if c.IsSet("mdns") {
+		cfg.MDNS = c.Bool("mdns")
 	}
 	cfg.ResetState = c.Bool("reset-state")
 	if c.IsSet("self-fence") {

@@ -116,6 +116,17 @@ func TestConfigCheckEnv(t *testing.T) {
 	if code, out, errs := runCLI("config", "check", "--env", path); code != 0 || !strings.Contains(out, "\ncluster: fromenv\n") {
 		t.Errorf("with --env: exit %d, %s%s", code, out, errs)
 	}
+	// RUMOR_MDNS sets mdns; RUMOR_JOIN adds to bootstrap, and a join
+	// address without an id is refused naming the key.
+	t.Setenv("RUMOR_MDNS", "true")
+	if code, out, errs := runCLI("config", "check", "--env", path); code != 0 || !strings.Contains(out, "\nmdns: true\n") {
+		t.Errorf("RUMOR_MDNS: exit %d, %s%s", code, out, errs)
+	}
+	t.Setenv("RUMOR_JOIN", "/dnsaddr/rumor.example.com,/dns4/rumor-1.example.com/tcp/7946")
+	if code, _, errs := runCLI("config", "check", "--env", path); code != 2 || !strings.Contains(errs, `bootstrap: "/dns4/rumor-1.example.com/tcp/7946"`) || strings.Contains(errs, "/dnsaddr/rumor.example.com") {
+		t.Errorf("RUMOR_JOIN with a name without an id: exit %d, %q", code, errs)
+	}
+	t.Setenv("RUMOR_JOIN", "")
 	t.Setenv("RUMOR_MAX_SKEW", "lots")
 	if code, _, errs := runCLI("config", "check", "--env", path); code != 2 || !strings.Contains(errs, "RUMOR_MAX_SKEW") && !strings.Contains(errs, "max-skew") {
 		t.Errorf("bad env value: exit %d, %q", code, errs)

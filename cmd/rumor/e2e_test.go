@@ -266,7 +266,7 @@ func TestBadInputExitCodes(t *testing.T) {
 			t.Errorf("id: exit %d stdout %q stderr %q; want %s", r.code, r.stdout, r.stderr, a.id)
 		}
 	}
-	if r := run(t, "--version"); r.code != 0 || !strings.Contains(r.stdout, "/sync/3") {
+	if r := run(t, "--version"); r.code != 0 || !strings.Contains(r.stdout, "/sync/4") {
 		t.Errorf("--version: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 	r := run(t, "--socket", filepath.Join(t.TempDir(), "none.sock"), "status")
@@ -276,6 +276,10 @@ func TestBadInputExitCodes(t *testing.T) {
 	r = run(t, "agent", "--data-dir", t.TempDir(), "--listen", "not-a-multiaddr")
 	if r.code == 0 || !strings.Contains(r.stderr, "not-a-multiaddr") {
 		t.Errorf("agent with a bad listen address: exit %d stderr %q", r.code, r.stderr)
+	}
+	r = run(t, "agent", "--data-dir", t.TempDir(), "--join", "/dns4/rumor.example.com/tcp/7946")
+	if r.code == 0 || !strings.Contains(r.stderr, `bootstrap: "/dns4/rumor.example.com/tcp/7946" (from the bootstrap key or --join): does not end in /p2p/<peer id>`) {
+		t.Errorf("agent with a join address without an id: exit %d stderr %q", r.code, r.stderr)
 	}
 }
 

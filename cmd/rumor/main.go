@@ -9,5 +9,5 @@ import (
 
 func main() {
 	os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr, agentCommand(), idCommand(), keygenCommand(),
-		configCommand(), restoreCommand(), versionCommand()))
+		configCommand(), restoreCommand(), versionCommand(), manCommand()))
 }

@@ -28,7 +28,7 @@ func TestVersionCommand(t *testing.T) {
 		t.Fatalf("version: exit %d, stderr %q", code, errs)
 	}
 	for _, want := range []string{"version:    " + version.Release + "\n", "go:         go1.", "wire:       3\n", "/rumor/lane/meshsub/1.2.0", "/meshsub/1.3.0",
-		"sync:       /rumor/<cluster>/sync/3", "key:        /rumor/<cluster>/key/1", "commit:"} {
+		"sync:       /rumor/<cluster>/sync/4", "key:        /rumor/<cluster>/key/1", "commit:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("version lacks %q:\n%s", want, out)
 		}
@@ -47,7 +47,7 @@ func TestVersionCommand(t *testing.T) {
 		}
 		b := version.Get()
 		if got.Version != version.Release || got.Commit != b.Commit || got.Go != b.Go || got.Wire != wire.Version ||
-			len(got.Protocols.GossipSub) != len(gossip.Protocols()) || got.Protocols.Sync != "/rumor/<cluster>/sync/3" ||
+			len(got.Protocols.GossipSub) != len(gossip.Protocols()) || got.Protocols.Sync != "/rumor/<cluster>/sync/4" ||
 			got.Protocols.Key != "/rumor/<cluster>/key/1" {
 			t.Errorf("%v: %+v", args, got)
 		}

@@ -44,6 +44,7 @@ var allowed = map[string][]string{
 	"rpc":              {},
 	"version":          {},
 	"rpc/rpctest":      {"rpc"},
+	"rpc/contract":     {"rpc"},
 	"agent": {"crdt", "clock", "wire", "store", "store/watch", "identity", "gossip", "antientropy", "membership", "lease",
 		"tasks", "kernels", "queue", "replica", "config", "obs", "rpc", "view", "version"},
 	"cli":             {"rpc", "version"},

@@ -131,8 +131,10 @@ func (s *Script) Run(t *testing.T, d *datadriven.TestData) string {
 	switch d.Cmd {
 	case "cluster":
 		return s.cluster(d)
-	case "svc-set", "svc-delete", "bl-add", "bl-remove", "task-assign", "task-update", "task-cancel", "claim", "renew", "release":
+	case "svc-set", "svc-delete", "bl-add", "bl-remove", "task-assign", "task-update", "task-cancel", "claim", "renew", "release", "kv-put", "kv-delete":
 		return s.write(d)
+	case "kv-history":
+		return s.kvHistory(d)
 	case "session":
 		return s.session(d)
 	case "session-event":
@@ -223,7 +225,7 @@ func (s *Script) Run(t *testing.T, d *datadriven.TestData) string {
 			d.Fatalf(t, "replay: nothing captured")
 		}
 		return s.send(d, a, a.captured)
-	case "converged", "holder", "svc", "bl", "task", "member", "refused", "queue":
+	case "converged", "holder", "svc", "bl", "task", "member", "refused", "queue", "kv":
 		return s.observe(d)
 	}
 	d.Fatalf(t, "unknown directive %q", d.Cmd)
@@ -474,11 +476,54 @@ func (s *Script) write(d *datadriven.TestData) string {
 			return s.errText(err)
 		}
 		return s.kernelText(k)
+	case "kv-put", "kv-delete":
+		var ifVersion *uint64
+		if d.HasArg("if-version") {
+			v, err := strconv.ParseUint(s.val(d, "if-version", ""), 10, 64)
+			if err != nil {
+				d.Fatalf(s.t, "%s: if-version: %v", d.Cmd, err)
+			}
+			ifVersion = &v
+		}
+		var e rpc.KVEntry
+		if d.Cmd == "kv-put" {
+			e, err = a.KVPut(ctx, target, rpc.KVPut{Value: s.val(d, "value", ""), TTLMillis: ms("ttl"), IfVersion: ifVersion})
+		} else {
+			e, err = a.KVDelete(ctx, target, ifVersion)
+		}
+		if err != nil {
+			return s.errText(err)
+		}
+		return fmt.Sprintf("version=%d", e.Version)
 	}
 	if err != nil {
 		return s.errText(err)
 	}
 	return "ok"
+}
+
+// kvHistory prints one agent's history of a kv key, newest first: value,
+// version, writer and mark of each write.
+func (s *Script) kvHistory(d *datadriven.TestData) string {
+	h, err := s.agentOf(d, 0).Agent().KVHistory(context.Background(), s.arg(d, 1))
+	if err != nil {
+		return s.errText(err)
+	}
+	var lines []string
+	for _, e := range h {
+		line := fmt.Sprintf("%s version=%d writer=%s", e.Value, e.Version, s.c.NameOf(e.Writer))
+		switch {
+		case e.Current:
+			line += " current"
+		case e.Conflict:
+			line += " conflict"
+		}
+		if e.Deleted {
+			line += " deleted"
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // claimRace makes every named node claim the kernel at the same instant and
@@ -743,6 +788,15 @@ func (s *Script) look(d *datadriven.TestData) string {
 				return "present"
 			}
 			return "absent"
+		}
+	case "kv":
+		path := s.arg(d, 0)
+		per = func(n *cluster.Node) string {
+			e, err := n.Agent().KVGet(ctx, path)
+			if err != nil {
+				return "absent"
+			}
+			return fmt.Sprintf("value=%s version=%d writer=%s", e.Value, e.Version, s.c.NameOf(e.Writer))
 		}
 	case "task":
 		id := s.arg(d, 0)
