@@ -480,6 +480,10 @@ class Client:
         raises :class:`~rumor.errors.Internal`."""
         return self._t.download("/v1/backup", out)
 
+    def openapi(self) -> Dict[str, Any]:
+        """The agent's OpenAPI 3.0 document of this API (``GET /v1/openapi.json``)."""
+        return self._req("GET", "/v1/openapi.json")
+
     # -- helpers -------------------------------------------------------------------------
 
     def _after(self, wait_ms: int) -> Optional[float]:
