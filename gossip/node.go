@@ -585,7 +585,7 @@ func (n *Node) Addrs() []string {
 // addresses may be somebody else's): dials to strangers are rate limited,
 // 8 at once and then 4 a second over all of them, and a stranger whose
 // dials fail backs off fourfold per failure up to
-// [redial.RefusedRedialMax]. Calling it again for a known peer adds any new
+// [redial.RefusedMax]. Calling it again for a known peer adds any new
 // addresses. A peer not found before is found by [redial.FoundGossip]. It
 // is a no-op after Close and for the node's own ID.
 func (n *Node) AddPeer(ai peer.AddrInfo) { n.addPeer(ai, redial.FoundGossip) }

@@ -3,7 +3,7 @@
 //
 // GossipSub does not redial lost peers, so a [Redialer] does: when a
 // connection drops it redials at once and then with jittered exponential
-// backoff until the peer is back, up to [RefusedRedialMax] for a peer whose
+// backoff until the peer is back, up to [RefusedMax] for a peer whose
 // connections close right after they open (one whose allowlist does not
 // name us). With [Config.MaxPeers] it keeps the peers that rank first by a
 // hash of both ids ([PreferredPeers]) and dials further ones only while
@@ -41,16 +41,16 @@ import (
 // their connections.
 const protectTag = "rumor-known-peer"
 
-// RefusedRedialMax is the backoff ceiling for a peer that refuses us: one
-// whose connections keep closing right after they open (under
-// refusedConnLife: most likely its allowlist does not name us, and its
-// gater hangs up once the handshake has named us) or whose dials a
-// connection gater refuses. Its backoff doubles from Config.Min as
-// for any lost peer, but up to this ceiling (or Config.Max if that is
-// longer) instead of Config.Max: about ten dials in its first five minutes,
-// then one every 2.5 to 5 minutes. A connection to it that lives normally
-// (past the stable age: ten times Config.Min, at most Config.Max) resets the backoff.
-const RefusedRedialMax = 5 * time.Minute
+// RefusedMax is the backoff ceiling for a peer that refuses us: one whose
+// connections keep closing right after they open (under refusedConnLife:
+// most likely its allowlist does not name us, and its gater hangs up once
+// the handshake has named us) or whose dials a connection gater refuses.
+// Its backoff doubles from Config.Min as for any lost peer, but up to this
+// ceiling (or Config.Max if that is longer) instead of Config.Max: about
+// ten dials in its first five minutes, then one every 2.5 to 5 minutes. A
+// connection to it that lives normally (past the stable age: ten times
+// Config.Min, at most Config.Max) resets the backoff.
+const RefusedMax = 5 * time.Minute
 
 // refusedConnLife: a connection closed sooner than this after it opened
 // (or than the stable age, if that is shorter) counts as a refusal.
@@ -68,7 +68,7 @@ const refusedWarnAfter = 2
 // cluster dials its 32 best-ranked peers in about 6 s; the others dial it
 // meanwhile). A stranger whose dials fail backs off by a factor of
 // strangerBackoffFactor per failure (from Config.Min: 0.5 s, 2 s,
-// 8 s, 32 s, ...) up to RefusedRedialMax. Bootstrap peers, which the
+// 8 s, 32 s, ...) up to RefusedMax. Bootstrap peers, which the
 // operator gave, and peers that have been connected are no strangers:
 // their redials are neither limited nor slowed.
 const (
@@ -216,7 +216,7 @@ func New(h host.Host, cfg Config) (*Redialer, error) {
 		rnd:         cfg.Rand,
 		min:         cfg.Min,
 		max:         cfg.Max,
-		refusedMax:  max(RefusedRedialMax, cfg.Max),
+		refusedMax:  max(RefusedMax, cfg.Max),
 		stable:      stable,
 		young:       min(refusedConnLife, stable),
 		dialTimeout: cfg.DialTimeout,
@@ -247,7 +247,7 @@ func New(h host.Host, cfg Config) (*Redialer, error) {
 // been seen connected (its addresses may be somebody else's): dials to
 // strangers are rate limited, 8 at once and then 4 a second over all of
 // them, and a stranger whose dials fail backs off fourfold per failure up
-// to [RefusedRedialMax]. Adding a known peer adds any new addresses. Add
+// to [RefusedMax]. Adding a known peer adds any new addresses. Add
 // waits for Run to take the peer, and does nothing once Run has returned;
 // it is a no-op for the host's own id.
 func (r *Redialer) Add(ai peer.AddrInfo, how Found) {

@@ -131,7 +131,7 @@ func TestRedialDelay(t *testing.T) {
 }
 
 // TestRedialDelayOfRefusingPeer: a peer that refused us backs off up to
-// RefusedRedialMax instead of Config.Max, and so does a stranger (never
+// RefusedMax instead of Config.Max, and so does a stranger (never
 // connected, not a bootstrap peer), faster; others keep Config.Max.
 func TestRedialDelayOfRefusingPeer(t *testing.T) {
 	cfg := testConfig()
@@ -146,11 +146,11 @@ func TestRedialDelayOfRefusingPeer(t *testing.T) {
 		describe string
 	}{
 		{knownPeer{failures: 30, vouched: true}, 500 * time.Millisecond, time.Second, "lost peer"},
-		{knownPeer{failures: 30, refusals: 1, vouched: true}, RefusedRedialMax / 2, RefusedRedialMax, "refusing peer"},
+		{knownPeer{failures: 30, refusals: 1, vouched: true}, RefusedMax / 2, RefusedMax, "refusing peer"},
 		{knownPeer{failures: 3, refusals: 3, vouched: true}, 200 * time.Millisecond, 400 * time.Millisecond, "refusing peer, third failure"},
 		{knownPeer{failures: 1}, 50 * time.Millisecond, 100 * time.Millisecond, "stranger, first failure"},
 		{knownPeer{failures: 3}, 800 * time.Millisecond, 1600 * time.Millisecond, "stranger, third failure"},
-		{knownPeer{failures: 30}, RefusedRedialMax / 2, RefusedRedialMax, "stranger"},
+		{knownPeer{failures: 30}, RefusedMax / 2, RefusedMax, "stranger"},
 	} {
 		for range 100 {
 			if d := r.delayOf(&tc.k); d < tc.lo || d > tc.hi {
