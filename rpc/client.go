@@ -196,6 +196,12 @@ func (c *Client) BlacklistList(ctx context.Context, list string) ([]BlacklistEnt
 	return out, c.do(ctx, http.MethodGet, p, nil, &out)
 }
 
+// BlacklistLists returns every blacklist with an id on it, with how many.
+func (c *Client) BlacklistLists(ctx context.Context) ([]BlacklistSummary, error) {
+	var out []BlacklistSummary
+	return out, c.do(ctx, http.MethodGet, "/v1/bl", nil, &out)
+}
+
 // TaskAssign records the owner of a task.
 func (c *Client) TaskAssign(ctx context.Context, id string, req TaskAssign) (Task, error) {
 	return c.taskPost(ctx, id, "assign", req)
