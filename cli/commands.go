@@ -483,7 +483,7 @@ order they will be granted: "waiting <node id> <session> <since>".`,
 			},
 			{
 				Name:      "watch",
-				Usage:     "follow kernel changes and this agent's lease events",
+				Usage:     "follow a kernel's changes and this agent's lease events (all kernels if none given)",
 				ArgsUsage: "[kernel]",
 				Description: `Prints every claim, renew and release seen for the kernel (or all kernels),
 and the lease events of leases this agent holds: lease:granted, lease:renewed,
