@@ -497,7 +497,6 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"svc", "get", "web"}, "missing argument <instance>"},
 		{[]string{"svc", "get"}, "missing argument <service>"},
 		{[]string{"bl", "add", "l"}, "missing argument <id>"},
-		{[]string{"watch"}, "missing argument <prefix>"},
 		{[]string{"explain"}, "missing argument <key>"},
 		{[]string{"task", "ls", "extra"}, `unexpected argument "extra"`},
 		{[]string{"svc", "ls", "a", "b"}, `unexpected argument "b"`},

@@ -57,7 +57,7 @@ bad command line.`,
 			&cli.StringFlag{Name: "signal", Usage: "signal that stops the command when the lease is lost", Value: "TERM"},
 			&cli.DurationFlag{Name: "grace", Usage: "how long the command has between --signal and SIGKILL", DefaultText: "5s, or a third of ttl minus lease_margin if less"},
 		},
-		Action: action(true, cmdLock),
+		Action: action(true, named(cmdLock, "lock name")),
 	}
 }
 
@@ -73,6 +73,11 @@ func cmdLock(ctx context.Context, k *call) error {
 	sig, err := parseSignal(k.c.String("signal"))
 	if err != nil {
 		return usagef(k.c, "--signal: %v", err)
+	}
+	if once := k.c.String("once"); once != "" {
+		if err := rpc.CheckName("run-once slot", once); err != nil {
+			return usagef(k.c, "--once: %v", err)
+		}
 	}
 	argv := k.args[1:]
 	job := k.c.String("job")

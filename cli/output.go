@@ -156,8 +156,12 @@ func (k *call) kernels(rows []rpc.Kernel, v any) error {
 	tw := newTable(k.out)
 	row(tw, "ID", "HOLDER", "EPOCH", "STATE", "JOB", "GRANTED", "EXPIRES", "WAITING")
 	for _, kn := range rows {
+		expires := kn.Expires
+		if kn.Released {
+			expires = time.Time{} // "-": it ended when released (an older agent still sends the expiry)
+		}
 		row(tw, kn.ID, short(kn.Holder), strconv.FormatUint(kn.Epoch, 10), leaseState(kn),
-			dash(kn.Job), k.age(kn.Granted), k.age(kn.Expires), strconv.Itoa(len(kn.Waiters)))
+			dash(kn.Job), k.age(kn.Granted), k.age(expires), strconv.Itoa(len(kn.Waiters)))
 	}
 	return tw.Flush()
 }
@@ -356,4 +360,18 @@ func newTable(w io.Writer) *tabwriter.Writer {
 
 func row(tw *tabwriter.Writer, cols ...string) {
 	fmt.Fprintln(tw, strings.Join(cols, "\t"))
+}
+
+// blacklists prints rows (every list and its number of ids) as a table,
+// or v as JSON.
+func (k *call) blacklists(rows []rpc.BlacklistSummary, v any) error {
+	if k.json {
+		return k.printJSON(v)
+	}
+	tw := newTable(k.out)
+	row(tw, "LIST", "ENTRIES")
+	for _, l := range rows {
+		row(tw, l.List, strconv.Itoa(l.Entries))
+	}
+	return tw.Flush()
 }

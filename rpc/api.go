@@ -30,6 +30,9 @@ type API interface {
 	// BlacklistHas returns the entry and whether id is on list now.
 	BlacklistHas(ctx context.Context, list, id string) (BlacklistEntry, bool, error)
 	BlacklistList(ctx context.Context, list string) ([]BlacklistEntry, error)
+	// BlacklistLists lists every blacklist with an id on it now, by name,
+	// with how many ids are on it.
+	BlacklistLists(ctx context.Context) ([]BlacklistSummary, error)
 
 	TaskAssign(ctx context.Context, id string, req TaskAssign) (Task, error)
 	TaskUpdate(ctx context.Context, id string, req TaskUpdate) (Task, error)

@@ -23,7 +23,10 @@ const shutdownTimeout = 5 * time.Second
 
 // Server serves an API over HTTP/JSON; create it with NewServer. Its routes
 // (path segments are URL-escaped, non-empty, and may hold any character but
-// '/'):
+// '/'; the names of new entries must follow NameRule, a blacklist id
+// BlacklistIDRule: PUT svc and bl, submit, assign, and kernel claim and
+// session check them, while reads, removals and changes of entries held
+// already take any segment):
 //
 //	GET    /v1/status                         Status
 //	GET    /v1/members                        []Member
@@ -31,6 +34,7 @@ const shutdownTimeout = 5 * time.Second
 //	PUT    /v1/svc/{service}/{instance}       ServiceSet -> Service
 //	GET    /v1/svc/{service}/{instance}       Service
 //	DELETE /v1/svc/{service}/{instance}       204
+//	GET    /v1/bl                             []BlacklistSummary
 //	GET    /v1/bl/{list}                      []BlacklistEntry
 //	PUT    /v1/bl/{list}/{id}                 BlacklistAdd -> BlacklistEntry
 //	GET    /v1/bl/{list}/{id}                 BlacklistCheck; 404 if absent
@@ -273,6 +277,9 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
+		if err := firstError(CheckName("service", svc), CheckName("instance", inst)); err != nil {
+			return nil, err
+		}
 		req, err := decode[ServiceSet](r)
 		if err != nil {
 			return nil, err
@@ -294,6 +301,9 @@ func (s *Server) routes() {
 		return nil, s.api.ServiceDelete(r.Context(), svc, inst)
 	})
 
+	s.handle("GET /v1/bl", func(r *http.Request) (any, error) {
+		return list(s.api.BlacklistLists(r.Context()))
+	})
 	s.handle("GET /v1/bl/{list}", func(r *http.Request) (any, error) {
 		l, err := segment(r, "list")
 		if err != nil {
@@ -304,6 +314,9 @@ func (s *Server) routes() {
 	s.handle("PUT /v1/bl/{list}/{id}", func(r *http.Request) (any, error) {
 		l, id, err := segments2(r, "list", "id")
 		if err != nil {
+			return nil, err
+		}
+		if err := firstError(CheckName("list", l), CheckBlacklistID(id)); err != nil {
 			return nil, err
 		}
 		req, err := decode[BlacklistAdd](r)
@@ -394,6 +407,9 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
+		if err := firstError(CheckName("queue", q), CheckName("task id", req.ID)); err != nil {
+			return nil, err
+		}
 		return s.api.TaskSubmit(r.Context(), q, req)
 	})
 	s.handle("POST /v1/queue/{queue}/take", func(r *http.Request) (any, error) {
@@ -417,6 +433,9 @@ func (s *Server) routes() {
 	s.handle("POST /v1/task/{id}/assign", func(r *http.Request) (any, error) {
 		id, err := segment(r, "id")
 		if err != nil {
+			return nil, err
+		}
+		if err := CheckName("task id", id); err != nil {
 			return nil, err
 		}
 		req, err := decode[TaskAssign](r)
@@ -466,6 +485,9 @@ func (s *Server) routes() {
 		}
 		req, err := decode[KernelClaim](r)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkClaim(id, req); err != nil {
 			return nil, err
 		}
 		return s.api.KernelClaim(r.Context(), id, req)
@@ -659,6 +681,9 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := decode[KernelClaim](r)
+	if err == nil {
+		err = checkClaim(id, req)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -826,6 +851,25 @@ func checkSegment(name, v string) error {
 	}
 	if strings.Contains(v, "/") {
 		return BadRequest("%s %q must not contain '/'", name, v)
+	}
+	return nil
+}
+
+// checkClaim checks the names a kernel claim or session may create: the
+// kernel id and its run-once slot.
+func checkClaim(id string, req KernelClaim) error {
+	if req.Once == "" {
+		return CheckName("kernel id", id)
+	}
+	return firstError(CheckName("kernel id", id), CheckName("run-once slot", req.Once))
+}
+
+// firstError returns the first of errs that is not nil.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
