@@ -10,20 +10,21 @@ import (
 
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/rumor-dev/rumor/rpc/contract"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 )
 
 // TestAPIContract serves a real agent (with a peer) through the API contract checker and
 // calls every route once with the Client: every answer of the real agent
-// (not only the rpc package's fake) must be what rpc/openapi.yaml says.
+// (not only the rpc package's fake) must be what rpc/httpapi/openapi.yaml says.
 func TestAPIContract(t *testing.T) {
 	a := startCluster(t, 2, nil)[0] // a peer, for members and their fields
-	checker, err := contract.New(rpc.NewServer(a, nil).Routes())
+	checker, err := contract.New(httpapi.New(a, nil).Routes())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rpc.NewServerWithOptions(a, nil, rpc.Options{Middleware: checker.Middleware(t)})
+	srv := httpapi.NewWithOptions(a, nil, httpapi.Options{Middleware: checker.Middleware(t)})
 	sock := filepath.Join(t.TempDir(), "rumor.sock")
-	ln, err := rpc.ListenUnix(sock)
+	ln, err := httpapi.ListenUnix(sock)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rumor-dev/rumor/cli"
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 	"github.com/rumor-dev/rumor/rpc/rpctest"
 )
 
@@ -152,13 +153,13 @@ func (olderAgent) KernelList(context.Context) ([]rpc.Kernel, error) {
 func serveAPI(t *testing.T, api rpc.API) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "rumor.sock")
-	ln, err := rpc.ListenUnix(sock)
+	ln, err := httpapi.ListenUnix(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- rpc.NewServer(api, nil).Serve(ctx, ln) }()
+	go func() { done <- httpapi.New(api, nil).Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -762,7 +762,7 @@ func path(ns string, segs ...seg) (string, error) {
 	b.WriteString("/v1/")
 	b.WriteString(ns)
 	for _, s := range segs {
-		if err := checkSegment(s.name, s.value); err != nil {
+		if err := CheckSegment(s.name, s.value); err != nil {
 			return "", err
 		}
 		b.WriteByte('/')

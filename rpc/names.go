@@ -66,3 +66,15 @@ func CheckBlacklistID(id string) error {
 	}
 	return BadRequest("blacklist id %q is not valid: want %s", id, BlacklistIDRule)
 }
+
+// CheckSegment says whether v can be one path segment of a route (a
+// service, list, id...): not empty, without '/'.
+func CheckSegment(name, v string) error {
+	if v == "" {
+		return BadRequest("%s must not be empty", name)
+	}
+	if strings.Contains(v, "/") {
+		return BadRequest("%s %q must not contain '/'", name, v)
+	}
+	return nil
+}
