@@ -88,6 +88,9 @@ func TestAPIContract(t *testing.T) {
 	}
 	_, err = c.BlacklistList(ctx, "fraud")
 	must("bl ls", err)
+	if lists, err := c.BlacklistLists(ctx); err != nil || len(lists) != 1 || lists[0].List != "fraud" {
+		t.Errorf("bl ls (the lists): %+v %v", lists, err)
+	}
 
 	zero := uint64(0)
 	_, err = c.KVPut(ctx, "/config/app/env", rpc.KVPut{Value: "prod", IfVersion: &zero})
