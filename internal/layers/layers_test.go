@@ -48,7 +48,8 @@ var allowed = map[string][]string{
 	"rpc/contract":     {"rpc", "rpc/httpapi"},
 	"agent": {"crdt", "clock", "wire", "store", "store/watch", "identity", "gossip", "antientropy", "membership", "lease",
 		"tasks", "kernels", "queue", "replica", "config", "obs", "rpc", "rpc/httpapi", "view", "version"},
-	"cli":             {"rpc", "version"},
+	"cli":             {"rpc", "cli/lockrun", "version"},
+	"cli/lockrun":     {"rpc"},
 	"chaos":           {"crdt", "rpc"},
 	"internal/netcut": {},
 	// Test support: a member's forgeries, the simulated cluster, and the
