@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rumor-dev/rumor/cli/table"
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/urfave/cli/v2"
 )
@@ -298,7 +299,7 @@ node's view.`,
 					if k.json {
 						return k.printJSON(t)
 					}
-					_, err = fmt.Fprintf(k.out, "%s %s\n", dash(t.Owner), dash(t.State))
+					_, err = fmt.Fprintf(k.out, "%s %s\n", table.Dash(t.Owner), table.Dash(t.State))
 					return err
 				}),
 			},
@@ -471,7 +472,7 @@ order they will be granted: "waiting <node id> <session> <since>".`,
 					if k.json {
 						return k.printJSON(kn)
 					}
-					if _, err := fmt.Fprintf(k.out, "%s %s\n", dash(kn.Holder), leaseState(kn)); err != nil {
+					if _, err := fmt.Fprintf(k.out, "%s %s\n", table.Dash(kn.Holder), table.LeaseState(kn)); err != nil {
 						return err
 					}
 					for _, w := range kn.Waiters {
@@ -502,7 +503,7 @@ line, as "rumor watch"; -o json prints NDJSON with cursors, --since resumes.`,
 						if k.json {
 							return k.printNDJSON(ev)
 						}
-						return k.printEvent(ev)
+						return table.Event(k.out, ev)
 					})
 				}),
 			},
@@ -580,7 +581,7 @@ func watch(ctx context.Context, k *call, prefix string) error {
 		if k.json {
 			return k.printNDJSON(ev)
 		}
-		return k.printEvent(ev)
+		return table.Event(k.out, ev)
 	})
 }
 
