@@ -200,7 +200,7 @@ func exitCode(err error) (int, string) {
 	var re *rpc.Error
 	if errors.As(err, &re) {
 		switch re.Code {
-		case rpc.CodeBadRequest:
+		case rpc.CodeBadRequest, rpc.CodeTooLarge, rpc.CodeMethodNotAllowed:
 			return ExitUsage, err.Error()
 		case rpc.CodeDenied:
 			return ExitDenied, err.Error()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rumor-dev/rumor/cli"
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 	"github.com/rumor-dev/rumor/rpc/rpctest"
 	ucli "github.com/urfave/cli/v2"
 )
@@ -41,13 +42,14 @@ func startAgent(t *testing.T) *agent {
 	t.Helper()
 	fake := rpctest.New(self, nil)
 	sock := filepath.Join(t.TempDir(), "rumor.sock")
-	ln, err := rpc.ListenUnix(sock)
+	ln, err := httpapi.ListenUnix(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- rpc.NewServer(fake, nil).Serve(ctx, ln) }()
+	srv := httpapi.NewWithOptions(fake, nil, httpapi.Options{Middleware: apiContract.Middleware(t)})
+	go func() { done <- srv.Serve(ctx, ln) }()
 	stopped := false
 	stop := func() {
 		if stopped {
@@ -496,7 +498,6 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"svc", "get", "web"}, "missing argument <instance>"},
 		{[]string{"svc", "get"}, "missing argument <service>"},
 		{[]string{"bl", "add", "l"}, "missing argument <id>"},
-		{[]string{"watch"}, "missing argument <prefix>"},
 		{[]string{"explain"}, "missing argument <key>"},
 		{[]string{"task", "ls", "extra"}, `unexpected argument "extra"`},
 		{[]string{"svc", "ls", "a", "b"}, `unexpected argument "b"`},
@@ -539,12 +540,12 @@ func TestUsageErrors(t *testing.T) {
 
 func TestAgentErrors(t *testing.T) {
 	a := startAgent(t)
-	a.fake.SetError("Status", rpc.Denied("not you"))
-	a.run("status").expect(t, 3).stderrHas(t, "not you")
+	a.fake.SetError("ServiceSet", rpc.Denied("not you"))
+	a.run("svc", "set", "web", "w1").expect(t, 3).stderrHas(t, "not you")
 	a.fake.SetError("Status", io.ErrUnexpectedEOF)
 	a.run("status").expect(t, 1).stderrHas(t, "unexpected EOF")
-	a.fake.SetError("Members", rpc.NotFound("gone"))
-	a.run("members").expect(t, 1).stderrHas(t, "gone")
+	a.fake.SetError("ServiceGet", rpc.NotFound("gone"))
+	a.run("svc", "get", "web", "w1").expect(t, 1).stderrHas(t, "gone")
 }
 
 func TestAgentNotRunning(t *testing.T) {

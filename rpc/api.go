@@ -1,6 +1,9 @@
-// Package rpc is the agent's local API: HTTP/JSON over a Unix socket, with
-// NDJSON streams for watches. The agent implements API and serves it with
-// Server; the CLI talks to it only through Client.
+// Package rpc is the agent's local API as its clients see it: HTTP/JSON
+// over a Unix socket (or loopback TCP with a bearer token), with NDJSON
+// streams for watches and sessions. It holds the request and answer types,
+// the errors, the name rules and Client. The agent implements API and
+// serves it with package rpc/httpapi; the CLI talks to it only through
+// Client.
 package rpc
 
 import (
@@ -30,6 +33,9 @@ type API interface {
 	// BlacklistHas returns the entry and whether id is on list now.
 	BlacklistHas(ctx context.Context, list, id string) (BlacklistEntry, bool, error)
 	BlacklistList(ctx context.Context, list string) ([]BlacklistEntry, error)
+	// BlacklistLists lists every blacklist with an id on it now, by name,
+	// with how many ids are on it.
+	BlacklistLists(ctx context.Context) ([]BlacklistSummary, error)
 
 	TaskAssign(ctx context.Context, id string, req TaskAssign) (Task, error)
 	TaskUpdate(ctx context.Context, id string, req TaskUpdate) (Task, error)
@@ -100,12 +106,23 @@ const (
 	CodeTimeout = "timeout"
 	// CodeUnauthorized: the TCP API needs the right bearer token: exit 1.
 	CodeUnauthorized = "unauthorized"
+	// CodeTooLarge: the request body is over the agent's
+	// max_request_bytes: exit 2.
+	CodeTooLarge = "too_large"
+	// CodeMethodNotAllowed: the route exists, but not with this method:
+	// exit 2.
+	CodeMethodNotAllowed = "method_not_allowed"
 )
 
-// Error is an API error with a code that says whose fault it is.
+// Error is an API error with a code that says whose fault it is. Every
+// error response of the API, and the last line of a stream the agent
+// ends, is one, as JSON: {"code": ..., "message": ..., "details": {...}}.
 type Error struct {
 	Code    string `json:"code"`
-	Message string `json:"error"`
+	Message string `json:"message"`
+	// Details holds facts about the error a program may act on, such as
+	// the limit that was reached ({"limit": 3}); it is omitted when empty.
+	Details map[string]any `json:"details,omitempty"`
 }
 
 // Error returns the message.
@@ -126,6 +143,10 @@ func (e *Error) HTTPStatus() int {
 		return http.StatusServiceUnavailable
 	case CodeUnauthorized:
 		return http.StatusUnauthorized
+	case CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
 	default:
 		return http.StatusInternalServerError
 	}

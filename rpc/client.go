@@ -269,6 +269,12 @@ func (c *Client) KVHistory(ctx context.Context, key string) ([]KVEntry, error) {
 	return out, c.do(ctx, http.MethodGet, p, nil, &out)
 }
 
+// BlacklistLists returns every blacklist with an id on it, with how many.
+func (c *Client) BlacklistLists(ctx context.Context) ([]BlacklistSummary, error) {
+	var out []BlacklistSummary
+	return out, c.do(ctx, http.MethodGet, "/v1/bl", nil, &out)
+}
+
 // TaskAssign records the owner of a task.
 func (c *Client) TaskAssign(ctx context.Context, id string, req TaskAssign) (Task, error) {
 	return c.taskPost(ctx, id, "assign", req)
@@ -408,14 +414,13 @@ func (c *Client) sessionStream(ctx context.Context, p string, req any, fn func(S
 	err = c.stream(ctx, http.MethodPost, p, bytes.NewReader(b), func(dec *json.Decoder) error {
 		var line struct {
 			SessionEvent
-			Code  string `json:"code,omitempty"`
-			Error string `json:"error,omitempty"`
+			wireError
 		}
 		if err := dec.Decode(&line); err != nil {
 			return readError{err}
 		}
-		if line.Error != "" || line.Code != "" {
-			return lineError(line.Code, line.Error)
+		if e := line.err(); e != nil {
+			return e
 		}
 		switch line.Event {
 		case SessionDenied, SessionLost, SessionExpired, SessionReleased:
@@ -554,8 +559,8 @@ func (c *Client) watchOnce(ctx context.Context, req WatchRequest, fn func(Event)
 		if err := dec.Decode(&line); err != nil {
 			return readError{err}
 		}
-		if line.Error != "" || line.Code != "" {
-			return lineError(line.Code, line.Error)
+		if e := line.err(); e != nil {
+			return e
 		}
 		return fn(line.Event)
 	})
@@ -605,12 +610,30 @@ type readError struct{ err error }
 
 func (e readError) Error() string { return e.err.Error() }
 
-// lineError is the error a stream's last line reports.
-func lineError(code, msg string) error {
-	if code == "" {
-		code = CodeInternal
+// wireError is an *Error as the agent sends it, in a response body or as
+// a stream's last line. Agents before the "message" field sent the message
+// as "error".
+type wireError struct {
+	Code    string         `json:"code,omitempty"`
+	Message string         `json:"message,omitempty"`
+	Details map[string]any `json:"details,omitempty"`
+	Legacy  string         `json:"error,omitempty"`
+}
+
+// err returns the *Error w holds, or nil if it holds none (a stream's
+// line that is not an error).
+func (w wireError) err() *Error {
+	if w.Code == "" && w.Message == "" && w.Legacy == "" {
+		return nil
 	}
-	return &Error{Code: code, Message: msg}
+	e := &Error{Code: w.Code, Message: w.Message, Details: w.Details}
+	if e.Code == "" {
+		e.Code = CodeInternal
+	}
+	if e.Message == "" {
+		e.Message = w.Legacy
+	}
+	return e
 }
 
 // do sends a request with body in (if not nil) as JSON and decodes a
@@ -679,9 +702,9 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 // when the body is one, else an internal *Error describing the response.
 func responseError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var e Error
-	if json.Unmarshal(b, &e) == nil && e.Code != "" {
-		return &e
+	var w wireError
+	if json.Unmarshal(b, &w) == nil && w.Code != "" {
+		return w.err()
 	}
 	msg := strings.TrimSpace(string(b))
 	if msg == "" {
@@ -739,7 +762,7 @@ func path(ns string, segs ...seg) (string, error) {
 	b.WriteString("/v1/")
 	b.WriteString(ns)
 	for _, s := range segs {
-		if err := checkSegment(s.name, s.value); err != nil {
+		if err := CheckSegment(s.name, s.value); err != nil {
 			return "", err
 		}
 		b.WriteByte('/')

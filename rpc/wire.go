@@ -2,8 +2,8 @@ package rpc
 
 import "errors"
 
-// MaxBodyBytes is the largest request body the server reads; a larger one is
-// refused with CodeBadRequest.
+// MaxBodyBytes is the largest request body the server reads by default; a
+// larger one is refused with CodeTooLarge.
 const MaxBodyBytes = 1 << 20
 
 // ErrAgentUnreachable is wrapped by every Client error that means nothing
@@ -29,6 +29,5 @@ type BlacklistCheck struct {
 // an error.
 type streamLine struct {
 	Event
-	Code  string `json:"code,omitempty"`
-	Error string `json:"error,omitempty"`
+	wireError
 }

@@ -1,4 +1,4 @@
-package rpc_test
+package httpapi_test
 
 import (
 	"context"
@@ -7,8 +7,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 	"github.com/rumor-dev/rumor/rpc/rpctest"
 )
 
@@ -36,25 +38,28 @@ func FuzzServerRequest(f *testing.F) {
 	f.Add("PUT", "/v1/svc/web/w1", []byte(`{"status":"up","addr":"`+strings.Repeat("a", fuzzMaxBody)+`"}`))
 	f.Fuzz(func(t *testing.T, method, target string, body []byte) {
 		fake := rpctest.New(testNode, nil)
-		srv := rpc.NewServerWithOptions(fake, nil, rpc.Options{MaxRequestBytes: fuzzMaxBody})
-		ctx, cancel := context.WithCancel(context.Background())
+		srv := httpapi.NewWithOptions(fake, nil, httpapi.Options{MaxRequestBytes: fuzzMaxBody})
+		// A stream (a watch, a session) lasts until its client leaves:
+		// leave a watch at once, anything else after a second.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		if strings.Contains(target, "watch") {
-			cancel() // a watch lasts until its client leaves: leave at once
+			cancel()
 		}
 		req, err := http.NewRequestWithContext(ctx, method, "http://rumor"+target, strings.NewReader(string(body)))
 		if err != nil {
 			return // not a request a client could send
 		}
 		rec := httptest.NewRecorder()
-		srv.ServeHTTP(rec, req)
+		apiContract.Wrap(t, srv).ServeHTTP(rec, req)
 		if rec.Code >= 500 {
 			t.Fatalf("%s %q with %d-byte body: %d %s", method, target, len(body), rec.Code, rec.Body)
 		}
-		if rec.Code == http.StatusBadRequest {
+		if rec.Code >= 400 {
 			var e rpc.Error
-			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Code != rpc.CodeBadRequest || e.Message == "" {
-				t.Fatalf("%s %q: 400 without a JSON error: %q", method, target, rec.Body)
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.HTTPStatus() != rec.Code || e.Message == "" ||
+				rec.Header().Get("Content-Type") != "application/json" {
+				t.Fatalf("%s %q: %d without its JSON error: %q", method, target, rec.Code, rec.Body)
 			}
 		}
 		// Only handlers that read a body (PUT, POST) bound it; others ignore

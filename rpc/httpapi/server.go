@@ -1,4 +1,8 @@
-package rpc
+// Package httpapi serves an rpc.API over HTTP: the routes under /v1, the
+// Unix socket and its permissions, the bearer token of the loopback TCP
+// listener, the NDJSON streams, the one JSON error shape and the OpenAPI
+// document that describes all of it (openapi.yaml).
+package httpapi
 
 import (
 	"context"
@@ -9,11 +13,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rumor-dev/rumor/rpc"
 )
 
 // shutdownTimeout bounds how long Serve waits for requests in flight once its
@@ -22,7 +29,10 @@ const shutdownTimeout = 5 * time.Second
 
 // Server serves an API over HTTP/JSON; create it with NewServer. Its routes
 // (path segments are URL-escaped, non-empty, and may hold any character but
-// '/'):
+// '/'; the names of new entries must follow NameRule, a blacklist id
+// BlacklistIDRule: PUT svc and bl, submit, assign, and kernel claim and
+// session check them, while reads, removals and changes of entries held
+// already take any segment):
 //
 //	GET    /v1/status                         Status
 //	GET    /v1/members                        []Member
@@ -30,6 +40,7 @@ const shutdownTimeout = 5 * time.Second
 //	PUT    /v1/svc/{service}/{instance}       ServiceSet -> Service
 //	GET    /v1/svc/{service}/{instance}       Service
 //	DELETE /v1/svc/{service}/{instance}       204
+//	GET    /v1/bl                             []BlacklistSummary
 //	GET    /v1/bl/{list}                      []BlacklistEntry
 //	PUT    /v1/bl/{list}/{id}                 BlacklistAdd -> BlacklistEntry
 //	GET    /v1/bl/{list}/{id}                 BlacklistCheck; 404 if absent
@@ -39,6 +50,8 @@ const shutdownTimeout = 5 * time.Second
 //	GET    /v1/kv/{key...}                    KVEntry
 //	DELETE /v1/kv/{key...}?if_version=V       KVEntry (the delete)
 //	GET    /v1/kv-history/{key...}            []KVEntry, newest first
+//	GET    /v1/records?prefix=P               []Record
+//	GET    /v1/explain?key=K                  Explanation
 //	GET    /v1/task?state=S&queue=Q&owner=N   []Task
 //	GET    /v1/task/{id}                      Task
 //	POST   /v1/task/{id}/assign               TaskAssign -> Task
@@ -56,17 +69,24 @@ const shutdownTimeout = 5 * time.Second
 //	POST   /v1/kernel/{id}/session            KernelClaim -> NDJSON stream of SessionEvent
 //	GET    /v1/watch?prefix=P&since=C&keepalive=D  NDJSON stream of Event
 //	GET    /v1/backup                         snapshot of the state (see Backuper)
+//	GET    /v1/openapi.json                   this API's OpenAPI document (OpenAPI)
 //
-// Errors are JSON {"code": ..., "error": ...} with the status of
-// (*Error).HTTPStatus. A request body may be empty (the zero request), is at
-// most Options.MaxRequestBytes, and may not hold unknown fields. A watch stream is one
-// Event per line, flushed as it happens; if the API drops the watch, a last
-// line {"code": ..., "error": ...} says why.
+// Errors are an *Error as JSON, {"code": ..., "message": ..., "details":
+// {...}}, with the status of (*Error).HTTPStatus: those of the API, and a
+// route the server lacks (404 not_found), a method the route lacks (405
+// method_not_allowed), a body over Options.MaxRequestBytes (413
+// too_large), a request over Options.RequestTimeout (503 timeout), a
+// missing token (401 unauthorized). A request body may be empty (the zero
+// request) and may not hold unknown fields. A watch stream is one Event
+// per line, flushed as it happens; if the API drops the watch, a last line,
+// an *Error, says why. rpc/httpapi/openapi.yaml describes all of it.
 type Server struct {
-	api  API
+	api  rpc.API
 	log  *slog.Logger
 	mux  *http.ServeMux
 	opts Options
+	// patterns are the routes, as registered with mux.
+	patterns []string
 
 	// watchers counts open watch streams, bounded by maxWatchers.
 	watchers atomic.Int64
@@ -83,7 +103,7 @@ type Server struct {
 // Options bound what a Server accepts. Zero fields take the defaults named.
 type Options struct {
 	// MaxRequestBytes bounds one request body (default MaxBodyBytes); a
-	// larger one is refused with CodeBadRequest.
+	// larger one is refused with CodeTooLarge (413).
 	MaxRequestBytes int64
 	// MaxWatchers bounds the open watch streams (default: unbounded); the
 	// next watch is refused with CodeBusy until one ends.
@@ -93,22 +113,26 @@ type Options struct {
 	RequestTimeout time.Duration
 	// ReadHeaderTimeout bounds reading a request's headers (default 10 s).
 	ReadHeaderTimeout time.Duration
+	// Middleware, if not nil, wraps the handler of every request Serve and
+	// ServeToken answer, outside the token check: for logging, or for
+	// tests that check the traffic against the OpenAPI document.
+	Middleware func(http.Handler) http.Handler
 }
 
-// NewServer returns a Server for api with default Options. A nil logger
+// New returns a Server for api with default Options. A nil logger
 // discards logs.
-func NewServer(api API, logger *slog.Logger) *Server {
-	return NewServerWithOptions(api, logger, Options{})
+func New(api rpc.API, logger *slog.Logger) *Server {
+	return NewWithOptions(api, logger, Options{})
 }
 
-// NewServerWithOptions returns a Server for api bounded by opts. A nil logger
+// NewWithOptions returns a Server for api bounded by opts. A nil logger
 // discards logs.
-func NewServerWithOptions(api API, logger *slog.Logger, opts Options) *Server {
+func NewWithOptions(api rpc.API, logger *slog.Logger, opts Options) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.MaxRequestBytes <= 0 {
-		opts.MaxRequestBytes = MaxBodyBytes
+		opts.MaxRequestBytes = rpc.MaxBodyBytes
 	}
 	if opts.ReadHeaderTimeout <= 0 {
 		opts.ReadHeaderTimeout = 10 * time.Second
@@ -126,15 +150,61 @@ func NewServerWithOptions(api API, logger *slog.Logger, opts Options) *Server {
 // named in Options.
 func (s *Server) SetLimits(maxRequestBytes int64, maxWatchers int) {
 	if maxRequestBytes <= 0 {
-		maxRequestBytes = MaxBodyBytes
+		maxRequestBytes = rpc.MaxBodyBytes
 	}
 	s.maxRequestBytes.Store(maxRequestBytes)
 	s.maxWatchers.Store(int64(max(maxWatchers, 0)))
 }
 
-// ServeHTTP answers one request as Serve does (without a token check), for
-// tests and for embedding the API in another HTTP server.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP answers one request as Serve does (without a token check or
+// Options.Middleware), for tests and for embedding the API in another HTTP
+// server. A request no route takes is answered with a JSON *Error: 404
+// not_found, or 405 method_not_allowed (with an Allow header) when the path
+// exists with other methods.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		s.mux.ServeHTTP(w, r) // a route, or the mux's redirect to a clean path
+		return
+	}
+	// The mux's own answer (404 or 405, with Allow) as a JSON error.
+	rec := &headerRecorder{header: http.Header{}}
+	s.mux.ServeHTTP(rec, r)
+	e := &rpc.Error{Code: rpc.CodeNotFound, Message: fmt.Sprintf("no route %s %s: see GET /v1/openapi.json for the routes", r.Method, r.URL.Path)}
+	if rec.code == http.StatusMethodNotAllowed {
+		allow := rec.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		e = &rpc.Error{
+			Code:    rpc.CodeMethodNotAllowed,
+			Message: fmt.Sprintf("%s %s: the route takes %s", r.Method, r.URL.Path, allow),
+			Details: map[string]any{"allow": strings.Split(allow, ", ")},
+		}
+	}
+	writeJSONError(w, e)
+}
+
+// headerRecorder keeps the status and headers a handler writes and drops
+// its body.
+type headerRecorder struct {
+	header http.Header
+	code   int
+}
+
+func (h *headerRecorder) Header() http.Header { return h.header }
+
+func (h *headerRecorder) WriteHeader(code int) {
+	if h.code == 0 {
+		h.code = code
+	}
+}
+
+func (h *headerRecorder) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+// Routes returns the server's routes as their ServeMux patterns ("GET
+// /v1/status"), in the order they were registered.
+func (s *Server) Routes() []string { return slices.Clone(s.patterns) }
 
 // Watchers returns the number of watch streams open now.
 func (s *Server) Watchers() int { return int(s.watchers.Load()) }
@@ -145,7 +215,7 @@ func (s *Server) Watchers() int { return int(s.watchers.Load()) }
 // if ln fails. Serve and ServeToken may each be called once, usually with
 // the same ctx: when either returns, every open watch stream ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	return s.serve(ctx, ln, s.mux)
+	return s.serve(ctx, ln, s)
 }
 
 // ServeToken is Serve for a listener other users can reach (loopback TCP):
@@ -156,10 +226,13 @@ func (s *Server) ServeToken(ctx context.Context, ln net.Listener, token string) 
 		_ = ln.Close()
 		return errors.New("rpc: serve: empty API token")
 	}
-	return s.serve(ctx, ln, requireToken(token, s.mux))
+	return s.serve(ctx, ln, requireToken(token, s))
 }
 
 func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	if s.opts.Middleware != nil {
+		h = s.opts.Middleware(h)
+	}
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
@@ -199,7 +272,7 @@ func (s *Server) routes() {
 		if v := q.Get("up"); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return nil, BadRequest("bad value %q for up: want 1 or 0", v)
+				return nil, rpc.BadRequest("bad value %q for up: want 1 or 0", v)
 			}
 			up = b
 		}
@@ -210,7 +283,10 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[ServiceSet](r)
+		if err := firstError(rpc.CheckName("service", svc), rpc.CheckName("instance", inst)); err != nil {
+			return nil, err
+		}
+		req, err := decode[rpc.ServiceSet](r)
 		if err != nil {
 			return nil, err
 		}
@@ -231,6 +307,9 @@ func (s *Server) routes() {
 		return nil, s.api.ServiceDelete(r.Context(), svc, inst)
 	})
 
+	s.handle("GET /v1/bl", func(r *http.Request) (any, error) {
+		return list(s.api.BlacklistLists(r.Context()))
+	})
 	s.handle("GET /v1/bl/{list}", func(r *http.Request) (any, error) {
 		l, err := segment(r, "list")
 		if err != nil {
@@ -243,7 +322,10 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[BlacklistAdd](r)
+		if err := firstError(rpc.CheckName("list", l), rpc.CheckBlacklistID(id)); err != nil {
+			return nil, err
+		}
+		req, err := decode[rpc.BlacklistAdd](r)
 		if err != nil {
 			return nil, err
 		}
@@ -259,9 +341,9 @@ func (s *Server) routes() {
 			return nil, err
 		}
 		if !ok {
-			return nil, NotFound("%s is not on list %s", id, l)
+			return nil, rpc.NotFound("%s is not on list %s", id, l)
 		}
-		return BlacklistCheck{Present: true, Entry: e}, nil
+		return rpc.BlacklistCheck{Present: true, Entry: e}, nil
 	})
 	s.handle("DELETE /v1/bl/{list}/{id}", func(r *http.Request) (any, error) {
 		l, id, err := segments2(r, "list", "id")
@@ -275,7 +357,7 @@ func (s *Server) routes() {
 		return list(s.api.KVList(r.Context(), r.URL.Query().Get("prefix")))
 	})
 	s.handle("PUT /v1/kv/{key...}", func(r *http.Request) (any, error) {
-		req, err := decode[KVPut](r)
+		req, err := decode[rpc.KVPut](r)
 		if err != nil {
 			return nil, err
 		}
@@ -289,7 +371,7 @@ func (s *Server) routes() {
 		if v := r.URL.Query().Get("if_version"); v != "" {
 			n, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {
-				return nil, BadRequest("if_version: %q is not a version (a whole number)", v)
+				return nil, rpc.BadRequest("if_version: %q is not a version (a whole number)", v)
 			}
 			ifVersion = &n
 		}
@@ -309,14 +391,14 @@ func (s *Server) routes() {
 
 	s.handle("GET /v1/task", func(r *http.Request) (any, error) {
 		q := r.URL.Query()
-		return list(s.api.TaskList(r.Context(), TaskFilter{State: q.Get("state"), Queue: q.Get("queue"), Owner: q.Get("owner")}))
+		return list(s.api.TaskList(r.Context(), rpc.TaskFilter{State: q.Get("state"), Queue: q.Get("queue"), Owner: q.Get("owner")}))
 	})
 	s.handle("POST /v1/task/{id}/touch", func(r *http.Request) (any, error) {
 		id, err := segment(r, "id")
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[TaskTouch](r)
+		req, err := decode[rpc.TaskTouch](r)
 		if err != nil {
 			return nil, err
 		}
@@ -327,8 +409,11 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[TaskSubmit](r)
+		req, err := decode[rpc.TaskSubmit](r)
 		if err != nil {
+			return nil, err
+		}
+		if err := firstError(rpc.CheckName("queue", q), rpc.CheckName("task id", req.ID)); err != nil {
 			return nil, err
 		}
 		return s.api.TaskSubmit(r.Context(), q, req)
@@ -338,7 +423,7 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[TaskTake](r)
+		req, err := decode[rpc.TaskTake](r)
 		if err != nil {
 			return nil, err
 		}
@@ -356,7 +441,10 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[TaskAssign](r)
+		if err := rpc.CheckName("task id", id); err != nil {
+			return nil, err
+		}
+		req, err := decode[rpc.TaskAssign](r)
 		if err != nil {
 			return nil, err
 		}
@@ -367,7 +455,7 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[TaskUpdate](r)
+		req, err := decode[rpc.TaskUpdate](r)
 		if err != nil {
 			return nil, err
 		}
@@ -401,8 +489,11 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[KernelClaim](r)
+		req, err := decode[rpc.KernelClaim](r)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkClaim(id, req); err != nil {
 			return nil, err
 		}
 		return s.api.KernelClaim(r.Context(), id, req)
@@ -412,7 +503,7 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[KernelRenew](r)
+		req, err := decode[rpc.KernelRenew](r)
 		if err != nil {
 			return nil, err
 		}
@@ -423,17 +514,24 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[KernelRelease](r)
+		req, err := decode[rpc.KernelRelease](r)
 		if err != nil {
 			return nil, err
 		}
 		return s.api.KernelRelease(r.Context(), id, req)
 	})
 
-	s.mux.HandleFunc("POST /v1/kernel/{id}/session", s.session)
-	s.mux.HandleFunc("POST /v1/queue/{queue}/session", s.takeSession)
-	s.mux.HandleFunc("GET /v1/watch", s.watch)
-	s.mux.HandleFunc("GET /v1/backup", s.backup)
+	s.route("POST /v1/kernel/{id}/session", http.HandlerFunc(s.session))
+	s.route("POST /v1/queue/{queue}/session", http.HandlerFunc(s.takeSession))
+	s.route("GET /v1/watch", http.HandlerFunc(s.watch))
+	s.route("GET /v1/backup", http.HandlerFunc(s.backup))
+	s.route("GET /v1/openapi.json", http.HandlerFunc(s.openapi))
+}
+
+// route registers h for pattern.
+func (s *Server) route(pattern string, h http.Handler) {
+	s.patterns = append(s.patterns, pattern)
+	s.mux.Handle(pattern, h)
 }
 
 // handle registers fn for pattern. fn's value is written as JSON with 200,
@@ -441,15 +539,31 @@ func (s *Server) routes() {
 // Options.RequestTimeout bounds it.
 func (s *Server) handle(pattern string, fn func(r *http.Request) (any, error)) {
 	h := s.handler(fn)
-	if s.opts.RequestTimeout > 0 {
-		h = http.TimeoutHandler(h, s.opts.RequestTimeout, timeoutBody(s.opts.RequestTimeout))
+	if d := s.opts.RequestTimeout; d > 0 {
+		th := http.TimeoutHandler(h, d, timeoutBody(d))
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			th.ServeHTTP(jsonTimeoutWriter{w}, r)
+		})
 	}
-	s.mux.Handle(pattern, h)
+	s.route(pattern, h)
 }
+
+// jsonTimeoutWriter gives the answer http.TimeoutHandler writes on a
+// timeout, which comes without a Content-Type, the JSON one of its body.
+type jsonTimeoutWriter struct{ http.ResponseWriter }
+
+func (w jsonTimeoutWriter) WriteHeader(code int) {
+	if h := w.Header(); code == http.StatusServiceUnavailable && h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "application/json")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w jsonTimeoutWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // handleUntimed is handle for a request that bounds its own time.
 func (s *Server) handleUntimed(pattern string, fn func(r *http.Request) (any, error)) {
-	s.mux.Handle(pattern, s.handler(fn))
+	s.route(pattern, s.handler(fn))
 }
 
 func (s *Server) handler(fn func(r *http.Request) (any, error)) http.Handler {
@@ -476,7 +590,11 @@ func (s *Server) handler(fn func(r *http.Request) (any, error)) http.Handler {
 
 // timeoutBody is the JSON error a request that outlives d is answered with.
 func timeoutBody(d time.Duration) string {
-	b, _ := json.Marshal(&Error{Code: CodeTimeout, Message: fmt.Sprintf("the agent did not finish the request within its request_timeout (%v)", d)})
+	b, _ := json.Marshal(&rpc.Error{
+		Code:    rpc.CodeTimeout,
+		Message: fmt.Sprintf("the agent did not finish the request within its request_timeout (%v)", d),
+		Details: map[string]any{"request_timeout_ms": d.Milliseconds()},
+	})
 	return string(b) + "\n"
 }
 
@@ -484,14 +602,22 @@ func timeoutBody(d time.Duration) string {
 // status and code, anything else as 500 internal.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := asError(err)
-	if e.Code == CodeInternal {
+	if e.Code == rpc.CodeInternal {
 		if r.Context().Err() != nil {
 			s.log.Debug("rpc: request abandoned", "method", r.Method, "path", r.URL.Path, "err", err)
 		} else {
 			s.log.Error("rpc: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 	}
-	b, _ := json.Marshal(e) // an *Error always encodes
+	writeJSONError(w, e)
+}
+
+// writeJSONError writes e as a JSON error response with its status.
+func writeJSONError(w http.ResponseWriter, e *rpc.Error) {
+	b, err := json.Marshal(e)
+	if err != nil { // Details that do not encode
+		b, _ = json.Marshal(&rpc.Error{Code: e.Code, Message: e.Message})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.HTTPStatus())
 	_, _ = w.Write(append(b, '\n'))
@@ -499,12 +625,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // asError returns err as an *Error: itself if it is (or wraps) one, else an
 // internal error carrying its message.
-func asError(err error) *Error {
-	var e *Error
+func asError(err error) *rpc.Error {
+	var e *rpc.Error
 	if errors.As(err, &e) {
 		return e
 	}
-	return &Error{Code: CodeInternal, Message: err.Error()}
+	return &rpc.Error{Code: rpc.CodeInternal, Message: err.Error()}
 }
 
 // watch streams events under ?prefix= as NDJSON until the client goes away,
@@ -513,7 +639,7 @@ func asError(err error) *Error {
 // seconds, 0 for none (default DefaultKeepalive).
 func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	req := WatchRequest{Prefix: q.Get("prefix"), Since: q.Get("since")}
+	req := rpc.WatchRequest{Prefix: q.Get("prefix"), Since: q.Get("since")}
 	if k := q.Get("keepalive"); k != "" {
 		d, err := parseKeepalive(k)
 		if err != nil {
@@ -523,7 +649,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		req.Keepalive = d
 	}
 	s.stream(w, r, "watch "+req.Prefix, func(ctx context.Context, send func(any) error) error {
-		return s.api.Watch(ctx, req, func(ev Event) error { return send(ev) })
+		return s.api.Watch(ctx, req, func(ev rpc.Event) error { return send(ev) })
 	})
 }
 
@@ -537,7 +663,7 @@ func parseKeepalive(v string) (time.Duration, error) {
 	if err != nil {
 		n, nerr := strconv.ParseFloat(v, 64)
 		if nerr != nil {
-			return 0, BadRequest("keepalive=%q: want a duration such as 10s, or seconds", v)
+			return 0, rpc.BadRequest("keepalive=%q: want a duration such as 10s, or seconds", v)
 		}
 		d = time.Duration(n * float64(time.Second))
 	}
@@ -545,7 +671,7 @@ func parseKeepalive(v string) (time.Duration, error) {
 		return -1, nil // none
 	}
 	if d < MinKeepalive || d > time.Hour {
-		return 0, BadRequest("keepalive=%s: want 0 (none) or between %s and 1h", v, MinKeepalive)
+		return 0, rpc.BadRequest("keepalive=%s: want 0 (none) or between %s and 1h", v, MinKeepalive)
 	}
 	return d, nil
 }
@@ -560,13 +686,16 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	req, err := decode[KernelClaim](r)
+	req, err := decode[rpc.KernelClaim](r)
+	if err == nil {
+		err = checkClaim(id, req)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.stream(w, r, "session "+id, func(ctx context.Context, send func(any) error) error {
-		return s.api.KernelSession(ctx, id, req, func(ev SessionEvent) error { return send(ev) })
+		return s.api.KernelSession(ctx, id, req, func(ev rpc.SessionEvent) error { return send(ev) })
 	})
 }
 
@@ -580,25 +709,28 @@ func (s *Server) takeSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	req, err := decode[TaskTake](r)
+	req, err := decode[rpc.TaskTake](r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.stream(w, r, "take "+q, func(ctx context.Context, send func(any) error) error {
-		return s.api.TaskTakeSession(ctx, q, req, func(ev SessionEvent) error { return send(ev) })
+		return s.api.TaskTakeSession(ctx, q, req, func(ev rpc.SessionEvent) error { return send(ev) })
 	})
 }
 
 // stream runs serve, which writes lines with send, as an NDJSON response:
 // one JSON value per line, flushed as it is sent. Streams count against
-// max_watchers. If serve fails, a last line {"code": ..., "error": ...}
-// says why.
+// max_watchers. If serve fails, a last line, an *Error, says why.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, what string, serve func(ctx context.Context, send func(any) error) error) {
 	n := s.watchers.Add(1)
 	defer s.watchers.Add(-1)
 	if limit := s.maxWatchers.Load(); limit > 0 && n > limit {
-		s.writeError(w, r, Busy("too many watch streams: %d are open, the limit is %d (max_watchers); close one or raise the limit", n-1, limit))
+		s.writeError(w, r, &rpc.Error{
+			Code:    rpc.CodeBusy,
+			Message: fmt.Sprintf("too many watch streams: %d are open, the limit is %d (max_watchers); close one or raise the limit", n-1, limit),
+			Details: map[string]any{"limit": limit, "open": n - 1},
+		})
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -679,7 +811,7 @@ func decode[T any](r *http.Request) (T, error) {
 		if err != nil {
 			return v, bodyError(err)
 		}
-		return v, BadRequest("bad request body: more than one JSON value")
+		return v, rpc.BadRequest("bad request body: more than one JSON value")
 	}
 	return v, nil
 }
@@ -687,16 +819,20 @@ func decode[T any](r *http.Request) (T, error) {
 func bodyError(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return BadRequest("request body is larger than %d bytes (the agent's max_request_bytes)", mbe.Limit)
+		return &rpc.Error{
+			Code:    rpc.CodeTooLarge,
+			Message: fmt.Sprintf("request body is larger than %d bytes (the agent's max_request_bytes)", mbe.Limit),
+			Details: map[string]any{"limit": mbe.Limit},
+		}
 	}
-	return BadRequest("bad request body: %v", err)
+	return rpc.BadRequest("bad request body: %v", err)
 }
 
 // segment returns the path wildcard name, which must be non-empty and
 // without '/'.
 func segment(r *http.Request, name string) (string, error) {
 	v := r.PathValue(name)
-	if err := checkSegment(name, v); err != nil {
+	if err := rpc.CheckSegment(name, v); err != nil {
 		return "", err
 	}
 	return v, nil
@@ -714,13 +850,21 @@ func segments2(r *http.Request, a, b string) (string, string, error) {
 	return va, vb, nil
 }
 
-// checkSegment says whether v can be a path segment (a service, list, id...).
-func checkSegment(name, v string) error {
-	if v == "" {
-		return BadRequest("%s must not be empty", name)
+// checkClaim checks the names a kernel claim or session may create: the
+// kernel id and its run-once slot.
+func checkClaim(id string, req rpc.KernelClaim) error {
+	if req.Once == "" {
+		return rpc.CheckName("kernel id", id)
 	}
-	if strings.Contains(v, "/") {
-		return BadRequest("%s %q must not contain '/'", name, v)
+	return firstError(rpc.CheckName("kernel id", id), rpc.CheckName("run-once slot", req.Once))
+}
+
+// firstError returns the first of errs that is not nil.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
