@@ -102,7 +102,7 @@ fuzz:
 	$(GO) test ./antientropy -run '^$$' -fuzz FuzzAnswerKey -fuzztime $(FUZZTIME)
 	$(GO) test ./store -run '^$$' -fuzz FuzzDecodeEntry -fuzztime $(FUZZTIME)
 	$(GO) test ./config -run '^$$' -fuzz FuzzLoadConfig -fuzztime $(FUZZTIME)
-	$(GO) test ./rpc -run '^$$' -fuzz FuzzServerRequest -fuzztime $(FUZZTIME)
+	$(GO) test ./rpc/httpapi -run '^$$' -fuzz FuzzServerRequest -fuzztime $(FUZZTIME)
 
 # rumor's figures (cluster sizes 10 and 30, in one process with the bare
 # GossipSub floor beside them, and as agent processes, as the peers are

@@ -35,6 +35,7 @@ import (
 	"github.com/rumor-dev/rumor/queue"
 	"github.com/rumor-dev/rumor/replica"
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 	"github.com/rumor-dev/rumor/store"
 	"github.com/rumor-dev/rumor/version"
 )
@@ -460,8 +461,8 @@ func (a *Agent) MetricsAddr() string {
 }
 
 var (
-	_ rpc.API      = (*Agent)(nil)
-	_ rpc.Backuper = (*Agent)(nil)
+	_ rpc.API          = (*Agent)(nil)
+	_ httpapi.Backuper = (*Agent)(nil)
 )
 
 // errorf is fmt.Errorf with the package's prefix.

@@ -3,6 +3,9 @@ package agent
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -238,6 +241,22 @@ func (a *Agent) BlacklistHas(_ context.Context, list, id string) (rpc.BlacklistE
 		return rpc.BlacklistEntry{List: list, ID: id}, false, nil
 	}
 	return a.blacklistView(e.Winner()), true, nil
+}
+
+// BlacklistLists implements rpc.API: the lists with a live id, by name.
+func (a *Agent) BlacklistLists(context.Context) ([]rpc.BlacklistSummary, error) {
+	now := a.nowMS()
+	counts := map[string]int{}
+	for _, e := range a.store.ListUnordered("bl/") {
+		if e.Winner().Live(now) {
+			counts[strings.SplitN(e.Key, "/", 3)[1]]++
+		}
+	}
+	out := []rpc.BlacklistSummary{}
+	for _, l := range slices.Sorted(maps.Keys(counts)) {
+		out = append(out, rpc.BlacklistSummary{List: l, Entries: counts[l]})
+	}
+	return out, nil
 }
 
 // BlacklistList implements rpc.API.

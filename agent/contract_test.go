@@ -10,20 +10,21 @@ import (
 
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/rumor-dev/rumor/rpc/contract"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 )
 
 // TestAPIContract serves a real agent (with a peer) through the API contract checker and
 // calls every route once with the Client: every answer of the real agent
-// (not only the rpc package's fake) must be what rpc/openapi.yaml says.
+// (not only the rpc package's fake) must be what rpc/httpapi/openapi.yaml says.
 func TestAPIContract(t *testing.T) {
 	a := startCluster(t, 2, nil)[0] // a peer, for members and their fields
-	checker, err := contract.New(rpc.NewServer(a, nil).Routes())
+	checker, err := contract.New(httpapi.New(a, nil).Routes())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rpc.NewServerWithOptions(a, nil, rpc.Options{Middleware: checker.Middleware(t)})
+	srv := httpapi.NewWithOptions(a, nil, httpapi.Options{Middleware: checker.Middleware(t)})
 	sock := filepath.Join(t.TempDir(), "rumor.sock")
-	ln, err := rpc.ListenUnix(sock)
+	ln, err := httpapi.ListenUnix(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +88,9 @@ func TestAPIContract(t *testing.T) {
 	}
 	_, err = c.BlacklistList(ctx, "fraud")
 	must("bl ls", err)
+	if lists, err := c.BlacklistLists(ctx); err != nil || len(lists) != 1 || lists[0].List != "fraud" {
+		t.Errorf("bl ls (the lists): %+v %v", lists, err)
+	}
 
 	zero := uint64(0)
 	_, err = c.KVPut(ctx, "/config/app/env", rpc.KVPut{Value: "prod", IfVersion: &zero})

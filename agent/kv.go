@@ -46,7 +46,10 @@ func (a *Agent) kvWrite(key string, op crdt.Op, value string, expiry int64, ifVe
 			}
 		}
 		if ifVersion != nil && *ifVersion != shown {
-			return crdt.Delta{}, &rpc.Error{Code: rpc.CodeDenied, Message: versionMismatch(crdt.KVPath(key), shown, *ifVersion)}
+			return crdt.Delta{}, &rpc.Error{
+				Code: rpc.CodeDenied, Message: versionMismatch(crdt.KVPath(key), shown, *ifVersion),
+				Details: map[string]any{"current_version": shown},
+			}
 		}
 		return crdt.Delta{Key: key, Op: op, Expiry: expiry, Value: crdt.Encode(crdt.KVValue{Value: value, Version: last + 1})}, nil
 	})

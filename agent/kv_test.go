@@ -47,7 +47,8 @@ func TestKVPutGetListDeleteAcrossAgents(t *testing.T) {
 		t.Fatalf("put if-version 1 on a2: %+v %v", e, err)
 	}
 	_, err = a2.KVPut(ctx, "/config/web/prod/port", rpc.KVPut{Value: "7070", IfVersion: ver(1)})
-	if rpc.CodeOf(err) != rpc.CodeDenied || !strings.Contains(err.Error(), "is at version 2") {
+	var rerr *rpc.Error
+	if !errors.As(err, &rerr) || rerr.Code != rpc.CodeDenied || !strings.Contains(err.Error(), "is at version 2") || rerr.Details["current_version"] != uint64(2) {
 		t.Fatalf("a stale if-version: %v", err)
 	}
 	if _, err := a2.KVPut(ctx, "/config/web/prod/new", rpc.KVPut{Value: "x", IfVersion: ver(0)}); err != nil {

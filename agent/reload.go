@@ -9,16 +9,16 @@ import (
 
 	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/replica"
-	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 )
 
 // reloadState is what Reload changes and what reads the reloadable keys.
 type reloadState struct {
-	mu   sync.Mutex                    // serializes Reload
-	live atomic.Pointer[config.Config] // the running config with the reloadable keys as last applied
-	api  atomic.Pointer[rpc.Server]    // the local API server, once it serves
-	up   chan struct{}                 // closed when Start has finished
-	once sync.Once                     // closes up
+	mu   sync.Mutex                     // serializes Reload
+	live atomic.Pointer[config.Config]  // the running config with the reloadable keys as last applied
+	api  atomic.Pointer[httpapi.Server] // the local API server, once it serves
+	up   chan struct{}                  // closed when Start has finished
+	once sync.Once                      // closes up
 }
 
 // init records the config the agent starts with.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 )
 
 // shutdownGrace bounds a graceful shutdown.
@@ -60,8 +61,8 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // rpcOptions are the bounds the local API is served with.
-func rpcOptions(c *config.Config) rpc.Options {
-	return rpc.Options{
+func rpcOptions(c *config.Config) httpapi.Options {
+	return httpapi.Options{
 		MaxRequestBytes: int64(c.MaxRequestBytes),
 		MaxWatchers:     c.MaxWatchers,
 		RequestTimeout:  c.RequestTimeout,
@@ -70,7 +71,7 @@ func rpcOptions(c *config.Config) rpc.Options {
 
 // serveAPI serves the local API on the Unix socket and, if api_listen is
 // set, on loopback TCP with a bearer token, until ctx is done (see
-// rpc.Server.ServeAll).
+// httpapi.Server.ServeAll).
 func (a *Agent) serveAPI(ctx context.Context) (<-chan error, error) {
 	sock := a.cfg.SocketPath()
 	if err := a.privateDataDir(sock); err != nil {
@@ -79,7 +80,7 @@ func (a *Agent) serveAPI(ctx context.Context) (<-chan error, error) {
 	// Under the reload lock, so that a reload either sees this server or
 	// happened before it took its limits.
 	a.rl.mu.Lock()
-	srv := rpc.NewServerWithOptions(a, a.log, rpcOptions(a.liveConfig()))
+	srv := httpapi.NewWithOptions(a, a.log, rpcOptions(a.liveConfig()))
 	a.rl.api.Store(srv)
 	a.rl.mu.Unlock()
 	var (
@@ -91,7 +92,7 @@ func (a *Agent) serveAPI(ctx context.Context) (<-chan error, error) {
 		if token, err = rpc.ReadToken(a.cfg.APITokenFile); err != nil {
 			return nil, fmt.Errorf("api_token_file: %w", err)
 		}
-		if tln, err = rpc.ListenLoopback(a.cfg.APIListen); err != nil {
+		if tln, err = httpapi.ListenLoopback(a.cfg.APIListen); err != nil {
 			return nil, fmt.Errorf("api_listen: %w", err)
 		}
 		a.log.Info("local API listening on TCP (bearer token required)", "addr", tln.Addr().String())
@@ -99,7 +100,7 @@ func (a *Agent) serveAPI(ctx context.Context) (<-chan error, error) {
 	perm, err := a.cfg.SocketPerm()
 	if err == nil {
 		var ln net.Listener
-		if ln, err = rpc.ListenUnixPerm(sock, perm); err == nil {
+		if ln, err = httpapi.ListenUnixPerm(sock, perm); err == nil {
 			a.log.Info("local API listening", "socket", sock, "mode", fmt.Sprintf("%04o", uint32(perm.Mode)), "group", a.cfg.SocketGroup)
 			a.warnUnreachableSocket(sock, perm)
 			return srv.ServeAll(ctx, ln, tln, token), nil
@@ -119,7 +120,7 @@ func (a *Agent) warnUnreachableSocket(sock string, perm rpc.Perm) {
 		return
 	}
 	dir := filepath.Dir(sock)
-	if ok, err := rpc.GroupCanReach(dir, perm.GID); err == nil && !ok {
+	if ok, err := httpapi.GroupCanReach(dir, perm.GID); err == nil && !ok {
 		a.log.Warn("the socket's group cannot pass through the socket's directory, so socket_mode gives it nothing: chmod g+x the directory and give it the socket's group (chgrp), or move the socket", "dir", dir, "socket_group", a.cfg.SocketGroup)
 	}
 }

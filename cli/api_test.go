@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 	"github.com/rumor-dev/rumor/rpc/rpctest"
 )
 
@@ -16,13 +17,13 @@ import (
 func startTCPAgent(t *testing.T, token string) (string, *rpctest.Fake) {
 	t.Helper()
 	fake := rpctest.New(self, nil)
-	ln, err := rpc.ListenLoopback("127.0.0.1:0")
+	ln, err := httpapi.ListenLoopback("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	srv := rpc.NewServerWithOptions(fake, nil, rpc.Options{Middleware: apiContract.Middleware(t)})
+	srv := httpapi.NewWithOptions(fake, nil, httpapi.Options{Middleware: apiContract.Middleware(t)})
 	go func() { done <- srv.ServeToken(ctx, ln, token) }()
 	t.Cleanup(func() {
 		cancel()

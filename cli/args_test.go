@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestReorder(t *testing.T) {
@@ -45,29 +43,4 @@ func TestArgSpec(t *testing.T) {
 			t.Errorf("argSpec(%q) = %d, %d", tc.usage, req, opt)
 		}
 	}
-}
-
-func TestShortAndSpan(t *testing.T) {
-	if got := short("12D3KooWabcdefgh12345678"); got != "12345678" {
-		t.Errorf("short = %q", got)
-	}
-	if short("") != "-" || short("abc") != "abc" {
-		t.Error("short of short ids")
-	}
-	var got []string
-	for _, d := range []string{"0s", "59s", "1m", "59m59s", "1h", "47h", "48h", "240h"} {
-		got = append(got, span(mustDuration(t, d)))
-	}
-	if want := []string{"0s", "59s", "1m", "59m", "1h", "47h", "2d", "10d"}; !slices.Equal(got, want) {
-		t.Errorf("span = %v, want %v", got, want)
-	}
-}
-
-func mustDuration(t *testing.T, s string) time.Duration {
-	t.Helper()
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rumor-dev/rumor/cli"
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 	"github.com/rumor-dev/rumor/rpc/rpctest"
 	ucli "github.com/urfave/cli/v2"
 )
@@ -41,13 +42,13 @@ func startAgent(t *testing.T) *agent {
 	t.Helper()
 	fake := rpctest.New(self, nil)
 	sock := filepath.Join(t.TempDir(), "rumor.sock")
-	ln, err := rpc.ListenUnix(sock)
+	ln, err := httpapi.ListenUnix(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	srv := rpc.NewServerWithOptions(fake, nil, rpc.Options{Middleware: apiContract.Middleware(t)})
+	srv := httpapi.NewWithOptions(fake, nil, httpapi.Options{Middleware: apiContract.Middleware(t)})
 	go func() { done <- srv.Serve(ctx, ln) }()
 	stopped := false
 	stop := func() {
@@ -497,7 +498,6 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"svc", "get", "web"}, "missing argument <instance>"},
 		{[]string{"svc", "get"}, "missing argument <service>"},
 		{[]string{"bl", "add", "l"}, "missing argument <id>"},
-		{[]string{"watch"}, "missing argument <prefix>"},
 		{[]string{"explain"}, "missing argument <key>"},
 		{[]string{"task", "ls", "extra"}, `unexpected argument "extra"`},
 		{[]string{"svc", "ls", "a", "b"}, `unexpected argument "b"`},

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rumor-dev/rumor/cli/table"
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/urfave/cli/v2"
 )
@@ -35,8 +36,8 @@ func commands() []*cli.Command {
 		explainCommand(),
 		{
 			Name:      "watch",
-			Usage:     "print every change to keys under a prefix (svc/, bl/<list>/, task/, kernel/, node/)",
-			ArgsUsage: "<prefix>",
+			Usage:     "print every change to keys under a prefix (svc/, bl/<list>/, task/, kernel/, node/), or to every key if none given",
+			ArgsUsage: "[prefix]",
 			Description: `Prints the keys under the prefix as they stand (op "snapshot"), a "synced"
 line, then one line per change until interrupted: time, operation, key,
 writing node and a summary of the new value. Operations: put, delete,
@@ -45,9 +46,10 @@ release, lease:<event>. With -o json, prints one rpc.Event JSON object per
 line (NDJSON), each change with its "cursor", and a keepalive line every
 --keepalive. --since CURSOR resumes after a cursor of an earlier watch: it
 prints exactly the changes made since, or "resync" and a fresh snapshot when
-the agent no longer holds them. The empty prefix "" watches everything.`,
+the agent no longer holds them. With no prefix (or the empty prefix "") it
+watches every key.`,
 			Flags:  watchFlags(),
-			Action: action(true, func(ctx context.Context, k *call) error { return watch(ctx, k, k.args[0]) }),
+			Action: action(true, func(ctx context.Context, k *call) error { return watch(ctx, k, k.arg(0)) }),
 		},
 	}
 }
@@ -71,7 +73,7 @@ expires unless set again before then.`,
 					&cli.DurationFlag{Name: "ttl", Usage: "expire unless set again within this long, e.g. 30s", DefaultText: "never"},
 					outputFlag(),
 				},
-				Action: action(false, cmdSvcSet),
+				Action: action(false, named(cmdSvcSet, "service", "instance")),
 			},
 			{
 				Name:      "get",
@@ -171,17 +173,21 @@ func blCommand() *cli.Command {
 					&cli.StringFlag{Name: "reason", Usage: "why, for the humans"},
 					outputFlag(),
 				},
-				Action: action(false, func(ctx context.Context, k *call) error {
+				Description: "The list is a name (" + rpc.NameRule + "); the id is " + rpc.BlacklistIDRule + ".",
+				Action: action(false, named(func(ctx context.Context, k *call) error {
 					ms, err := ttl(k)
 					if err != nil {
 						return err
+					}
+					if err := rpc.CheckBlacklistID(k.args[1]); err != nil {
+						return usagef(k.c, "%v", err)
 					}
 					e, err := k.client.BlacklistAdd(ctx, k.args[0], k.args[1], rpc.BlacklistAdd{Reason: k.c.String("reason"), TTLMillis: ms})
 					if err != nil {
 						return err
 					}
 					return k.entries([]rpc.BlacklistEntry{e}, e)
-				}),
+				}, "list")),
 			},
 			{
 				Name:      "rm",
@@ -206,10 +212,21 @@ func blCommand() *cli.Command {
 			},
 			{
 				Name:      "ls",
-				Usage:     "list the ids on a list",
-				ArgsUsage: "<list>",
-				Flags:     []cli.Flag{outputFlag()},
+				Usage:     "list the ids on a list, or every list with its number of ids if none given",
+				ArgsUsage: "[list]",
+				Description: `With a list, prints its ids (-o json: rpc.BlacklistEntry objects). Without,
+prints every list that has an id on it now and how many (-o json:
+rpc.BlacklistSummary objects); lists whose ids all expired or were removed
+are left out.`,
+				Flags: []cli.Flag{outputFlag()},
 				Action: action(false, func(ctx context.Context, k *call) error {
+					if len(k.args) == 0 {
+						ls, err := k.client.BlacklistLists(ctx)
+						if err != nil {
+							return err
+						}
+						return k.blacklists(ls, nonNil(ls))
+					}
 					es, err := k.client.BlacklistList(ctx, k.args[0])
 					if err != nil {
 						return err
@@ -259,13 +276,13 @@ func taskCommand() *cli.Command {
 					&cli.StringFlag{Name: "node", Usage: "owner node id", DefaultText: "this node"},
 					outputFlag(),
 				},
-				Action: action(false, func(ctx context.Context, k *call) error {
+				Action: action(false, named(func(ctx context.Context, k *call) error {
 					t, err := k.client.TaskAssign(ctx, k.args[0], rpc.TaskAssign{Node: k.c.String("node")})
 					if err != nil {
 						return err
 					}
 					return k.tasks([]rpc.Task{t}, t)
-				}),
+				}, "task id")),
 			},
 			{
 				Name:      "where",
@@ -282,7 +299,7 @@ node's view.`,
 					if k.json {
 						return k.printJSON(t)
 					}
-					_, err = fmt.Fprintf(k.out, "%s %s\n", dash(t.Owner), dash(t.State))
+					_, err = fmt.Fprintf(k.out, "%s %s\n", table.Dash(t.Owner), table.Dash(t.State))
 					return err
 				}),
 			},
@@ -391,7 +408,7 @@ With --wait the claim waits while another claimant holds the kernel.`,
 					&cli.DurationFlag{Name: "wait", Usage: "how long to wait while another claimant holds the kernel (0: do not wait)"},
 					outputFlag(),
 				},
-				Action: action(true, cmdKernelClaim), // --timeout applies to it, plus --wait
+				Action: action(true, named(cmdKernelClaim, "kernel id")), // --timeout applies to it, plus --wait
 			},
 			{
 				Name:      "renew",
@@ -455,7 +472,7 @@ order they will be granted: "waiting <node id> <session> <since>".`,
 					if k.json {
 						return k.printJSON(kn)
 					}
-					if _, err := fmt.Fprintf(k.out, "%s %s\n", dash(kn.Holder), leaseState(kn)); err != nil {
+					if _, err := fmt.Fprintf(k.out, "%s %s\n", table.Dash(kn.Holder), table.LeaseState(kn)); err != nil {
 						return err
 					}
 					for _, w := range kn.Waiters {
@@ -468,7 +485,7 @@ order they will be granted: "waiting <node id> <session> <since>".`,
 			},
 			{
 				Name:      "watch",
-				Usage:     "follow kernel changes and this agent's lease events",
+				Usage:     "follow a kernel's changes and this agent's lease events (all kernels if none given)",
 				ArgsUsage: "[kernel]",
 				Description: `Prints every claim, renew and release seen for the kernel (or all kernels),
 and the lease events of leases this agent holds: lease:granted, lease:renewed,
@@ -486,7 +503,7 @@ line, as "rumor watch"; -o json prints NDJSON with cursors, --since resumes.`,
 						if k.json {
 							return k.printNDJSON(ev)
 						}
-						return k.printEvent(ev)
+						return table.Event(k.out, ev)
 					})
 				}),
 			},
@@ -564,8 +581,22 @@ func watch(ctx context.Context, k *call, prefix string) error {
 		if k.json {
 			return k.printNDJSON(ev)
 		}
-		return k.printEvent(ev)
+		return table.Event(k.out, ev)
 	})
+}
+
+// named wraps fn, a command that creates entries named by its leading
+// arguments, so that it checks them against rpc.NameRule first, before it
+// asks the agent (which checks them too): what names them in the message.
+func named(fn func(ctx context.Context, k *call) error, what ...string) func(ctx context.Context, k *call) error {
+	return func(ctx context.Context, k *call) error {
+		for i, w := range what {
+			if err := rpc.CheckName(w, k.arg(i)); err != nil {
+				return usagef(k.c, "%v", err)
+			}
+		}
+		return fn(ctx, k)
+	}
 }
 
 // arg returns the i-th argument, or "" if it was not given.

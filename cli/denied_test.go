@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 )
 
 func TestDeniedMessage(t *testing.T) {
@@ -49,7 +50,7 @@ func TestDeniedMessage(t *testing.T) {
 // one, on a real socket that statSocket looks at.
 func TestDeniedExitCode(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "rumor.sock")
-	ln, err := rpc.ListenUnixPerm(sock, rpc.Perm{Mode: 0o660, GID: -1})
+	ln, err := httpapi.ListenUnixPerm(sock, rpc.Perm{Mode: 0o660, GID: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strconv"
 
-	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/cli/table"
 	"github.com/urfave/cli/v2"
 )
 
@@ -15,7 +14,7 @@ func explainCommand() *cli.Command {
 		Usage:     "show what the local agent holds for a key and which rule made its value win",
 		ArgsUsage: "<key>",
 		Description: `Takes a full key: svc/<service>/<instance>, bl/<list>/<id>, task/<id>,
-kernel/<id> or node/<id>. Prints the namespace's ordering rule, the verdict,
+kernel/<id>, node/<id> or kv/<path> (kv/config/app/env/name). Prints the namespace's ordering rule, the verdict,
 the records the agent holds (for a kernel: every lease record, each with
 what the lease rule made of it) and, for other keys, recent writes this
 agent saw lose to the winner and why (a bounded memory, empty after the
@@ -34,25 +33,12 @@ func cmdExplain(ctx context.Context, k *call) error {
 		return k.printJSON(x)
 	}
 	fmt.Fprintf(k.out, "key:      %s\nrule:     %s\nverdict:  %s\n\n", x.Key, x.Rule, x.Verdict)
-	if err := explainTable(k, "HOLDS", x.Records); err != nil {
+	if err := table.Explained(k.out, "HOLDS", x.Records); err != nil {
 		return err
 	}
 	if len(x.Superseded) > 0 {
 		fmt.Fprintln(k.out)
-		return explainTable(k, "SUPERSEDED", x.Superseded)
+		return table.Explained(k.out, "SUPERSEDED", x.Superseded)
 	}
 	return nil
-}
-
-func explainTable(k *call, title string, rs []rpc.ExplainedRecord) error {
-	tw := newTable(k.out)
-	row(tw, title, "NODE", "STAMP", "EPOCH", "STATE", "WHY")
-	for _, r := range rs {
-		epoch := "-"
-		if r.Epoch != 0 {
-			epoch = strconv.FormatUint(r.Epoch, 10)
-		}
-		row(tw, r.Op, short(r.Node), r.Stamp, epoch, dash(r.Task), r.Why)
-	}
-	return tw.Flush()
 }

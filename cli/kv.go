@@ -3,9 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"unicode/utf8"
 
+	"github.com/rumor-dev/rumor/cli/table"
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/urfave/cli/v2"
 )
@@ -158,38 +158,5 @@ func (k *call) kv(rows []rpc.KVEntry, v any, history bool) error {
 		}
 		return nil
 	}
-	tw := newTable(k.out)
-	cols := []string{"KEY", "VERSION", "VALUE", "WRITER", "UPDATED", "EXPIRES"}
-	if history {
-		cols = append(cols, "")
-	}
-	row(tw, cols...)
-	for _, e := range rows {
-		r := []string{e.Key, strconv.FormatUint(e.Version, 10), cell(e.Value), short(e.Writer), k.age(e.Updated), k.age(e.Expires)}
-		if history {
-			mark := ""
-			switch {
-			case e.Current:
-				mark = "current"
-			case e.Conflict:
-				mark = "CONFLICT"
-			}
-			if e.Deleted {
-				r[2] = "(deleted)"
-			}
-			r = append(r, mark)
-		}
-		row(tw, r...)
-	}
-	return tw.Flush()
-}
-
-// cell fits a value into a table cell: one line, at most 60 characters.
-func cell(v string) string {
-	q := strconv.Quote(v)
-	q = q[1 : len(q)-1] // escapes newlines and tabs, no quotes
-	if utf8.RuneCountInString(q) > 60 {
-		q = string([]rune(q)[:57]) + "..."
-	}
-	return dash(q)
+	return table.KV(k.out, rows, k.clock(), history)
 }

@@ -32,7 +32,7 @@ max_value_bytes (64 KiB by default, less about a quarter for its encoding).`,
 				&cli.IntFlag{Name: "max-attempts", Usage: "takes before the task fails as a dead letter", Value: 3},
 				outputFlag(),
 			},
-			Action: action(false, func(ctx context.Context, k *call) error {
+			Action: action(false, named(func(ctx context.Context, k *call) error {
 				payload, err := readPayload(k.c)
 				if err != nil {
 					return usagef(k.c, "%v", err)
@@ -43,13 +43,15 @@ max_value_bytes (64 KiB by default, less about a quarter for its encoding).`,
 				id := k.c.String("id")
 				if id == "" {
 					id = rand.Text()[:16]
+				} else if err := rpc.CheckName("task id", id); err != nil {
+					return usagef(k.c, "--id: %v", err)
 				}
 				t, err := k.client.TaskSubmit(ctx, k.args[0], rpc.TaskSubmit{ID: id, Payload: payload, Priority: k.c.Int("priority"), MaxAttempts: k.c.Int("max-attempts")})
 				if err != nil {
 					return err
 				}
 				return k.tasks([]rpc.Task{t}, t)
-			}),
+			}, "queue")),
 		},
 		{
 			Name:      "take",

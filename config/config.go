@@ -27,6 +27,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rumor-dev/rumor/gossip"
+	"github.com/rumor-dev/rumor/gossip/redial"
 	"github.com/rumor-dev/rumor/membership"
 	"github.com/rumor-dev/rumor/rpc"
 )
@@ -43,7 +44,7 @@ type Config struct {
 	// Bootstrap lists peers to join, as multiaddrs ending in /p2p/<peer
 	// id>. The host may be a DNS name (/dns4, /dns6, /dns), resolved again
 	// at every redial; a bare /dnsaddr/<name> lists peers, ids included, in
-	// its TXT records (see gossip.CheckJoin).
+	// its TXT records (see redial.CheckJoin).
 	Bootstrap []string `yaml:"bootstrap"`
 	// MDNS finds peers of the same cluster on the local network by
 	// multicast DNS (off by default). Peers that allow_peers refuses are
@@ -268,7 +269,7 @@ func (c Config) Validate() error {
 		bad("listen", "needs at least one multiaddr")
 	}
 	for _, s := range c.Bootstrap {
-		if err := gossip.CheckJoin(s); err != nil {
+		if err := redial.CheckJoin(s); err != nil {
 			bad("bootstrap", "%q (from the bootstrap key or --join): %v", s, err)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +20,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	ma "github.com/multiformats/go-multiaddr"
 	madns "github.com/multiformats/go-multiaddr-dns"
+
+	"github.com/rumor-dev/rumor/gossip/redial"
 )
 
 // Defaults applied by [New] to zero-valued [Config] fields.
@@ -54,7 +55,7 @@ type Config struct {
 	// Listen are the multiaddrs to listen on, e.g. /ip4/127.0.0.1/tcp/0 and
 	// /ip4/127.0.0.1/udp/0/quic-v1. At least one.
 	Listen []string
-	// Bootstrap are multiaddrs ending in /p2p/<id> (see [CheckJoin]). They
+	// Bootstrap are multiaddrs ending in /p2p/<id> (see [redial.CheckJoin]). They
 	// are dialled at start and kept connected like peers given to
 	// [Node.AddPeer], but are no strangers before they first connect: their
 	// dials are not rate limited and back off as those of a lost peer.
@@ -221,7 +222,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("gossip: config: PSK is %d bytes, want 32", len(c.PSK))
 	}
 	for i, s := range c.Bootstrap {
-		if err := CheckJoin(s); err != nil {
+		if err := redial.CheckJoin(s); err != nil {
 			return fmt.Errorf("gossip: config: Bootstrap[%d] %q: %w", i, s, err)
 		}
 	}
@@ -244,44 +245,6 @@ func (c Config) validate() error {
 		return fmt.Errorf("gossip: config: DialTimeout %v is negative", c.DialTimeout)
 	}
 	return nil
-}
-
-// bootstrapPeers parses c.Bootstrap: the peers it names, merging addresses
-// of the same peer, and how each was found (FoundDNS if any of its
-// addresses has a DNS name, else FoundJoin); and the /dnsaddr names
-// without an id.
-func (c Config) bootstrapPeers() ([]peer.AddrInfo, map[peer.ID]Found, []ma.Multiaddr, error) {
-	var infos []peer.AddrInfo
-	var names []ma.Multiaddr
-	found := make(map[peer.ID]Found)
-	for i, s := range c.Bootstrap {
-		ai, name, err := parseJoin(s)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("gossip: config: Bootstrap[%d] %q: %w", i, s, err)
-		}
-		if name != nil {
-			if !slices.ContainsFunc(names, name.Equal) {
-				names = append(names, name)
-			}
-			continue
-		}
-		j := slices.IndexFunc(infos, func(x peer.AddrInfo) bool { return x.ID == ai.ID })
-		if j < 0 {
-			infos = append(infos, peer.AddrInfo{ID: ai.ID})
-			j = len(infos) - 1
-		}
-		for _, a := range ai.Addrs {
-			if !slices.ContainsFunc(infos[j].Addrs, a.Equal) {
-				infos[j].Addrs = append(infos[j].Addrs, a)
-			}
-		}
-		if slices.ContainsFunc(ai.Addrs, isDNS) {
-			found[ai.ID] = FoundDNS
-		} else if found[ai.ID] == "" {
-			found[ai.ID] = FoundJoin
-		}
-	}
-	return infos, found, names, nil
 }
 
 // MDNSService returns the multicast DNS service name of a cluster's

@@ -22,21 +22,19 @@
 // so QUIC is then off.
 //
 // GossipSub does not redial lost peers, so a Node keeps every known peer
-// (the bootstrap list plus [Node.AddPeer]) connected itself: when a
-// connection drops it redials at once and then with jittered exponential
-// backoff until the peer is back, up to [RefusedRedialMax] for a peer
-// whose connections close right after they open (one whose allowlist does
-// not name us). That redialer is the only thing that dials: streams opened
+// (the bootstrap list plus [Node.AddPeer]) connected itself, through a
+// [redial.Redialer] (package gossip/redial): when a connection drops it
+// redials at once and then with jittered exponential backoff until the
+// peer is back. That redialer is the only thing that dials: streams opened
 // through the host (GossipSub's, and those of [Node.Host]'s users) use the
 // connections that are up.
 //
-// Finding peers: bootstrap addresses may name their host by DNS (/dns4,
-// /dns6, /dns, or a /dnsaddr name whose TXT records list the peers); the
-// redialer keeps the name and resolves it, with [Config.Resolver], at every
-// dial. With [Config.MDNS] the node also finds peers of its cluster on the
-// local network by multicast DNS. [Node.Found] says how each peer was
-// first found.
+// Finding peers: bootstrap addresses ([redial.CheckJoin]) may name their
+// host by DNS, which the redialer resolves, with [Config.Resolver], at
+// every dial. With [Config.MDNS] the node also finds peers of its cluster
+// on the local network by multicast DNS. [Node.Found] says how each peer
+// was first found.
 //
 // The package knows nothing about what the bytes mean: it imports no other
-// rumor package.
+// rumor package but its own sub-package gossip/redial, which imports none.
 package gossip

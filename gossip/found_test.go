@@ -17,6 +17,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	ma "github.com/multiformats/go-multiaddr"
 	madns "github.com/multiformats/go-multiaddr-dns"
+
+	"github.com/rumor-dev/rumor/gossip/redial"
 )
 
 // fakeDNS is a DNS whose records tests change while nodes run; it counts
@@ -80,38 +82,6 @@ func (f *fakeDNS) LookupTXT(_ context.Context, name string) ([]string, error) {
 	return append([]string(nil), f.txt[name]...), nil
 }
 
-func TestCheckJoin(t *testing.T) {
-	id := mustID(t, testConfig(t)).String()
-	for _, tc := range []struct {
-		addr string
-		ok   bool
-	}{
-		{"/ip4/10.0.0.1/tcp/7946/p2p/" + id, true},
-		{"/ip4/10.0.0.1/udp/7946/quic-v1/p2p/" + id, true},
-		{"/dns4/a.example.com/tcp/7946/p2p/" + id, true},
-		{"/dns6/a.example.com/tcp/7946/p2p/" + id, true},
-		{"/dns/a.example.com/tcp/7946/p2p/" + id, true},
-		{"/dnsaddr/fleet.example.com/p2p/" + id, true},
-		{"/dnsaddr/fleet.example.com", true},
-		{"/ip4/10.0.0.1/tcp/7946", false},                   // no id
-		{"/dns4/a.example.com/tcp/7946", false},             // no id, and A records carry none
-		{"/dnsaddr/fleet.example.com/tcp/7946", false},      // nothing but /p2p after a /dnsaddr name
-		{"/dns4/a.example.com/tcp/7946/p2p/notanid", false}, // bad id
-		{"dns4/a.example.com", false},                       // no leading slash
-		{"", false},
-	} {
-		err := CheckJoin(tc.addr)
-		if (err == nil) != tc.ok {
-			t.Errorf("CheckJoin(%q) = %v, want ok %v", tc.addr, err, tc.ok)
-		}
-	}
-	cfg := testConfig(t)
-	cfg.Bootstrap = []string{"/dns4/a.example.com/tcp/7946"}
-	if _, err := New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "Bootstrap[0]") {
-		t.Errorf("New with a join address without an id: err %v, want one naming Bootstrap[0]", err)
-	}
-}
-
 // TestFound: each peer shows how the node first found it.
 func TestFound(t *testing.T) {
 	a, _ := startNode(t, testConfig(t))
@@ -125,16 +95,16 @@ func TestFound(t *testing.T) {
 	for _, tc := range []struct {
 		on   *Node
 		of   *Node
-		want Found
-	}{{b, a, FoundJoin}, {a, b, FoundInbound}, {b, c, FoundGossip}, {c, b, FoundInbound}, {b, b, ""}} {
+		want redial.Found
+	}{{b, a, redial.FoundJoin}, {a, b, redial.FoundInbound}, {b, c, redial.FoundGossip}, {c, b, redial.FoundInbound}, {b, b, ""}} {
 		if got := tc.on.Found(tc.of.ID()); got != tc.want {
 			t.Errorf("%s.Found(%s) = %q, want %q", tc.on.ID().ShortString(), tc.of.ID().ShortString(), got, tc.want)
 		}
 	}
 	// The first way stays.
 	b.AddPeer(peer.AddrInfo{ID: a.ID(), Addrs: a.h.Addrs()})
-	if got := b.Found(a.ID()); got != FoundJoin {
-		t.Errorf("after AddPeer, B.Found(A) = %q, want %q", got, FoundJoin)
+	if got := b.Found(a.ID()); got != redial.FoundJoin {
+		t.Errorf("after AddPeer, B.Found(A) = %q, want %q", got, redial.FoundJoin)
 	}
 }
 
@@ -158,8 +128,8 @@ func TestJoinDNSNameReresolved(t *testing.T) {
 	cfgB.Resolver = dns.resolver(t)
 	b, _ := startNode(t, cfgB)
 	eventually(t, waitFor, "B to reach A through the name", func() bool { return connected(b, a) })
-	if got := b.Found(a.ID()); got != FoundDNS {
-		t.Errorf("B.Found(A) = %q, want %q", got, FoundDNS)
+	if got := b.Found(a.ID()); got != redial.FoundDNS {
+		t.Errorf("B.Found(A) = %q, want %q", got, redial.FoundDNS)
 	}
 
 	old := a.Addrs()
@@ -224,8 +194,8 @@ func TestJoinDNSNameNotResolvingIsRetried(t *testing.T) {
 	dns.setDNSAddr("later.test", other.Addrs()...)
 	eventually(t, waitFor, "B to reach both once the names resolve", func() bool { return connected(b, a) && connected(b, other) })
 	for _, p := range []*Node{a, other} {
-		if got := b.Found(p.ID()); got != FoundDNS {
-			t.Errorf("B.Found(%s) = %q, want %q", p.ID().ShortString(), got, FoundDNS)
+		if got := b.Found(p.ID()); got != redial.FoundDNS {
+			t.Errorf("B.Found(%s) = %q, want %q", p.ID().ShortString(), got, redial.FoundDNS)
 		}
 	}
 	// Said once each, not at every retry.
@@ -268,8 +238,8 @@ func TestMDNSWiring(t *testing.T) {
 	fake.notifee.HandlePeerFound(peer.AddrInfo{ID: refused.ID(), Addrs: refused.h.Addrs()})
 	fake.notifee.HandlePeerFound(peer.AddrInfo{ID: a.ID(), Addrs: a.h.Addrs()})
 	eventually(t, waitFor, "B to dial the peer mDNS found", func() bool { return connected(b, a) })
-	if got := b.Found(a.ID()); got != FoundMDNS {
-		t.Errorf("B.Found(A) = %q, want %q", got, FoundMDNS)
+	if got := b.Found(a.ID()); got != redial.FoundMDNS {
+		t.Errorf("B.Found(A) = %q, want %q", got, redial.FoundMDNS)
 	}
 	if got := b.MDNSIgnored(); got != 1 {
 		t.Errorf("MDNSIgnored = %d, want 1", got)
@@ -312,7 +282,7 @@ func TestMDNSFindsPeers(t *testing.T) {
 	}
 	a, b, other := nodes[0], nodes[1], nodes[2]
 	eventually(t, waitFor, "A and B to find each other by mDNS", func() bool { return connected(a, b) && connected(b, a) })
-	if fa, fb := a.Found(b.ID()), b.Found(a.ID()); (fa != FoundMDNS && fa != FoundInbound) || (fb != FoundMDNS && fb != FoundInbound) || (fa == FoundInbound && fb == FoundInbound) {
+	if fa, fb := a.Found(b.ID()), b.Found(a.ID()); (fa != redial.FoundMDNS && fa != redial.FoundInbound) || (fb != redial.FoundMDNS && fb != redial.FoundInbound) || (fa == redial.FoundInbound && fb == redial.FoundInbound) {
 		t.Errorf("A.Found(B) = %q, B.Found(A) = %q: want mdns, one of them may be inbound", fa, fb)
 	}
 	if a.Found(other.ID()) != "" || b.Found(other.ID()) != "" {

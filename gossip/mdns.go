@@ -9,11 +9,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+
+	"github.com/rumor-dev/rumor/gossip/redial"
 )
 
 // discovery is the node's multicast DNS (Config.MDNS): it advertises the
 // node and hands the peers it hears of to the redialer, as strangers found
-// by FoundMDNS. It owns the mDNS service, which it stops in close, and
+// by [redial.FoundMDNS]. It owns the mDNS service, which it stops in close, and
 // waits for every report of a peer in progress: go-libp2p calls the
 // notifee in goroutines of its own, which after close return at once.
 type discovery struct {
@@ -76,11 +78,12 @@ func (d *discovery) HandlePeerFound(ai peer.AddrInfo) {
 		return
 	}
 	d.n.log.Debug("gossip: mDNS found a peer", "peer", ai.ID, "addrs", ai.Addrs)
-	d.n.addPeer(ai, FoundMDNS)
+	d.n.addPeer(ai, redial.FoundMDNS)
 }
 
 // close stops the service and waits for reports in progress; Node.Close
-// calls it once, after closing n.done (so that addPeer does not block).
+// calls it once, before it stops the redialer (which takes the peers of
+// the reports in progress).
 func (d *discovery) close() {
 	d.mu.Lock()
 	d.closed = true

@@ -28,6 +28,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 	quicgo "github.com/quic-go/quic-go"
+
+	"github.com/rumor-dev/rumor/gossip/redial"
 )
 
 // Queue sizes. go-libp2p-pubsub's defaults (32) lose most messages of an
@@ -116,10 +118,9 @@ type Node struct {
 
 	topics map[string]*pubsub.Topic // short name → topic; read-only after New
 	msgs   chan Message
-	red    *redialer
+	red    *redial.Redialer // the only one that dials
 
 	cancel    context.CancelFunc
-	done      chan struct{} // closed when Close starts
 	wg        sync.WaitGroup
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -130,8 +131,7 @@ type Node struct {
 
 	gate *allowGater // Config.AllowPeers; open when the list is empty
 
-	found *foundTable // how each peer was first found
-	mdns  *discovery  // Config.MDNS; nil when off
+	mdns *discovery // Config.MDNS; nil when off
 
 	traffic trafficTracer
 }
@@ -153,10 +153,6 @@ func TopicName(cluster, topic string) string {
 func New(ctx context.Context, cfg Config) (*Node, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
-	boot, bootFound, names, err := cfg.bootstrapPeers()
-	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -190,22 +186,29 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		topics: make(map[string]*pubsub.Topic, len(cfg.Topics)),
 		msgs:   make(chan Message, messagesBuffer),
 		cancel: cancel,
-		done:   make(chan struct{}),
 		rej:    make(map[string]uint64),
-		found:  &foundTable{},
 	}
 	fail := func(err error) (*Node, error) {
 		cancel() // stops GossipSub; no goroutine of ours runs yet
 		_ = h.Close()
 		return nil, err
 	}
-	for id, how := range bootFound {
-		if id != self {
-			n.found.note(id, how)
-		}
+	n.red, err = redial.New(h, redial.Config{
+		Bootstrap:   cfg.Bootstrap,
+		Min:         cfg.RedialMin,
+		Max:         cfg.RedialMax,
+		DialTimeout: cfg.DialTimeout,
+		MaxPeers:    cfg.MaxPeers,
+		Resolver:    cfg.Resolver,
+		Allowed:     gate.allowed,
+		Logger:      cfg.Logger,
+		Rand:        cfg.Rand,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("gossip: %w", err))
 	}
 	// Before listening: no inbound connection goes unseen.
-	h.Network().Notify(n.found.inbound())
+	h.Network().Notify(n.red.Inbound())
 	if err := listen(h, cfg.Listen); err != nil {
 		return fail(err)
 	}
@@ -259,8 +262,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		short := cfg.Topics[i]
 		n.wg.Go(func() { n.read(nctx, short, sub) })
 	}
-	n.red = newRedialer(h, cfg, gate.allowed, n.found, &n.wg)
-	n.wg.Go(func() { n.red.run(nctx, boot, names) })
+	n.wg.Go(func() { n.red.Run(nctx) })
 	if cfg.MDNS {
 		n.mdns = &discovery{n: n}
 		if err := n.mdns.start(); err != nil {
@@ -269,7 +271,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	n.log.Info("gossip: started", "id", n.self, "addrs", n.Addrs(), "topics", cfg.Topics, "bootstrap", len(boot), "join_names", len(names), "mdns", cfg.MDNS)
+	n.log.Info("gossip: started", "id", n.self, "addrs", n.Addrs(), "topics", cfg.Topics, "bootstrap", len(cfg.Bootstrap), "mdns", cfg.MDNS)
 	return n, nil
 }
 
@@ -582,22 +584,18 @@ func (n *Node) Addrs() []string {
 // life of the node. Until it has been seen connected it is a stranger (its
 // addresses may be somebody else's): dials to strangers are rate limited,
 // 8 at once and then 4 a second over all of them, and a stranger whose
-// dials fail backs off fourfold per failure up to [RefusedRedialMax].
-// Calling it again for a known peer adds any new addresses. A peer not
-// found before is found by [FoundGossip]. It is a no-op after Close and
-// for the node's own ID.
-func (n *Node) AddPeer(ai peer.AddrInfo) { n.addPeer(ai, FoundGossip) }
+// dials fail backs off fourfold per failure up to
+// [redial.RefusedMax]. Calling it again for a known peer adds any new
+// addresses. A peer not found before is found by [redial.FoundGossip]. It
+// is a no-op after Close and for the node's own ID.
+func (n *Node) AddPeer(ai peer.AddrInfo) { n.addPeer(ai, redial.FoundGossip) }
 
 // addPeer is AddPeer for a peer found by how.
-func (n *Node) addPeer(ai peer.AddrInfo, how Found) {
+func (n *Node) addPeer(ai peer.AddrInfo, how redial.Found) {
 	if ai.ID == n.self || n.closed.Load() {
 		return
 	}
-	n.found.note(ai.ID, how)
-	select {
-	case n.red.add <- ai:
-	case <-n.done:
-	}
+	n.red.Add(ai, how)
 }
 
 // TopicPeers returns the peers known to be subscribed to topic (a short
@@ -612,9 +610,9 @@ func (n *Node) TopicPeers(topic string) []peer.ID {
 }
 
 // Found returns how the node first found peer id: by its join list
-// ([FoundJoin], [FoundDNS]), by mDNS, from other nodes, or because it
-// connected to us; "" for a peer it never knew, and for itself.
-func (n *Node) Found(id peer.ID) Found { return n.found.get(id) }
+// ([redial.FoundJoin], [redial.FoundDNS]), by mDNS, from other nodes, or
+// because it connected to us; "" for a peer it never knew, and for itself.
+func (n *Node) Found(id peer.ID) redial.Found { return n.red.Found(id) }
 
 // Peers returns the peers the node is connected to now.
 func (n *Node) Peers() []peer.ID { return n.h.Network().Peers() }
@@ -637,7 +635,7 @@ func (n *Node) Refused() uint64 { return n.gate.refused.Load() }
 // and returned; known peers that are now listed are dialled.
 func (n *Node) SetAllowPeers(allow []peer.ID) (closed []peer.ID) {
 	n.gate.set(allow)
-	n.red.poke()
+	n.red.Poke()
 	for _, p := range n.h.Network().Peers() {
 		if !n.gate.allowed(p) {
 			_ = n.h.Network().ClosePeer(p)
@@ -686,7 +684,6 @@ func (h noDialHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.I
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.closed.Store(true)
-		close(n.done)
 		if n.mdns != nil {
 			n.mdns.close() // before the host: its service reads the host's addresses
 		}

@@ -4,18 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/rumor-dev/rumor/gossip/redial"
 )
 
 // connIDs returns the IDs of a's connections to b.
@@ -125,25 +122,6 @@ func TestAddPeer(t *testing.T) {
 	}
 }
 
-// TestRedialDelay checks the backoff schedule: none after no failure, then
-// doubling from RedialMin to RedialMax with jitter in [d/2, d].
-func TestRedialDelay(t *testing.T) {
-	r := &redialer{min: 100 * time.Millisecond, max: 1 * time.Second, rnd: rand.New(rand.NewPCG(5, 6))}
-	if d := r.delayOf(&knownPeer{vouched: true}); d != 0 {
-		t.Errorf("delay after no failure = %v, want 0", d)
-	}
-	for failures, ceiling := range map[int]time.Duration{
-		1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond,
-		4: 800 * time.Millisecond, 5: time.Second, 50: time.Second, 1000: time.Second,
-	} {
-		for range 100 {
-			if d := r.delayOf(&knownPeer{failures: failures, vouched: true}); d < ceiling/2 || d > ceiling {
-				t.Fatalf("delay after %d failures = %v, want in [%v, %v]", failures, d, ceiling/2, ceiling)
-			}
-		}
-	}
-}
-
 // TestUnreachableBootstrapDoesNotBlock starts a node whose bootstrap peer
 // does not exist: New returns at once and Close stops the redials.
 func TestUnreachableBootstrapDoesNotBlock(t *testing.T) {
@@ -189,7 +167,7 @@ func TestMaxPeersKeepsRankedPeersAndStillSpreads(t *testing.T) {
 			}
 		}
 	}
-	// kept returns the peers node i ranks first, as PreferredPeers names
+	// kept returns the peers node i ranks first, as redial.PreferredPeers names
 	// them (what benchmarks rely on to connect hosts as nodes would be).
 	byID := make(map[peer.ID]*Node, size)
 	ids := make([]peer.ID, 0, size)
@@ -199,7 +177,7 @@ func TestMaxPeersKeepsRankedPeersAndStillSpreads(t *testing.T) {
 	}
 	kept := func(i int) []*Node {
 		var out []*Node
-		for _, id := range PreferredPeers(nodes[i].ID(), ids, maxPeers) {
+		for _, id := range redial.PreferredPeers(nodes[i].ID(), ids, maxPeers) {
 			out = append(out, byID[id])
 		}
 		return out
@@ -289,7 +267,7 @@ func TestMaxPeersTrimsADialThatCompletedOutsideTheRedialer(t *testing.T) {
 	b, _ := startNode(t, testConfig(t, "svc"))
 	c, _ := startNode(t, testConfig(t, "svc"))
 	keep, extra := b, c
-	if rank(a.ID(), c.ID()) < rank(a.ID(), b.ID()) {
+	if redial.PreferredPeers(a.ID(), []peer.ID{b.ID(), c.ID()}, 1)[0] == c.ID() {
 		keep, extra = c, b
 	}
 	a.AddPeer(peer.AddrInfo{ID: keep.ID(), Addrs: keep.h.Addrs()})
@@ -380,129 +358,4 @@ func TestRefusedPeerIsNotHammered(t *testing.T) {
 	eventually(t, waitFor, "A connected to B once admitted, and says so", func() bool {
 		return connected(a, b) && logA.count("gossip: peer admits our connections again") == 1
 	})
-}
-
-// TestRedialDelayOfRefusingPeer: a peer that refused us backs off up to
-// RefusedRedialMax instead of RedialMax, and so does a stranger (never
-// connected, not a bootstrap peer), faster; others keep RedialMax.
-func TestRedialDelayOfRefusingPeer(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.RedialMin, cfg.RedialMax = 100*time.Millisecond, time.Second
-	r := newRedialer(nil, cfg, nil, nil, nil)
-	for _, tc := range []struct {
-		k        knownPeer
-		lo, hi   time.Duration
-		describe string
-	}{
-		{knownPeer{failures: 30, vouched: true}, 500 * time.Millisecond, time.Second, "lost peer"},
-		{knownPeer{failures: 30, refusals: 1, vouched: true}, RefusedRedialMax / 2, RefusedRedialMax, "refusing peer"},
-		{knownPeer{failures: 3, refusals: 3, vouched: true}, 200 * time.Millisecond, 400 * time.Millisecond, "refusing peer, third failure"},
-		{knownPeer{failures: 1}, 50 * time.Millisecond, 100 * time.Millisecond, "stranger, first failure"},
-		{knownPeer{failures: 3}, 800 * time.Millisecond, 1600 * time.Millisecond, "stranger, third failure"},
-		{knownPeer{failures: 30}, RefusedRedialMax / 2, RefusedRedialMax, "stranger"},
-	} {
-		for range 100 {
-			if d := r.delayOf(&tc.k); d < tc.lo || d > tc.hi {
-				t.Fatalf("%s: delayOf = %v, want in [%v, %v]", tc.describe, d, tc.lo, tc.hi)
-			}
-		}
-	}
-}
-
-// TestStrangerDialsAreRateLimited: peers heard of from others (AddPeer)
-// and never connected, all of whose addresses point at one victim that is
-// no libp2p node (as planted node/ entries would), are dialled at most
-// firstDialBurst at once and then firstDialRate a second, and back off
-// faster than known peers: the victim sees a bounded number of
-// connections, not one per peer per redial. A bootstrap peer is no
-// stranger: its redials are not limited.
-func TestStrangerDialsAreRateLimited(t *testing.T) {
-	const (
-		strangers = 20
-		window    = 3 * time.Second
-	)
-	victim, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hits atomic.Int64
-	accepting := make(chan struct{})
-	go func() {
-		defer close(accepting)
-		for {
-			c, err := victim.Accept()
-			if err != nil {
-				return
-			}
-			hits.Add(1)
-			_ = c.Close()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = victim.Close()
-		<-accepting
-	})
-	at, err := manet.FromNetAddr(victim.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	n, err := New(context.Background(), testConfig(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close() })
-	start := time.Now()
-	for range strangers {
-		n.AddPeer(peer.AddrInfo{ID: mustID(t, testConfig(t)), Addrs: []ma.Multiaddr{at}})
-	}
-	time.Sleep(window) // a measurement window, not a wait for an event
-	got, elapsed := hits.Load(), time.Since(start)
-	limit := int64(firstDialBurst + firstDialRate*elapsed.Seconds() + 1)
-	t.Logf("%d strangers at one address: %d connections in %v (limit %d)", strangers, got, elapsed.Round(time.Millisecond), limit)
-	if got > limit {
-		t.Errorf("the victim saw %d connections in %v, want at most %d", got, elapsed, limit)
-	}
-	if got < firstDialBurst {
-		t.Errorf("the victim saw %d connections, want at least the burst of %d: are strangers dialled at all?", got, firstDialBurst)
-	}
-
-	if err := n.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	// A bootstrap peer at the victim's address is redialled on the usual
-	// schedule (doubling from 20 ms to RedialMax, 200 ms, here: ten dials
-	// in about 1.5 s), not a stranger's (growing fourfold: six dials in
-	// 15 s).
-	cfg := testConfig(t)
-	cfg.Bootstrap = []string{at.String() + "/p2p/" + mustID(t, testConfig(t)).String()}
-	before := hits.Load()
-	startNode(t, cfg)
-	eventually(t, waitFor, "ten redials of the bootstrap peer", func() bool { return hits.Load()-before >= 10 })
-}
-
-// TestPreferredPeers: the maxPeers best-ranked others, best first, without
-// self or repeats; every other in rank order when maxPeers is 0.
-func TestPreferredPeers(t *testing.T) {
-	var ids []peer.ID
-	for i := range 12 {
-		ids = append(ids, peer.ID(fmt.Sprintf("peer-%02d", i)))
-	}
-	self := ids[0]
-	all := PreferredPeers(self, append(slices.Clone(ids), ids[3]), 0)
-	if len(all) != len(ids)-1 || slices.Contains(all, self) {
-		t.Fatalf("PreferredPeers(maxPeers 0) = %d peers (self included: %v), want the %d others once each", len(all), slices.Contains(all, self), len(ids)-1)
-	}
-	for i := 1; i < len(all); i++ {
-		if rank(self, all[i-1]) > rank(self, all[i]) {
-			t.Fatalf("PreferredPeers not in rank order at %d: %v", i, all)
-		}
-	}
-	if got := PreferredPeers(self, ids, 4); !slices.Equal(got, all[:4]) {
-		t.Errorf("PreferredPeers(maxPeers 4) = %v, want the first 4 by rank %v", got, all[:4])
-	}
-	if got := PreferredPeers(self, ids, 40); !slices.Equal(got, all) {
-		t.Errorf("PreferredPeers(maxPeers 40) = %v, want all %v", got, all)
-	}
 }

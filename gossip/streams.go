@@ -94,7 +94,7 @@ func (n *Node) Connected(p peer.ID) bool { return n.h.Network().Connectedness(p)
 // that dialled this node, or one the node dialled while it ranked higher
 // and let go since, is not kept: a lost connection to it may be a
 // connection one side let go on purpose.
-func (n *Node) Keeps(p peer.ID) bool { return n.h.ConnManager().IsProtected(p, protectTag) }
+func (n *Node) Keeps(p peer.ID) bool { return n.red.Keeps(p) }
 
 // Ping measures one round trip to p over the open connection.
 func (n *Node) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {

@@ -1,6 +1,9 @@
-// Package rpc is the agent's local API: HTTP/JSON over a Unix socket, with
-// NDJSON streams for watches. The agent implements API and serves it with
-// Server; the CLI talks to it only through Client.
+// Package rpc is the agent's local API as its clients see it: HTTP/JSON
+// over a Unix socket (or loopback TCP with a bearer token), with NDJSON
+// streams for watches and sessions. It holds the request and answer types,
+// the errors, the name rules and Client. The agent implements API and
+// serves it with package rpc/httpapi; the CLI talks to it only through
+// Client.
 package rpc
 
 import (
@@ -30,6 +33,9 @@ type API interface {
 	// BlacklistHas returns the entry and whether id is on list now.
 	BlacklistHas(ctx context.Context, list, id string) (BlacklistEntry, bool, error)
 	BlacklistList(ctx context.Context, list string) ([]BlacklistEntry, error)
+	// BlacklistLists lists every blacklist with an id on it now, by name,
+	// with how many ids are on it.
+	BlacklistLists(ctx context.Context) ([]BlacklistSummary, error)
 
 	TaskAssign(ctx context.Context, id string, req TaskAssign) (Task, error)
 	TaskUpdate(ctx context.Context, id string, req TaskUpdate) (Task, error)

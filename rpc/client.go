@@ -269,6 +269,12 @@ func (c *Client) KVHistory(ctx context.Context, key string) ([]KVEntry, error) {
 	return out, c.do(ctx, http.MethodGet, p, nil, &out)
 }
 
+// BlacklistLists returns every blacklist with an id on it, with how many.
+func (c *Client) BlacklistLists(ctx context.Context) ([]BlacklistSummary, error) {
+	var out []BlacklistSummary
+	return out, c.do(ctx, http.MethodGet, "/v1/bl", nil, &out)
+}
+
 // TaskAssign records the owner of a task.
 func (c *Client) TaskAssign(ctx context.Context, id string, req TaskAssign) (Task, error) {
 	return c.taskPost(ctx, id, "assign", req)
@@ -756,7 +762,7 @@ func path(ns string, segs ...seg) (string, error) {
 	b.WriteString("/v1/")
 	b.WriteString(ns)
 	for _, s := range segs {
-		if err := checkSegment(s.name, s.value); err != nil {
+		if err := CheckSegment(s.name, s.value); err != nil {
 			return "", err
 		}
 		b.WriteByte('/')

@@ -178,6 +178,13 @@ type BlacklistEntry struct {
 	Origin
 }
 
+// BlacklistSummary is one blacklist and how many ids are on it now
+// (expired and removed ids not counted).
+type BlacklistSummary struct {
+	List    string `json:"list"`
+	Entries int    `json:"entries"`
+}
+
 // TaskAssign is the body of a task assign request.
 type TaskAssign struct {
 	// Node is the owner; "" means the local agent.

@@ -26,8 +26,11 @@ type kvHistory struct {
 	m map[string][]crdt.Delta
 }
 
-// note adds d to its key's history (once, in stamp order).
+// note adds d to its key's history (once, in stamp order), without its
+// proof: the history is for reading, and a proof would keep its whole
+// batch's certificate alive.
 func (h *kvHistory) note(d crdt.Delta) {
+	d.Proof = crdt.Proof{}
 	if h.m == nil {
 		h.m = map[string][]crdt.Delta{}
 	}

@@ -99,11 +99,15 @@ func Task(d crdt.Delta, nowMS int64, states States) rpc.Task {
 	}
 }
 
-// Kernel shows a kernel's lease.
+// Kernel shows a kernel's lease. A released lease has no expiry: it ended
+// when it was released, whatever its last claim or renewal had asked.
 func Kernel(l crdt.Lease, nowMS int64, states States) rpc.Kernel {
 	k := rpc.Kernel{ID: crdt.LastSegment(l.Kernel), Holder: l.Holder, Epoch: l.Epoch, Job: l.Job, Released: l.Released, Live: l.Live(nowMS)}
 	if l.Holder != "" {
-		k.Granted, k.Expires = StampTime(l.Granted), Time(l.Expiry)
+		k.Granted = StampTime(l.Granted)
+		if !l.Released {
+			k.Expires = Time(l.Expiry)
+		}
 		last := l.Granted
 		if l.Granted.Less(l.Renewed) {
 			last = l.Renewed

@@ -36,6 +36,7 @@ import (
 	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/gossip"
+	"github.com/rumor-dev/rumor/gossip/redial"
 	"github.com/rumor-dev/rumor/identity"
 	"github.com/rumor-dev/rumor/wire"
 )
@@ -202,7 +203,7 @@ func floorGraph(n, maxPeers int) string {
 	if maxPeers <= 0 || n-1 <= maxPeers {
 		return fmt.Sprintf("full mesh (as rumor's max_peers %d gives at N=%d)", maxPeers, n)
 	}
-	return fmt.Sprintf("each node dials its %d best-ranked peers (gossip.PreferredPeers, rumor's redialer rank)", maxPeers)
+	return fmt.Sprintf("each node dials its %d best-ranked peers (redial.PreferredPeers, rumor's redialer rank)", maxPeers)
 }
 
 // runFloor starts n bare GossipSub nodes with rumor's settings, connects
@@ -482,7 +483,7 @@ func connectFloor(ctx context.Context, nodes []*floorNode, fp floorParams) error
 	)
 	for i, fn := range nodes {
 		wg.Go(func() {
-			for _, id := range gossip.PreferredPeers(ids[i], ids, fp.maxPeers) {
+			for _, id := range redial.PreferredPeers(ids[i], ids, fp.maxPeers) {
 				fn.h.ConnManager().Protect(id, "rumor-bench-floor") // as rumor's redialer keeps its ranked peers
 				if fn.h.Network().Connectedness(id) == network.Connected {
 					continue
@@ -601,7 +602,7 @@ func printFloor(tw io.Writer, rep Report, p params) {
 			benchstat.FmtMs(f.Latency.P50Ms), benchstat.FmtMs(f.Latency.P99Ms), rumor50, rumor99, r50, r99, f.TargetP99Ratio, verdict,
 			f.CPUCores, f.OtherCores, rep.Machine.NumCPU)
 	}
-	fmt.Fprintf(tw, "    connections: a full mesh where rumor's max_peers (%d) covers every other node, else each node dials its max_peers best-ranked (gossip.PreferredPeers);\n"+
+	fmt.Fprintf(tw, "    connections: a full mesh where rumor's max_peers (%d) covers every other node, else each node dials its max_peers best-ranked (redial.PreferredPeers);\n"+
 		"    ratio = rumor / floor at the same N in the same run\n\n", rep.Floor[0].MaxPeers)
 }
 

@@ -105,6 +105,7 @@ type params struct {
 	spacingMin  time.Duration
 	spacingMax  time.Duration
 	payload     int
+	namespace   string // figure 1 in-process: svc or kv writes
 	drain       time.Duration
 	tpAgents    int
 	tpDuration  time.Duration
@@ -210,6 +211,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		memKeys    = fs.String("mem-keys", "100000,1000000", "memory: comma-separated key counts, one fresh store each")
 		rssIdle    = fs.Duration("rss-idle", 20*time.Second, "memory: how long one agent process idles before its RSS is read")
 		payload    = fs.Int("payload", 200, "bytes of payload per write")
+		namespace  = fs.String("namespace", "svc", "propagation (-n): what the writes are, svc sets or kv puts")
 		writers    = fs.Int("writers", 2, "publisher goroutines in the throughput run")
 		window     = fs.Int("window", 4096, "throughput: most writes the publisher may be ahead of the slowest receiver")
 		heartbeat  = fs.Duration("heartbeat", time.Second, "agents' heartbeat interval (the agent's default is 1s; a slower one stretches suspect_after and dead_after by the same factor)")
@@ -263,7 +265,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	scaleDetector(&procDetector, *heartbeat)
 	p := params{
 		updates: *updates, spacingMin: *spaceMin, spacingMax: max(*spaceMax, *spaceMin),
-		payload: *payload, drain: *drain,
+		payload: *payload, namespace: *namespace, drain: *drain,
 		tpAgents: 6, tpDuration: time.Duration(*tpSeconds * float64(time.Second)),
 		writers: *writers, window: *window, sampleEvery: 100,
 		cpuProfile: *cpuProfile,
@@ -319,6 +321,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("-rss-idle must be positive, got %v", p.rssIdle)
 	case p.procs.gomaxprocs < 0:
 		return fmt.Errorf("-agent-gomaxprocs must be 0 (Go's default) or positive, got %d", p.procs.gomaxprocs)
+	case p.namespace != "svc" && p.namespace != "kv":
+		return fmt.Errorf("-namespace must be svc or kv, got %q", p.namespace)
 	case p.payload < 64:
 		return fmt.Errorf("-payload must be at least 64 bytes, got %d", p.payload)
 	case p.failure.agents < 3 || p.failure.trials < 1:
@@ -391,7 +395,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if ctx.Err() != nil || !p.phases[1] {
 			break
 		}
-		fmt.Fprintf(out, "[1] propagation: %d agents, %d svc writes...\n", n, p.updates)
+		fmt.Fprintf(out, "[1] propagation: %d agents, %d %s writes...\n", n, p.updates, p.namespace)
 		r, err := runPropagation(ctx, n, p)
 		if err == nil && r.Lost > 0 {
 			err = fmt.Errorf("%d of %d writes never reached every agent within %v", r.Lost, r.Updates, p.drain)
@@ -582,8 +586,12 @@ func printReport(out io.Writer, rep Report, p params) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
 	fmt.Fprintln(tw)
-	fmt.Fprintf(tw, "1. Propagation: svc set (%d B) from a rotating writer every %v-%v, until applied on the last other agent (after 1 untimed write per agent)\n",
-		p.payload, p.spacingMin, p.spacingMax)
+	what := "svc set"
+	if p.namespace == "kv" {
+		what = "kv put"
+	}
+	fmt.Fprintf(tw, "1. Propagation: %s (%d B) from a rotating writer every %v-%v, until applied on the last other agent (after 1 untimed write per agent)\n",
+		what, p.payload, p.spacingMin, p.spacingMax)
 	fmt.Fprintln(tw, "N\tupdates\tlost\tp50 ms\tp99 ms\tmax ms\tsamples\tformed in\tmin peers\tCPU bench/others\t")
 	for _, r := range rep.Propagation {
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s\t%d\t%.1f s\t%d\t%.2f / %.2f of %d\t\n", r.Agents, r.Updates, r.Lost,

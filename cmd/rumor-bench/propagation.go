@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rumor-dev/rumor/agent"
 	"github.com/rumor-dev/rumor/bench/benchstat"
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/rpc"
@@ -22,8 +23,10 @@ type PropagationResult struct {
 	FormMs       float64 `json:"form_ms"`
 	MinPeers     int     `json:"min_peers"`
 	SpacingMs    [2]int  `json:"spacing_ms"`
-	// Latency is from just before ServiceSet on the writer until the last
-	// of the other agents applied the write.
+	// Namespace is what the writes were: svc sets or kv puts.
+	Namespace string `json:"namespace,omitempty"`
+	// Latency is from just before the write (ServiceSet or KVPut) on the
+	// writer until the last of the other agents applied it.
 	Latency benchstat.Summary `json:"latency"`
 	// CPUCores is the process's CPU time over the timed writes and their
 	// drain, divided by their wall time: how many cores were busy.
@@ -52,14 +55,32 @@ func servicePayload(size int) rpc.ServiceSet {
 	return req
 }
 
-// instanceName names the i-th write's svc instance.
+// instanceName names the i-th write's svc instance (or kv key).
 func instanceName(i int) string { return fmt.Sprintf("i%06d", i) }
+
+// propagationWrite returns figure 1's write of namespace ns ("svc" or
+// "kv") and the store prefix its keys are under: an svc set of instance
+// bench/<name>, or a kv put of /bench/<name>, each of about payload bytes.
+func propagationWrite(ns string, payload int) (func(ctx context.Context, a *agent.Agent, name string) error, string) {
+	if ns == "kv" {
+		v := strings.Repeat("v", max(payload-len(crdt.Encode(crdt.KVValue{Version: 1})), 1))
+		return func(ctx context.Context, a *agent.Agent, name string) error {
+			_, err := a.KVPut(ctx, "/bench/"+name, rpc.KVPut{Value: v})
+			return err
+		}, "kv/bench/"
+	}
+	req := servicePayload(payload)
+	return func(ctx context.Context, a *agent.Agent, name string) error {
+		_, err := a.ServiceSet(ctx, "bench", name, req)
+		return err
+	}, "svc/bench/"
+}
 
 // runPropagation starts n agents and writes updates svc entries from a
 // rotating writer, one every spacing (jittered), without waiting for one to
 // arrive before the next; it times each to the last other agent.
 func runPropagation(ctx context.Context, n int, p params) (PropagationResult, error) {
-	res := PropagationResult{Agents: n, Updates: p.updates, PayloadBytes: p.payload,
+	res := PropagationResult{Agents: n, Updates: p.updates, PayloadBytes: p.payload, Namespace: p.namespace,
 		SpacingMs: [2]int{int(p.spacingMin / time.Millisecond), int(p.spacingMax / time.Millisecond)}}
 	if n < 2 {
 		return res, fmt.Errorf("propagation needs at least 2 agents, got %d", n)
@@ -71,7 +92,7 @@ func runPropagation(ctx context.Context, n int, p params) (PropagationResult, er
 	defer c.close()
 	res.FormMs, res.MinPeers = benchstat.Ms(c.formed), c.minPeers
 
-	const prefix = "svc/bench/"
+	write, prefix := propagationWrite(p.namespace, p.payload)
 	tr, warm := newTracker(), newTracker()
 	var dr drainers
 	for i, a := range c.agents {
@@ -82,14 +103,13 @@ func runPropagation(ctx context.Context, n int, p params) (PropagationResult, er
 	}
 	defer dr.stop()
 
-	// Warm-up, not timed: every agent publishes on the svc topic once, so
+	// Warm-up, not timed: every agent publishes on the topic once, so
 	// the figure is the steady state rather than first-publish costs.
-	req := servicePayload(p.payload)
 	for w, a := range c.agents {
 		inst := fmt.Sprintf("warmup%03d", w)
 		warm.begin(prefix+inst, w, n)
-		if _, err := a.ServiceSet(ctx, "bench", inst, req); err != nil {
-			return res, fmt.Errorf("warm-up svc set on agent %d: %w", w, err)
+		if err := write(ctx, a, inst); err != nil {
+			return res, fmt.Errorf("warm-up %s write on agent %d: %w", p.namespace, w, err)
 		}
 	}
 	if err := waitWarm(ctx, warm, n, p.drain, "warm-up writes did not reach every agent"); err != nil {
@@ -102,8 +122,8 @@ func runPropagation(ctx context.Context, n int, p params) (PropagationResult, er
 		w := i % n
 		inst := instanceName(i)
 		tr.begin(prefix+inst, w, n)
-		if _, err := c.agents[w].ServiceSet(ctx, "bench", inst, req); err != nil {
-			return res, fmt.Errorf("svc set on agent %d: %w", w, err)
+		if err := write(ctx, c.agents[w], inst); err != nil {
+			return res, fmt.Errorf("%s write on agent %d: %w", p.namespace, w, err)
 		}
 		gap := p.spacingMin
 		if p.spacingMax > p.spacingMin {

@@ -16,7 +16,7 @@ import (
 	rumorcli "github.com/rumor-dev/rumor/cli"
 	"github.com/rumor-dev/rumor/config"
 	"github.com/rumor-dev/rumor/identity"
-	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 	"github.com/rumor-dev/rumor/rpc/rpctest"
 	"github.com/urfave/cli/v2"
 )
@@ -132,13 +132,13 @@ func TestIDAndKeygenCommands(t *testing.T) {
 func serveFake(t *testing.T, node string) (string, func()) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "rumor.sock")
-	ln, err := rpc.ListenUnix(sock)
+	ln, err := httpapi.ListenUnix(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- rpc.NewServer(rpctest.New(node, nil), nil).Serve(ctx, ln) }()
+	go func() { done <- httpapi.New(rpctest.New(node, nil), nil).Serve(ctx, ln) }()
 	stopped := false
 	stop := func() {
 		if stopped {

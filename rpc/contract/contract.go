@@ -1,5 +1,5 @@
 // Package contract checks the local API's HTTP traffic against its OpenAPI
-// document (rpc/openapi.yaml). The tests of the rpc and cli packages serve
+// document (rpc/httpapi/openapi.yaml). The tests of the rpc and cli packages serve
 // their agents through a Checker's Middleware: every request they make and
 // every answer they get is validated against the document, and the Checker
 // counts which routes and statuses the tests exercised.
@@ -34,6 +34,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 )
 
 // NoRoute is the route under which Coverage counts requests no route of the
@@ -67,12 +68,12 @@ type operation struct {
 // wildcard matches a ServeMux pattern's wildcard, {name} or {name...}.
 var wildcard = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)(\.\.\.)?\}`)
 
-// New loads the API's OpenAPI document (rpc.OpenAPI) and matches it with
-// routes, the server's ServeMux patterns (rpc.Server.Routes). It fails only
+// New loads the API's OpenAPI document (httpapi.OpenAPI) and matches it with
+// routes, the server's ServeMux patterns (httpapi.Server.Routes). It fails only
 // if the document does not load or is not valid OpenAPI; routes that the
 // two do not share are reported by Mismatches.
 func New(routes []string) (*Checker, error) {
-	b, err := rpc.OpenAPI()
+	b, err := httpapi.OpenAPI()
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +173,7 @@ func (d discard) Header() http.Header         { return d.header }
 func (d discard) Write(b []byte) (int, error) { return len(b), nil }
 func (d discard) WriteHeader(int)             {}
 
-// Middleware returns a middleware (rpc.Options.Middleware) that validates
+// Middleware returns a middleware (httpapi.Options.Middleware) that validates
 // every request it serves and its answer, reporting failures with t.Errorf
 // while t's test runs and, after it ended, to Late.
 func (c *Checker) Middleware(t testing.TB) func(http.Handler) http.Handler {

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/rumor-dev/rumor/rpc"
 	"github.com/rumor-dev/rumor/rpc/contract"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 )
 
 // recTB records the failures a Checker reports instead of failing the
@@ -33,7 +33,7 @@ func (r *recTB) Cleanup(fn func()) { r.cleanups = append(r.cleanups, fn) }
 
 func (r *recTB) Name() string { return "rec" }
 
-func routes() []string { return rpc.NewServer(nil, nil).Routes() }
+func routes() []string { return httpapi.New(nil, nil).Routes() }
 
 // answer returns a handler that answers status, contentType and body.
 func answer(status int, contentType, body string) http.Handler {

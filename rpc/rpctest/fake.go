@@ -359,6 +359,26 @@ func (f *Fake) BlacklistList(ctx context.Context, list string) ([]rpc.BlacklistE
 	return out, nil
 }
 
+// BlacklistLists implements rpc.API.
+func (f *Fake) BlacklistLists(ctx context.Context) ([]rpc.BlacklistSummary, error) {
+	if err := f.before(ctx, "BlacklistLists"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	counts := map[string]int{}
+	for k := range f.entries {
+		if e, ok := f.liveEntry(k); ok {
+			counts[e.List]++
+		}
+	}
+	var out []rpc.BlacklistSummary
+	for _, l := range slices.Sorted(maps.Keys(counts)) {
+		out = append(out, rpc.BlacklistSummary{List: l, Entries: counts[l]})
+	}
+	return out, nil
+}
+
 // TaskAssign implements rpc.API.
 func (f *Fake) TaskAssign(ctx context.Context, id string, req rpc.TaskAssign) (rpc.Task, error) {
 	if err := f.before(ctx, "TaskAssign"); err != nil {
@@ -753,6 +773,9 @@ func (f *Fake) viewService(s rpc.Service, now time.Time) rpc.Service {
 
 func (f *Fake) viewKernel(k rpc.Kernel, now time.Time) rpc.Kernel {
 	k.Live = k.Holder != "" && !k.Released && now.Before(k.Expires)
+	if k.Released {
+		k.Expires = time.Time{} // as the agent shows a released lease
+	}
 	return k
 }
 

@@ -1,4 +1,4 @@
-package rpc_test
+package httpapi_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 	"github.com/rumor-dev/rumor/rpc/rpctest"
 )
 
@@ -37,7 +38,7 @@ func FuzzServerRequest(f *testing.F) {
 	f.Add("PUT", "/v1/svc/web/w1", []byte(`{"status":"up","addr":"`+strings.Repeat("a", fuzzMaxBody)+`"}`))
 	f.Fuzz(func(t *testing.T, method, target string, body []byte) {
 		fake := rpctest.New(testNode, nil)
-		srv := rpc.NewServerWithOptions(fake, nil, rpc.Options{MaxRequestBytes: fuzzMaxBody})
+		srv := httpapi.NewWithOptions(fake, nil, httpapi.Options{MaxRequestBytes: fuzzMaxBody})
 		// A stream (a watch, a session) lasts until its client leaves:
 		// leave a watch at once, anything else after a second.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

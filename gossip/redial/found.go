@@ -1,9 +1,10 @@
-package gossip
+package redial
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -22,17 +23,17 @@ const (
 	// FoundDNS: a Bootstrap address with a DNS name (/dns, /dns4, /dns6,
 	// /dnsaddr).
 	FoundDNS Found = "dns"
-	// FoundMDNS: multicast DNS on the local network (Config.MDNS).
+	// FoundMDNS: multicast DNS on the local network.
 	FoundMDNS Found = "mdns"
-	// FoundGossip: heard of from other nodes ([Node.AddPeer]).
+	// FoundGossip: heard of from other nodes.
 	FoundGossip Found = "gossip"
 	// FoundInbound: it connected to us before we knew it any other way.
 	FoundInbound Found = "inbound"
 )
 
 // foundTable records how each peer was first found. Its methods are safe
-// for concurrent use: the redial loop, AddPeer's callers, mDNS and the
-// swarm's connection notifications all write it.
+// for concurrent use: the redial loop, Add's callers (mDNS among them) and
+// the swarm's connection notifications all write it.
 type foundTable struct {
 	mu sync.Mutex
 	m  map[peer.ID]Found
@@ -94,6 +95,44 @@ func parseJoin(s string) (ai *peer.AddrInfo, name ma.Multiaddr, err error) {
 		return nil, m, nil
 	}
 	return nil, nil, errors.New("does not end in /p2p/<peer id> (only a bare /dnsaddr/<name>, whose TXT records carry the ids, may leave it out)")
+}
+
+// bootstrapPeers parses join addresses: the peers they name, merging
+// addresses of the same peer, and how each was found (FoundDNS if any of
+// its addresses has a DNS name, else FoundJoin); and the /dnsaddr names
+// without an id.
+func bootstrapPeers(join []string) ([]peer.AddrInfo, map[peer.ID]Found, []ma.Multiaddr, error) {
+	var infos []peer.AddrInfo
+	var names []ma.Multiaddr
+	found := make(map[peer.ID]Found)
+	for i, s := range join {
+		ai, name, err := parseJoin(s)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("redial: Bootstrap[%d] %q: %w", i, s, err)
+		}
+		if name != nil {
+			if !slices.ContainsFunc(names, name.Equal) {
+				names = append(names, name)
+			}
+			continue
+		}
+		j := slices.IndexFunc(infos, func(x peer.AddrInfo) bool { return x.ID == ai.ID })
+		if j < 0 {
+			infos = append(infos, peer.AddrInfo{ID: ai.ID})
+			j = len(infos) - 1
+		}
+		for _, a := range ai.Addrs {
+			if !slices.ContainsFunc(infos[j].Addrs, a.Equal) {
+				infos[j].Addrs = append(infos[j].Addrs, a)
+			}
+		}
+		if slices.ContainsFunc(ai.Addrs, isDNS) {
+			found[ai.ID] = FoundDNS
+		} else if found[ai.ID] == "" {
+			found[ai.ID] = FoundJoin
+		}
+	}
+	return infos, found, names, nil
 }
 
 // isDNS reports whether a has a DNS component to resolve.

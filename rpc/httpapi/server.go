@@ -1,4 +1,8 @@
-package rpc
+// Package httpapi serves an rpc.API over HTTP: the routes under /v1, the
+// Unix socket and its permissions, the bearer token of the loopback TCP
+// listener, the NDJSON streams, the one JSON error shape and the OpenAPI
+// document that describes all of it (openapi.yaml).
+package httpapi
 
 import (
 	"context"
@@ -15,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rumor-dev/rumor/rpc"
 )
 
 // shutdownTimeout bounds how long Serve waits for requests in flight once its
@@ -23,7 +29,10 @@ const shutdownTimeout = 5 * time.Second
 
 // Server serves an API over HTTP/JSON; create it with NewServer. Its routes
 // (path segments are URL-escaped, non-empty, and may hold any character but
-// '/'):
+// '/'; the names of new entries must follow NameRule, a blacklist id
+// BlacklistIDRule: PUT svc and bl, submit, assign, and kernel claim and
+// session check them, while reads, removals and changes of entries held
+// already take any segment):
 //
 //	GET    /v1/status                         Status
 //	GET    /v1/members                        []Member
@@ -31,6 +40,7 @@ const shutdownTimeout = 5 * time.Second
 //	PUT    /v1/svc/{service}/{instance}       ServiceSet -> Service
 //	GET    /v1/svc/{service}/{instance}       Service
 //	DELETE /v1/svc/{service}/{instance}       204
+//	GET    /v1/bl                             []BlacklistSummary
 //	GET    /v1/bl/{list}                      []BlacklistEntry
 //	PUT    /v1/bl/{list}/{id}                 BlacklistAdd -> BlacklistEntry
 //	GET    /v1/bl/{list}/{id}                 BlacklistCheck; 404 if absent
@@ -69,9 +79,9 @@ const shutdownTimeout = 5 * time.Second
 // missing token (401 unauthorized). A request body may be empty (the zero
 // request) and may not hold unknown fields. A watch stream is one Event
 // per line, flushed as it happens; if the API drops the watch, a last line,
-// an *Error, says why. rpc/openapi.yaml describes all of it.
+// an *Error, says why. rpc/httpapi/openapi.yaml describes all of it.
 type Server struct {
-	api  API
+	api  rpc.API
 	log  *slog.Logger
 	mux  *http.ServeMux
 	opts Options
@@ -109,20 +119,20 @@ type Options struct {
 	Middleware func(http.Handler) http.Handler
 }
 
-// NewServer returns a Server for api with default Options. A nil logger
+// New returns a Server for api with default Options. A nil logger
 // discards logs.
-func NewServer(api API, logger *slog.Logger) *Server {
-	return NewServerWithOptions(api, logger, Options{})
+func New(api rpc.API, logger *slog.Logger) *Server {
+	return NewWithOptions(api, logger, Options{})
 }
 
-// NewServerWithOptions returns a Server for api bounded by opts. A nil logger
+// NewWithOptions returns a Server for api bounded by opts. A nil logger
 // discards logs.
-func NewServerWithOptions(api API, logger *slog.Logger, opts Options) *Server {
+func NewWithOptions(api rpc.API, logger *slog.Logger, opts Options) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.MaxRequestBytes <= 0 {
-		opts.MaxRequestBytes = MaxBodyBytes
+		opts.MaxRequestBytes = rpc.MaxBodyBytes
 	}
 	if opts.ReadHeaderTimeout <= 0 {
 		opts.ReadHeaderTimeout = 10 * time.Second
@@ -140,7 +150,7 @@ func NewServerWithOptions(api API, logger *slog.Logger, opts Options) *Server {
 // named in Options.
 func (s *Server) SetLimits(maxRequestBytes int64, maxWatchers int) {
 	if maxRequestBytes <= 0 {
-		maxRequestBytes = MaxBodyBytes
+		maxRequestBytes = rpc.MaxBodyBytes
 	}
 	s.maxRequestBytes.Store(maxRequestBytes)
 	s.maxWatchers.Store(int64(max(maxWatchers, 0)))
@@ -159,12 +169,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The mux's own answer (404 or 405, with Allow) as a JSON error.
 	rec := &headerRecorder{header: http.Header{}}
 	s.mux.ServeHTTP(rec, r)
-	e := &Error{Code: CodeNotFound, Message: fmt.Sprintf("no route %s %s: see GET /v1/openapi.json for the routes", r.Method, r.URL.Path)}
+	e := &rpc.Error{Code: rpc.CodeNotFound, Message: fmt.Sprintf("no route %s %s: see GET /v1/openapi.json for the routes", r.Method, r.URL.Path)}
 	if rec.code == http.StatusMethodNotAllowed {
 		allow := rec.header.Get("Allow")
 		w.Header().Set("Allow", allow)
-		e = &Error{
-			Code:    CodeMethodNotAllowed,
+		e = &rpc.Error{
+			Code:    rpc.CodeMethodNotAllowed,
 			Message: fmt.Sprintf("%s %s: the route takes %s", r.Method, r.URL.Path, allow),
 			Details: map[string]any{"allow": strings.Split(allow, ", ")},
 		}
@@ -262,7 +272,7 @@ func (s *Server) routes() {
 		if v := q.Get("up"); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return nil, BadRequest("bad value %q for up: want 1 or 0", v)
+				return nil, rpc.BadRequest("bad value %q for up: want 1 or 0", v)
 			}
 			up = b
 		}
@@ -273,7 +283,10 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[ServiceSet](r)
+		if err := firstError(rpc.CheckName("service", svc), rpc.CheckName("instance", inst)); err != nil {
+			return nil, err
+		}
+		req, err := decode[rpc.ServiceSet](r)
 		if err != nil {
 			return nil, err
 		}
@@ -294,6 +307,9 @@ func (s *Server) routes() {
 		return nil, s.api.ServiceDelete(r.Context(), svc, inst)
 	})
 
+	s.handle("GET /v1/bl", func(r *http.Request) (any, error) {
+		return list(s.api.BlacklistLists(r.Context()))
+	})
 	s.handle("GET /v1/bl/{list}", func(r *http.Request) (any, error) {
 		l, err := segment(r, "list")
 		if err != nil {
@@ -306,7 +322,10 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[BlacklistAdd](r)
+		if err := firstError(rpc.CheckName("list", l), rpc.CheckBlacklistID(id)); err != nil {
+			return nil, err
+		}
+		req, err := decode[rpc.BlacklistAdd](r)
 		if err != nil {
 			return nil, err
 		}
@@ -322,9 +341,9 @@ func (s *Server) routes() {
 			return nil, err
 		}
 		if !ok {
-			return nil, NotFound("%s is not on list %s", id, l)
+			return nil, rpc.NotFound("%s is not on list %s", id, l)
 		}
-		return BlacklistCheck{Present: true, Entry: e}, nil
+		return rpc.BlacklistCheck{Present: true, Entry: e}, nil
 	})
 	s.handle("DELETE /v1/bl/{list}/{id}", func(r *http.Request) (any, error) {
 		l, id, err := segments2(r, "list", "id")
@@ -338,7 +357,7 @@ func (s *Server) routes() {
 		return list(s.api.KVList(r.Context(), r.URL.Query().Get("prefix")))
 	})
 	s.handle("PUT /v1/kv/{key...}", func(r *http.Request) (any, error) {
-		req, err := decode[KVPut](r)
+		req, err := decode[rpc.KVPut](r)
 		if err != nil {
 			return nil, err
 		}
@@ -352,7 +371,7 @@ func (s *Server) routes() {
 		if v := r.URL.Query().Get("if_version"); v != "" {
 			n, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {
-				return nil, BadRequest("if_version: %q is not a version (a whole number)", v)
+				return nil, rpc.BadRequest("if_version: %q is not a version (a whole number)", v)
 			}
 			ifVersion = &n
 		}
@@ -372,14 +391,14 @@ func (s *Server) routes() {
 
 	s.handle("GET /v1/task", func(r *http.Request) (any, error) {
 		q := r.URL.Query()
-		return list(s.api.TaskList(r.Context(), TaskFilter{State: q.Get("state"), Queue: q.Get("queue"), Owner: q.Get("owner")}))
+		return list(s.api.TaskList(r.Context(), rpc.TaskFilter{State: q.Get("state"), Queue: q.Get("queue"), Owner: q.Get("owner")}))
 	})
 	s.handle("POST /v1/task/{id}/touch", func(r *http.Request) (any, error) {
 		id, err := segment(r, "id")
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[TaskTouch](r)
+		req, err := decode[rpc.TaskTouch](r)
 		if err != nil {
 			return nil, err
 		}
@@ -390,8 +409,11 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[TaskSubmit](r)
+		req, err := decode[rpc.TaskSubmit](r)
 		if err != nil {
+			return nil, err
+		}
+		if err := firstError(rpc.CheckName("queue", q), rpc.CheckName("task id", req.ID)); err != nil {
 			return nil, err
 		}
 		return s.api.TaskSubmit(r.Context(), q, req)
@@ -401,7 +423,7 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[TaskTake](r)
+		req, err := decode[rpc.TaskTake](r)
 		if err != nil {
 			return nil, err
 		}
@@ -419,7 +441,10 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[TaskAssign](r)
+		if err := rpc.CheckName("task id", id); err != nil {
+			return nil, err
+		}
+		req, err := decode[rpc.TaskAssign](r)
 		if err != nil {
 			return nil, err
 		}
@@ -430,7 +455,7 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[TaskUpdate](r)
+		req, err := decode[rpc.TaskUpdate](r)
 		if err != nil {
 			return nil, err
 		}
@@ -464,8 +489,11 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[KernelClaim](r)
+		req, err := decode[rpc.KernelClaim](r)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkClaim(id, req); err != nil {
 			return nil, err
 		}
 		return s.api.KernelClaim(r.Context(), id, req)
@@ -475,7 +503,7 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[KernelRenew](r)
+		req, err := decode[rpc.KernelRenew](r)
 		if err != nil {
 			return nil, err
 		}
@@ -486,7 +514,7 @@ func (s *Server) routes() {
 		if err != nil {
 			return nil, err
 		}
-		req, err := decode[KernelRelease](r)
+		req, err := decode[rpc.KernelRelease](r)
 		if err != nil {
 			return nil, err
 		}
@@ -562,8 +590,8 @@ func (s *Server) handler(fn func(r *http.Request) (any, error)) http.Handler {
 
 // timeoutBody is the JSON error a request that outlives d is answered with.
 func timeoutBody(d time.Duration) string {
-	b, _ := json.Marshal(&Error{
-		Code:    CodeTimeout,
+	b, _ := json.Marshal(&rpc.Error{
+		Code:    rpc.CodeTimeout,
 		Message: fmt.Sprintf("the agent did not finish the request within its request_timeout (%v)", d),
 		Details: map[string]any{"request_timeout_ms": d.Milliseconds()},
 	})
@@ -574,7 +602,7 @@ func timeoutBody(d time.Duration) string {
 // status and code, anything else as 500 internal.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := asError(err)
-	if e.Code == CodeInternal {
+	if e.Code == rpc.CodeInternal {
 		if r.Context().Err() != nil {
 			s.log.Debug("rpc: request abandoned", "method", r.Method, "path", r.URL.Path, "err", err)
 		} else {
@@ -585,10 +613,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // writeJSONError writes e as a JSON error response with its status.
-func writeJSONError(w http.ResponseWriter, e *Error) {
+func writeJSONError(w http.ResponseWriter, e *rpc.Error) {
 	b, err := json.Marshal(e)
 	if err != nil { // Details that do not encode
-		b, _ = json.Marshal(&Error{Code: e.Code, Message: e.Message})
+		b, _ = json.Marshal(&rpc.Error{Code: e.Code, Message: e.Message})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.HTTPStatus())
@@ -597,12 +625,12 @@ func writeJSONError(w http.ResponseWriter, e *Error) {
 
 // asError returns err as an *Error: itself if it is (or wraps) one, else an
 // internal error carrying its message.
-func asError(err error) *Error {
-	var e *Error
+func asError(err error) *rpc.Error {
+	var e *rpc.Error
 	if errors.As(err, &e) {
 		return e
 	}
-	return &Error{Code: CodeInternal, Message: err.Error()}
+	return &rpc.Error{Code: rpc.CodeInternal, Message: err.Error()}
 }
 
 // watch streams events under ?prefix= as NDJSON until the client goes away,
@@ -611,7 +639,7 @@ func asError(err error) *Error {
 // seconds, 0 for none (default DefaultKeepalive).
 func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	req := WatchRequest{Prefix: q.Get("prefix"), Since: q.Get("since")}
+	req := rpc.WatchRequest{Prefix: q.Get("prefix"), Since: q.Get("since")}
 	if k := q.Get("keepalive"); k != "" {
 		d, err := parseKeepalive(k)
 		if err != nil {
@@ -621,7 +649,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		req.Keepalive = d
 	}
 	s.stream(w, r, "watch "+req.Prefix, func(ctx context.Context, send func(any) error) error {
-		return s.api.Watch(ctx, req, func(ev Event) error { return send(ev) })
+		return s.api.Watch(ctx, req, func(ev rpc.Event) error { return send(ev) })
 	})
 }
 
@@ -635,7 +663,7 @@ func parseKeepalive(v string) (time.Duration, error) {
 	if err != nil {
 		n, nerr := strconv.ParseFloat(v, 64)
 		if nerr != nil {
-			return 0, BadRequest("keepalive=%q: want a duration such as 10s, or seconds", v)
+			return 0, rpc.BadRequest("keepalive=%q: want a duration such as 10s, or seconds", v)
 		}
 		d = time.Duration(n * float64(time.Second))
 	}
@@ -643,7 +671,7 @@ func parseKeepalive(v string) (time.Duration, error) {
 		return -1, nil // none
 	}
 	if d < MinKeepalive || d > time.Hour {
-		return 0, BadRequest("keepalive=%s: want 0 (none) or between %s and 1h", v, MinKeepalive)
+		return 0, rpc.BadRequest("keepalive=%s: want 0 (none) or between %s and 1h", v, MinKeepalive)
 	}
 	return d, nil
 }
@@ -658,13 +686,16 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	req, err := decode[KernelClaim](r)
+	req, err := decode[rpc.KernelClaim](r)
+	if err == nil {
+		err = checkClaim(id, req)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.stream(w, r, "session "+id, func(ctx context.Context, send func(any) error) error {
-		return s.api.KernelSession(ctx, id, req, func(ev SessionEvent) error { return send(ev) })
+		return s.api.KernelSession(ctx, id, req, func(ev rpc.SessionEvent) error { return send(ev) })
 	})
 }
 
@@ -678,13 +709,13 @@ func (s *Server) takeSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	req, err := decode[TaskTake](r)
+	req, err := decode[rpc.TaskTake](r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.stream(w, r, "take "+q, func(ctx context.Context, send func(any) error) error {
-		return s.api.TaskTakeSession(ctx, q, req, func(ev SessionEvent) error { return send(ev) })
+		return s.api.TaskTakeSession(ctx, q, req, func(ev rpc.SessionEvent) error { return send(ev) })
 	})
 }
 
@@ -695,8 +726,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, what string, ser
 	n := s.watchers.Add(1)
 	defer s.watchers.Add(-1)
 	if limit := s.maxWatchers.Load(); limit > 0 && n > limit {
-		s.writeError(w, r, &Error{
-			Code:    CodeBusy,
+		s.writeError(w, r, &rpc.Error{
+			Code:    rpc.CodeBusy,
 			Message: fmt.Sprintf("too many watch streams: %d are open, the limit is %d (max_watchers); close one or raise the limit", n-1, limit),
 			Details: map[string]any{"limit": limit, "open": n - 1},
 		})
@@ -780,7 +811,7 @@ func decode[T any](r *http.Request) (T, error) {
 		if err != nil {
 			return v, bodyError(err)
 		}
-		return v, BadRequest("bad request body: more than one JSON value")
+		return v, rpc.BadRequest("bad request body: more than one JSON value")
 	}
 	return v, nil
 }
@@ -788,20 +819,20 @@ func decode[T any](r *http.Request) (T, error) {
 func bodyError(err error) error {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return &Error{
-			Code:    CodeTooLarge,
+		return &rpc.Error{
+			Code:    rpc.CodeTooLarge,
 			Message: fmt.Sprintf("request body is larger than %d bytes (the agent's max_request_bytes)", mbe.Limit),
 			Details: map[string]any{"limit": mbe.Limit},
 		}
 	}
-	return BadRequest("bad request body: %v", err)
+	return rpc.BadRequest("bad request body: %v", err)
 }
 
 // segment returns the path wildcard name, which must be non-empty and
 // without '/'.
 func segment(r *http.Request, name string) (string, error) {
 	v := r.PathValue(name)
-	if err := checkSegment(name, v); err != nil {
+	if err := rpc.CheckSegment(name, v); err != nil {
 		return "", err
 	}
 	return v, nil
@@ -819,13 +850,21 @@ func segments2(r *http.Request, a, b string) (string, string, error) {
 	return va, vb, nil
 }
 
-// checkSegment says whether v can be a path segment (a service, list, id...).
-func checkSegment(name, v string) error {
-	if v == "" {
-		return BadRequest("%s must not be empty", name)
+// checkClaim checks the names a kernel claim or session may create: the
+// kernel id and its run-once slot.
+func checkClaim(id string, req rpc.KernelClaim) error {
+	if req.Once == "" {
+		return rpc.CheckName("kernel id", id)
 	}
-	if strings.Contains(v, "/") {
-		return BadRequest("%s %q must not contain '/'", name, v)
+	return firstError(rpc.CheckName("kernel id", id), rpc.CheckName("run-once slot", req.Once))
+}
+
+// firstError returns the first of errs that is not nil.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package rpc_test
+package httpapi_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package rpc
+package httpapi
 
 import (
 	"errors"
@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/rumor-dev/rumor/rpc"
 )
 
 // probeTimeout bounds the dial ListenUnix makes to learn whether an existing
@@ -17,26 +19,10 @@ import (
 const probeTimeout = time.Second
 
 // ListenUnix listens on the Unix socket at path for a Server, mode 0600 and
-// owned by the process's user and group: ListenUnixPerm with DefaultPerm.
+// owned by the process's user and group: ListenUnixPerm with rpc.DefaultPerm.
 func ListenUnix(path string) (net.Listener, error) {
-	return ListenUnixPerm(path, DefaultPerm)
+	return ListenUnixPerm(path, rpc.DefaultPerm)
 }
-
-// Perm is who may connect to the local API's Unix socket: its mode (owner
-// and group bits only) and its group.
-type Perm struct {
-	// Mode is the socket file's permission bits, such as 0o600 or 0o660.
-	Mode fs.FileMode
-	// GID is the socket's group; -1 leaves the process's group.
-	GID int
-}
-
-// DefaultPerm is a socket for the process's user only: mode 0600, the
-// process's group.
-var DefaultPerm = Perm{Mode: 0o600, GID: -1}
-
-// groupAccess reports whether p lets the socket's group connect.
-func (p Perm) groupAccess() bool { return p.Mode&0o020 != 0 }
 
 // ListenUnixPerm listens on the Unix socket at path for a Server, with the
 // mode and group of perm. It creates the parent directory if it is missing
@@ -49,7 +35,7 @@ func (p Perm) groupAccess() bool { return p.Mode&0o020 != 0 }
 // connect, whatever the directory (a shared one such as /run too). Closing
 // the listener removes the socket file. A Mode with any bit for others, or
 // beyond the permission bits, is refused.
-func ListenUnixPerm(path string, perm Perm) (net.Listener, error) {
+func ListenUnixPerm(path string, perm rpc.Perm) (net.Listener, error) {
 	if perm.Mode&^fs.FileMode(0o770) != 0 {
 		return nil, fmt.Errorf("rpc: socket mode %04o: only owner and group bits are allowed (the socket must not be open to others)", uint32(perm.Mode))
 	}
@@ -100,14 +86,14 @@ func ListenUnixPerm(path string, perm Perm) (net.Listener, error) {
 // 0700, or 0710 in perm's group when perm lets the group connect (the group
 // may then pass through it, not list it). An existing directory is left as
 // it is.
-func makeSocketDir(dir string, perm Perm) error {
+func makeSocketDir(dir string, perm rpc.Perm) error {
 	if _, err := os.Stat(dir); err == nil {
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("rpc: create socket directory: %w", err)
 	}
-	if !perm.groupAccess() {
+	if !perm.GroupAccess() {
 		return nil
 	}
 	if perm.GID >= 0 {

@@ -1,4 +1,4 @@
-package rpc_test
+package httpapi_test
 
 import (
 	"bufio"
@@ -16,26 +16,27 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 	"github.com/rumor-dev/rumor/rpc/rpctest"
 )
 
 // limited is a Fake served with opts on a Unix socket.
 type limited struct {
 	fake   *rpctest.Fake
-	srv    *rpc.Server
+	srv    *httpapi.Server
 	sock   string
 	client *rpc.Client
 }
 
-func startLimited(t *testing.T, opts rpc.Options) *limited {
+func startLimited(t *testing.T, opts httpapi.Options) *limited {
 	t.Helper()
 	fake := rpctest.New(testNode, nil)
 	sock := filepath.Join(t.TempDir(), "rumor.sock")
-	ln, err := rpc.ListenUnix(sock)
+	ln, err := httpapi.ListenUnix(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rpc.NewServerWithOptions(fake, nil, checked(t, opts))
+	srv := httpapi.NewWithOptions(fake, nil, checked(t, opts))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
@@ -89,7 +90,7 @@ func bodyOf(n int) string {
 
 func TestMaxRequestBytes(t *testing.T) {
 	const limit = 4096
-	l := startLimited(t, rpc.Options{MaxRequestBytes: limit})
+	l := startLimited(t, httpapi.Options{MaxRequestBytes: limit})
 	if code, e := putBody(t, l.sock, bodyOf(limit)); code != http.StatusOK {
 		t.Fatalf("body of exactly max_request_bytes: %d %+v, want 200", code, e)
 	}
@@ -106,7 +107,7 @@ func TestMaxRequestBytes(t *testing.T) {
 
 func TestMaxWatchers(t *testing.T) {
 	const limit = 3
-	l := startLimited(t, rpc.Options{MaxWatchers: limit})
+	l := startLimited(t, httpapi.Options{MaxWatchers: limit})
 	ctx := ctxT(t)
 	var cancels []context.CancelFunc
 	var dones []<-chan error
@@ -148,7 +149,7 @@ func TestMaxWatchers(t *testing.T) {
 // TestWatchDisconnectFreesWatcher: a client that goes away mid-watch gives
 // its slot back, on the server and in the API.
 func TestWatchDisconnectFreesWatcher(t *testing.T) {
-	l := startLimited(t, rpc.Options{MaxWatchers: 1})
+	l := startLimited(t, httpapi.Options{MaxWatchers: 1})
 	ctx := ctxT(t)
 	before := l.srv.Watchers()
 	for round := range 3 { // with a limit of 1, a leaked slot fails the next round
@@ -172,7 +173,7 @@ func TestWatchDisconnectFreesWatcher(t *testing.T) {
 
 func TestRequestTimeout(t *testing.T) {
 	const timeout = 100 * time.Millisecond
-	l := startLimited(t, rpc.Options{RequestTimeout: timeout})
+	l := startLimited(t, httpapi.Options{RequestTimeout: timeout})
 	ctx := ctxT(t)
 	l.fake.SetHook("Status", func(ctx context.Context) error {
 		<-ctx.Done() // a request that never finishes by itself
@@ -206,7 +207,7 @@ func TestRequestTimeout(t *testing.T) {
 }
 
 func TestReadHeaderTimeout(t *testing.T) {
-	l := startLimited(t, rpc.Options{ReadHeaderTimeout: 50 * time.Millisecond})
+	l := startLimited(t, httpapi.Options{ReadHeaderTimeout: 50 * time.Millisecond})
 	conn, err := net.Dial("unix", l.sock)
 	if err != nil {
 		t.Fatal(err)
@@ -243,11 +244,11 @@ func TestTokenAuth(t *testing.T) {
 		t.Fatalf("ReadToken = %q, %v", tok, err)
 	}
 	fake := rpctest.New(testNode, nil)
-	ln, err := rpc.ListenLoopback("127.0.0.1:0")
+	ln, err := httpapi.ListenLoopback("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := rpc.NewServerWithOptions(fake, nil, checked(t, rpc.Options{}))
+	srv := httpapi.NewWithOptions(fake, nil, checked(t, httpapi.Options{}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeToken(ctx, ln, tok) }()
@@ -311,7 +312,7 @@ func TestTokenAuth(t *testing.T) {
 
 func TestLoopbackOnly(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", "[::]:0", ":0", "10.0.0.1:7000", "example.com:80", "127.0.0.1"} {
-		if ln, err := rpc.ListenLoopback(addr); err == nil {
+		if ln, err := httpapi.ListenLoopback(addr); err == nil {
 			ln.Close()
 			t.Errorf("ListenLoopback(%q) succeeded", addr)
 		} else if !strings.Contains(err.Error(), addr) {
@@ -360,7 +361,7 @@ func TestListenUnixPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sock := range []string{filepath.Join(shared, "new", "rumor.sock"), filepath.Join(shared, "rumor.sock")} {
-		ln, err := rpc.ListenUnix(sock)
+		ln, err := httpapi.ListenUnix(sock)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -386,7 +387,7 @@ func TestListenUnixPermissions(t *testing.T) {
 		c := rpc.NewClient(sock)
 		done := make(chan error, 1)
 		ctx, cancel := context.WithCancel(context.Background())
-		srv := rpc.NewServerWithOptions(rpctest.New(testNode, nil), nil, checked(t, rpc.Options{}))
+		srv := httpapi.NewWithOptions(rpctest.New(testNode, nil), nil, checked(t, httpapi.Options{}))
 		go func() { done <- srv.Serve(ctx, ln) }()
 		check(c.Status(ctxT(t))).must(t)
 		c.Close()
@@ -399,7 +400,7 @@ func TestListenUnixPermissions(t *testing.T) {
 		}
 	}
 	long := filepath.Join(shared, strings.Repeat("d", 120), "rumor.sock")
-	if _, err := rpc.ListenUnix(long); err == nil || !strings.Contains(err.Error(), "too long") {
+	if _, err := httpapi.ListenUnix(long); err == nil || !strings.Contains(err.Error(), "too long") {
 		t.Errorf("ListenUnix(too long path) = %v", err)
 	}
 }

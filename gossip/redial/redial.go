@@ -1,4 +1,20 @@
-package gossip
+// Package redial keeps a libp2p host's known peers connected, and
+// remembers how each was found.
+//
+// GossipSub does not redial lost peers, so a [Redialer] does: when a
+// connection drops it redials at once and then with jittered exponential
+// backoff until the peer is back, up to [RefusedMax] for a peer whose
+// connections close right after they open (one whose allowlist does not
+// name us). With [Config.MaxPeers] it keeps the peers that rank first by a
+// hash of both ids ([PreferredPeers]) and dials further ones only while
+// too few are connected. Peers heard of from others are strangers until
+// they first connect: their dials are rate limited.
+//
+// Join addresses ([CheckJoin]) may name their host by DNS (/dns4, /dns6,
+// /dns, or a /dnsaddr name whose TXT records list the peers): the
+// redialer keeps the name and resolves it again at every dial.
+// [Redialer.Found] says how each peer was first found.
+package redial
 
 import (
 	"cmp"
@@ -25,16 +41,16 @@ import (
 // their connections.
 const protectTag = "rumor-known-peer"
 
-// RefusedRedialMax is the backoff ceiling for a peer that refuses us: one
-// whose connections keep closing right after they open (under
-// refusedConnLife: most likely its allowlist does not name us, and its
-// gater hangs up once the handshake has named us) or whose dials a
-// connection gater refuses. Its backoff doubles from Config.RedialMin as
-// for any lost peer, but up to this ceiling (or Config.RedialMax if that is
-// longer) instead of RedialMax: about ten dials in its first five minutes,
-// then one every 2.5 to 5 minutes. A connection to it that lives normally
-// (past the stable age, see redialer.stable) resets the backoff.
-const RefusedRedialMax = 5 * time.Minute
+// RefusedMax is the backoff ceiling for a peer that refuses us: one whose
+// connections keep closing right after they open (under refusedConnLife:
+// most likely its allowlist does not name us, and its gater hangs up once
+// the handshake has named us) or whose dials a connection gater refuses.
+// Its backoff doubles from Config.Min as for any lost peer, but up to this
+// ceiling (or Config.Max if that is longer) instead of Config.Max: about
+// ten dials in its first five minutes, then one every 2.5 to 5 minutes. A
+// connection to it that lives normally (past the stable age: ten times
+// Config.Min, at most Config.Max) resets the backoff.
+const RefusedMax = 5 * time.Minute
 
 // refusedConnLife: a connection closed sooner than this after it opened
 // (or than the stable age, if that is shorter) counts as a refusal.
@@ -44,15 +60,15 @@ const refusedConnLife = time.Second
 // redialer says, once, that the peer seems not to admit us.
 const refusedWarnAfter = 2
 
-// Dials to strangers: peers given to AddPeer (heard of from other nodes)
+// Dials to strangers: peers given to Add (heard of from other nodes)
 // that the node has never seen connected. Anyone who can publish can make
 // every node hear of peers whose addresses are somebody else's, so these
 // dials are rate limited: at most firstDialBurst at once, then
 // firstDialRate a second, over all strangers together (a node joining a
 // cluster dials its 32 best-ranked peers in about 6 s; the others dial it
 // meanwhile). A stranger whose dials fail backs off by a factor of
-// strangerBackoffFactor per failure (from Config.RedialMin: 0.5 s, 2 s,
-// 8 s, 32 s, ...) up to RefusedRedialMax. Bootstrap peers, which the
+// strangerBackoffFactor per failure (from Config.Min: 0.5 s, 2 s,
+// 8 s, 32 s, ...) up to RefusedMax. Bootstrap peers, which the
 // operator gave, and peers that have been connected are no strangers:
 // their redials are neither limited nor slowed.
 const (
@@ -61,9 +77,39 @@ const (
 	strangerBackoffFactor = 4
 )
 
-// redialer keeps every known peer connected. Its state is owned by the run
-// goroutine; other goroutines talk to it through add and results.
-type redialer struct {
+// Config configures a [Redialer].
+type Config struct {
+	// Bootstrap are the join addresses (see [CheckJoin]), given by the
+	// operator: dialled at start and kept connected, and no strangers
+	// before they first connect. A bare /dnsaddr name is resolved at
+	// start, and again with backoff while none of the peers it named is
+	// connected; each peer it names is kept with the name as its address.
+	Bootstrap []string
+	// Min and Max bound the backoff between failed dials of a known peer;
+	// 0 < Min <= Max.
+	Min, Max time.Duration
+	// DialTimeout bounds one dial attempt, and one resolution of a name;
+	// above 0.
+	DialTimeout time.Duration
+	// MaxPeers is how many peers, by rank, the redialer keeps connected on
+	// its own (see [PreferredPeers]); 0: every known peer.
+	MaxPeers int
+	// Resolver resolves DNS names at every dial. Nil: madns.DefaultResolver.
+	Resolver *madns.Resolver
+	// Allowed is the node's own allowlist: peers it refuses are not
+	// dialled. Nil allows every peer.
+	Allowed func(peer.ID) bool
+	// Logger receives the redialer's logs. Nil discards them.
+	Logger *slog.Logger
+	// Rand provides the backoff jitter; it is used by Run's goroutine only
+	// and must not be shared. Nil seeds one from the time.
+	Rand *rand.Rand
+}
+
+// Redialer keeps every known peer of a host connected. Its state is owned
+// by the goroutine of [Redialer.Run]; its methods are safe for concurrent
+// use.
+type Redialer struct {
 	h           host.Host
 	log         *slog.Logger
 	rnd         *rand.Rand
@@ -74,13 +120,16 @@ type redialer struct {
 	dialTimeout time.Duration
 	maxPeers    int                // 0: dial every known peer
 	allowed     func(peer.ID) bool // our own allowlist: peers it refuses are not dialled
-	wg          *sync.WaitGroup    // owner of the dial goroutines
+	wg          sync.WaitGroup     // the dial and resolve goroutines
 	wake        chan struct{}      // a connection opened or closed, or the allowlist changed
 	strangers   *rate.Limiter      // dials to peers never seen connected (see firstDialRate)
 	res         *madns.Resolver    // resolves DNS names at every dial
-	found       *foundTable        // how each peer was first found
+	found       foundTable         // how each peer was first found
+	boot        []peer.AddrInfo    // Config.Bootstrap's peers
+	bootNames   []ma.Multiaddr     // Config.Bootstrap's /dnsaddr names without an id
 
 	add      chan peer.AddrInfo
+	stopped  chan struct{} // closed when Run returns
 	results  chan dialResult
 	resolved chan nameResult
 	peers    map[peer.ID]*knownPeer
@@ -125,50 +174,119 @@ type knownPeer struct {
 
 // errUnresolved marks a dial that failed because a DNS name of the peer
 // did not resolve to any of its addresses.
-var errUnresolved = errors.New("gossip: peer's DNS name did not resolve")
+var errUnresolved = errors.New("redial: peer's DNS name did not resolve")
 
 type dialResult struct {
 	id  peer.ID
 	err error
 }
 
-// newRedialer makes a redialer of h's known peers; allowed is the node's
-// own allowlist; found records how peers were found.
-func newRedialer(h host.Host, cfg Config, allowed func(peer.ID) bool, found *foundTable, wg *sync.WaitGroup) *redialer {
-	stable := min(cfg.RedialMax, 10*cfg.RedialMin)
-	return &redialer{
+// New makes a redialer of h's known peers, starting with cfg.Bootstrap's;
+// [Redialer.Run] dials them. It fails on a bad Bootstrap address, naming
+// it, or on bad bounds.
+func New(h host.Host, cfg Config) (*Redialer, error) {
+	switch {
+	case cfg.Min <= 0 || cfg.Max < cfg.Min:
+		return nil, fmt.Errorf("redial: backoff bounds %v..%v: want 0 < min <= max", cfg.Min, cfg.Max)
+	case cfg.DialTimeout <= 0:
+		return nil, fmt.Errorf("redial: dial timeout %v: want it above 0", cfg.DialTimeout)
+	case cfg.MaxPeers < 0:
+		return nil, fmt.Errorf("redial: max peers %d is negative", cfg.MaxPeers)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = madns.DefaultResolver
+	}
+	if cfg.Allowed == nil {
+		cfg.Allowed = func(peer.ID) bool { return true }
+	}
+	boot, bootFound, names, err := bootstrapPeers(cfg.Bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	stable := min(cfg.Max, 10*cfg.Min)
+	r := &Redialer{
 		h:           h,
 		log:         cfg.Logger,
 		rnd:         cfg.Rand,
-		min:         cfg.RedialMin,
-		max:         cfg.RedialMax,
-		refusedMax:  max(RefusedRedialMax, cfg.RedialMax),
+		min:         cfg.Min,
+		max:         cfg.Max,
+		refusedMax:  max(RefusedMax, cfg.Max),
 		stable:      stable,
 		young:       min(refusedConnLife, stable),
 		dialTimeout: cfg.DialTimeout,
 		maxPeers:    cfg.MaxPeers,
-		allowed:     allowed,
-		wg:          wg,
+		allowed:     cfg.Allowed,
 		wake:        make(chan struct{}, 1),
 		strangers:   rate.NewLimiter(firstDialRate, firstDialBurst),
 		res:         cfg.Resolver,
-		found:       found,
+		boot:        boot,
+		bootNames:   names,
 		add:         make(chan peer.AddrInfo),
+		stopped:     make(chan struct{}),
 		results:     make(chan dialResult),
 		resolved:    make(chan nameResult),
 		peers:       make(map[peer.ID]*knownPeer),
 	}
+	for id, how := range bootFound {
+		if h == nil || id != h.ID() {
+			r.found.note(id, how)
+		}
+	}
+	return r, nil
 }
 
-// poke wakes the run loop for a reconcile; it never blocks.
-func (r *redialer) poke() {
+// Add makes ai a known peer, found by how unless it was found before: it
+// is dialled and redialled with backoff whenever disconnected, until Run
+// returns. Unless ai came from the operator, it is a stranger until it has
+// been seen connected (its addresses may be somebody else's): dials to
+// strangers are rate limited, 8 at once and then 4 a second over all of
+// them, and a stranger whose dials fail backs off fourfold per failure up
+// to [RefusedMax]. Adding a known peer adds any new addresses. Add
+// waits for Run to take the peer, and does nothing once Run has returned;
+// it is a no-op for the host's own id.
+func (r *Redialer) Add(ai peer.AddrInfo, how Found) {
+	if ai.ID == "" || ai.ID == r.h.ID() {
+		return
+	}
+	r.found.note(ai.ID, how)
+	select {
+	case r.add <- ai:
+	case <-r.stopped:
+	}
+}
+
+// Found returns how peer id was first found; "" for a peer never known,
+// and for the host itself.
+func (r *Redialer) Found(id peer.ID) Found { return r.found.get(id) }
+
+// Inbound returns the network notifiee that records, as [FoundInbound],
+// the peers that connect to the host before it knew them. Register it
+// before the host listens, so that no connection goes unseen.
+func (r *Redialer) Inbound() network.Notifiee { return r.found.inbound() }
+
+// Keeps reports whether the redialer keeps a connection to p: p is a
+// known peer among the MaxPeers best-ranked (any known peer when MaxPeers
+// is 0), which it dials again at once whenever it is lost.
+func (r *Redialer) Keeps(p peer.ID) bool { return r.h.ConnManager().IsProtected(p, protectTag) }
+
+// Poke makes Run look at every known peer again, as when the allowlist
+// has changed; it never blocks.
+func (r *Redialer) Poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
 }
 
-// run is the redial loop. It returns when ctx is cancelled.
+// Run is the redial loop: it dials the known peers and keeps them
+// connected. It returns when ctx is cancelled, once every goroutine it
+// started has returned; call it once.
 //
 // It wakes on every connection opened or closed, not only when a peer's
 // connectedness changes: a second connection to a connected peer (say,
@@ -176,20 +294,20 @@ func (r *redialer) poke() {
 // it again) can be a dial beyond max_peers to let go, and no connectedness
 // event would say so. A connection made before run starts is seen by the
 // first reconcile.
-//
-// initial are the Bootstrap peers, names its /dnsaddr names without an id.
-func (r *redialer) run(ctx context.Context, initial []peer.AddrInfo, names []ma.Multiaddr) {
-	poke := func(network.Network, network.Conn) { r.poke() }
+func (r *Redialer) Run(ctx context.Context) {
+	defer close(r.stopped)
+	defer r.wg.Wait()
+	poke := func(network.Network, network.Conn) { r.Poke() }
 	notify := &network.NotifyBundle{ConnectedF: poke, DisconnectedF: poke}
 	r.h.Network().Notify(notify)
 	defer r.h.Network().StopNotify(notify)
-	for _, ai := range initial {
+	for _, ai := range r.boot {
 		r.remember(ai)
 		if k := r.peers[ai.ID]; k != nil {
 			k.vouched = true // the operator gave it
 		}
 	}
-	for _, a := range names {
+	for _, a := range r.bootNames {
 		r.names = append(r.names, &dnsName{addr: a})
 	}
 	timer := time.NewTimer(time.Hour)
@@ -212,7 +330,7 @@ func (r *redialer) run(ctx context.Context, initial []peer.AddrInfo, names []ma.
 }
 
 // remember adds a peer, or new addresses of a known one.
-func (r *redialer) remember(ai peer.AddrInfo) {
+func (r *Redialer) remember(ai peer.AddrInfo) {
 	if ai.ID == "" || ai.ID == r.h.ID() {
 		return
 	}
@@ -248,7 +366,7 @@ next:
 }
 
 // finished records the outcome of a dial.
-func (r *redialer) finished(res dialResult, now time.Time) {
+func (r *Redialer) finished(res dialResult, now time.Time) {
 	k, ok := r.peers[res.id]
 	if !ok {
 		return
@@ -288,7 +406,7 @@ func (r *redialer) finished(res dialResult, now time.Time) {
 }
 
 // PreferredPeers returns the peers among others that the node self keeps
-// connected when it knows them all (Config.MaxPeers): the maxPeers that
+// connected when it knows them all ([Config.MaxPeers]): the maxPeers that
 // rank first by a hash of both ids, best first; all of them, in rank
 // order, when maxPeers is 0. self, if among others, is left out. Each node
 // dials its own preferred peers and keeps those that dial it, so a
@@ -319,11 +437,11 @@ func rank(self, other peer.ID) uint64 {
 	return h.Sum64()
 }
 
-// reconcile starts a dial for every kept peer (see Config.MaxPeers) that is
+// reconcile starts a dial for every kept peer (see [Config.MaxPeers]) that is
 // disconnected and due, and for further peers in rank order while fewer than
 // maxPeers are connected or being dialled; it schedules the others, and arms
 // timer for the earliest scheduled dial.
-func (r *redialer) reconcile(ctx context.Context, now time.Time, timer *time.Timer) {
+func (r *Redialer) reconcile(ctx context.Context, now time.Time, timer *time.Timer) {
 	var earliest time.Time
 	// busy counts the peers that use up our dial budget: kept peers
 	// connected either way, other peers we dialled, and dials under way.
@@ -459,7 +577,7 @@ func (r *redialer) reconcile(ctx context.Context, now time.Time, timer *time.Tim
 // resolveNames starts a resolution of every name none of whose peers is
 // connected, if due, and returns when the next one is due (zero: none
 // scheduled).
-func (r *redialer) resolveNames(ctx context.Context, now time.Time) time.Time {
+func (r *Redialer) resolveNames(ctx context.Context, now time.Time) time.Time {
 	var earliest time.Time
 	for _, n := range r.names {
 		if n.resolving {
@@ -496,7 +614,7 @@ func (r *redialer) resolveNames(ctx context.Context, now time.Time) time.Time {
 // named records the outcome of a name's resolution: the peers it names
 // become known peers (given by the operator: no strangers), whose address
 // is the name.
-func (r *redialer) named(res nameResult, now time.Time) {
+func (r *Redialer) named(res nameResult, now time.Time) {
 	n := res.name
 	n.resolving = false
 	n.next = now.Add(r.backoff(n.failures, 2, r.max))
@@ -523,7 +641,7 @@ func (r *redialer) named(res nameResult, now time.Time) {
 }
 
 // dialled reports whether this node has a connection to id that it dialled.
-func (r *redialer) dialled(id peer.ID) bool {
+func (r *Redialer) dialled(id peer.ID) bool {
 	for _, c := range r.h.Network().ConnsToPeer(id) {
 		if c.Stat().Direction == network.DirOutbound {
 			return true
@@ -534,7 +652,7 @@ func (r *redialer) dialled(id peer.ID) bool {
 
 // closeOutbound closes the connections to id that this node dialled, and
 // reports whether it closed any.
-func (r *redialer) closeOutbound(id peer.ID) bool {
+func (r *Redialer) closeOutbound(id peer.ID) bool {
 	closed := false
 	for _, c := range r.h.Network().ConnsToPeer(id) {
 		if c.Stat().Direction == network.DirOutbound {
@@ -548,7 +666,7 @@ func (r *redialer) closeOutbound(id peer.ID) bool {
 
 // dial connects to a peer in a goroutine owned by r.wg and reports the
 // outcome on r.results.
-func (r *redialer) dial(ctx context.Context, id peer.ID, addrs []ma.Multiaddr) {
+func (r *Redialer) dial(ctx context.Context, id peer.ID, addrs []ma.Multiaddr) {
 	ai := peer.AddrInfo{ID: id, Addrs: append([]ma.Multiaddr(nil), addrs...)}
 	r.wg.Go(func() {
 		// Our own backoff governs redials: bypass the swarm's dial backoff,
@@ -567,7 +685,7 @@ func (r *redialer) dial(ctx context.Context, id peer.ID, addrs []ma.Multiaddr) {
 // connect dials ai, resolving its DNS names first: every dial asks the
 // resolver again, so a peer given by name is found where the name points
 // now, not where it pointed when it was first dialled.
-func (r *redialer) connect(ctx context.Context, ai peer.AddrInfo) error {
+func (r *Redialer) connect(ctx context.Context, ai peer.AddrInfo) error {
 	if slices.ContainsFunc(ai.Addrs, isDNS) {
 		addrs, err := resolveAddrs(ctx, r.res, ai.ID, ai.Addrs)
 		if err == nil && len(addrs) == 0 {
@@ -585,7 +703,7 @@ func (r *redialer) connect(ctx context.Context, ai peer.AddrInfo) error {
 // failures: none after zero, then doubling from min to max (to refusedMax
 // once k has refused us; growing by strangerBackoffFactor up to refusedMax
 // for a stranger), with jitter drawn from [d/2, d].
-func (r *redialer) delayOf(k *knownPeer) time.Duration {
+func (r *Redialer) delayOf(k *knownPeer) time.Duration {
 	switch {
 	case !k.vouched:
 		return r.backoff(k.failures, strangerBackoffFactor, r.refusedMax)
@@ -597,7 +715,7 @@ func (r *redialer) delayOf(k *knownPeer) time.Duration {
 
 // backoff is none after zero failures, then growing by factor from min up
 // to ceiling, with jitter drawn from [d/2, d].
-func (r *redialer) backoff(failures int, factor time.Duration, ceiling time.Duration) time.Duration {
+func (r *Redialer) backoff(failures int, factor time.Duration, ceiling time.Duration) time.Duration {
 	if failures <= 0 {
 		return 0
 	}
@@ -613,7 +731,7 @@ func (r *redialer) backoff(failures int, factor time.Duration, ceiling time.Dura
 }
 
 // nextToken is when the stranger dial limiter has a token again.
-func (r *redialer) nextToken(now time.Time) time.Time {
+func (r *Redialer) nextToken(now time.Time) time.Time {
 	missing := 1 - r.strangers.TokensAt(now)
 	if missing <= 0 {
 		return now
@@ -622,7 +740,7 @@ func (r *redialer) nextToken(now time.Time) time.Time {
 }
 
 // warnRefused says once, until it admits us again, that a peer refuses us.
-func (r *redialer) warnRefused(id peer.ID, k *knownPeer, how string) {
+func (r *Redialer) warnRefused(id peer.ID, k *knownPeer, how string) {
 	if k.warned || k.refusals < refusedWarnAfter {
 		return
 	}
@@ -632,7 +750,7 @@ func (r *redialer) warnRefused(id peer.ID, k *knownPeer, how string) {
 }
 
 // recovered resets k's backoff after a connection that held.
-func (r *redialer) recovered(id peer.ID, k *knownPeer) {
+func (r *Redialer) recovered(id peer.ID, k *knownPeer) {
 	if k.warned {
 		r.log.Info("gossip: peer admits our connections again", "peer", id)
 	}

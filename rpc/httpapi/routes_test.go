@@ -1,4 +1,4 @@
-package rpc_test
+package httpapi_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 	"github.com/rumor-dev/rumor/rpc/rpctest"
 )
 
@@ -212,7 +213,7 @@ func TestErrorShape(t *testing.T) {
 // TestErrorDetails: the limits' errors carry their figures in details, and
 // the Client keeps them.
 func TestErrorDetails(t *testing.T) {
-	l := startLimited(t, rpc.Options{MaxWatchers: 1, RequestTimeout: 50 * time.Millisecond})
+	l := startLimited(t, httpapi.Options{MaxWatchers: 1, RequestTimeout: 50 * time.Millisecond})
 	ctx := ctxT(t)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -1,4 +1,4 @@
-package rpc_test
+package httpapi_test
 
 import (
 	"bytes"
@@ -10,13 +10,13 @@ import (
 	"os"
 	"testing"
 
-	"github.com/rumor-dev/rumor/rpc"
 	"github.com/rumor-dev/rumor/rpc/contract"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 	"github.com/rumor-dev/rumor/rpc/rpctest"
 )
 
 // apiContract checks every request the tests of this package send to a
-// Server, and its answer, against rpc/openapi.yaml (see checked).
+// Server, and its answer, against rpc/httpapi/openapi.yaml (see checked).
 var apiContract *contract.Checker
 
 // TestMain runs the tests with the API contract checked, then: prints the
@@ -24,7 +24,7 @@ var apiContract *contract.Checker
 // ended, and, when every test ran (no -run or -skip), fails if a route was
 // never exercised.
 func TestMain(m *testing.M) {
-	c, err := contract.New(rpc.NewServer(rpctest.New(testNode, nil), nil).Routes())
+	c, err := contract.New(httpapi.New(rpctest.New(testNode, nil), nil).Routes())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 }
 
 // checked returns opts with the API contract's middleware for t.
-func checked(t testing.TB, opts rpc.Options) rpc.Options {
+func checked(t testing.TB, opts httpapi.Options) httpapi.Options {
 	opts.Middleware = apiContract.Middleware(t)
 	return opts
 }
@@ -59,7 +59,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	for _, m := range apiContract.Mismatches() {
 		t.Error(m)
 	}
-	if len(rpc.NewServer(rpctest.New(testNode, nil), nil).Routes()) < 30 {
+	if len(httpapi.New(rpctest.New(testNode, nil), nil).Routes()) < 30 {
 		t.Error("Routes lists fewer routes than the server has")
 	}
 }
@@ -76,7 +76,7 @@ func TestOpenAPIServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := rpc.OpenAPI()
+	want, err := httpapi.OpenAPI()
 	if err != nil {
 		t.Fatal(err)
 	}

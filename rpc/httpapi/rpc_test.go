@@ -1,4 +1,4 @@
-package rpc_test
+package httpapi_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rumor-dev/rumor/rpc"
+	"github.com/rumor-dev/rumor/rpc/httpapi"
 	"github.com/rumor-dev/rumor/rpc/rpctest"
 )
 
@@ -42,13 +43,13 @@ func startAgent(t *testing.T, api rpc.API) *agent {
 		api = fake
 	}
 	sock := filepath.Join(t.TempDir(), "rumor.sock")
-	ln, err := rpc.ListenUnix(sock)
+	ln, err := httpapi.ListenUnix(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	srv := rpc.NewServerWithOptions(api, nil, checked(t, rpc.Options{}))
+	srv := httpapi.NewWithOptions(api, nil, checked(t, httpapi.Options{}))
 	go func() { done <- srv.Serve(ctx, ln) }()
 	a := &agent{fake: fake, sock: sock, client: rpc.NewClient(sock)}
 	stopped := false
@@ -211,7 +212,7 @@ func TestRoundTrip(t *testing.T) {
 	if res.Granted || res.Kernel.Holder != "other" || res.Kernel.Epoch != 7 {
 		t.Errorf("KernelClaim of a held kernel = %+v", res)
 	}
-	want.Released, want.Live = true, false
+	want.Released, want.Live, want.Expires = true, false, time.Time{} // a released lease has no expiry
 	equal(t, "KernelRelease", check(c.KernelRelease(ctx, "gpu0", rpc.KernelRelease{})).must(t), want)
 	equal(t, "KernelList", check(c.KernelList(ctx)).must(t), check(fake.KernelList(ctx)).must(t))
 
@@ -255,26 +256,36 @@ func TestRoundTrip(t *testing.T) {
 
 // TestPathSegments checks that names with awkward characters survive the
 // trip, and that names that cannot be a segment are refused locally.
+// Blacklist ids may hold them (BlacklistIDRule); reads of other names take
+// any segment, so entries written before the name rule stay reachable.
 func TestPathSegments(t *testing.T) {
 	a := startAgent(t, nil)
 	ctx := ctxT(t)
-	for _, name := range []string{".", "..", "a b", "q?x=1#frag", "100%", "ünï", "a+b", "%2F", "semi;colon"} {
-		s, err := a.client.ServiceSet(ctx, name, name, rpc.ServiceSet{Status: "up"})
+	for _, name := range []string{".", "..", "q?x=1#frag", "100%", "ünï", "a+b", "%2F", "semi;colon", "user@example.com"} {
+		e, err := a.client.BlacklistAdd(ctx, "l", name, rpc.BlacklistAdd{})
 		if err != nil {
-			t.Errorf("ServiceSet(%q): %v", name, err)
+			t.Errorf("BlacklistAdd(%q): %v", name, err)
 			continue
 		}
-		if s.Service != name || s.Instance != name {
-			t.Errorf("ServiceSet(%q) stored %q/%q", name, s.Service, s.Instance)
+		if e.List != "l" || e.ID != name {
+			t.Errorf("BlacklistAdd(%q) stored %q/%q", name, e.List, e.ID)
 		}
-		if _, err := a.client.ServiceGet(ctx, name, name); err != nil {
-			t.Errorf("ServiceGet(%q): %v", name, err)
+		if _, ok, err := a.client.BlacklistHas(ctx, "l", name); err != nil || !ok {
+			t.Errorf("BlacklistHas(%q) = %v, %v", name, ok, err)
+		}
+		// Not a valid service name, but a read reaches the API intact:
+		// not found, not a bad request.
+		if _, err := a.client.ServiceGet(ctx, name, name); rpc.CodeOf(err) != rpc.CodeNotFound {
+			t.Errorf("ServiceGet(%q) = %v, want not_found", name, err)
 		}
 	}
 	for _, name := range []string{"", "a/b", "/"} {
 		_, err := a.client.ServiceSet(ctx, "web", name, rpc.ServiceSet{Status: "up"})
 		if rpc.CodeOf(err) != rpc.CodeBadRequest {
 			t.Errorf("ServiceSet(web, %q) = %v, want bad_request", name, err)
+		}
+		if _, err := a.client.ServiceGet(ctx, "web", name); rpc.CodeOf(err) != rpc.CodeBadRequest {
+			t.Errorf("ServiceGet(web, %q) = %v, want bad_request", name, err)
 		}
 	}
 	// Not even an escaped '/' reaches the API.
@@ -675,7 +686,7 @@ func staleSocket(t *testing.T, dir string) string {
 func TestListenUnix(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data", "sub")
 	sock := filepath.Join(dir, "rumor.sock")
-	ln, err := rpc.ListenUnix(sock)
+	ln, err := httpapi.ListenUnix(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -694,8 +705,8 @@ func TestListenUnix(t *testing.T) {
 	}
 
 	// Something answers: refuse, and leave the socket alone.
-	_, err = rpc.ListenUnix(sock)
-	if err == nil || !errors.Is(err, rpc.ErrSocketInUse) || err.Error() != "another agent is already serving on "+sock {
+	_, err = httpapi.ListenUnix(sock)
+	if err == nil || !errors.Is(err, httpapi.ErrSocketInUse) || err.Error() != "another agent is already serving on "+sock {
 		t.Errorf("second ListenUnix = %v, want refusal", err)
 	}
 	if c, err := net.Dial("unix", sock); err != nil {
@@ -708,7 +719,7 @@ func TestListenUnix(t *testing.T) {
 func TestListenUnixReplacesStale(t *testing.T) {
 	dir := t.TempDir()
 	sock := staleSocket(t, dir)
-	ln, err := rpc.ListenUnix(sock)
+	ln, err := httpapi.ListenUnix(sock)
 	if err != nil {
 		t.Fatalf("ListenUnix over a stale socket: %v", err)
 	}
@@ -725,7 +736,7 @@ func TestListenUnixKeepsOtherFiles(t *testing.T) {
 	if err := os.WriteFile(p, []byte("precious"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rpc.ListenUnix(p); err == nil {
+	if _, err := httpapi.ListenUnix(p); err == nil {
 		t.Fatal("ListenUnix over a regular file succeeded")
 	}
 	if b, err := os.ReadFile(p); err != nil || !bytes.Equal(b, []byte("precious")) {
@@ -819,7 +830,7 @@ func TestListenUnixPerm(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run", "rumor")
 	sock := filepath.Join(dir, "rumor.sock")
 	perm := rpc.Perm{Mode: 0o660, GID: gid}
-	ln, err := rpc.ListenUnixPerm(sock, perm)
+	ln, err := httpapi.ListenUnixPerm(sock, perm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -839,10 +850,10 @@ func TestListenUnixPerm(t *testing.T) {
 			t.Errorf("%s: group %d, want %d", c.path, st.Gid, gid)
 		}
 	}
-	if ok, err := rpc.GroupCanReach(dir, gid); err != nil || !ok {
+	if ok, err := httpapi.GroupCanReach(dir, gid); err != nil || !ok {
 		t.Errorf("GroupCanReach(%s, %d) = %v, %v; want true", dir, gid, ok, err)
 	}
-	if ok, err := rpc.GroupCanReach(dir, gid+1); err != nil || ok {
+	if ok, err := httpapi.GroupCanReach(dir, gid+1); err != nil || ok {
 		t.Errorf("GroupCanReach(%s, another group) = %v, %v; want false", dir, ok, err)
 	}
 	if c, err := net.Dial("unix", sock); err != nil {
@@ -862,7 +873,7 @@ func TestListenUnixPerm(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock2 := filepath.Join(dir2, "rumor.sock")
-	ln2, err := rpc.ListenUnixPerm(sock2, rpc.Perm{Mode: 0o640, GID: -1})
+	ln2, err := httpapi.ListenUnixPerm(sock2, rpc.Perm{Mode: 0o640, GID: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -873,14 +884,14 @@ func TestListenUnixPerm(t *testing.T) {
 	if fi, err := os.Stat(dir2); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("existing directory: %v, %v; want it left 0700", fi.Mode(), err)
 	}
-	if ok, err := rpc.GroupCanReach(dir2, -1); err != nil || ok {
+	if ok, err := httpapi.GroupCanReach(dir2, -1); err != nil || ok {
 		t.Errorf("GroupCanReach(a 0700 directory) = %v, %v; want false", ok, err)
 	}
 
 	// A mode with bits for others is refused, and nothing is created.
 	for _, m := range []os.FileMode{0o666, 0o601, 0o1660} {
 		p := filepath.Join(t.TempDir(), "x", "rumor.sock")
-		if _, err := rpc.ListenUnixPerm(p, rpc.Perm{Mode: m, GID: -1}); err == nil || !strings.Contains(err.Error(), "only owner and group bits") {
+		if _, err := httpapi.ListenUnixPerm(p, rpc.Perm{Mode: m, GID: -1}); err == nil || !strings.Contains(err.Error(), "only owner and group bits") {
 			t.Errorf("mode %04o: err %v, want a refusal", uint32(m), err)
 		}
 		if _, err := os.Stat(filepath.Dir(p)); !errors.Is(err, os.ErrNotExist) {
@@ -897,7 +908,7 @@ func TestClientSocketDenied(t *testing.T) {
 		t.Skip("root connects whatever the socket's mode; cli TestDeniedMessage covers the message")
 	}
 	sock := filepath.Join(t.TempDir(), "rumor.sock")
-	ln, err := rpc.ListenUnixPerm(sock, rpc.Perm{Mode: 0o600, GID: -1})
+	ln, err := httpapi.ListenUnixPerm(sock, rpc.Perm{Mode: 0o600, GID: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
