@@ -1,4 +1,4 @@
-"""The rumor client: every route of the agent's local API (rpc/server.go)."""
+"""The rumor client: every route of the agent's local API (rpc/httpapi/server.go, rpc/httpapi/openapi.yaml)."""
 
 from __future__ import annotations
 
@@ -195,6 +195,10 @@ class Client:
     def bl_ls(self, list_name: str) -> List[BlacklistEntry]:
         """The ids on a list."""
         return self._req("GET", _seg("bl", ("list", list_name)))
+
+    def bl_lists(self) -> List[Dict[str, Any]]:
+        """Every list with an id on it: ``[{"list": ..., "entries": n}, ...]``."""
+        return self._req("GET", "/v1/bl")
 
     # -- tasks ---------------------------------------------------------------------
 

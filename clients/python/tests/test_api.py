@@ -52,6 +52,7 @@ def test_blacklists(client):
     with pytest.raises(rumor.NotFound):
         client.bl_get(bl, "nobody")
     assert sorted(x["id"] for x in client.bl_ls(bl)) == ["user42", "user43", "user44"]
+    assert {"list": bl, "entries": 3} in client.bl_lists()
     client.bl_rm(bl, "user42")
     assert not client.bl_has(bl, "user42")
     with pytest.raises(rumor.BadRequest, match="in the past"):

@@ -12,6 +12,7 @@ ROUTES = {
     ("put", "/v1/svc/{service}/{instance}"): ["svc_set"],
     ("get", "/v1/svc/{service}/{instance}"): ["svc_get"],
     ("delete", "/v1/svc/{service}/{instance}"): ["svc_rm"],
+    ("get", "/v1/bl"): ["bl_lists"],
     ("get", "/v1/bl/{list}"): ["bl_ls"],
     ("put", "/v1/bl/{list}/{id}"): ["bl_add"],
     ("get", "/v1/bl/{list}/{id}"): ["bl_get", "bl_check", "bl_has"],
