@@ -29,15 +29,16 @@ run: build
 demo: build
 	./scripts/demo.sh
 
-# Everything CI checks: formatting, vet, staticcheck, the race-enabled test
+# The tests CI checks: formatting, vet, staticcheck, the race-enabled test
 # suite (which includes the fuzz seed corpora, the end-to-end binary test,
 # the simulated scenarios of up to 16 agents and the real-TCP ones), every
-# simulated scenario without the race detector, then the short benchmark.
+# simulated scenario without the race detector, and the Python client's
+# tests. .ci/run then runs the short forms of the longer runs (bench-short,
+# dist-test, chaos, sim-scale), so that make test stays under 10 minutes.
 test: lint test-deps
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
 	$(MAKE) sim
 	$(MAKE) test-python
-	$(MAKE) bench-short
 
 # The Python client (clients/python) against real agents (one, a TCP-API
 # one, three joined on 127.0.0.1), with pytest from Debian's python3-pytest
