@@ -57,7 +57,7 @@ func (s *Store) Collect(nowMS, horizonMS int64) int {
 		}
 		key := strings.Clone(r.key()) // outlives the packed entry in dirty
 		x.Delete(key)
-		delete(s.kvHist.m, key)
+		s.kvHist.Forget(key)
 		n++
 		if s.dirty != nil {
 			s.dirty[key] = struct{}{}
@@ -74,7 +74,7 @@ func (s *Store) Collect(nowMS, horizonMS int64) int {
 			continue
 		}
 		x.Delete(key)
-		delete(s.kvHist.m, key)
+		s.kvHist.Forget(key)
 		n++
 		if s.dirty != nil {
 			s.dirty[key] = struct{}{}

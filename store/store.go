@@ -15,6 +15,7 @@ import (
 
 	"github.com/rumor-dev/rumor/crdt"
 	"github.com/rumor-dev/rumor/digest"
+	"github.com/rumor-dev/rumor/store/kvhist"
 	"github.com/rumor-dev/rumor/store/superseded"
 	"github.com/rumor-dev/rumor/store/watch"
 )
@@ -35,7 +36,7 @@ type Store struct {
 	// lost remembers recent losing writes per key, for explanations.
 	lost superseded.Log
 	// kvHist keeps recent writes per kv key (kv history).
-	kvHist kvHistory
+	kvHist kvhist.History
 	// conflicts are the conflict notes of the delta being applied.
 	conflicts []watch.Event
 
