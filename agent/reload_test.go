@@ -152,3 +152,51 @@ func sameSet(a, b []string) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+// TestReloadKVWriters: kv_writers takes effect on reload, both ways, and
+// an unchanged empty setting is not reported as a change.
+func TestReloadKVWriters(t *testing.T) {
+	dir := t.TempDir()
+	base := "data_dir: " + filepath.Join(dir, "data") + "\nlisten: [/ip4/127.0.0.1/tcp/0]\nmetrics_addr: \"\"\n"
+	path := writeConfig(t, dir, base+"kv_writers: {}\n")
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startAlone(t, cfg, Options{})
+	ctx := context.Background()
+	if _, err := a.KVPut(ctx, "/config/pay/db", rpc.KVPut{Value: "1"}); err != nil {
+		t.Fatalf("kv put before reload: %v", err)
+	}
+	reload := func(extra string) ReloadResult {
+		t.Helper()
+		writeConfig(t, dir, base+extra)
+		next, err := loadConfig(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := a.Reload(next)
+		if err != nil {
+			t.Fatalf("Reload: %v", err)
+		}
+		return res
+	}
+	if res := reload(""); len(res.Applied) != 0 {
+		t.Errorf("no kv_writers key after an empty one: applied %v, want nothing", res.Applied)
+	}
+	other := newAuthor(t).String()
+	if res := reload("kv_writers:\n  /config/pay/: [" + other + "]\n"); !slices.Equal(res.Applied, []string{"kv_writers"}) {
+		t.Errorf("applied %v, want [kv_writers]", res.Applied)
+	}
+	_, err = a.KVPut(ctx, "/config/pay/db", rpc.KVPut{Value: "2"})
+	if rpc.CodeOf(err) != rpc.CodeDenied || !strings.Contains(err.Error(), "kv_writers /config/pay/") {
+		t.Errorf("kv put under a prefix this node no longer may write: %v", err)
+	}
+	if _, err := a.KVPut(ctx, "/config/web/port", rpc.KVPut{Value: "80"}); err != nil {
+		t.Errorf("kv put elsewhere: %v", err)
+	}
+	reload("kv_writers:\n  /config/pay/: [" + a.ID() + "]\n")
+	if _, err := a.KVPut(ctx, "/config/pay/db", rpc.KVPut{Value: "3"}); err != nil {
+		t.Errorf("kv put once listed: %v", err)
+	}
+}
