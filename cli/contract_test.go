@@ -24,13 +24,5 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	apiContract = c
-	code := m.Run()
-	if testing.Verbose() {
-		c.WriteCoverage(os.Stdout)
-	}
-	for _, f := range c.Late() {
-		fmt.Fprintln(os.Stderr, "FAIL:", f)
-		code = 1
-	}
-	os.Exit(code)
+	os.Exit(c.Run(m, false))
 }

@@ -18,11 +18,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"mime"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -36,6 +38,29 @@ import (
 	"github.com/rumor-dev/rumor/rpc"
 	"github.com/rumor-dev/rumor/rpc/httpapi"
 )
+
+// Run runs a test binary's tests (m.Run) with c checking their API
+// traffic, for a TestMain: it prints c's coverage table with -v, fails on
+// a contract failure seen after its test ended and, when requireAll is set
+// and every test ran (no -run or -skip), on a route the tests never
+// exercised. It returns the exit code for os.Exit.
+func (c *Checker) Run(m *testing.M, requireAll bool) int {
+	code := m.Run()
+	if testing.Verbose() {
+		c.WriteCoverage(os.Stdout)
+	}
+	for _, f := range c.Late() {
+		fmt.Fprintln(os.Stderr, "FAIL:", f)
+		code = 1
+	}
+	if requireAll && code == 0 && flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.skip").Value.String() == "" {
+		if missed := c.Unexercised(); len(missed) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: API contract: the tests never exercised these routes: %v\n", missed)
+			code = 1
+		}
+	}
+	return code
+}
 
 // NoRoute is the route under which Coverage counts requests no route of the
 // server takes (answered 404 or 405).

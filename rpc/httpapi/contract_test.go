@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,21 +29,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	apiContract = c
-	code := m.Run()
-	if testing.Verbose() {
-		c.WriteCoverage(os.Stdout)
-	}
-	for _, f := range c.Late() {
-		fmt.Fprintln(os.Stderr, "FAIL:", f)
-		code = 1
-	}
-	if code == 0 && flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.skip").Value.String() == "" {
-		if missed := c.Unexercised(); len(missed) > 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: API contract: the tests never exercised these routes: %v\n", missed)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(c.Run(m, true))
 }
 
 // checked returns opts with the API contract's middleware for t.
